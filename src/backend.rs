@@ -1,0 +1,76 @@
+//! The contract every backend (CPU, GPU) fulfils: take a batch of instances, advance them through
+//! chunks of pattern streams, return readouts. Backends are interchangeable behind it, which is
+//! what makes `check` and the equivalence tests simple.
+
+use crate::model::{InstanceParams, Shape, Transfer, Weights};
+
+/// Instances that run together: they share shape and φ, each has its own parameters and
+/// initial weights.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub shape: Shape,
+    pub phi: Transfer,
+    pub params: Vec<InstanceParams>,
+    pub init: Vec<Weights<f64>>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.params.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+}
+
+/// A chunk of patterns for every instance of a batch. All instances get the same number of
+/// patterns; `x[i]` holds instance i's inputs row-major (patterns × n_in), `y[i]` its targets
+/// (patterns × n_out).
+#[derive(Clone, Debug, Default)]
+pub struct Chunk {
+    pub x: Vec<Vec<f64>>,
+    pub y: Vec<Vec<f64>>,
+}
+
+impl Chunk {
+    /// Number of patterns per instance (given the input width).
+    pub fn patterns(&self, n_in: usize) -> usize {
+        self.x.first().map_or(0, |x| x.len() / n_in)
+    }
+}
+
+/// Which compartments a recording keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordSpec {
+    /// Keep every `stride`-th step (0 = no recording).
+    pub stride: usize,
+    /// Also keep hidden pyramidal somas, interneuron somas and apical potentials.
+    pub all_compartments: bool,
+}
+
+/// Traces of one instance, each a flat row-major (samples × width) array.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// Global training step of each sample.
+    pub step: Vec<u64>,
+    /// Named arrays with their width, e.g. ("u_out", 3, values).
+    pub arrays: Vec<(String, usize, Vec<f64>)>,
+}
+
+/// A simulator backend.
+pub trait Backend {
+    /// Human-readable name, e.g. `cpu-f64 (2 threads)` or the GPU adapter.
+    fn name(&self) -> String;
+    /// Runs every instance through its training patterns (nudging, plasticity, noise on) and
+    /// returns the readout of each pattern (patterns × n_out per instance).
+    fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>>;
+    /// Runs evaluation patterns (no nudging, plasticity or noise) on a copy of each instance's
+    /// state, which is left unchanged, and returns the readouts.
+    fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>>;
+    /// The current weights of every instance.
+    fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>>;
+    /// Traces recorded during training so far (drained), when recording was requested.
+    fn take_traces(&mut self) -> Vec<Trace> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,160 @@
+//! The CPU backend: a batch of [`Instance`]s advanced in parallel with rayon. Instances never
+//! interact, so instance k in a batch computes exactly what it computes alone.
+
+use super::{Instance, PatternKind, State};
+use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
+use crate::model::{Real, Weights};
+use rayon::prelude::*;
+
+/// CPU backend in precision `F`.
+pub struct CpuBackend<F: Real> {
+    pub instances: Vec<Instance<F>>,
+    record: RecordSpec,
+    traces: Vec<Trace>,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl<F: Real> CpuBackend<F> {
+    /// Builds the instances of `batch`; `threads = None` uses rayon's global pool.
+    pub fn new(batch: &Batch, threads: Option<usize>, record: RecordSpec) -> anyhow::Result<Self> {
+        let instances = batch
+            .params
+            .iter()
+            .zip(&batch.init)
+            .map(|(p, w)| Instance::new(batch.shape.clone(), batch.phi, p.clone(), w))
+            .collect::<Vec<_>>();
+        let pool = match threads {
+            Some(n) => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?),
+            None => None,
+        };
+        Ok(CpuBackend {
+            traces: vec![Trace::default(); instances.len()],
+            instances,
+            record,
+            pool,
+        })
+    }
+
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+}
+
+/// Runs instance `inst` through the patterns of its share of a chunk.
+fn run_patterns<F: Real>(
+    inst: &mut Instance<F>,
+    x: &[f64],
+    y: &[f64],
+    kind: PatternKind,
+    record: &RecordSpec,
+    trace: &mut Trace,
+) -> Vec<f64> {
+    let (n_in, n_out) = (inst.shape.n_in(), inst.shape.n_out());
+    let patterns = x.len() / n_in;
+    let mut out = vec![0.0; patterns * n_out];
+    for p in 0..patterns {
+        let (xp, yp) = (&x[p * n_in..(p + 1) * n_in], &y[p * n_out..(p + 1) * n_out]);
+        let readout = &mut out[p * n_out..(p + 1) * n_out];
+        if record.stride > 0 && kind == PatternKind::Train {
+            inst.run_pattern(xp, yp, kind, readout, |_, st| {
+                record_step(st, record, trace)
+            });
+        } else {
+            inst.run_pattern(xp, yp, kind, readout, |_, _| {});
+        }
+    }
+    out
+}
+
+/// Appends one sample of `st` to `trace` when the global step is on the stride.
+fn record_step<F: Real>(st: &State<F>, spec: &RecordSpec, trace: &mut Trace) {
+    let step = st.step - 1;
+    if step % spec.stride as u64 != 0 {
+        return;
+    }
+    let mut columns: Vec<(String, &[F])> = vec![
+        ("u_out".into(), st.u_p.last().unwrap()),
+        ("u_tgt".into(), &st.u_tgt),
+        ("r0".into(), &st.r0),
+    ];
+    if spec.all_compartments {
+        let n = st.u_p.len();
+        for l in 0..n - 1 {
+            columns.push((format!("layer{l}.u_p"), &st.u_p[l]));
+            columns.push((format!("layer{l}.u_i"), &st.u_i[l]));
+        }
+    }
+    if trace.arrays.is_empty() {
+        trace.arrays = columns
+            .iter()
+            .map(|(n, v)| (n.clone(), v.len(), Vec::new()))
+            .collect();
+    }
+    trace.step.push(step);
+    for ((_, _, dst), (_, v)) in trace.arrays.iter_mut().zip(&columns) {
+        dst.extend(v.iter().map(|u| u.f64()));
+    }
+}
+
+impl<F: Real> Backend for CpuBackend<F> {
+    fn name(&self) -> String {
+        let threads = self
+            .pool
+            .as_ref()
+            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+        format!("cpu-{} ({threads} threads)", F::NAME)
+    }
+
+    fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
+        let record = self.record.clone();
+        let mut instances = std::mem::take(&mut self.instances);
+        let mut traces = std::mem::take(&mut self.traces);
+        let out = self.install(|| {
+            instances
+                .par_iter_mut()
+                .zip(traces.par_iter_mut())
+                .zip(chunk.x.par_iter().zip(&chunk.y))
+                .map(|((inst, tr), (x, y))| {
+                    run_patterns(inst, x, y, PatternKind::Train, &record, tr)
+                })
+                .collect()
+        });
+        self.instances = instances;
+        self.traces = traces;
+        Ok(out)
+    }
+
+    fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
+        let instances = &self.instances;
+        let record = RecordSpec::default();
+        Ok(self.install(|| {
+            instances
+                .par_iter()
+                .zip(chunk.x.par_iter().zip(&chunk.y))
+                .map(|(inst, (x, y))| {
+                    let mut copy = inst.clone();
+                    run_patterns(
+                        &mut copy,
+                        x,
+                        y,
+                        PatternKind::Eval,
+                        &record,
+                        &mut Trace::default(),
+                    )
+                })
+                .collect()
+        }))
+    }
+
+    fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {
+        Ok(self.instances.iter().map(|i| i.state.w.cast()).collect())
+    }
+
+    fn take_traces(&mut self) -> Vec<Trace> {
+        let n = self.traces.len();
+        std::mem::replace(&mut self.traces, vec![Trace::default(); n])
+    }
+}

@@ -1,0 +1,14 @@
+//! The CPU reference integrator of the full dynamics (MODEL.md sections 2–4), generic over f32 and
+//! f64, one instance at a time; batches run instances in parallel (see [`crate::run`]).
+
+mod batch;
+mod consts;
+mod instance;
+mod plasticity;
+mod state;
+
+pub use batch::CpuBackend;
+pub use consts::Consts;
+pub use instance::{Instance, PatternKind};
+pub use plasticity::low_pass_update;
+pub use state::State;

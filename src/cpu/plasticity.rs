@@ -1,0 +1,56 @@
+//! The low-pass filtered plasticity update shared by every pathway (MODEL.md sections 2–3).
+
+use crate::model::{Mat, Real};
+
+/// One Euler step of `τ_w dΔ/dt = -Δ + e r_preᵀ`, `dW/dt = η Δ` in the reference order:
+/// `W += dt·η·Δ` with the **old** Δ, then `Δ += dt/τ_w · (e r_preᵀ − Δ)`.
+/// `eta_dt = dt·η`, `kw = dt/τ_w`; `pre` may be longer than the matrix has columns.
+#[inline]
+pub fn low_pass_update<F: Real>(
+    w: &mut Mat<F>,
+    delta: &mut Mat<F>,
+    e: &[F],
+    pre: &[F],
+    eta_dt: F,
+    kw: F,
+) {
+    let cols = w.cols;
+    let pre = &pre[..cols];
+    for ((w_row, d_row), &ei) in w
+        .data
+        .chunks_exact_mut(cols)
+        .zip(delta.data.chunks_exact_mut(cols))
+        .zip(e)
+    {
+        for ((wv, dv), &rj) in w_row.iter_mut().zip(d_row.iter_mut()).zip(pre) {
+            let d = *dv;
+            *wv = *wv + eta_dt * d;
+            *dv = d + kw * (ei * rj - d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_uses_old_delta_then_delta_relaxes_towards_e_r() {
+        let mut w = Mat {
+            rows: 1,
+            cols: 2,
+            data: vec![1.0f64, 2.0],
+        };
+        let mut d = Mat {
+            rows: 1,
+            cols: 2,
+            data: vec![0.5f64, -1.0],
+        };
+        low_pass_update(&mut w, &mut d, &[2.0], &[3.0, 4.0, 99.0], 0.1, 0.25);
+        assert_eq!(w.data, vec![1.0 + 0.1 * 0.5, 2.0 - 0.1]);
+        assert_eq!(
+            d.data,
+            vec![0.5 + 0.25 * (6.0 - 0.5), -1.0 + 0.25 * (8.0 + 1.0)]
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! pyralnet: a batched simulator of dendritic cortical microcircuits (Sacramento et al. 2018).
+//!
+//! `model` holds the pure model (shapes, parameters, φ, weights, initialisation), `cpu` the
+//! reference integrator.
+
+pub mod backend;
+pub mod cpu;
+pub mod model;

@@ -1,0 +1,36 @@
+//! The floating-point types the CPU path is generic over (f32 and f64).
+
+use num_traits::{Float, FromPrimitive, ToPrimitive};
+use std::fmt::Debug;
+
+/// A float the integrator can run in. `of` converts a parameter given in f64.
+pub trait Real:
+    Float + FromPrimitive + ToPrimitive + Debug + Default + Send + Sync + 'static + std::iter::Sum
+{
+    /// Converts an f64 parameter to this precision.
+    fn of(x: f64) -> Self;
+    /// Converts back to f64 for output.
+    fn f64(self) -> f64;
+    /// Name used in benchmark and check output.
+    const NAME: &'static str;
+}
+
+impl Real for f32 {
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    fn f64(self) -> f64 {
+        self as f64
+    }
+    const NAME: &'static str = "f32";
+}
+
+impl Real for f64 {
+    fn of(x: f64) -> Self {
+        x
+    }
+    fn f64(self) -> f64 {
+        self
+    }
+    const NAME: &'static str = "f64";
+}
