@@ -4,5 +4,10 @@
 //! reference integrator.
 
 pub mod backend;
+pub mod cli;
+pub mod config;
 pub mod cpu;
+pub mod experiment;
 pub mod model;
+pub mod output;
+pub mod tasks;
