@@ -4,6 +4,7 @@
 //! reference integrator.
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod cpu;

@@ -1,6 +1,10 @@
 //! Tests that fail if an equation of MODEL.md sections 2–5 is wrong in the CPU integrator.
 // The reference transcription below indexes like the equations on purpose.
-#![allow(clippy::needless_range_loop, clippy::type_complexity, clippy::too_many_arguments)]
+#![allow(
+    clippy::needless_range_loop,
+    clippy::type_complexity,
+    clippy::too_many_arguments
+)]
 
 use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec};
 use pyralnet::cpu::{CpuBackend, Instance, PatternKind};

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch to the library.
 
+mod bench;
 mod dataset;
 mod run;
 
@@ -19,6 +20,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Export a generated data set (Yin-Yang, Bars) as CSV.
     Dataset(dataset::DatasetArgs),
+    /// Measure instance-steps per second with full plasticity.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -33,5 +36,6 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::Dataset(a) => dataset::dataset(a),
+        Command::Bench(a) => bench::bench(a),
     }
 }

@@ -93,8 +93,8 @@ pub const KEYS: [&str; 23] = [
 ];
 
 impl ParamsConfig {
-    /// Validates the values and builds the parameters of one instance. `at` names where the
-    /// values came from (e.g. `params` or `sweep point learning_lag=20`).
+    /// Validates the values and builds the parameters of one instance. `at` prefixes error
+    /// messages with where the values came from (empty, or e.g. `sweep point learning_lag=20: `).
     pub fn resolve(&self, shape: &Shape, seed: u64, at: &str) -> anyhow::Result<InstanceParams> {
         let positive = [
             ("gl", self.gl),
@@ -107,7 +107,7 @@ impl ParamsConfig {
         ];
         for (k, v) in positive {
             if !(v.is_finite() && v > 0.0) {
-                bail!("{at}: params.{k} must be a finite number > 0, got {v}");
+                bail!("{at}params.{k} must be a finite number > 0, got {v}");
             }
         }
         let non_negative = [
@@ -123,32 +123,29 @@ impl ParamsConfig {
         ];
         for (k, v) in non_negative {
             if !(v.is_finite() && v >= 0.0) {
-                bail!("{at}: params.{k} must be a finite number ≥ 0, got {v}");
+                bail!("{at}params.{k} must be a finite number ≥ 0, got {v}");
             }
         }
         if !self.bias.is_finite() {
-            bail!(
-                "{at}: params.bias must be a finite number, got {}",
-                self.bias
-            );
+            bail!("{at}params.bias must be a finite number, got {}", self.bias);
         }
         if self.dt > self.t_pattern {
             bail!(
-                "{at}: params.dt ({}) must not exceed params.t_pattern ({})",
+                "{at}params.dt ({}) must not exceed params.t_pattern ({})",
                 self.dt,
                 self.t_pattern
             );
         }
         if self.learning_lag >= self.t_pattern {
             bail!(
-                "{at}: params.learning_lag ({}) must be smaller than params.t_pattern ({})",
+                "{at}params.learning_lag ({}) must be smaller than params.t_pattern ({})",
                 self.learning_lag,
                 self.t_pattern
             );
         }
         if self.out_lag >= self.t_pattern {
             bail!(
-                "{at}: params.out_lag ({}) must be smaller than params.t_pattern ({})",
+                "{at}params.out_lag ({}) must be smaller than params.t_pattern ({})",
                 self.out_lag,
                 self.t_pattern
             );
@@ -187,7 +184,7 @@ impl ParamsConfig {
             seed,
         };
         if p.steps_per_pattern() <= p.out_lag_steps() {
-            bail!("{at}: params.out_lag leaves no step of the pattern for the readout");
+            bail!("{at}params.out_lag leaves no step of the pattern for the readout");
         }
         Ok(p)
     }
@@ -206,12 +203,12 @@ fn etas(
     };
     if v.len() != n {
         bail!(
-            "{at}: params.{key} needs {n} values ({what}), got {}",
+            "{at}params.{key} needs {n} values ({what}), got {}",
             v.len()
         );
     }
     if let Some(x) = v.iter().find(|x| !x.is_finite()) {
-        bail!("{at}: params.{key} must hold finite numbers, got {x}");
+        bail!("{at}params.{key} must hold finite numbers, got {x}");
     }
     Ok(v.clone())
 }

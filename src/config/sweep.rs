@@ -3,7 +3,7 @@
 
 use super::{params::KEYS, Config, ParamsConfig};
 use crate::model::{InstanceParams, Shape, Transfer};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde_json::Value;
 
 /// One instance of an experiment.
@@ -27,6 +27,18 @@ pub struct Plan {
     pub sweep_keys: Vec<String>,
     pub points: usize,
     pub instances: Vec<InstanceSpec>,
+}
+
+/// Names the key of a `params` block that serde refused (its own message does not, for values
+/// of the wrong type).
+fn params_error(map: &serde_json::Map<String, Value>, e: &serde_json::Error) -> String {
+    for (k, v) in map {
+        let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
+        if let Err(e1) = serde_json::from_value::<ParamsConfig>(Value::Object(one)) {
+            return format!("params.{k}: {e1}");
+        }
+    }
+    format!("params: {e}")
 }
 
 /// Expands `cfg` into its instances, validating each one's parameters.
@@ -62,14 +74,13 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
             swept.push((key.clone(), v));
         }
         let at = if swept.is_empty() {
-            "params".to_string()
+            String::new()
         } else {
             let desc: Vec<String> = swept.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("sweep point {}", desc.join(", "))
+            format!("sweep point {}: ", desc.join(", "))
         };
-        let pc: ParamsConfig = serde_json::from_value(Value::Object(map))
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("{at}: params"))?;
+        let pc: ParamsConfig = serde_json::from_value(Value::Object(map.clone()))
+            .map_err(|e| anyhow::anyhow!("{at}{}", params_error(&map, &e)))?;
         for &seed in &cfg.seeds {
             let params = pc.resolve(&shape, seed, &at)?;
             instances.push(InstanceSpec {
