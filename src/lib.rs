@@ -1,8 +1,9 @@
 //! pyralnet: a batched simulator of dendritic cortical microcircuits (Sacramento et al. 2018).
 //!
 //! `model` holds the pure model (shapes, parameters, φ, weights, initialisation), `cpu` the
-//! reference integrator.
+//! reference integrator, `gpu` the wgpu backend.
 
 pub mod backend;
 pub mod cpu;
+pub mod gpu;
 pub mod model;
