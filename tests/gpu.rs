@@ -99,7 +99,11 @@ fn deviation(
 /// Trains `chunks` on the GPU and on the CPU in f32 and f64, then checks weights, weight
 /// changes and readouts (training and one evaluation chunk) against both.
 fn compare_with_cpu(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk) {
-    let mut gpu = gpu_backend(g, b, &GpuOptions::default());
+    compare_with_cpu_opts(g, b, chunks, eval, &GpuOptions::default())
+}
+
+fn compare_with_cpu_opts(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk, opts: &GpuOptions) {
+    let mut gpu = gpu_backend(g, b, opts);
     let mut c32 = CpuBackend::<f32>::new(b, None, Default::default()).unwrap();
     let mut c64 = CpuBackend::<f64>::new(b, None, Default::default()).unwrap();
     let run = |be: &mut dyn Backend| {
@@ -250,7 +254,14 @@ fn yinyang_4_120_3_sigmoid_bias_lag_reset_mixed_clocks() {
         .collect();
     let b = batch(shape.clone(), Transfer::Sigmoid, params);
     let chunks = [chunk(&shape, 4, 2, 3), chunk(&shape, 4, 1, 4)];
-    compare_with_cpu(&g, &b, &chunks, &chunk(&shape, 4, 2, 5));
+    // both workgroup sizes, whichever the device would pick
+    for wg in [8, 64] {
+        let opts = GpuOptions {
+            workgroup_size: Some(wg),
+            ..Default::default()
+        };
+        compare_with_cpu_opts(&g, &b, &chunks, &chunk(&shape, 4, 2, 5), &opts);
+    }
 }
 
 #[test]
@@ -272,7 +283,13 @@ fn mnist_sized_784_20_10() {
         .collect();
     let b = batch(shape.clone(), Transfer::Sigmoid, params);
     let chunks = [chunk(&shape, 2, 3, 6)];
-    compare_with_cpu(&g, &b, &chunks, &chunk(&shape, 2, 1, 7));
+    for wg in [8, 64] {
+        let opts = GpuOptions {
+            workgroup_size: Some(wg),
+            ..Default::default()
+        };
+        compare_with_cpu_opts(&g, &b, &chunks, &chunk(&shape, 2, 1, 7), &opts);
+    }
 }
 
 #[test]
@@ -335,6 +352,23 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
         piece_patterns: Some(2),
         ..Default::default()
     };
+    // the other workgroup size: threads share the work differently, the arithmetic per value
+    // is the same
+    let wg = if g.info.device_type == wgpu::DeviceType::Cpu {
+        64
+    } else {
+        8
+    };
+    let mut other = gpu_backend(
+        &g,
+        &big,
+        &GpuOptions {
+            workgroup_size: Some(wg),
+            ..Default::default()
+        },
+    );
+    assert_eq!(other.train(&data).unwrap(), r_all, "workgroup size {wg}");
+    assert_eq!(other.weights().unwrap(), w_all, "workgroup size {wg}");
     let mut split = gpu_backend(&g, &big, &opts);
     assert_eq!(split.groups(), 4);
     assert_eq!(split.train(&data).unwrap(), r_all);
@@ -404,4 +438,48 @@ fn adapters_are_listed() {
         gpu::open(Some("no such adapter")),
         Err(GpuError::NoMatch { .. })
     ));
+}
+
+/// Instance-steps per second of the GPU backend and of `CpuBackend<f32>` on all threads for
+/// 256 instances of 4-120-3 with every standard pathway plastic (experiment C parameters).
+/// Run with `cargo test --release --test gpu -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing, not a check"]
+fn throughput_4_120_3_batch_256() {
+    let Some(g) = device() else { return };
+    let shape = Shape::new(vec![4, 120, 3], true);
+    let params: Vec<InstanceParams> = (0..256)
+        .map(|k| {
+            let mut p = InstanceParams::reference(2);
+            p.ga = 0.28;
+            p.gsom = 0.34;
+            p.t_pattern = 10.0;
+            p.out_lag = 8.0;
+            p.eta_up = vec![6.1, 7.32e-4];
+            p.eta_pi = vec![4.22e-4];
+            p.eta_ip = vec![1.464e-3];
+            p.init_up = 0.1;
+            p.init_ip = 0.1;
+            p.seed = k;
+            p
+        })
+        .collect();
+    let b = batch(shape.clone(), Transfer::Sigmoid, params);
+    let (warm, data) = (chunk(&shape, 256, 1, 30), chunk(&shape, 256, 4, 31));
+    let steps = (256 * 4 * 100) as f64;
+    let rate = |be: &mut dyn Backend| {
+        be.train(&warm).unwrap();
+        let t0 = std::time::Instant::now();
+        be.train(&data).unwrap();
+        steps / t0.elapsed().as_secs_f64()
+    };
+    let mut gpu = gpu_backend(&g, &b, &GpuOptions::default());
+    let r_gpu = rate(&mut gpu);
+    let mut cpu = CpuBackend::<f32>::new(&b, None, Default::default()).unwrap();
+    let r_cpu = rate(&mut cpu);
+    println!(
+        "4-120-3 x256: {} {r_gpu:.3e} instance-steps/s; {} {r_cpu:.3e} instance-steps/s",
+        gpu.name(),
+        cpu.name()
+    );
 }

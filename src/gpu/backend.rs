@@ -1,7 +1,7 @@
 //! [`GpuBackend`]: the [`Backend`] contract on a wgpu device.
 
 use super::device::{open, Gpu};
-use super::kernel::{read_back, storage_init, zeroed, StepKernel, STORAGE};
+use super::kernel::{read_back, storage_init, workgroup_size, zeroed, StepKernel, STORAGE};
 use super::layout::{Layout, DISPATCH_STRIDE};
 use crate::backend::{Backend, Batch, Chunk};
 use crate::model::Weights;
@@ -24,6 +24,8 @@ pub struct GpuOptions {
     pub max_group: Option<usize>,
     /// At most this many patterns per instance per upload (`None`: as many as fit in 64 MiB).
     pub piece_patterns: Option<usize>,
+    /// Threads per workgroup (`None`: 8 on CPU drivers such as lavapipe, 64 on GPUs).
+    pub workgroup_size: Option<usize>,
 }
 
 /// Pattern buffers of one sub-batch, sized for `cap` patterns per instance, with the bind
@@ -93,8 +95,14 @@ impl GpuBackend {
             batch.len(),
             batch.init.len()
         );
-        let layout = Layout::new(&batch.shape, batch.phi);
-        let kernel = StepKernel::new(&gpu)?;
+        let wg = opts.workgroup_size.unwrap_or_else(|| workgroup_size(&gpu));
+        ensure!(
+            (1..=gpu.limits.max_compute_invocations_per_workgroup as usize).contains(&wg)
+                && wg <= gpu.limits.max_compute_workgroup_size_x as usize,
+            "workgroup size {wg} not supported by the device"
+        );
+        let layout = Layout::new(&batch.shape, batch.phi, wg);
+        let kernel = StepKernel::new(&gpu, wg)?;
         let lim = &gpu.limits;
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
         let shape = &batch.shape;

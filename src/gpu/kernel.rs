@@ -1,7 +1,7 @@
 //! Shader assembly, pipeline creation and buffer helpers.
 
 use super::device::Gpu;
-use super::layout::wgsl_prelude;
+use super::layout::{wgsl_prelude, WG_CPU, WG_GPU};
 use anyhow::{bail, Context};
 use wgpu::util::DeviceExt;
 
@@ -9,18 +9,30 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const STEP: &str = include_str!("../../shaders/step.wgsl");
 const PROBE: &str = include_str!("../../shaders/probe.wgsl");
 
-/// The full source of a kernel: the prelude of word indices, the shared functions, the body.
-fn source(body: &str) -> String {
-    format!("{}\n{COMMON}\n{body}", wgsl_prelude())
+/// The full source of a kernel with `wg` threads per workgroup: the prelude of word indices,
+/// the shared functions, the body.
+fn source(body: &str, wg: usize) -> String {
+    format!("{}\n{COMMON}\n{body}", wgsl_prelude(wg))
 }
 
-/// Compiles `body` and builds its compute pipeline (entry point `main`); `layout = None` lets
+/// Threads per workgroup for this device: one SIMD vector on CPU drivers, two warps on GPUs.
+pub(crate) fn workgroup_size(gpu: &Gpu) -> usize {
+    if gpu.info.device_type == wgpu::DeviceType::Cpu {
+        WG_CPU
+    } else {
+        WG_GPU
+    }
+}
+
+/// Compiles `body` for `wg` threads per workgroup and builds its compute pipeline (entry point
+/// `main`); `layout = None` lets
 /// wgpu derive the bind group layout from the shader. Compilation and validation errors come
 /// back as errors instead of panics.
 fn pipeline(
     gpu: &Gpu,
     label: &str,
     body: &str,
+    wg: usize,
     layout: Option<&wgpu::PipelineLayout>,
 ) -> anyhow::Result<wgpu::ComputePipeline> {
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -28,7 +40,7 @@ fn pipeline(
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(source(body).into()),
+            source: wgpu::ShaderSource::Wgsl(source(body, wg).into()),
         });
     let pipeline = gpu
         .device
@@ -65,7 +77,8 @@ pub(crate) struct StepKernel {
 }
 
 impl StepKernel {
-    pub fn new(gpu: &Gpu) -> anyhow::Result<Self> {
+    /// Builds the kernel for `wg` threads per workgroup.
+    pub fn new(gpu: &Gpu, wg: usize) -> anyhow::Result<Self> {
         let entries: Vec<wgpu::BindGroupLayoutEntry> = STEP_BINDINGS
             .iter()
             .enumerate()
@@ -96,7 +109,7 @@ impl StepKernel {
                 bind_group_layouts: &[Some(&bind_layout)],
                 immediate_size: 0,
             });
-        let pipeline = pipeline(gpu, "step", STEP, Some(&layout))?;
+        let pipeline = pipeline(gpu, "step", STEP, wg, Some(&layout))?;
         Ok(StepKernel {
             pipeline,
             bind_layout,
@@ -213,9 +226,9 @@ pub fn probe(
     step: u64,
     x: &[f32],
 ) -> anyhow::Result<Vec<(u32, f32, f32)>> {
-    use super::layout::{PHI_SCALED_SOFTPLUS, PHI_SIGMOID, PHI_SOFTPLUS, WG};
+    use super::layout::{PHI_SCALED_SOFTPLUS, PHI_SIGMOID, PHI_SOFTPLUS};
     use crate::model::Transfer;
-    let pipe = pipeline(gpu, "probe", PROBE, None)?;
+    let pipe = pipeline(gpu, "probe", PROBE, WG_GPU, None)?;
     let (code, g, b, t) = match phi {
         Transfer::Sigmoid => (PHI_SIGMOID, 0.0, 0.0, 0.0),
         Transfer::Softplus => (PHI_SOFTPLUS, 0.0, 0.0, 0.0),
@@ -261,7 +274,7 @@ pub fn probe(
         let mut pass = enc.begin_compute_pass(&Default::default());
         pass.set_pipeline(&pipe);
         pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(x.len().div_ceil(WG) as u32, 1, 1);
+        pass.dispatch_workgroups(x.len().div_ceil(WG_GPU) as u32, 1, 1);
     }
     gpu.queue.submit([enc.finish()]);
     let words: Vec<u32> = bytemuck::pod_collect_to_vec(&read_back(gpu, &out, &[(0, out_bytes)])?);
