@@ -317,6 +317,49 @@ fn noisy_training_agrees_with_the_cpu() {
     );
 }
 
+#[test]
+fn long_patterns_span_several_dispatches() {
+    // 1000 and 700 steps per pattern: far more loop iterations than lavapipe runs in one
+    // shader invocation, so each pattern is cut into several dispatch windows
+    let Some(g) = device() else { return };
+    let shape = Shape::new(vec![3, 9, 2], true);
+    let params: Vec<InstanceParams> = (0..2)
+        .map(|k| {
+            let mut p = InstanceParams::reference(2);
+            p.t_pattern = [100.0, 70.0][k];
+            p.out_lag = 0.0;
+            p.learning_lag = 5.0;
+            p.eta_up = vec![0.05, 0.02];
+            p.eta_ip = vec![0.02];
+            p.eta_pi = vec![0.02];
+            p.seed = 40 + k as u64;
+            p
+        })
+        .collect();
+    let b = batch(shape.clone(), Transfer::Sigmoid, params);
+    compare_with_cpu(&g, &b, &[chunk(&shape, 2, 2, 13)], &chunk(&shape, 2, 1, 14));
+}
+
+#[test]
+fn too_large_for_lavapipe_is_an_error_not_a_truncation() {
+    let Some(g) = device() else { return };
+    if g.info.device_type != wgpu::DeviceType::Cpu {
+        return;
+    }
+    let shape = Shape::new(vec![784, 4000, 10], false);
+    let p = InstanceParams::reference(2);
+    let b = Batch {
+        init: vec![Weights::zeros(&shape)],
+        shape,
+        phi: Transfer::Sigmoid,
+        params: vec![p],
+    };
+    let err = GpuBackend::with_gpu(g, &b, &GpuOptions::default())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("too large"), "{err}");
+}
+
 /// Parameters that differ per instance, so that batch composition would show if it leaked.
 fn varied(k: usize) -> InstanceParams {
     let mut p = InstanceParams::reference(2);

@@ -2,7 +2,7 @@
 
 use super::device::{open, Gpu};
 use super::kernel::{read_back, storage_init, workgroup_size, zeroed, StepKernel, STORAGE};
-use super::layout::{Layout, DISPATCH_STRIDE};
+use super::layout::{Layout, DISPATCH_STRIDE, LOOP_BUDGET};
 use crate::backend::{Backend, Batch, Chunk};
 use crate::model::Weights;
 use anyhow::{ensure, Context};
@@ -143,6 +143,15 @@ impl GpuBackend {
             DISPATCH_CAP as u64 * DISPATCH_STRIDE as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
+        if gpu.info.device_type == wgpu::DeviceType::Cpu {
+            let need = layout.loop_trips_per_step() + 2 * layout.loop_trips_per_pattern();
+            ensure!(
+                need <= LOOP_BUDGET,
+                "{} is too large for a CPU Vulkan driver: one step and pattern boundary need \
+                 up to {need} loop iterations per thread, llvmpipe stops a shader after 65535",
+                shape.label()
+            );
+        }
         let window = layout.steps_per_dispatch(min_steps);
         Ok(GpuBackend {
             gpu,
