@@ -4,6 +4,12 @@
 //! reference integrator, `gpu` the wgpu backend.
 
 pub mod backend;
+pub mod bench;
+pub mod cli;
+pub mod config;
 pub mod cpu;
+pub mod experiment;
 pub mod gpu;
 pub mod model;
+pub mod output;
+pub mod tasks;

@@ -11,6 +11,9 @@ pub enum PatternKind {
     Eval,
 }
 
+/// `(v_B, v_A, v_D)` per layer.
+pub type Dendrites<'a, F> = (&'a [Vec<F>], &'a [Vec<F>], &'a [Vec<F>]);
+
 /// Work buffers of one Euler step (no allocation in the hot loop).
 #[derive(Clone, Debug)]
 struct Scratch<F> {
@@ -182,11 +185,10 @@ impl<F: Real> Instance<F> {
                     *va = *va + vd;
                 }
                 // du^P = dt (−g_l u + g_B (v_B − u) + g_A (v_A − u))
-                for i in 0..u.len() {
-                    s.du_p[l][i] = c.dt
-                        * (-c.gl * u[i]
-                            + c.gb * (s.v_b[l][i] - u[i])
-                            + c.ga * (s.v_a[l][i] - u[i]));
+                for (((du, &u), &vb), &va) in
+                    s.du_p[l].iter_mut().zip(u).zip(&s.v_b[l]).zip(&s.v_a[l])
+                {
+                    *du = c.dt * (-c.gl * u + c.gb * (vb - u) + c.ga * (va - u));
                 }
                 // v_D = W_ip · φ(u^P[l]) (+ bias);
                 // du^I = dt (−g_l u^I + g_D (v_D − u^I) + g_som (u^P[l+1] − u^I))
@@ -202,11 +204,10 @@ impl<F: Real> Instance<F> {
             } else {
                 // du^P = dt (−g_l u + g_B (v_B − u) + g_som (u_tgt − u)), nudging on training patterns
                 let g_nudge = if nudge { c.gsom } else { F::zero() };
-                for i in 0..u.len() {
-                    s.du_p[l][i] = c.dt
-                        * (-c.gl * u[i]
-                            + c.gb * (s.v_b[l][i] - u[i])
-                            + g_nudge * (st.u_tgt[i] - u[i]));
+                for (((du, &u), &vb), &ut) in
+                    s.du_p[l].iter_mut().zip(u).zip(&s.v_b[l]).zip(&st.u_tgt)
+                {
+                    *du = c.dt * (-c.gl * u + c.gb * (vb - u) + g_nudge * (ut - u));
                 }
             }
         }
@@ -291,8 +292,9 @@ impl<F: Real> Instance<F> {
         }
     }
 
-    /// The dendritic potentials `(v_B, v_A, v_D)` of the last step (for tests and traces).
-    pub fn dendrites(&self) -> (&[Vec<F>], &[Vec<F>], &[Vec<F>]) {
+    /// The dendritic potentials `(v_B, v_A, v_D)` of the last step, per layer (for tests and
+    /// traces).
+    pub fn dendrites(&self) -> Dendrites<'_, F> {
         (&self.scr.v_b, &self.scr.v_a, &self.scr.v_d)
     }
 }

@@ -1,0 +1,92 @@
+//! `pyralnet bench`: instance-steps per second with full plasticity, for several batch sizes,
+//! precisions and thread counts in one run, so ratios come from the same run.
+
+use crate::backend::{Backend, RecordSpec};
+use crate::bench::{plastic_batch, throughput};
+use crate::cpu::CpuBackend;
+use clap::Args;
+
+/// The seed's numpy code: ~63 µs per Euler step of [4,120,3] (MODEL.md section 9).
+const SEED_US_PER_STEP: f64 = 63.0;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Layer sizes, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "4,120,3")]
+    pub dims: Vec<usize>,
+    /// Batch sizes (instances), comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+    pub batch: Vec<usize>,
+    /// CPU precisions, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "f32,f64")]
+    pub precision: Vec<String>,
+    /// CPU thread counts, comma separated (default: 1 and all cores).
+    #[arg(long, value_delimiter = ',')]
+    pub threads: Option<Vec<usize>>,
+    /// Pattern length in ms (dt 0.1).
+    #[arg(long, default_value_t = 10.0)]
+    pub t_pattern: f64,
+    /// Seconds to measure each configuration.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+}
+
+pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    crate::model::Shape::new(a.dims.clone(), true)
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--dims: {e}"))?;
+    if a.batch.contains(&0) {
+        anyhow::bail!("--batch sizes must be at least 1");
+    }
+    if !(a.t_pattern >= 0.1 && a.seconds > 0.0) {
+        anyhow::bail!("--t-pattern must be ≥ 0.1 ms and --seconds > 0");
+    }
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = a
+        .threads
+        .clone()
+        .unwrap_or_else(|| if all > 1 { vec![1, all] } else { vec![1] });
+    if threads.contains(&0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    println!(
+        "dims {:?}, full plasticity, t_pattern {} ms, dt 0.1 ms",
+        a.dims, a.t_pattern
+    );
+    println!(
+        "{:<22} {:>7} {:>16} {:>14} {:>12}",
+        "backend", "batch", "inst-steps/s", "µs/inst-step", "vs seed"
+    );
+    for prec in &a.precision {
+        for &t in &threads {
+            for &n in &a.batch {
+                let batch = plastic_batch(&a.dims, n, a.t_pattern);
+                let mut backend: Box<dyn Backend> = match prec.as_str() {
+                    "f32" => Box::new(CpuBackend::<f32>::new(
+                        &batch,
+                        Some(t),
+                        RecordSpec::default(),
+                    )?),
+                    "f64" => Box::new(CpuBackend::<f64>::new(
+                        &batch,
+                        Some(t),
+                        RecordSpec::default(),
+                    )?),
+                    other => anyhow::bail!("--precision: unknown `{other}`, allowed: f32, f64"),
+                };
+                let patterns = (4096 / n).clamp(1, 64);
+                let rate = throughput(backend.as_mut(), &batch, patterns, a.seconds)?;
+                let us = 1e6 / rate;
+                println!(
+                    "{:<22} {:>7} {:>16.4e} {:>14.3} {:>11.1}×",
+                    backend.name(),
+                    n,
+                    rate,
+                    us,
+                    SEED_US_PER_STEP / us
+                );
+            }
+        }
+    }
+    Ok(())
+}

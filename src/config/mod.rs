@@ -1,0 +1,168 @@
+//! Experiment configs (JSON): schema, validation with errors that name the key, and sweep
+//! expansion into instances. Nothing runs before a config has passed [`Config::load`] and
+//! [`Config::plan`].
+
+mod params;
+mod sweep;
+mod task;
+
+pub use params::ParamsConfig;
+pub use sweep::{InstanceSpec, Plan};
+pub use task::{FileTargets, NpyPair, TargetsConfig, TaskConfig, TaskData};
+
+use crate::model::Transfer;
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Which model the instances integrate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Forward-Euler integration of the full dynamics (MODEL.md sections 2–4).
+    Full,
+}
+
+/// Working precision of the CPU backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    F32,
+    #[default]
+    F64,
+}
+
+/// The network shared by all instances of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Layer sizes `[n0, n1, ..., nN]`.
+    pub dims: Vec<usize>,
+    /// Transfer function φ, e.g. `{"name": "sigmoid"}`.
+    pub phi: Transfer,
+    /// Append a bias unit (constant rate `params.bias`) to every W_up and W_ip input.
+    #[serde(default)]
+    pub bias: bool,
+}
+
+/// Training and evaluation schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Training patterns between evaluations on the validation set (default: one epoch).
+    #[serde(default)]
+    pub eval_every: Option<usize>,
+    /// Shuffle the training set every epoch with the instance's seed (false keeps file order).
+    #[serde(default = "yes")]
+    pub shuffle: bool,
+    /// Evaluate on the validation set before any training (curve point at 0 patterns).
+    #[serde(default = "yes")]
+    pub eval_at_start: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A whole experiment config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Name used in outputs (default: the file name).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "full")]
+    pub model: ModelKind,
+    #[serde(default)]
+    pub precision: Precision,
+    pub network: NetworkConfig,
+    /// Parameters of every instance (MODEL.md sections 2–5); sweeps override them.
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub task: TaskConfig,
+    #[serde(default)]
+    pub targets: TargetsConfig,
+    pub protocol: ProtocolConfig,
+    /// Lists of values per parameter, combined as a cartesian product.
+    #[serde(default)]
+    pub sweep: BTreeMap<String, Vec<serde_json::Value>>,
+    /// One instance per seed and sweep point.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+}
+
+fn full() -> ModelKind {
+    ModelKind::Full
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+impl Config {
+    /// Reads and validates a config file. Errors name the file and the offending key.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let mut cfg =
+            Config::from_json(&text).with_context(|| format!("config {}", path.display()))?;
+        if cfg.name.is_none() {
+            cfg.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
+        Ok(cfg)
+    }
+
+    /// Parses and validates config text.
+    pub fn from_json(text: &str) -> anyhow::Result<Config> {
+        let cfg: Config = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        cfg.validate()?;
+        cfg.plan()?;
+        Ok(cfg)
+    }
+
+    /// Checks everything that does not depend on a single instance's parameters.
+    fn validate(&self) -> anyhow::Result<()> {
+        let shape = self.shape();
+        shape
+            .validate()
+            .map_err(|e| anyhow::anyhow!("network.dims: {e}"))?;
+        if let Transfer::ScaledSoftplus { gamma, beta, theta } = self.network.phi {
+            for (k, v) in [("gamma", gamma), ("beta", beta), ("theta", theta)] {
+                if !v.is_finite() {
+                    bail!("network.phi.{k}: must be a finite number, got {v}");
+                }
+            }
+        }
+        if self.protocol.epochs == 0 {
+            bail!("protocol.epochs: must be at least 1");
+        }
+        if self.protocol.eval_every == Some(0) {
+            bail!(
+                "protocol.eval_every: must be at least 1 pattern (or left out for once per epoch)"
+            );
+        }
+        if self.seeds.is_empty() {
+            bail!("seeds: give at least one seed");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(s) = self.seeds.iter().find(|s| !seen.insert(**s)) {
+            bail!("seeds: seed {s} is listed twice");
+        }
+        self.targets.validate()?;
+        self.task.validate(&shape)?;
+        Ok(())
+    }
+
+    /// The network shape.
+    pub fn shape(&self) -> crate::model::Shape {
+        crate::model::Shape::new(self.network.dims.clone(), self.network.bias)
+    }
+
+    /// Expands the sweep into instances and validates each one's parameters.
+    pub fn plan(&self) -> anyhow::Result<Plan> {
+        sweep::expand(self)
+    }
+}

@@ -1,0 +1,101 @@
+//! Sweep expansion: the cartesian product of the `sweep` lists, times the seeds, gives the
+//! instances of an experiment.
+
+use super::{params::KEYS, Config, ParamsConfig};
+use crate::model::{InstanceParams, Shape, Transfer};
+use anyhow::bail;
+use serde_json::Value;
+
+/// One instance of an experiment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceSpec {
+    /// Position in the experiment (0-based).
+    pub index: usize,
+    /// Index of the sweep point (parameter combination) it belongs to.
+    pub point: usize,
+    /// The swept values of its point, in key order.
+    pub swept: Vec<(String, Value)>,
+    pub params: InstanceParams,
+}
+
+/// The instances of an experiment, in order: sweep points (last key varying fastest), and for
+/// each point every seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub shape: Shape,
+    pub phi: Transfer,
+    pub sweep_keys: Vec<String>,
+    pub points: usize,
+    pub instances: Vec<InstanceSpec>,
+}
+
+/// Names the key of a `params` block that serde refused (its own message does not, for values
+/// of the wrong type).
+fn params_error(map: &serde_json::Map<String, Value>, e: &serde_json::Error) -> String {
+    for (k, v) in map {
+        let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
+        if let Err(e1) = serde_json::from_value::<ParamsConfig>(Value::Object(one)) {
+            return format!("params.{k}: {e1}");
+        }
+    }
+    format!("params: {e}")
+}
+
+/// Expands `cfg` into its instances, validating each one's parameters.
+pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
+    let shape = cfg.shape();
+    for (key, values) in &cfg.sweep {
+        if !KEYS.contains(&key.as_str()) {
+            bail!(
+                "sweep.{key}: not a sweepable parameter; allowed: {}",
+                KEYS.join(", ")
+            );
+        }
+        if values.is_empty() {
+            bail!("sweep.{key}: give at least one value");
+        }
+    }
+    let keys: Vec<String> = cfg.sweep.keys().cloned().collect();
+    let sizes: Vec<usize> = cfg.sweep.values().map(Vec::len).collect();
+    let points: usize = sizes.iter().product();
+    let mut instances = Vec::with_capacity(points * cfg.seeds.len());
+    for point in 0..points {
+        let mut rest = point;
+        let mut choice = vec![0; keys.len()];
+        for k in (0..keys.len()).rev() {
+            choice[k] = rest % sizes[k];
+            rest /= sizes[k];
+        }
+        let mut map = cfg.params.clone();
+        let mut swept = Vec::new();
+        for (k, key) in keys.iter().enumerate() {
+            let v = cfg.sweep[key][choice[k]].clone();
+            map.insert(key.clone(), v.clone());
+            swept.push((key.clone(), v));
+        }
+        let at = if swept.is_empty() {
+            String::new()
+        } else {
+            let desc: Vec<String> = swept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("sweep point {}: ", desc.join(", "))
+        };
+        let pc: ParamsConfig = serde_json::from_value(Value::Object(map.clone()))
+            .map_err(|e| anyhow::anyhow!("{at}{}", params_error(&map, &e)))?;
+        for &seed in &cfg.seeds {
+            let params = pc.resolve(&shape, seed, &at)?;
+            instances.push(InstanceSpec {
+                index: instances.len(),
+                point,
+                swept: swept.clone(),
+                params,
+            });
+        }
+    }
+    Ok(Plan {
+        shape,
+        phi: cfg.network.phi,
+        sweep_keys: keys,
+        points,
+        instances,
+    })
+}

@@ -1,0 +1,355 @@
+//! The `task` and `targets` blocks: which data every instance learns, and how class labels become
+//! target potentials.
+
+use crate::model::{init, InstanceParams, Shape, Transfer};
+use crate::tasks::{bars, files, mimic, yinyang, Dataset};
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Target soma potentials of classification tasks (MODEL.md section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetsConfig {
+    /// Target of the true class.
+    pub u_high: f64,
+    /// Target of every other class.
+    pub u_low: f64,
+}
+
+impl Default for TargetsConfig {
+    fn default() -> Self {
+        TargetsConfig {
+            u_high: 1.0,
+            u_low: 0.1,
+        }
+    }
+}
+
+impl TargetsConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(self.u_high.is_finite() && self.u_low.is_finite()) {
+            bail!("targets.u_high and targets.u_low must be finite numbers");
+        }
+        Ok(())
+    }
+}
+
+/// How file data sets encode their targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileTargets {
+    /// One integer class label per row (classification).
+    Labels,
+    /// The last `n_out` columns are regression targets.
+    Regression,
+}
+
+/// A pair of `.npy` files: features (2-D) and labels (1-D integers) or targets (2-D floats).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NpyPair {
+    pub x: PathBuf,
+    pub y: PathBuf,
+}
+
+/// The data every instance learns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaskConfig {
+    /// Yin-Yang (Kriener et al. 2021), generated bit-exactly like the official generator.
+    /// Defaults are the standard sets: train 5000 seed 42, validation 1000 seed 41, test 1000 seed 40.
+    Yinyang {
+        #[serde(default = "d5000")]
+        train_size: usize,
+        #[serde(default = "d1000")]
+        val_size: usize,
+        #[serde(default = "d1000")]
+        test_size: usize,
+        #[serde(default = "d42")]
+        train_seed: u32,
+        #[serde(default = "d41")]
+        val_seed: u32,
+        #[serde(default = "d40")]
+        test_seed: u32,
+    },
+    /// Teacher–student regression: a random teacher of the network's own shape (no bias).
+    /// The teacher and the inputs come from `seed` if given, else from each instance's seed.
+    Mimic {
+        train_size: usize,
+        val_size: usize,
+        #[serde(default)]
+        test_size: usize,
+        #[serde(default)]
+        seed: Option<u64>,
+        /// Teacher weights are U(-teacher_scale, teacher_scale).
+        #[serde(default = "one")]
+        teacher_scale: f64,
+    },
+    /// Bars: 3×3 images, horizontal / vertical / diagonal.
+    Bars {
+        train_size: usize,
+        val_size: usize,
+        test_size: usize,
+        #[serde(default)]
+        noise: f64,
+        #[serde(default)]
+        seed: u64,
+    },
+    /// CSV files: feature columns, then an integer label (or `n_out` regression targets).
+    Csv {
+        train: PathBuf,
+        #[serde(default)]
+        validation: Option<PathBuf>,
+        #[serde(default)]
+        test: Option<PathBuf>,
+        #[serde(default = "labels")]
+        targets: FileTargets,
+    },
+    /// `.npy` files.
+    Npy {
+        train: NpyPair,
+        #[serde(default)]
+        validation: Option<NpyPair>,
+        #[serde(default)]
+        test: Option<NpyPair>,
+        #[serde(default = "labels")]
+        targets: FileTargets,
+    },
+}
+
+fn d5000() -> usize {
+    5000
+}
+fn d1000() -> usize {
+    1000
+}
+fn d42() -> u32 {
+    42
+}
+fn d41() -> u32 {
+    41
+}
+fn d40() -> u32 {
+    40
+}
+fn one() -> f64 {
+    1.0
+}
+fn labels() -> FileTargets {
+    FileTargets::Labels
+}
+
+/// Training, validation and test sets of one instance (validation and test may be empty).
+#[derive(Clone, Debug)]
+pub struct TaskData {
+    pub train: Dataset,
+    pub val: Dataset,
+    pub test: Dataset,
+}
+
+impl TaskData {
+    /// Whether the sets carry class labels (accuracy is reported) or are regression sets.
+    pub fn is_classification(&self) -> bool {
+        self.train.labels.is_some()
+    }
+}
+
+impl TaskConfig {
+    /// Checks sizes and that the network's input and output widths fit the task.
+    pub fn validate(&self, shape: &Shape) -> anyhow::Result<()> {
+        let (n_in, n_out) = (shape.n_in(), shape.n_out());
+        let fixed = |name: &str, want_in: usize, want_out: usize| {
+            if n_in != want_in || n_out != want_out {
+                bail!(
+                    "network.dims {:?} do not fit task {name}: it needs {want_in} inputs and {want_out} outputs",
+                    shape.dims
+                );
+            }
+            Ok(())
+        };
+        match self {
+            TaskConfig::Yinyang { train_size, .. } => {
+                positive("task.train_size", *train_size)?;
+                fixed("yinyang", 4, 3)
+            }
+            TaskConfig::Bars {
+                train_size, noise, ..
+            } => {
+                positive("task.train_size", *train_size)?;
+                if !(noise.is_finite() && (0.0..=1.0).contains(noise)) {
+                    bail!("task.noise must be in [0, 1], got {noise}");
+                }
+                fixed("bars", 9, 3)
+            }
+            TaskConfig::Mimic {
+                train_size,
+                teacher_scale,
+                ..
+            } => {
+                positive("task.train_size", *train_size)?;
+                if !(teacher_scale.is_finite() && *teacher_scale > 0.0) {
+                    bail!("task.teacher_scale must be a finite number > 0, got {teacher_scale}");
+                }
+                Ok(())
+            }
+            TaskConfig::Csv { .. } | TaskConfig::Npy { .. } => {
+                // Loading checks the files and the widths.
+                let data = self.load_files(shape, &TargetsConfig::default(), Path::new("."))?;
+                check_width(&data.train, shape, "task.train")
+            }
+        }
+    }
+
+    /// Whether the data depend on the instance (mimic without a fixed seed), so must be built per instance.
+    pub fn per_instance(&self) -> bool {
+        matches!(self, TaskConfig::Mimic { seed: None, .. })
+    }
+
+    /// Builds the data sets of one instance. Relative file paths are taken from `base`.
+    pub fn load(
+        &self,
+        shape: &Shape,
+        phi: Transfer,
+        p: &InstanceParams,
+        targets: &TargetsConfig,
+        base: &Path,
+    ) -> anyhow::Result<TaskData> {
+        let (hi, lo) = (targets.u_high, targets.u_low);
+        Ok(match self {
+            TaskConfig::Yinyang {
+                train_size,
+                val_size,
+                test_size,
+                train_seed,
+                val_seed,
+                test_seed,
+            } => {
+                let gen = |seed, size| yinyang::generate(seed, size, 0.1, 0.5, hi, lo);
+                TaskData {
+                    train: gen(*train_seed, *train_size),
+                    val: gen(*val_seed, *val_size),
+                    test: gen(*test_seed, *test_size),
+                }
+            }
+            TaskConfig::Bars {
+                train_size,
+                val_size,
+                test_size,
+                noise,
+                seed,
+            } => TaskData {
+                train: bars::generate(init::sub_seed(*seed, 1), *train_size, *noise, hi, lo),
+                val: bars::generate(init::sub_seed(*seed, 2), *val_size, *noise, hi, lo),
+                test: bars::generate(init::sub_seed(*seed, 3), *test_size, *noise, hi, lo),
+            },
+            TaskConfig::Mimic {
+                train_size,
+                val_size,
+                test_size,
+                seed,
+                teacher_scale,
+            } => {
+                let s = init::sub_seed(seed.unwrap_or(p.seed), init::purpose::TASK);
+                let teacher = mimic::Teacher::random(&shape.dims, s, *teacher_scale);
+                let f = |x: f64| phi.apply(x);
+                let gen = |k: u64, size| {
+                    mimic::generate(&teacher, init::sub_seed(s, k), size, &f, p.gl, p.gb, p.ga)
+                };
+                TaskData {
+                    train: gen(1, *train_size),
+                    val: gen(2, *val_size),
+                    test: gen(3, *test_size),
+                }
+            }
+            TaskConfig::Csv { .. } | TaskConfig::Npy { .. } => {
+                self.load_files(shape, targets, base)?
+            }
+        })
+    }
+
+    fn load_files(
+        &self,
+        shape: &Shape,
+        targets: &TargetsConfig,
+        base: &Path,
+    ) -> anyhow::Result<TaskData> {
+        let (hi, lo) = (targets.u_high, targets.u_low);
+        let kind = |t: &FileTargets| match t {
+            FileTargets::Labels => files::TargetKind::Labels,
+            FileTargets::Regression => files::TargetKind::Regression {
+                n_out: shape.n_out(),
+            },
+        };
+        let data = match self {
+            TaskConfig::Csv {
+                train,
+                validation,
+                test,
+                targets: t,
+            } => three_sets(train, validation, test, |p: &PathBuf| {
+                files::load_csv(&base.join(p), kind(t), Some(shape.n_in()), hi, lo)
+            })?,
+            TaskConfig::Npy {
+                train,
+                validation,
+                test,
+                targets: t,
+            } => three_sets(train, validation, test, |p: &NpyPair| {
+                files::load_npy(&base.join(&p.x), &base.join(&p.y), kind(t), hi, lo)
+            })?,
+            _ => unreachable!("only file tasks are loaded from files"),
+        };
+        for (name, d) in [
+            ("task.train", &data.train),
+            ("task.validation", &data.val),
+            ("task.test", &data.test),
+        ] {
+            if !d.is_empty() {
+                check_width(d, shape, name).context("the data do not fit the network")?;
+            }
+        }
+        Ok(data)
+    }
+}
+
+/// Loads a training set and the optional validation and test sets (empty when not given).
+fn three_sets<P>(
+    train: &P,
+    val: &Option<P>,
+    test: &Option<P>,
+    load: impl Fn(&P) -> anyhow::Result<Dataset>,
+) -> anyhow::Result<TaskData> {
+    let train = load(train)?;
+    let empty = || Dataset {
+        n_in: train.n_in,
+        n_out: train.n_out,
+        x: vec![],
+        y: vec![],
+        labels: train.labels.as_ref().map(|_| vec![]),
+    };
+    let val = val.as_ref().map(&load).transpose()?.unwrap_or_else(empty);
+    let test = test.as_ref().map(&load).transpose()?.unwrap_or_else(empty);
+    Ok(TaskData { train, val, test })
+}
+
+fn positive(key: &str, v: usize) -> anyhow::Result<()> {
+    if v == 0 {
+        bail!("{key} must be at least 1");
+    }
+    Ok(())
+}
+
+fn check_width(d: &Dataset, shape: &Shape, name: &str) -> anyhow::Result<()> {
+    if d.n_in != shape.n_in() || d.n_out != shape.n_out() {
+        bail!(
+            "{name}: the data have {} inputs and {} outputs/classes but network.dims {:?} has {} inputs and {} outputs",
+            d.n_in,
+            d.n_out,
+            shape.dims,
+            shape.n_in(),
+            shape.n_out()
+        );
+    }
+    Ok(())
+}

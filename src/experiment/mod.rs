@@ -1,0 +1,305 @@
+//! Runs an experiment: builds the instances of a [`Plan`], streams each instance's patterns
+//! through a backend chunk by chunk, evaluates on the validation set at the protocol's cadence
+//! (on a copy of the state), and collects the results that [`crate::output`] writes.
+
+mod metrics;
+mod stream;
+
+pub use metrics::{argmax, metrics, Metrics};
+pub use stream::Streams;
+
+use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
+use crate::config::{Config, InstanceSpec, Plan, Precision, TaskData};
+use crate::cpu::CpuBackend;
+use crate::model::{init, Weights};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How to run an experiment (from the command line).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub threads: Option<usize>,
+    pub precision: Option<Precision>,
+    /// Start every instance from these weights instead of the configured initialisation.
+    pub init_weights: Option<Weights<f64>>,
+    pub record: RecordSpec,
+    pub progress: bool,
+    /// Where relative data paths of the config are resolved.
+    pub base_dir: PathBuf,
+    /// Training patterns per backend call at most (progress granularity); 0 = default.
+    pub chunk: usize,
+}
+
+/// One evaluation point of one instance.
+#[derive(Clone, Debug)]
+pub struct CurvePoint {
+    pub instance: usize,
+    pub patterns: usize,
+    pub epoch: f64,
+    pub val: Metrics,
+    /// `Σ_l ‖W_ip[l] − c·W_up[l+1]‖²`.
+    pub sp_ip: f64,
+    /// `Σ_l ‖W_pi[l] + W_down[l]‖²`.
+    pub sp_pi: f64,
+}
+
+/// Final results of one instance.
+#[derive(Clone, Debug)]
+pub struct InstanceResult {
+    pub spec: InstanceSpec,
+    pub val: Metrics,
+    pub test: Metrics,
+    pub weights: Weights<f64>,
+}
+
+/// Everything an experiment produces.
+#[derive(Clone, Debug)]
+pub struct Results {
+    pub backend: String,
+    pub instances: Vec<InstanceResult>,
+    pub curves: Vec<CurvePoint>,
+    pub traces: Vec<Trace>,
+    pub seconds: f64,
+    pub instance_steps: f64,
+}
+
+/// Runs every instance of `plan` to the end of the protocol.
+pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
+    let start = std::time::Instant::now();
+    let data = load_data(cfg, plan, opts)?;
+    let batch = Batch {
+        shape: plan.shape.clone(),
+        phi: plan.phi,
+        params: plan.instances.iter().map(|s| s.params.clone()).collect(),
+        init: plan
+            .instances
+            .iter()
+            .map(|s| match &opts.init_weights {
+                Some(w) => w.clone(),
+                None => init::init_weights(&plan.shape, &s.params),
+            })
+            .collect(),
+    };
+    let mut backend: Box<dyn Backend> = match opts.precision.unwrap_or(cfg.precision) {
+        Precision::F32 => Box::new(CpuBackend::<f32>::new(
+            &batch,
+            opts.threads,
+            opts.record.clone(),
+        )?),
+        Precision::F64 => Box::new(CpuBackend::<f64>::new(
+            &batch,
+            opts.threads,
+            opts.record.clone(),
+        )?),
+    };
+    let mut runner = Runner::new(cfg, plan, &data, opts);
+    runner.run(backend.as_mut())?;
+    let weights = backend.weights()?;
+    let (val, test) = runner.final_metrics(backend.as_mut())?;
+    let instances = plan
+        .instances
+        .iter()
+        .zip(weights)
+        .zip(val.into_iter().zip(test))
+        .map(|((spec, weights), (val, test))| InstanceResult {
+            spec: spec.clone(),
+            val,
+            test,
+            weights,
+        })
+        .collect();
+    Ok(Results {
+        backend: backend.name(),
+        instances,
+        curves: runner.curves,
+        traces: backend.take_traces(),
+        seconds: start.elapsed().as_secs_f64(),
+        instance_steps: runner.instance_steps,
+    })
+}
+
+/// The data sets of every instance (shared when they do not depend on the instance).
+fn load_data(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Vec<Arc<TaskData>>> {
+    let load = |s: &InstanceSpec| {
+        cfg.task
+            .load(
+                &plan.shape,
+                plan.phi,
+                &s.params,
+                &cfg.targets,
+                &opts.base_dir,
+            )
+            .map(Arc::new)
+    };
+    if cfg.task.per_instance() {
+        plan.instances.iter().map(load).collect()
+    } else {
+        let shared = load(&plan.instances[0])?;
+        Ok(vec![shared; plan.instances.len()])
+    }
+}
+
+/// The training loop's state across chunks.
+struct Runner<'a> {
+    cfg: &'a Config,
+    plan: &'a Plan,
+    data: &'a [Arc<TaskData>],
+    streams: Streams,
+    chunk: usize,
+    progress: bool,
+    curves: Vec<CurvePoint>,
+    instance_steps: f64,
+}
+
+impl<'a> Runner<'a> {
+    fn new(cfg: &'a Config, plan: &'a Plan, data: &'a [Arc<TaskData>], opts: &RunOptions) -> Self {
+        let train_len = data[0].train.len();
+        let seeds: Vec<u64> = plan.instances.iter().map(|s| s.params.seed).collect();
+        Runner {
+            cfg,
+            plan,
+            data,
+            streams: Streams::new(&seeds, train_len, cfg.protocol.shuffle),
+            chunk: if opts.chunk == 0 { 200 } else { opts.chunk },
+            progress: opts.progress,
+            curves: Vec::new(),
+            instance_steps: 0.0,
+        }
+    }
+
+    fn run(&mut self, backend: &mut dyn Backend) -> anyhow::Result<()> {
+        let train_len = self.data[0].train.len();
+        let total = self.cfg.protocol.epochs * train_len;
+        let eval_every = self.cfg.protocol.eval_every.unwrap_or(train_len);
+        let steps_per_pattern: f64 = self
+            .plan
+            .instances
+            .iter()
+            .map(|s| s.params.steps_per_pattern() as f64)
+            .sum();
+        let bar = self.progress_bar(total as u64);
+        if self.cfg.protocol.eval_at_start {
+            self.evaluate_point(backend, 0)?;
+        }
+        let mut done = 0;
+        let t0 = std::time::Instant::now();
+        while done < total {
+            let next_eval = (done / eval_every + 1) * eval_every;
+            let n = self.chunk.min(next_eval.min(total) - done);
+            let rows = self.streams.next(n);
+            let chunk = self.chunk_of(&rows, |d| &d.train);
+            // Readouts of training patterns are nudged towards the targets, so they say little
+            // about learning; only evaluation readouts enter the metrics.
+            backend.train(&chunk)?;
+            done += n;
+            self.instance_steps += n as f64 * steps_per_pattern;
+            if let Some(bar) = &bar {
+                bar.set_position(done as u64);
+                let rate = self.instance_steps / t0.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!("{:.3e} instance-steps/s", rate));
+            }
+            if done % eval_every == 0 || done == total {
+                self.evaluate_point(backend, done)?;
+            }
+        }
+        if let Some(bar) = bar {
+            bar.finish();
+        }
+        Ok(())
+    }
+
+    fn progress_bar(&self, total: u64) -> Option<ProgressBar> {
+        if !self.progress {
+            return None;
+        }
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} patterns × {prefix} instances, {msg}, ETA {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(self.plan.instances.len().to_string());
+        Some(bar)
+    }
+
+    /// The patterns `rows[i]` of each instance's set chosen by `set` as a backend chunk.
+    fn chunk_of(
+        &self,
+        rows: &[Vec<usize>],
+        set: impl Fn(&TaskData) -> &crate::tasks::Dataset,
+    ) -> Chunk {
+        let mut chunk = Chunk::default();
+        for (i, r) in rows.iter().enumerate() {
+            let d = set(&self.data[i]);
+            chunk
+                .x
+                .push(r.iter().flat_map(|&k| d.x_row(k).iter().copied()).collect());
+            chunk
+                .y
+                .push(r.iter().flat_map(|&k| d.y_row(k).iter().copied()).collect());
+        }
+        chunk
+    }
+
+    /// Evaluates every instance on `set` in file order.
+    fn evaluate(
+        &self,
+        backend: &mut dyn Backend,
+        set: impl Fn(&TaskData) -> &crate::tasks::Dataset + Copy,
+    ) -> anyhow::Result<Vec<Metrics>> {
+        let n = set(&self.data[0]).len();
+        if n == 0 {
+            return Ok(vec![Metrics::default(); self.data.len()]);
+        }
+        let rows: Vec<Vec<usize>> = vec![(0..n).collect(); self.data.len()];
+        let readouts = backend.evaluate(&self.chunk_of(&rows, set))?;
+        Ok(readouts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| metrics(set(&self.data[i]), &rows[i], r))
+            .collect())
+    }
+
+    fn evaluate_point(&mut self, backend: &mut dyn Backend, patterns: usize) -> anyhow::Result<()> {
+        let val = self.evaluate(backend, |d| &d.val)?;
+        let weights = backend.weights()?;
+        let train_len = self.data[0].train.len() as f64;
+        for (i, (m, w)) in val.into_iter().zip(&weights).enumerate() {
+            let (sp_ip, sp_pi) = self_prediction(self.plan, i, w);
+            self.curves.push(CurvePoint {
+                instance: i,
+                patterns,
+                epoch: patterns as f64 / train_len,
+                val: m,
+                sp_ip,
+                sp_pi,
+            });
+        }
+        Ok(())
+    }
+
+    fn final_metrics(
+        &self,
+        backend: &mut dyn Backend,
+    ) -> anyhow::Result<(Vec<Metrics>, Vec<Metrics>)> {
+        let last_val: Vec<Metrics> = match self.curves.len() >= self.data.len() {
+            true => self.curves[self.curves.len() - self.data.len()..]
+                .iter()
+                .map(|c| c.val)
+                .collect(),
+            false => self.evaluate(backend, |d| &d.val)?,
+        };
+        Ok((last_val, self.evaluate(backend, |d| &d.test)?))
+    }
+}
+
+/// Self-prediction errors summed over the hidden layers of instance `i`.
+fn self_prediction(plan: &Plan, i: usize, w: &Weights<f64>) -> (f64, f64) {
+    let p = &plan.instances[i].params;
+    (0..plan.shape.n_layers() - 1)
+        .map(|l| w.self_prediction_errors(l, init::reflect_factor(&plan.shape, p, l)))
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+}

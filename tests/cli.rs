@@ -1,0 +1,248 @@
+//! The `pyralnet` command end to end: outputs of a run, initial weights, traces, data export,
+//! and bad input giving a clear error and a non-zero exit without a panic.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pyralnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn config(name: &str) -> String {
+    format!("{}/configs/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn run_ok(args: &[&str]) {
+    let o = pyralnet(args);
+    assert!(
+        o.status.success(),
+        "pyralnet {args:?} failed: {}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn run_writes_every_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mimic");
+    let out_s = out.to_str().unwrap();
+    run_ok(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        out_s,
+        "--quiet",
+        "--record",
+        "--record-stride",
+        "50",
+    ]);
+    for f in [
+        "config.json",
+        "instances.csv",
+        "curves.csv",
+        "summary.json",
+        "weights/instance_0.npz",
+        "traces/instance_0.npz",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".tmp")
+        })
+        .collect();
+    assert!(leftovers.is_empty());
+    let instances = std::fs::read_to_string(out.join("instances.csv")).unwrap();
+    assert_eq!(instances.lines().count(), 2);
+    assert!(instances.lines().next().unwrap().contains("test_mse"));
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    // evaluations at 0, 100, 200, 300, 400 patterns
+    assert_eq!(curves.lines().count(), 6);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["points"][0]["test_mse"]["mean"].as_f64().unwrap() < 0.01);
+    // the resolved config is itself a valid config
+    pyralnet::config::Config::load(&out.join("config.json")).unwrap();
+
+    // a second run into the same folder is refused without --force
+    let o = pyralnet(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        out_s,
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--force"));
+}
+
+#[test]
+fn init_weights_start_every_instance_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    run_ok(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        first.to_str().unwrap(),
+        "--quiet",
+    ]);
+    // a config with all learning rates zero keeps the given weights
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config("mimic_smoke.json")).unwrap())
+            .unwrap();
+    cfg["params"]["eta_up"] = serde_json::json!([0.0, 0.0]);
+    cfg["params"]["eta_pi"] = serde_json::json!([0.0]);
+    cfg["params"]["eta_ip"] = serde_json::json!([0.0]);
+    let frozen = dir.path().join("frozen.json");
+    std::fs::write(&frozen, cfg.to_string()).unwrap();
+    let w = first.join("weights/instance_0.npz");
+    let second = dir.path().join("second");
+    run_ok(&[
+        "run",
+        frozen.to_str().unwrap(),
+        "--out",
+        second.to_str().unwrap(),
+        "--quiet",
+        "--init-weights",
+        w.to_str().unwrap(),
+    ]);
+    let shape = pyralnet::model::Shape::new(vec![2, 3, 2], false);
+    let a = pyralnet::output::read_weights(&w, &shape).unwrap();
+    let b = pyralnet::output::read_weights(&second.join("weights/instance_0.npz"), &shape).unwrap();
+    assert_eq!(a, b);
+    // weights of another network are refused, naming the file and the array
+    let wrong = pyralnet(&[
+        "run",
+        &config("yinyang_sps_smoke.json"),
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+        "--init-weights",
+        w.to_str().unwrap(),
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        stderr(&wrong).contains("instance_0.npz"),
+        "{}",
+        stderr(&wrong)
+    );
+}
+
+#[test]
+fn dataset_export_writes_the_official_yinyang_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("yy.csv");
+    run_ok(&[
+        "dataset",
+        "yinyang",
+        "--seed",
+        "42",
+        "--size",
+        "10",
+        "--out",
+        f.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&f).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("x,y,1-x,1-y,label"));
+    let first: Vec<f64> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!((first[0] - 0.68030754).abs() < 1e-8 && first[4] == 2.0);
+    assert_eq!(text.lines().count(), 11);
+}
+
+#[test]
+fn bad_input_gives_a_clear_error_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"network": {"dims": [2, 3, 2], "phi": {"name": "softplus"}}, "task": {"name": "mimic", "train_size": 10, "val_size": 5}, "protocol": {"epochs": 1}, "params": {"dt": -1}}"#).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["run".into(), bad.display().to_string()], "params.dt"),
+        (
+            vec!["run".into(), "/no/such/config.json".into()],
+            "/no/such/config.json",
+        ),
+        (
+            vec![
+                "run".into(),
+                config("mimic_smoke.json"),
+                "--threads".into(),
+                "0".into(),
+            ],
+            "--threads",
+        ),
+        (
+            vec![
+                "run".into(),
+                config("mimic_smoke.json"),
+                "--init-weights".into(),
+                "/no/w.npz".into(),
+            ],
+            "/no/w.npz",
+        ),
+        (
+            vec![
+                "dataset".into(),
+                "yinyang".into(),
+                "--size".into(),
+                "0".into(),
+                "--out".into(),
+                "x.csv".into(),
+            ],
+            "--size",
+        ),
+        (
+            vec![
+                "dataset".into(),
+                "bars".into(),
+                "--noise".into(),
+                "2".into(),
+                "--out".into(),
+                "x.csv".into(),
+            ],
+            "--noise",
+        ),
+        (vec!["frobnicate".into()], "frobnicate"),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = pyralnet(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: `{err}` does not mention {needle}"
+        );
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+    assert!(!Path::new("x.csv").exists());
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["dataset", "--help"],
+    ] {
+        let o = pyralnet(&sub);
+        assert!(o.status.success());
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
+    }
+}

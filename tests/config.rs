@@ -1,0 +1,195 @@
+//! Every class of bad config is rejected before anything runs, with a message that names the
+//! key or file and what is allowed.
+
+use pyralnet::config::Config;
+use serde_json::{json, Value};
+
+fn base() -> Value {
+    serde_json::from_str(include_str!("../configs/mimic_smoke.json")).unwrap()
+}
+
+/// The error of `base()` changed by `edit`, as text.
+fn error_of(edit: impl FnOnce(&mut Value)) -> String {
+    let mut v = base();
+    edit(&mut v);
+    match Config::from_json(&v.to_string()) {
+        Ok(_) => panic!("config was accepted: {v}"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+fn assert_mentions(msg: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(msg.contains(p), "error `{msg}` does not mention `{p}`");
+    }
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/configs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            assert!(!cfg.plan().unwrap().instances.is_empty());
+        }
+    }
+}
+
+#[test]
+fn unknown_keys_are_named_with_the_allowed_ones() {
+    assert_mentions(
+        &error_of(|v| v["params"]["foo"] = json!(1)),
+        &["foo", "learning_lag"],
+    );
+    assert_mentions(&error_of(|v| v["bogus"] = json!(1)), &["bogus", "protocol"]);
+    assert_mentions(&error_of(|v| v["protocol"]["epoch"] = json!(1)), &["epoch"]);
+    assert_mentions(
+        &error_of(|v| v["network"]["phi"] = json!({"name": "relu"})),
+        &["relu", "sigmoid"],
+    );
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"dims": [1]})),
+        &["sweep.dims", "learning_lag"],
+    );
+}
+
+#[test]
+fn non_positive_times_and_conductances_are_rejected() {
+    assert_mentions(
+        &error_of(|v| v["params"]["dt"] = json!(0.0)),
+        &["params.dt", "> 0"],
+    );
+    assert_mentions(
+        &error_of(|v| v["params"]["t_pattern"] = json!(-5.0)),
+        &["params.t_pattern", "> 0"],
+    );
+    assert_mentions(
+        &error_of(|v| v["params"]["tau_w"] = json!(0.0)),
+        &["params.tau_w"],
+    );
+    assert_mentions(
+        &error_of(|v| v["params"]["gl"] = json!(-0.1)),
+        &["params.gl"],
+    );
+    assert_mentions(
+        &error_of(|v| v["params"]["ga"] = json!(-0.1)),
+        &["params.ga", "≥ 0"],
+    );
+    assert_mentions(
+        &error_of(|v| v["params"]["dt"] = json!("fast")),
+        &["params", "dt"],
+    );
+}
+
+#[test]
+fn lags_must_fit_inside_the_pattern() {
+    assert_mentions(
+        &error_of(|v| v["params"]["learning_lag"] = json!(100.0)),
+        &["params.learning_lag", "smaller than params.t_pattern"],
+    );
+    assert_mentions(
+        &error_of(|v| v["params"]["out_lag"] = json!(150.0)),
+        &["params.out_lag"],
+    );
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"learning_lag": [0.0, 120.0]})),
+        &["sweep point learning_lag=120", "params.learning_lag"],
+    );
+}
+
+#[test]
+fn learning_rates_must_match_the_layers_and_be_finite() {
+    assert_mentions(
+        &error_of(|v| v["params"]["eta_up"] = json!([0.1])),
+        &["params.eta_up", "needs 2 values"],
+    );
+    assert_mentions(
+        &error_of(|v| v["params"]["eta_pi"] = json!([0.1, 0.2])),
+        &["params.eta_pi", "needs 1"],
+    );
+    // JSON has no NaN; an overflowing literal is rejected by the parser with its position
+    let mut text = base().to_string();
+    text = text.replacen("\"eta_up\":[0.01", "\"eta_up\":[1e999", 1);
+    let e = format!("{:#}", Config::from_json(&text).unwrap_err());
+    assert!(e.contains("line 1"), "{e}");
+}
+
+#[test]
+fn dims_that_do_not_match_the_task_are_rejected() {
+    let e = error_of(|v| {
+        v["network"]["dims"] = json!([2, 5, 3]);
+        v["task"] = json!({"name": "yinyang"});
+    });
+    assert_mentions(&e, &["network.dims", "yinyang", "4 inputs and 3 outputs"]);
+    assert_mentions(
+        &error_of(|v| v["network"]["dims"] = json!([2])),
+        &["network.dims"],
+    );
+    assert_mentions(
+        &error_of(|v| v["network"]["dims"] = json!([2, 0, 2])),
+        &["network.dims", "positive"],
+    );
+}
+
+#[test]
+fn protocol_and_seeds_are_checked() {
+    assert_mentions(
+        &error_of(|v| v["protocol"]["epochs"] = json!(0)),
+        &["protocol.epochs"],
+    );
+    assert_mentions(
+        &error_of(|v| v["protocol"]["eval_every"] = json!(0)),
+        &["protocol.eval_every"],
+    );
+    assert_mentions(&error_of(|v| v["seeds"] = json!([])), &["seeds"]);
+    assert_mentions(
+        &error_of(|v| v["seeds"] = json!([1, 1])),
+        &["seeds", "twice"],
+    );
+    assert_mentions(
+        &error_of(|v| v["task"]["train_size"] = json!(0)),
+        &["task.train_size"],
+    );
+}
+
+#[test]
+fn missing_and_malformed_data_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.csv");
+    let e = error_of(|v| v["task"] = json!({"name": "csv", "train": missing}));
+    assert_mentions(&e, &["nope.csv"]);
+    let ragged = dir.path().join("ragged.csv");
+    std::fs::write(&ragged, "0.1,0.2,0\n0.3\n").unwrap();
+    let e = error_of(|v| v["task"] = json!({"name": "csv", "train": ragged}));
+    assert_mentions(&e, &["ragged.csv", "line 2"]);
+    let wide = dir.path().join("wide.csv");
+    std::fs::write(&wide, "0.1,0.2,0.3,0\n0.3,0.1,0.2,1\n").unwrap();
+    let e = error_of(|v| v["task"] = json!({"name": "csv", "train": wide}));
+    assert_mentions(&e, &["wide.csv"]);
+}
+
+#[test]
+fn a_good_csv_task_loads_and_sweeps_expand() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, "a,b,label\n0.1,0.2,0\n0.3,0.4,1\n").unwrap();
+    let mut v = base();
+    v["task"] = json!({"name": "csv", "train": good});
+    v["sweep"] = json!({"learning_lag": [0.0, 10.0], "tau_w": [10.0, 20.0, 30.0]});
+    v["seeds"] = json!([4, 5]);
+    let cfg = Config::from_json(&v.to_string()).unwrap();
+    let plan = cfg.plan().unwrap();
+    assert_eq!(plan.instances.len(), 12);
+    assert_eq!(plan.points, 6);
+    // last key fastest, seeds innermost
+    let i = &plan.instances[3];
+    assert_eq!(
+        (
+            i.point,
+            i.params.seed,
+            i.params.learning_lag,
+            i.params.tau_w
+        ),
+        (1, 5, 0.0, 20.0)
+    );
+}
