@@ -70,7 +70,7 @@ words! {
     L_W_IP = 7,
     L_U_P = 8,
     L_U_I = 9,
-    /// Scratch offsets: `pre[l]` (presynaptic vector of `W_up[l]`), `pre[l+1]` (= φ(u^P[l])
+    /// Scratch offsets: `pre[l]` (presynaptic vector of `W_up[l]`), `pre[l+1]` (= `φ(u^P[l])`
     /// plus bias), `φ(u^I[l])`, soma increments and plasticity errors.
     L_PRE = 10,
     L_PRE_NEXT = 11,
