@@ -1,7 +1,7 @@
 //! pyralnet: a batched simulator of dendritic cortical microcircuits (Sacramento et al. 2018).
 //!
 //! `model` holds the pure model (shapes, parameters, φ, weights, initialisation), `cpu` the
-//! reference integrator.
+//! reference integrator, `gpu` the wgpu backend.
 
 pub mod backend;
 pub mod bench;
@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod cpu;
 pub mod experiment;
+pub mod gpu;
 pub mod model;
 pub mod output;
 pub mod tasks;
