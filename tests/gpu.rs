@@ -526,3 +526,65 @@ fn throughput_4_120_3_batch_256() {
         cpu.name()
     );
 }
+
+#[test]
+fn snapshot_and_restore_continue_bit_for_bit() {
+    let Some(g) = device() else { return };
+    let shape = Shape::new(vec![3, 9, 2], true);
+    let n = 7;
+    let b = batch(
+        shape.clone(),
+        Transfer::Sigmoid,
+        (0..n).map(varied).collect(),
+    );
+    let (first, second) = (chunk(&shape, n, 2, 40), chunk(&shape, n, 2, 41));
+    let whole = Chunk {
+        x: first
+            .x
+            .iter()
+            .zip(&second.x)
+            .map(|(a, c)| [&a[..], c].concat())
+            .collect(),
+        y: first
+            .y
+            .iter()
+            .zip(&second.y)
+            .map(|(a, c)| [&a[..], c].concat())
+            .collect(),
+    };
+    let mut straight = gpu_backend(&g, &b, &GpuOptions::default());
+    let r_whole = straight.train(&whole).unwrap();
+    let mut before = gpu_backend(&g, &b, &GpuOptions::default());
+    before.train(&first).unwrap();
+    let states = before.snapshot().unwrap();
+    for (st, p) in states.iter().zip(&b.params) {
+        assert_eq!(st.step, 2 * p.steps_per_pattern() as u64);
+        // Δ carries over between patterns unless it is reset after each
+        assert_eq!(st.delta == Weights::zeros(&shape), p.reset_deltas);
+    }
+    // sub-batches of 3, so the states are spread over several groups
+    let mut after = gpu_backend(
+        &g,
+        &b,
+        &GpuOptions {
+            max_group: Some(3),
+            ..Default::default()
+        },
+    );
+    after.restore(&states).unwrap();
+    assert_eq!(after.snapshot().unwrap(), states, "snapshot after restore");
+    let r_second = after.train(&second).unwrap();
+    for (k, (r, w)) in r_second.iter().zip(&r_whole).enumerate() {
+        assert_eq!(r[..], w[2 * shape.n_out()..], "readouts of instance {k}");
+    }
+    assert_eq!(after.snapshot().unwrap(), straight.snapshot().unwrap());
+    assert_eq!(after.weights().unwrap(), straight.weights().unwrap());
+    // the CPU backend in f32 accepts the GPU's states and vice versa, exactly
+    let mut cpu = CpuBackend::<f32>::new(&b, None, Default::default()).unwrap();
+    cpu.restore(&states).unwrap();
+    assert_eq!(cpu.snapshot().unwrap(), states);
+    assert!(
+        after.restore(&states[1..]).is_err(),
+        "wrong number of states"
+    );
+}

@@ -4,6 +4,7 @@ use super::device::{open, Gpu};
 use super::kernel::{read_back, storage_init, workgroup_size, zeroed, StepKernel, STORAGE};
 use super::layout::{Layout, DISPATCH_STRIDE, LOOP_BUDGET};
 use crate::backend::{Backend, Batch, Chunk};
+use crate::cpu::State;
 use crate::model::Weights;
 use anyhow::{ensure, Context};
 
@@ -130,7 +131,7 @@ impl GpuBackend {
                 let len = per_group.min(batch.len() - first);
                 Self::group(&gpu, &layout, batch, first, len)
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         let steps = batch.params.iter().map(|p| p.steps_per_pattern());
         let (min_steps, max_steps) = (steps.clone().min().unwrap(), steps.max().unwrap());
         ensure!(
@@ -166,15 +167,21 @@ impl GpuBackend {
         })
     }
 
-    fn group(gpu: &Gpu, layout: &Layout, batch: &Batch, first: usize, len: usize) -> Group {
+    fn group(
+        gpu: &Gpu,
+        layout: &Layout,
+        batch: &Batch,
+        first: usize,
+        len: usize,
+    ) -> anyhow::Result<Group> {
         let range = first..first + len;
         let meta = layout.meta(&batch.params[range.clone()]);
-        let state: Vec<f32> = batch.init[range]
-            .iter()
-            .flat_map(|w| layout.pack(w))
-            .collect();
+        let mut state: Vec<f32> = Vec::with_capacity(len * layout.state_len);
+        for w in &batch.init[range] {
+            state.extend(layout.pack(&State::new(&batch.shape, w.clone()))?);
+        }
         let state_bytes = 4 * state.len() as u64;
-        Group {
+        Ok(Group {
             first,
             len,
             meta: storage_init(gpu, "meta", bytemuck::cast_slice(&meta)),
@@ -188,7 +195,7 @@ impl GpuBackend {
             ),
             counters: zeroed(gpu, "counters", 8 * len as u64, STORAGE),
             io: None,
-        }
+        })
     }
 
     /// The device this backend runs on.
@@ -384,12 +391,61 @@ impl Backend for GpuBackend {
         self.run(chunk, Mode::Eval)
     }
 
-    fn snapshot(&mut self) -> anyhow::Result<Vec<crate::cpu::State<f64>>> {
-        anyhow::bail!("checkpoints of the GPU backend are not implemented yet")
+    /// Reads back every instance's state words and step counter; f32 widens to f64 exactly.
+    fn snapshot(&mut self) -> anyhow::Result<Vec<State<f64>>> {
+        let stride = self.layout.state_len;
+        let mut out = Vec::with_capacity(self.groups.iter().map(|g| g.len).sum());
+        for g in &self.groups {
+            let words: Vec<f32> = bytemuck::pod_collect_to_vec(&read_back(
+                &self.gpu,
+                &g.state,
+                &[(0, 4 * (g.len * stride) as u64)],
+            )?);
+            let counters: Vec<u32> = bytemuck::pod_collect_to_vec(&read_back(
+                &self.gpu,
+                &g.counters,
+                &[(0, 8 * g.len as u64)],
+            )?);
+            for (k, w) in words.chunks_exact(stride).enumerate() {
+                let step = u64::from(counters[2 * k]) | u64::from(counters[2 * k + 1]) << 32;
+                out.push(self.layout.unpack(w, step));
+            }
+        }
+        Ok(out)
     }
 
-    fn restore(&mut self, _states: &[crate::cpu::State<f64>]) -> anyhow::Result<()> {
-        anyhow::bail!("checkpoints of the GPU backend are not implemented yet")
+    /// Uploads the states (values rounded to f32, exact for states of an f32 backend) and step
+    /// counters; the scratch needs no restoring, as every pattern starts by clearing its sums.
+    fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
+        let n: usize = self.groups.iter().map(|g| g.len).sum();
+        ensure!(
+            states.len() == n,
+            "a checkpoint of {} instances cannot restore a batch of {n}",
+            states.len()
+        );
+        // pack everything first, so that a state of the wrong shape leaves the backend as it was
+        let packed = self
+            .groups
+            .iter()
+            .map(|g| {
+                let mut words = Vec::with_capacity(g.len * self.layout.state_len);
+                let mut counters = Vec::with_capacity(2 * g.len);
+                for st in &states[g.first..g.first + g.len] {
+                    words.extend(self.layout.pack(st)?);
+                    counters.extend([st.step as u32, (st.step >> 32) as u32]);
+                }
+                Ok((words, counters))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (g, (words, counters)) in self.groups.iter().zip(packed) {
+            self.gpu
+                .queue
+                .write_buffer(&g.state, 0, bytemuck::cast_slice(&words));
+            self.gpu
+                .queue
+                .write_buffer(&g.counters, 0, bytemuck::cast_slice(&counters));
+        }
+        Ok(())
     }
 
     fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {

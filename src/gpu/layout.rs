@@ -5,7 +5,7 @@
 //! The word indices are Rust constants; `wgsl_prelude` emits the same names as WGSL `const`
 //! declarations that are prepended to every kernel, so the two sides cannot drift apart.
 
-use crate::cpu::Consts;
+use crate::cpu::{Consts, State};
 use crate::model::{InstanceParams, Mat, Shape, Transfer, Weights};
 
 /// Declares word indices once for Rust and WGSL.
@@ -380,19 +380,92 @@ impl Layout {
         out
     }
 
-    /// The initial state of one instance: the weights, zero Δ, potentials and stimulus.
-    pub fn pack(&self, w: &Weights<f64>) -> Vec<f32> {
-        let mut out = vec![0.0f32; self.state_len];
-        for ((_, m), s) in w.named().into_iter().zip(&self.slots) {
-            debug_assert_eq!((m.rows, m.cols), (s.rows, s.cols));
-            for (d, &v) in out[s.offset..].iter_mut().zip(&m.data) {
-                *d = v as f32;
-            }
-        }
+    /// The vectors of an instance's state after W and Δ, each with its offset: `u^P` of every
+    /// layer, `u^I` of every hidden layer, `r_0`, `u_tgt` (the order of [`State`]'s fields).
+    fn vectors<'a, F>(&self, st: &'a State<F>) -> Vec<(usize, &'a [F])> {
+        let rec = |l: usize, field: usize| self.table[H_LAYERS + l * L_STRIDE + field] as usize;
+        let mut out: Vec<(usize, &[F])> = Vec::new();
+        out.extend(
+            st.u_p
+                .iter()
+                .enumerate()
+                .map(|(l, v)| (rec(l, L_U_P), &v[..])),
+        );
+        out.extend(
+            st.u_i
+                .iter()
+                .enumerate()
+                .map(|(l, v)| (rec(l, L_U_I), &v[..])),
+        );
+        out.push((self.table[H_R0] as usize, &st.r0));
+        out.push((self.table[H_UTGT] as usize, &st.u_tgt));
         out
     }
 
-    /// The weights from the first `w_total` words of an instance's state.
+    /// Whether `st` has the shape of this layout (every matrix and vector the right size).
+    fn fits(&self, st: &State<f64>) -> bool {
+        let reference = State::new(&self.shape, Weights::<f64>::zeros(&self.shape));
+        let dims = |s: &State<f64>| {
+            let mats = [&s.w, &s.delta]
+                .into_iter()
+                .flat_map(|w| w.named().into_iter().map(|(n, m)| (n, m.rows, m.cols)));
+            let vecs = self.vectors(s).into_iter().map(|(o, v)| (o, v.len()));
+            (mats.collect::<Vec<_>>(), vecs.collect::<Vec<_>>())
+        };
+        dims(st) == dims(&reference)
+    }
+
+    /// The state words of one instance: W, Δ (at `+w_total`), then the somas and the filtered
+    /// stimulus, each value rounded to f32 (exact for states that came from f32). Errors when
+    /// `st` has another shape.
+    pub fn pack(&self, st: &State<f64>) -> anyhow::Result<Vec<f32>> {
+        anyhow::ensure!(
+            self.fits(st),
+            "the state does not have the shape {}",
+            self.shape.label()
+        );
+        let mut out = vec![0.0f32; self.state_len];
+        for (base, w) in [(0, &st.w), (self.w_total, &st.delta)] {
+            for ((_, m), s) in w.named().into_iter().zip(&self.slots) {
+                for (d, &v) in out[base + s.offset..].iter_mut().zip(&m.data) {
+                    *d = v as f32;
+                }
+            }
+        }
+        for (offset, v) in self.vectors(st) {
+            for (d, &x) in out[offset..].iter_mut().zip(v) {
+                *d = x as f32;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The state of one instance from its `state_len` words (widened to f64, exact) and its
+    /// training step counter.
+    pub fn unpack(&self, words: &[f32], step: u64) -> State<f64> {
+        let mut st = State::new(&self.shape, self.unpack_weights(words));
+        st.delta = self.unpack_weights(&words[self.w_total..]);
+        let slots: Vec<(usize, usize)> = self
+            .vectors(&st)
+            .into_iter()
+            .map(|(o, v)| (o, v.len()))
+            .collect();
+        let targets = st
+            .u_p
+            .iter_mut()
+            .chain(st.u_i.iter_mut())
+            .chain([&mut st.r0, &mut st.u_tgt]);
+        for (v, (offset, len)) in targets.zip(slots) {
+            for (d, &x) in v.iter_mut().zip(&words[offset..offset + len]) {
+                *d = f64::from(x);
+            }
+        }
+        st.step = step;
+        st
+    }
+
+    /// The weights from the first `w_total` words of an instance's state (or the Δ from the
+    /// `w_total` words after them).
     pub fn unpack_weights(&self, words: &[f32]) -> Weights<f64> {
         let mut w = Weights::<f64>::zeros(&self.shape);
         for s in &self.slots {
@@ -412,17 +485,38 @@ mod tests {
     use crate::model::init::init_weights;
 
     #[test]
-    fn pack_then_unpack_returns_the_weights() {
+    fn pack_then_unpack_returns_the_state() {
         let shape = Shape::new(vec![4, 7, 5, 3], true);
         let p = InstanceParams::reference(3);
         let w = init_weights(&shape, &p);
         let lay = Layout::new(&shape, Transfer::Sigmoid, WG_GPU);
-        let back = lay.unpack_weights(&lay.pack(&w));
-        for ((_, a), (_, b)) in w.named().iter().zip(back.named()) {
-            for (x, y) in a.data.iter().zip(&b.data) {
-                assert_eq!(*x as f32, *y as f32);
+        // a state whose every value differs and is an f32, so the round trip must be exact
+        let mut st = State::new(&shape, w).cast::<f32>().cast::<f64>();
+        st.delta = st.w.cast();
+        st.delta.layers[0].up.data[1] = 0.25;
+        let mut k = 0.0;
+        for v in st.u_p.iter_mut().chain(st.u_i.iter_mut()) {
+            for x in v.iter_mut() {
+                k += 1.0;
+                *x = k / 8.0;
             }
         }
+        st.r0 = vec![-1.5; shape.n_in()];
+        st.u_tgt = vec![0.75; shape.n_out()];
+        let words = lay.pack(&st).unwrap();
+        assert_eq!(
+            lay.unpack(&words, 42),
+            State {
+                step: 42,
+                ..st.clone()
+            }
+        );
+        assert_eq!(lay.unpack_weights(&words), st.w);
+        let other = State::new(
+            &Shape::new(vec![4, 7, 3], true),
+            Weights::zeros(&Shape::new(vec![4, 7, 3], true)),
+        );
+        assert!(lay.pack(&other).is_err());
         let n_state = 2 * lay.w_total + shape.n_somas() + shape.n_in() + shape.n_out();
         assert_eq!(lay.state_len, n_state);
         assert_eq!(

@@ -48,7 +48,9 @@
 //! extra dispatches cost microseconds against milliseconds of work.
 //!
 //! **Per chunk** only the patterns go up and the readouts (mean output soma per pattern) come
-//! back. **Evaluation** copies `state` into a second buffer on the device and runs the same
+//! back. **Checkpoints** (`snapshot`/`restore`) read back or upload each instance's state words
+//! and its step counter; chunks end at pattern boundaries, where the scratch holds nothing
+//! that the next pattern reads, so this is the whole state. **Evaluation** copies `state` into a second buffer on the device and runs the same
 //! kernel on the copy with nudging, plasticity and noise off; the step counter that keys the
 //! noise is only advanced by training. All arithmetic is f32 (WGSL has no portable f64); the
 //! per-instance constants are the CPU's `Consts<f32>`; φ uses the stable softplus with
