@@ -588,3 +588,50 @@ fn snapshot_and_restore_continue_bit_for_bit() {
         "wrong number of states"
     );
 }
+
+/// `pyralnet run --backend gpu` end to end: the results agree with the CPU in f32, and what
+/// the GPU backend cannot do is refused before anything runs.
+#[test]
+fn run_command_on_the_gpu_backend() {
+    if device().is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_pyralnet");
+    let cfg = format!("{}/configs/mimic_smoke.json", env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let o = std::process::Command::new(bin)
+            .args(["run", &cfg, "--quiet", "--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        (out, o)
+    };
+    let (gpu_out, o) = run("gpu", &["--backend", "gpu"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = std::fs::read_to_string(gpu_out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"backend\": \"gpu "), "{summary}");
+    let (cpu_out, o) = run("cpu", &["--backend", "cpu", "--precision", "f32"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shape = Shape::new(vec![2, 3, 2], false);
+    let w = |d: &std::path::Path| {
+        pyralnet::output::read_weights(&d.join("weights/instance_0.npz"), &shape).unwrap()
+    };
+    let (wg, wc) = (flat(&w(&gpu_out)), flat(&w(&cpu_out)));
+    let dev = rel_rms(wg.iter().zip(&wc));
+    assert!(dev < 1e-4, "weights gpu vs cpu-f32: {dev:e}");
+    for (extra, msg) in [
+        (
+            &["--record"][..],
+            "--record is not supported by the GPU backend",
+        ),
+        (&["--precision", "f64"][..], "computes in f32"),
+    ] {
+        let args: Vec<&str> = ["--backend", "gpu"].iter().chain(extra).copied().collect();
+        let (out, o) = run("refused", &args);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(msg));
+        assert!(!out.exists(), "nothing is written");
+    }
+}

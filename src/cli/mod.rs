@@ -2,6 +2,7 @@
 
 mod bench;
 mod dataset;
+mod devices;
 mod merge;
 mod run;
 
@@ -25,6 +26,8 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Measure instance-steps per second with full plasticity.
     Bench(bench::BenchArgs),
+    /// List the GPU adapters (Vulkan) with their type, driver and limits.
+    Devices(devices::DevicesArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -41,5 +44,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Dataset(a) => dataset::dataset(a),
         Command::Bench(a) => bench::bench(a),
         Command::Merge(a) => merge::merge(a),
+        Command::Devices(a) => devices::devices(a),
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::backend::RecordSpec;
 use crate::config::{Config, Precision};
-use crate::experiment::{self, Interrupted, RunOptions};
+use crate::experiment::{self, BackendChoice, Interrupted, RunOptions};
 use crate::output::{self, Shard};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
@@ -15,6 +15,27 @@ use std::sync::Arc;
 pub enum PrecisionArg {
     F32,
     F64,
+}
+
+/// `--backend`: which simulator runs the instances.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BackendArg {
+    /// The CPU backend (f64 unless --precision or the config say f32).
+    Cpu,
+    /// The GPU backend (f32), on a CPU Vulkan driver such as lavapipe too when there is no GPU.
+    Gpu,
+    /// A GPU that is not a CPU driver when there is one, else the CPU backend.
+    Auto,
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Cpu => BackendChoice::Cpu,
+            BackendArg::Gpu => BackendChoice::Gpu,
+            BackendArg::Auto => BackendChoice::Auto,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -30,6 +51,13 @@ pub struct RunArgs {
     /// Working precision of the CPU backend (default: the config's, f64 if unset).
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
+    /// Simulator: auto picks a GPU when there is one (not a CPU driver such as lavapipe) and
+    /// neither --precision f64 nor --record is given, else the CPU (see `pyralnet devices`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendArg,
+    /// GPU adapter to use: the first whose name contains this (case-insensitive).
+    #[arg(long)]
+    pub adapter: Option<String>,
     /// Start every instance from the weights in this .npz (arrays `layer0.W_up`, ...).
     #[arg(long)]
     pub init_weights: Option<PathBuf>,
@@ -138,6 +166,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if a.record && a.record_stride == 0 {
         bail!("--record-stride must be at least 1");
     }
+    if matches!(a.backend, BackendArg::Gpu) {
+        if a.record {
+            bail!("--record is not supported by the GPU backend yet; use --backend cpu");
+        }
+        if matches!(a.precision, Some(PrecisionArg::F64)) {
+            bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
+        }
+    }
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");
     }
@@ -178,6 +214,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             PrecisionArg::F32 => Precision::F32,
             PrecisionArg::F64 => Precision::F64,
         }),
+        backend: a.backend.into(),
+        adapter: a.adapter.clone(),
         init_weights,
         record: RecordSpec {
             stride: if a.record { a.record_stride } else { 0 },

@@ -11,8 +11,10 @@ pub use stream::Streams;
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::{Config, InstanceSpec, Plan, Precision, TaskData};
 use crate::cpu::CpuBackend;
+use crate::gpu::{self, GpuBackend, GpuOptions};
 use crate::model::{init, Weights};
 use crate::output;
+use anyhow::ensure;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -20,11 +22,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Which backend runs an experiment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// The CPU backend in the config's precision (or `RunOptions::precision`).
+    #[default]
+    Cpu,
+    /// The GPU backend (f32) on the named or best adapter, CPU drivers such as lavapipe
+    /// included; an error when there is no adapter.
+    Gpu,
+    /// The GPU backend when there is an adapter that is not a CPU driver, otherwise the CPU
+    /// backend. Also the CPU backend when f64 is asked for explicitly or traces are recorded,
+    /// which the GPU backend cannot do.
+    Auto,
+}
+
 /// How to run an experiment (from the command line).
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub threads: Option<usize>,
+    /// Precision of the CPU backend, overriding the config's (the GPU backend is f32 only).
     pub precision: Option<Precision>,
+    pub backend: BackendChoice,
+    /// GPU adapter: the first whose name contains this (case-insensitive).
+    pub adapter: Option<String>,
     /// Start every instance from these weights instead of the configured initialisation.
     pub init_weights: Option<Weights<f64>>,
     pub record: RecordSpec,
@@ -122,18 +143,10 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Resul
             })
             .collect(),
     };
-    let mut backend: Box<dyn Backend> = match opts.precision.unwrap_or(cfg.precision) {
-        Precision::F32 => Box::new(CpuBackend::<f32>::new(
-            &batch,
-            opts.threads,
-            opts.record.clone(),
-        )?),
-        Precision::F64 => Box::new(CpuBackend::<f64>::new(
-            &batch,
-            opts.threads,
-            opts.record.clone(),
-        )?),
-    };
+    let mut backend = open_backend(&batch, cfg.precision, opts)?;
+    if opts.progress {
+        eprintln!("backend: {}", backend.name());
+    }
     let mut runner = Runner::new(cfg, plan, &data, opts);
     if opts.resume {
         runner.resume(backend.as_mut())?;
@@ -161,6 +174,52 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Resul
         traces: backend.take_traces(),
         seconds,
         instance_steps: runner.instance_steps,
+    })
+}
+
+/// The backend `opts` asks for, holding `batch` (see [`BackendChoice`]); `precision` is the
+/// config's, which `opts.precision` overrides, for the CPU backend.
+pub fn open_backend(
+    batch: &Batch,
+    precision: Precision,
+    opts: &RunOptions,
+) -> anyhow::Result<Box<dyn Backend>> {
+    let gpu_options = GpuOptions {
+        adapter: opts.adapter.clone(),
+        ..Default::default()
+    };
+    match opts.backend {
+        BackendChoice::Gpu => {
+            ensure!(
+                opts.record.stride == 0,
+                "--record is not supported by the GPU backend yet; use --backend cpu"
+            );
+            ensure!(
+                opts.precision != Some(Precision::F64),
+                "the GPU backend computes in f32; use --backend cpu for f64"
+            );
+            return Ok(Box::new(GpuBackend::new(batch, &gpu_options)?));
+        }
+        BackendChoice::Auto
+            if opts.record.stride == 0 && opts.precision != Some(Precision::F64) =>
+        {
+            if let Some(gpu) = gpu::open_hardware(opts.adapter.as_deref())? {
+                return Ok(Box::new(GpuBackend::with_gpu(gpu, batch, &gpu_options)?));
+            }
+        }
+        BackendChoice::Auto | BackendChoice::Cpu => {}
+    }
+    Ok(match opts.precision.unwrap_or(precision) {
+        Precision::F32 => Box::new(CpuBackend::<f32>::new(
+            batch,
+            opts.threads,
+            opts.record.clone(),
+        )?),
+        Precision::F64 => Box::new(CpuBackend::<f64>::new(
+            batch,
+            opts.threads,
+            opts.record.clone(),
+        )?),
     })
 }
 

@@ -144,7 +144,7 @@ impl GpuBackend {
             DISPATCH_CAP as u64 * DISPATCH_STRIDE as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        if gpu.info.device_type == wgpu::DeviceType::Cpu {
+        if super::device::is_cpu_driver(&gpu.info) {
             let need = layout.loop_trips_per_step() + 2 * layout.loop_trips_per_pattern();
             ensure!(
                 need <= LOOP_BUDGET,

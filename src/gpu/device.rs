@@ -43,6 +43,8 @@ pub struct AdapterSummary {
     pub max_compute_workgroups_per_dimension: u32,
     /// Storage buffers one shader stage may bind.
     pub max_storage_buffers_per_shader_stage: u32,
+    /// Threads one workgroup may have.
+    pub max_compute_invocations_per_workgroup: u32,
 }
 
 impl AdapterSummary {
@@ -54,6 +56,7 @@ impl AdapterSummary {
             max_buffer_size: l.max_buffer_size,
             max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
             max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
+            max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
         }
     }
 }
@@ -64,7 +67,7 @@ impl fmt::Display for AdapterSummary {
         write!(
             f,
             "{} ({:?}, {:?}, driver {} {}; max storage binding {} MiB, max buffer {} MiB, \
-             max workgroups/dim {})",
+             max workgroups/dim {}, max threads/workgroup {}, storage buffers/stage {})",
             i.name,
             i.device_type,
             i.backend,
@@ -73,6 +76,8 @@ impl fmt::Display for AdapterSummary {
             self.max_storage_buffer_binding_size >> 20,
             self.max_buffer_size >> 20,
             self.max_compute_workgroups_per_dimension,
+            self.max_compute_invocations_per_workgroup,
+            self.max_storage_buffers_per_shader_stage,
         )
     }
 }
@@ -125,17 +130,49 @@ fn rank(t: wgpu::DeviceType) -> u8 {
     }
 }
 
+/// Whether an adapter is a CPU driver (lavapipe/llvmpipe, SwiftShader): a fallback that
+/// runs the kernels on the CPU, not a GPU.
+pub fn is_cpu_driver(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
+}
+
 /// Opens a device. `adapter_name` selects the first adapter whose name contains it
-/// (case-insensitive); `None` takes the best-ranked adapter (discrete GPU first). The device
-/// is created with the adapter's own limits, not wgpu's conservative defaults, so that large
-/// storage buffers and many workgroups are available.
+/// (case-insensitive); `None` takes the best-ranked adapter (discrete GPU first, CPU drivers
+/// such as lavapipe last).
 pub fn open(adapter_name: Option<&str>) -> Result<Gpu, GpuError> {
     let inst = instance();
-    let mut all = adapters(&inst);
+    let all = adapters(&inst);
     if all.is_empty() {
         return Err(GpuError::NoAdapter);
     }
-    let adapter = match adapter_name {
+    let adapter = choose(all, adapter_name)?;
+    request(adapter)
+}
+
+/// Opens the best adapter that is a GPU, not a CPU driver (restricted by name like [`open`]),
+/// or returns `None` when there is none: what `--backend auto` runs on.
+pub fn open_hardware(adapter_name: Option<&str>) -> Result<Option<Gpu>, GpuError> {
+    let inst = instance();
+    let gpus: Vec<wgpu::Adapter> = adapters(&inst)
+        .into_iter()
+        .filter(|a| !is_cpu_driver(&a.get_info()))
+        .collect();
+    if gpus.is_empty() {
+        return Ok(None);
+    }
+    match choose(gpus, adapter_name) {
+        Ok(a) => request(a).map(Some),
+        Err(GpuError::NoMatch { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The adapter whose name contains `adapter_name` (case-insensitive), or the best-ranked one.
+fn choose(
+    mut all: Vec<wgpu::Adapter>,
+    adapter_name: Option<&str>,
+) -> Result<wgpu::Adapter, GpuError> {
+    match adapter_name {
         Some(wanted) => {
             let w = wanted.to_lowercase();
             let pos = all
@@ -145,13 +182,18 @@ pub fn open(adapter_name: Option<&str>) -> Result<Gpu, GpuError> {
                     wanted: wanted.to_string(),
                     available: all.iter().map(|a| a.get_info().name).collect(),
                 })?;
-            all.swap_remove(pos)
+            Ok(all.swap_remove(pos))
         }
         None => {
             all.sort_by_key(|a| rank(a.get_info().device_type));
-            all.swap_remove(0)
+            Ok(all.swap_remove(0))
         }
-    };
+    }
+}
+
+/// Creates the device with the adapter's own limits, not wgpu's conservative defaults, so
+/// that large storage buffers and many workgroups are available.
+fn request(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {
     let info = adapter.get_info();
     let limits = adapter.limits();
     let desc = wgpu::DeviceDescriptor {

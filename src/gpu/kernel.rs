@@ -17,7 +17,7 @@ fn source(body: &str, wg: usize) -> String {
 
 /// Threads per workgroup for this device: one SIMD vector on CPU drivers, two warps on GPUs.
 pub(crate) fn workgroup_size(gpu: &Gpu) -> usize {
-    if gpu.info.device_type == wgpu::DeviceType::Cpu {
+    if super::device::is_cpu_driver(&gpu.info) {
         WG_CPU
     } else {
         WG_GPU

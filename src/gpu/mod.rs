@@ -66,5 +66,7 @@ mod kernel;
 mod layout;
 
 pub use backend::{GpuBackend, GpuOptions};
-pub use device::{list_adapters, open, AdapterSummary, Gpu, GpuError};
+pub use device::{
+    is_cpu_driver, list_adapters, open, open_hardware, AdapterSummary, Gpu, GpuError,
+};
 pub use kernel::probe;
