@@ -7,7 +7,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            // a check that ran but failed is 1, bad input and other errors are 2
+            if e.is::<pyralnet::cli::OverTolerance>() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }

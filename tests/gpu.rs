@@ -635,3 +635,48 @@ fn run_command_on_the_gpu_backend() {
         assert!(!out.exists(), "nothing is written");
     }
 }
+
+/// `pyralnet check` on the Yin-Yang smoke config: passes with the default tolerances, prints
+/// every compartment and weight type, and exits with 1 when a tolerance is not met.
+#[test]
+fn check_command_on_the_yinyang_smoke_config() {
+    if device().is_none() {
+        return;
+    }
+    let cfg = format!(
+        "{}/configs/yinyang_sps_smoke.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let check = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+            .args(["check", &cfg, "--patterns", "3"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = check(&[]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for q in [
+        "layer0.u_p",
+        "layer1.u_p",
+        "layer0.u_i",
+        "readout",
+        "layer0.W_up",
+        "layer0.W_down",
+        "layer0.W_pi",
+        "layer0.W_ip",
+        "layer1.W_up",
+    ] {
+        assert!(text.contains(q), "{q} missing:\n{text}");
+    }
+    assert!(text.contains("ok: worst RMS deviation"), "{text}");
+    // f32 rounding of the initial weights alone exceeds a zero tolerance
+    let o = check(&["--tol-f64", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("beyond tolerance"));
+}

@@ -1,11 +1,13 @@
 //! Command-line interface: argument parsing and dispatch to the library.
 
 mod bench;
+mod check;
 mod dataset;
 mod devices;
 mod merge;
 mod run;
 
+pub use check::OverTolerance;
 use clap::{Parser, Subcommand};
 
 /// Batched simulator of dendritic cortical microcircuits (Sacramento et al. 2018).
@@ -26,6 +28,9 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Measure instance-steps per second with full plasticity.
     Bench(bench::BenchArgs),
+    /// Run a config's instances on the CPU (f32, f64) and the GPU from the same start and
+    /// patterns, and compare compartments and weights (exit code 1 over tolerance).
+    Check(check::CheckArgs),
     /// List the GPU adapters (Vulkan) with their type, driver and limits.
     Devices(devices::DevicesArgs),
 }
@@ -45,5 +50,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Bench(a) => bench::bench(a),
         Command::Merge(a) => merge::merge(a),
         Command::Devices(a) => devices::devices(a),
+        Command::Check(a) => check::check(a),
     }
 }

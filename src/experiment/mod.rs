@@ -130,19 +130,7 @@ pub struct Results {
 /// Runs every instance of `plan` to the end of the protocol.
 pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
     let data = load_data(cfg, plan, opts)?;
-    let batch = Batch {
-        shape: plan.shape.clone(),
-        phi: plan.phi,
-        params: plan.instances.iter().map(|s| s.params.clone()).collect(),
-        init: plan
-            .instances
-            .iter()
-            .map(|s| match &opts.init_weights {
-                Some(w) => w.clone(),
-                None => init::init_weights(&plan.shape, &s.params),
-            })
-            .collect(),
-    };
+    let batch = batch_of(plan, opts);
     let mut backend = open_backend(&batch, cfg.precision, opts)?;
     if opts.progress {
         eprintln!("backend: {}", backend.name());
@@ -175,6 +163,57 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Resul
         seconds,
         instance_steps: runner.instance_steps,
     })
+}
+
+/// The instances of `plan` as a backend batch: their parameters and initial weights
+/// (`opts.init_weights` for all, or each one's configured initialisation).
+pub fn batch_of(plan: &Plan, opts: &RunOptions) -> Batch {
+    Batch {
+        shape: plan.shape.clone(),
+        phi: plan.phi,
+        params: plan.instances.iter().map(|s| s.params.clone()).collect(),
+        init: plan
+            .instances
+            .iter()
+            .map(|s| match &opts.init_weights {
+                Some(w) => w.clone(),
+                None => init::init_weights(&plan.shape, &s.params),
+            })
+            .collect(),
+    }
+}
+
+/// The first `n` training patterns of every instance of `plan`, in the order [`run`] trains
+/// them (each instance's own shuffle of its data set).
+pub fn training_patterns(
+    cfg: &Config,
+    plan: &Plan,
+    opts: &RunOptions,
+    n: usize,
+) -> anyhow::Result<Chunk> {
+    let data = load_data(cfg, plan, opts)?;
+    let seeds: Vec<u64> = plan.instances.iter().map(|s| s.params.seed).collect();
+    let rows = Streams::new(&seeds, data[0].train.len(), cfg.protocol.shuffle).next(n);
+    Ok(chunk_of(&data, &rows, |d| &d.train))
+}
+
+/// The patterns `rows[i]` of each instance's set chosen by `set` as a backend chunk.
+fn chunk_of(
+    data: &[Arc<TaskData>],
+    rows: &[Vec<usize>],
+    set: impl Fn(&TaskData) -> &crate::tasks::Dataset,
+) -> Chunk {
+    let mut chunk = Chunk::default();
+    for (i, r) in rows.iter().enumerate() {
+        let d = set(&data[i]);
+        chunk
+            .x
+            .push(r.iter().flat_map(|&k| d.x_row(k).iter().copied()).collect());
+        chunk
+            .y
+            .push(r.iter().flat_map(|&k| d.y_row(k).iter().copied()).collect());
+    }
+    chunk
 }
 
 /// The backend `opts` asks for, holding `batch` (see [`BackendChoice`]); `precision` is the
@@ -364,7 +403,7 @@ impl<'a> Runner<'a> {
             let next_eval = (done / eval_every + 1) * eval_every;
             let n = self.chunk.min(next_eval.min(total) - done);
             let rows = self.streams.next(n);
-            let chunk = self.chunk_of(&rows, |d| &d.train);
+            let chunk = chunk_of(self.data, &rows, |d| &d.train);
             // Readouts of training patterns are nudged towards the targets, so they say little
             // about learning; only evaluation readouts enter the metrics.
             backend.train(&chunk)?;
@@ -420,25 +459,6 @@ impl<'a> Runner<'a> {
         Some(bar)
     }
 
-    /// The patterns `rows[i]` of each instance's set chosen by `set` as a backend chunk.
-    fn chunk_of(
-        &self,
-        rows: &[Vec<usize>],
-        set: impl Fn(&TaskData) -> &crate::tasks::Dataset,
-    ) -> Chunk {
-        let mut chunk = Chunk::default();
-        for (i, r) in rows.iter().enumerate() {
-            let d = set(&self.data[i]);
-            chunk
-                .x
-                .push(r.iter().flat_map(|&k| d.x_row(k).iter().copied()).collect());
-            chunk
-                .y
-                .push(r.iter().flat_map(|&k| d.y_row(k).iter().copied()).collect());
-        }
-        chunk
-    }
-
     /// Evaluates every instance on `set` in file order.
     fn evaluate(
         &self,
@@ -450,7 +470,7 @@ impl<'a> Runner<'a> {
             return Ok(vec![Metrics::default(); self.data.len()]);
         }
         let rows: Vec<Vec<usize>> = vec![(0..n).collect(); self.data.len()];
-        let readouts = backend.evaluate(&self.chunk_of(&rows, set))?;
+        let readouts = backend.evaluate(&chunk_of(self.data, &rows, set))?;
         Ok(readouts
             .iter()
             .enumerate()

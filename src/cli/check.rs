@@ -1,0 +1,116 @@
+//! `pyralnet check`: runs a config's instances on the CPU (f32 and f64) and on the GPU from
+//! the same initial weights and pattern stream, and reports how far they lie apart.
+
+use crate::check::{self, Deviation, Quantity};
+use crate::config::Config;
+use crate::cpu::CpuBackend;
+use crate::experiment::{self, RunOptions};
+use crate::gpu::{GpuBackend, GpuOptions};
+use anyhow::bail;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Experiment config (JSON).
+    pub config: PathBuf,
+    /// Training patterns per instance: the first N of each instance's training stream.
+    #[arg(long, default_value_t = 20)]
+    pub patterns: usize,
+    /// Check only the first K instances of the config (default: all).
+    #[arg(long)]
+    pub instances: Option<usize>,
+    /// GPU adapter: the first whose name contains this (default: the best, lavapipe included).
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Largest relative RMS deviation of the GPU from the CPU in f32, for every compartment
+    /// and weight type.
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol_f32: f64,
+    /// Largest relative RMS deviation of the GPU from the CPU in f64, for every compartment
+    /// and weight type.
+    #[arg(long, default_value_t = 1e-3)]
+    pub tol_f64: f64,
+}
+
+/// The GPU lies further from the CPU than the tolerance (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("the GPU deviates beyond tolerance: {0}")]
+pub struct OverTolerance(String);
+
+pub fn check(a: CheckArgs) -> anyhow::Result<()> {
+    if a.patterns == 0 || a.instances == Some(0) {
+        bail!("--patterns and --instances must be at least 1");
+    }
+    if !(a.tol_f32 >= 0.0 && a.tol_f64 >= 0.0) {
+        bail!("--tol-f32 and --tol-f64 must be non-negative numbers");
+    }
+    let cfg = Config::load(&a.config)?;
+    let mut plan = cfg.plan()?;
+    if let Some(k) = a.instances {
+        plan.instances.truncate(k);
+    }
+    let opts = RunOptions {
+        base_dir: a.config.parent().map(PathBuf::from).unwrap_or_default(),
+        ..Default::default()
+    };
+    let batch = experiment::batch_of(&plan, &opts);
+    let chunk = experiment::training_patterns(&cfg, &plan, &opts, a.patterns)?;
+    let gpu_opts = GpuOptions {
+        adapter: a.adapter.clone(),
+        ..Default::default()
+    };
+    let (gpu_name, gpu) = check::run(&mut GpuBackend::new(&batch, &gpu_opts)?, &chunk)?;
+    let (f32_name, c32) = check::run(
+        &mut CpuBackend::<f32>::new(&batch, None, Default::default())?,
+        &chunk,
+    )?;
+    let (f64_name, c64) = check::run(
+        &mut CpuBackend::<f64>::new(&batch, None, Default::default())?,
+        &chunk,
+    )?;
+    println!(
+        "{}: {} instances of {} ({}), their first {} training patterns",
+        cfg.name.as_deref().unwrap_or("check"),
+        plan.instances.len(),
+        plan.shape.label(),
+        plan.phi.name(),
+        a.patterns
+    );
+    println!("gpu = {gpu_name}; f32 = {f32_name}; f64 = {f64_name}");
+    println!("relative deviation (max |a−b| / max |b|, and RMS: sqrt(Σ(a−b)² / Σb²)) at the end:");
+    println!(
+        "{:<16} {:>10} {:>10}   {:>10} {:>10}   {:>10} {:>10}",
+        "", "gpu−f32", "", "gpu−f64", "", "f32−f64", ""
+    );
+    println!(
+        "{:<16} {:>10} {:>10}   {:>10} {:>10}   {:>10} {:>10}",
+        "quantity", "max", "rms", "max", "rms", "max", "rms"
+    );
+    // the largest RMS deviation from f32 and from f64, with the quantity's name
+    let mut worst = [(0.0f64, String::new()), (0.0f64, String::new())];
+    for ((g, s), d) in gpu.iter().zip(&c32).zip(&c64) {
+        let dev = |a: &Quantity, b: &Quantity| Deviation::of(&a.values, &b.values);
+        let (g32, g64, base) = (dev(g, s), dev(g, d), dev(s, d));
+        println!(
+            "{:<16} {:>10.2e} {:>10.2e}   {:>10.2e} {:>10.2e}   {:>10.2e} {:>10.2e}",
+            g.name, g32.max, g32.rms, g64.max, g64.rms, base.max, base.rms
+        );
+        for (w, d) in worst.iter_mut().zip([g32.rms, g64.rms]) {
+            // NaN counts as the worst
+            if d > w.0 || d.is_nan() {
+                *w = (d, g.name.clone());
+            }
+        }
+    }
+    let verdict = format!(
+        "worst RMS deviation {:.2e} from f32 ({}, tolerance {:.0e}), {:.2e} from f64 ({}, \
+         tolerance {:.0e})",
+        worst[0].0, worst[0].1, a.tol_f32, worst[1].0, worst[1].1, a.tol_f64
+    );
+    if !(worst[0].0 <= a.tol_f32 && worst[1].0 <= a.tol_f64) {
+        return Err(OverTolerance(verdict).into());
+    }
+    println!("ok: {verdict}");
+    Ok(())
+}
