@@ -680,3 +680,29 @@ fn check_command_on_the_yinyang_smoke_config() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("beyond tolerance"));
 }
+
+/// `pyralnet bench --backend cpu,gpu` measures both and prints their ratio per batch size.
+#[test]
+fn bench_command_compares_the_backends() {
+    if device().is_none() {
+        return;
+    }
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args([
+            "bench",
+            "--backend",
+            "cpu,gpu",
+            "--dims",
+            "3,5,2",
+            "--batch",
+            "1,3",
+        ])
+        .args(["--precision", "f32", "--threads", "1", "--seconds", "0.05"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for n in [1, 3] {
+        assert!(text.contains(&format!("batch {n}: gpu/cpu = ")), "{text}");
+    }
+}

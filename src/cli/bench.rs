@@ -1,9 +1,11 @@
-//! `pyralnet bench`: instance-steps per second with full plasticity, for several batch sizes,
-//! precisions and thread counts in one run, so ratios come from the same run.
+//! `pyralnet bench`: instance-steps per second with full plasticity, for several backends,
+//! batch sizes, precisions and thread counts in one run, so ratios come from the same run.
 
 use crate::backend::{Backend, RecordSpec};
 use crate::bench::{plastic_batch, throughput};
 use crate::cpu::CpuBackend;
+use crate::gpu::{self, GpuBackend, GpuOptions};
+use anyhow::bail;
 use clap::Args;
 
 /// The seed's numpy code: ~63 µs per Euler step of [4,120,3] (MODEL.md section 9).
@@ -11,6 +13,12 @@ const SEED_US_PER_STEP: f64 = 63.0;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// Backends, comma separated: cpu (every --precision × --threads), gpu.
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    pub backend: Vec<String>,
+    /// GPU adapter: the first whose name contains this (default: the best, lavapipe included).
+    #[arg(long)]
+    pub adapter: Option<String>,
     /// Layer sizes, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "4,120,3")]
     pub dims: Vec<usize>,
@@ -31,15 +39,36 @@ pub struct BenchArgs {
     pub seconds: f64,
 }
 
+/// One measured configuration.
+struct Row {
+    name: String,
+    gpu: bool,
+    rate: f64,
+}
+
 pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     crate::model::Shape::new(a.dims.clone(), true)
         .validate()
         .map_err(|e| anyhow::anyhow!("--dims: {e}"))?;
     if a.batch.contains(&0) {
-        anyhow::bail!("--batch sizes must be at least 1");
+        bail!("--batch sizes must be at least 1");
     }
     if !(a.t_pattern >= 0.1 && a.seconds > 0.0) {
-        anyhow::bail!("--t-pattern must be ≥ 0.1 ms and --seconds > 0");
+        bail!("--t-pattern must be ≥ 0.1 ms and --seconds > 0");
+    }
+    if let Some(b) = a
+        .backend
+        .iter()
+        .find(|b| !["cpu", "gpu"].contains(&b.as_str()))
+    {
+        bail!("--backend: unknown `{b}`, allowed: cpu, gpu");
+    }
+    if let Some(p) = a
+        .precision
+        .iter()
+        .find(|p| !["f32", "f64"].contains(&p.as_str()))
+    {
+        bail!("--precision: unknown `{p}`, allowed: f32, f64");
     }
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = a
@@ -47,45 +76,70 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| if all > 1 { vec![1, all] } else { vec![1] });
     if threads.contains(&0) {
-        anyhow::bail!("--threads must be at least 1");
+        bail!("--threads must be at least 1");
     }
+    let cpu = a.backend.iter().any(|b| b == "cpu");
+    let device = match a.backend.iter().any(|b| b == "gpu") {
+        true => Some(gpu::open(a.adapter.as_deref())?),
+        false => None,
+    };
     println!(
         "dims {:?}, full plasticity, t_pattern {} ms, dt 0.1 ms",
         a.dims, a.t_pattern
     );
     println!(
-        "{:<22} {:>7} {:>16} {:>14} {:>12}",
+        "{:<52} {:>7} {:>16} {:>14} {:>12}",
         "backend", "batch", "inst-steps/s", "µs/inst-step", "vs seed"
     );
-    for prec in &a.precision {
-        for &t in &threads {
-            for &n in &a.batch {
-                let batch = plastic_batch(&a.dims, n, a.t_pattern);
-                let mut backend: Box<dyn Backend> = match prec.as_str() {
-                    "f32" => Box::new(CpuBackend::<f32>::new(
-                        &batch,
-                        Some(t),
-                        RecordSpec::default(),
-                    )?),
-                    "f64" => Box::new(CpuBackend::<f64>::new(
-                        &batch,
-                        Some(t),
-                        RecordSpec::default(),
-                    )?),
-                    other => anyhow::bail!("--precision: unknown `{other}`, allowed: f32, f64"),
-                };
-                let patterns = (4096 / n).clamp(1, 64);
-                let rate = throughput(backend.as_mut(), &batch, patterns, a.seconds)?;
-                let us = 1e6 / rate;
-                println!(
-                    "{:<22} {:>7} {:>16.4e} {:>14.3} {:>11.1}×",
-                    backend.name(),
-                    n,
-                    rate,
-                    us,
-                    SEED_US_PER_STEP / us
-                );
+    for &n in &a.batch {
+        let batch = plastic_batch(&a.dims, n, a.t_pattern);
+        let patterns = (4096 / n).clamp(1, 64);
+        let mut rows = Vec::new();
+        let mut measure = |backend: &mut dyn Backend, gpu: bool| -> anyhow::Result<()> {
+            let rate = throughput(backend, &batch, patterns, a.seconds)?;
+            let us = 1e6 / rate;
+            println!(
+                "{:<52} {:>7} {:>16.4e} {:>14.3} {:>11.1}×",
+                backend.name(),
+                n,
+                rate,
+                us,
+                SEED_US_PER_STEP / us
+            );
+            rows.push(Row {
+                name: backend.name(),
+                gpu,
+                rate,
+            });
+            Ok(())
+        };
+        if cpu {
+            for prec in &a.precision {
+                for &t in &threads {
+                    let none = RecordSpec::default();
+                    let mut backend: Box<dyn Backend> = match prec.as_str() {
+                        "f32" => Box::new(CpuBackend::<f32>::new(&batch, Some(t), none)?),
+                        _ => Box::new(CpuBackend::<f64>::new(&batch, Some(t), none)?),
+                    };
+                    measure(backend.as_mut(), false)?;
+                }
             }
+        }
+        if let Some(g) = &device {
+            let mut backend = GpuBackend::with_gpu(g.clone(), &batch, &GpuOptions::default())?;
+            measure(&mut backend, true)?;
+        }
+        let best_cpu = rows
+            .iter()
+            .filter(|r| !r.gpu)
+            .max_by(|x, y| x.rate.total_cmp(&y.rate));
+        if let (Some(c), Some(g)) = (best_cpu, rows.iter().find(|r| r.gpu)) {
+            println!(
+                "  batch {n}: gpu/cpu = {:.3}× ({} vs the fastest CPU row, {})",
+                g.rate / c.rate,
+                g.name,
+                c.name
+            );
         }
     }
     Ok(())
