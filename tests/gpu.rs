@@ -4,7 +4,7 @@
 
 use pyralnet::backend::{Backend, Batch, Chunk};
 use pyralnet::cpu::CpuBackend;
-use pyralnet::gpu::{self, Gpu, GpuBackend, GpuError, GpuOptions};
+use pyralnet::gpu::{self, Gpu, GpuBackend, GpuError, GpuOptions, KernelKind};
 use pyralnet::model::init::init_weights;
 use pyralnet::model::noise;
 use pyralnet::model::{InitMode, InstanceParams, Shape, Transfer, Weights};
@@ -96,14 +96,31 @@ fn deviation(
     }
 }
 
-/// Trains `chunks` on the GPU and on the CPU in f32 and f64, then checks weights, weight
-/// changes and readouts (training and one evaluation chunk) against both.
+/// Options selecting each kernel (with the device's default workgroup size).
+fn both_kernels() -> Vec<GpuOptions> {
+    [KernelKind::Workgroup, KernelKind::Serial]
+        .into_iter()
+        .map(|k| GpuOptions {
+            kernel: Some(k),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Trains `chunks` on the GPU (both kernels) and on the CPU in f32 and f64, then checks
+/// weights, weight changes and readouts (training and one evaluation chunk) against both.
 fn compare_with_cpu(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk) {
-    compare_with_cpu_opts(g, b, chunks, eval, &GpuOptions::default())
+    for opts in both_kernels() {
+        compare_with_cpu_opts(g, b, chunks, eval, &opts)
+    }
 }
 
 fn compare_with_cpu_opts(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk, opts: &GpuOptions) {
     let mut gpu = gpu_backend(g, b, opts);
+    println!(
+        "{:?} kernel, workgroup size {:?}",
+        opts.kernel, opts.workgroup_size
+    );
     let mut c32 = CpuBackend::<f32>::new(b, None, Default::default()).unwrap();
     let mut c64 = CpuBackend::<f64>::new(b, None, Default::default()).unwrap();
     let run = |be: &mut dyn Backend| {
@@ -254,13 +271,15 @@ fn yinyang_4_120_3_sigmoid_bias_lag_reset_mixed_clocks() {
         .collect();
     let b = batch(shape.clone(), Transfer::Sigmoid, params);
     let chunks = [chunk(&shape, 4, 2, 3), chunk(&shape, 4, 1, 4)];
-    // both workgroup sizes, whichever the device would pick
-    for wg in [8, 64] {
-        let opts = GpuOptions {
-            workgroup_size: Some(wg),
-            ..Default::default()
-        };
-        compare_with_cpu_opts(&g, &b, &chunks, &chunk(&shape, 4, 2, 5), &opts);
+    // both kernels and workgroup sizes, whichever the device would pick
+    for opts in both_kernels() {
+        for wg in [8, 64] {
+            let opts = GpuOptions {
+                workgroup_size: Some(wg),
+                ..opts.clone()
+            };
+            compare_with_cpu_opts(&g, &b, &chunks, &chunk(&shape, 4, 2, 5), &opts);
+        }
     }
 }
 
@@ -283,12 +302,14 @@ fn mnist_sized_784_20_10() {
         .collect();
     let b = batch(shape.clone(), Transfer::Sigmoid, params);
     let chunks = [chunk(&shape, 2, 3, 6)];
-    for wg in [8, 64] {
-        let opts = GpuOptions {
-            workgroup_size: Some(wg),
-            ..Default::default()
-        };
-        compare_with_cpu_opts(&g, &b, &chunks, &chunk(&shape, 2, 1, 7), &opts);
+    for opts in both_kernels() {
+        for wg in [8, 64] {
+            let opts = GpuOptions {
+                workgroup_size: Some(wg),
+                ..opts.clone()
+            };
+            compare_with_cpu_opts(&g, &b, &chunks, &chunk(&shape, 2, 1, 7), &opts);
+        }
     }
 }
 
@@ -386,50 +407,61 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
         (0..n).map(varied).collect(),
     );
     let data = chunk(&shape, n, 3, 12);
-    let mut all = gpu_backend(&g, &big, &GpuOptions::default());
-    let r_all = all.train(&data).unwrap();
-    let w_all = all.weights().unwrap();
-    // the same batch split into sub-batches of 10, and uploaded in pieces of 2 patterns
-    let opts = GpuOptions {
-        max_group: Some(10),
-        piece_patterns: Some(2),
-        ..Default::default()
-    };
-    // the other workgroup size: threads share the work differently, the arithmetic per value
-    // is the same
-    let wg = if g.info.device_type == wgpu::DeviceType::Cpu {
-        64
-    } else {
-        8
-    };
-    let mut other = gpu_backend(
-        &g,
-        &big,
-        &GpuOptions {
-            workgroup_size: Some(wg),
-            ..Default::default()
-        },
-    );
-    assert_eq!(other.train(&data).unwrap(), r_all, "workgroup size {wg}");
-    assert_eq!(other.weights().unwrap(), w_all, "workgroup size {wg}");
-    let mut split = gpu_backend(&g, &big, &opts);
-    assert_eq!(split.groups(), 4);
-    assert_eq!(split.train(&data).unwrap(), r_all);
-    assert_eq!(split.weights().unwrap(), w_all);
-    for k in [0, 5, 17, 36] {
-        let one = Batch {
-            shape: shape.clone(),
-            phi: Transfer::Sigmoid,
-            params: vec![big.params[k].clone()],
-            init: vec![big.init[k].clone()],
+    for base in both_kernels() {
+        let kernel = base.kernel;
+        let mut all = gpu_backend(&g, &big, &base);
+        let r_all = all.train(&data).unwrap();
+        let w_all = all.weights().unwrap();
+        // the other workgroup size: threads (or instances) share the work differently, the
+        // arithmetic per value is the same
+        let wg = if g.info.device_type == wgpu::DeviceType::Cpu {
+            64
+        } else {
+            8
         };
-        let mut alone = gpu_backend(&g, &one, &GpuOptions::default());
-        let c = Chunk {
-            x: vec![data.x[k].clone()],
-            y: vec![data.y[k].clone()],
+        let mut other = gpu_backend(
+            &g,
+            &big,
+            &GpuOptions {
+                workgroup_size: Some(wg),
+                ..base.clone()
+            },
+        );
+        assert_eq!(other.train(&data).unwrap(), r_all, "{kernel:?}, {wg}");
+        assert_eq!(other.weights().unwrap(), w_all, "{kernel:?}, {wg}");
+        // the same batch split into sub-batches of 10, and uploaded in pieces of 2 patterns
+        let opts = GpuOptions {
+            max_group: Some(10),
+            piece_patterns: Some(2),
+            ..base.clone()
         };
-        assert_eq!(alone.train(&c).unwrap()[0], r_all[k], "readouts of {k}");
-        assert_eq!(alone.weights().unwrap()[0], w_all[k], "weights of {k}");
+        let mut split = gpu_backend(&g, &big, &opts);
+        assert_eq!(split.groups(), 4);
+        assert_eq!(split.train(&data).unwrap(), r_all, "{kernel:?}");
+        assert_eq!(split.weights().unwrap(), w_all, "{kernel:?}");
+        for k in [0, 5, 17, 36] {
+            let one = Batch {
+                shape: shape.clone(),
+                phi: Transfer::Sigmoid,
+                params: vec![big.params[k].clone()],
+                init: vec![big.init[k].clone()],
+            };
+            let mut alone = gpu_backend(&g, &one, &base);
+            let c = Chunk {
+                x: vec![data.x[k].clone()],
+                y: vec![data.y[k].clone()],
+            };
+            assert_eq!(
+                alone.train(&c).unwrap()[0],
+                r_all[k],
+                "{kernel:?}, readouts of {k}"
+            );
+            assert_eq!(
+                alone.weights().unwrap()[0],
+                w_all[k],
+                "{kernel:?}, weights of {k}"
+            );
+        }
     }
 }
 
@@ -552,41 +584,43 @@ fn snapshot_and_restore_continue_bit_for_bit() {
             .map(|(a, c)| [&a[..], c].concat())
             .collect(),
     };
-    let mut straight = gpu_backend(&g, &b, &GpuOptions::default());
-    let r_whole = straight.train(&whole).unwrap();
-    let mut before = gpu_backend(&g, &b, &GpuOptions::default());
-    before.train(&first).unwrap();
-    let states = before.snapshot().unwrap();
-    for (st, p) in states.iter().zip(&b.params) {
-        assert_eq!(st.step, 2 * p.steps_per_pattern() as u64);
-        // Δ carries over between patterns unless it is reset after each
-        assert_eq!(st.delta == Weights::zeros(&shape), p.reset_deltas);
+    for base in both_kernels() {
+        let mut straight = gpu_backend(&g, &b, &base);
+        let r_whole = straight.train(&whole).unwrap();
+        let mut before = gpu_backend(&g, &b, &base);
+        before.train(&first).unwrap();
+        let states = before.snapshot().unwrap();
+        for (st, p) in states.iter().zip(&b.params) {
+            assert_eq!(st.step, 2 * p.steps_per_pattern() as u64);
+            // Δ carries over between patterns unless it is reset after each
+            assert_eq!(st.delta == Weights::zeros(&shape), p.reset_deltas);
+        }
+        // sub-batches of 3, so the states are spread over several groups
+        let mut after = gpu_backend(
+            &g,
+            &b,
+            &GpuOptions {
+                max_group: Some(3),
+                ..base.clone()
+            },
+        );
+        after.restore(&states).unwrap();
+        assert_eq!(after.snapshot().unwrap(), states, "snapshot after restore");
+        let r_second = after.train(&second).unwrap();
+        for (k, (r, w)) in r_second.iter().zip(&r_whole).enumerate() {
+            assert_eq!(r[..], w[2 * shape.n_out()..], "readouts of instance {k}");
+        }
+        assert_eq!(after.snapshot().unwrap(), straight.snapshot().unwrap());
+        assert_eq!(after.weights().unwrap(), straight.weights().unwrap());
+        // the CPU backend in f32 accepts the GPU's states and vice versa, exactly
+        let mut cpu = CpuBackend::<f32>::new(&b, None, Default::default()).unwrap();
+        cpu.restore(&states).unwrap();
+        assert_eq!(cpu.snapshot().unwrap(), states);
+        assert!(
+            after.restore(&states[1..]).is_err(),
+            "wrong number of states"
+        );
     }
-    // sub-batches of 3, so the states are spread over several groups
-    let mut after = gpu_backend(
-        &g,
-        &b,
-        &GpuOptions {
-            max_group: Some(3),
-            ..Default::default()
-        },
-    );
-    after.restore(&states).unwrap();
-    assert_eq!(after.snapshot().unwrap(), states, "snapshot after restore");
-    let r_second = after.train(&second).unwrap();
-    for (k, (r, w)) in r_second.iter().zip(&r_whole).enumerate() {
-        assert_eq!(r[..], w[2 * shape.n_out()..], "readouts of instance {k}");
-    }
-    assert_eq!(after.snapshot().unwrap(), straight.snapshot().unwrap());
-    assert_eq!(after.weights().unwrap(), straight.weights().unwrap());
-    // the CPU backend in f32 accepts the GPU's states and vice versa, exactly
-    let mut cpu = CpuBackend::<f32>::new(&b, None, Default::default()).unwrap();
-    cpu.restore(&states).unwrap();
-    assert_eq!(cpu.snapshot().unwrap(), states);
-    assert!(
-        after.restore(&states[1..]).is_err(),
-        "wrong number of states"
-    );
 }
 
 /// `pyralnet run --backend gpu` end to end: the results agree with the CPU in f32, and what

@@ -2,7 +2,7 @@
 
 use super::device::{open, Gpu};
 use super::kernel::{read_back, storage_init, workgroup_size, zeroed, StepKernel, STORAGE};
-use super::layout::{Layout, DISPATCH_STRIDE, LOOP_BUDGET};
+use super::layout::{KernelKind, Layout, DISPATCH_STRIDE, LOOP_BUDGET};
 use crate::backend::{Backend, Batch, Chunk};
 use crate::cpu::State;
 use crate::model::Weights;
@@ -10,8 +10,9 @@ use anyhow::{ensure, Context};
 
 /// Dispatch records in the uniform buffer, i.e. dispatches per submission.
 const DISPATCH_CAP: usize = 256;
-/// Bytes of one dispatch record as the kernel reads it (`struct Dispatch`).
-const DISPATCH_BYTES: u64 = 16;
+/// Bytes of one dispatch record as the kernels read it (`struct Dispatch`, at most 5 words),
+/// rounded up to 16.
+const DISPATCH_BYTES: u64 = 32;
 /// Largest pattern upload per sub-batch; longer chunks are processed in pieces.
 const PATTERN_BYTES_CAP: u64 = 64 << 20;
 
@@ -27,6 +28,9 @@ pub struct GpuOptions {
     pub piece_patterns: Option<usize>,
     /// Threads per workgroup (`None`: 8 on CPU drivers such as lavapipe, 64 on GPUs).
     pub workgroup_size: Option<usize>,
+    /// Integrator kernel (`None`: the serial kernel on CPU drivers when one step of the shape
+    /// fits llvmpipe's loop limit, else the workgroup kernel).
+    pub kernel: Option<KernelKind>,
 }
 
 /// Pattern buffers of one sub-batch, sized for `cap` patterns per instance, with the bind
@@ -102,8 +106,28 @@ impl GpuBackend {
                 && wg <= gpu.limits.max_compute_workgroup_size_x as usize,
             "workgroup size {wg} not supported by the device"
         );
-        let layout = Layout::new(&batch.shape, batch.phi, wg);
-        let kernel = StepKernel::new(&gpu, wg)?;
+        let cpu_driver = super::device::is_cpu_driver(&gpu.info);
+        let layout_of = |kind| Layout::new(&batch.shape, batch.phi, wg, kind);
+        // llvmpipe ends an invocation after LOOP_BUDGET-ish loop iterations: one step and two
+        // pattern boundaries must fit into one dispatch
+        let fits = |l: &Layout| {
+            !cpu_driver || l.loop_trips_per_step() + 2 * l.loop_trips_per_pattern() <= LOOP_BUDGET
+        };
+        let layout = match opts.kernel {
+            Some(kind) => layout_of(kind),
+            None if cpu_driver => Some(layout_of(KernelKind::Serial))
+                .filter(fits)
+                .unwrap_or_else(|| layout_of(KernelKind::Workgroup)),
+            None => layout_of(KernelKind::Workgroup),
+        };
+        ensure!(
+            fits(&layout),
+            "{} is too large for a CPU Vulkan driver: one step and pattern boundary need up to \
+             {} loop iterations per invocation, llvmpipe stops a shader after 65535",
+            batch.shape.label(),
+            layout.loop_trips_per_step() + 2 * layout.loop_trips_per_pattern()
+        );
+        let kernel = StepKernel::new(&gpu, wg, layout.kernel)?;
         let lim = &gpu.limits;
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
         let shape = &batch.shape;
@@ -113,8 +137,12 @@ impl GpuBackend {
             .max(layout.params_len())
             .max(shape.n_in() + shape.n_out()) as u64
             * 4;
+        let instances_per_workgroup = match layout.kernel {
+            KernelKind::Workgroup => 1,
+            KernelKind::Serial => wg as u64,
+        };
         let mut per_group = (max_binding / widest)
-            .min(u64::from(lim.max_compute_workgroups_per_dimension))
+            .min(u64::from(lim.max_compute_workgroups_per_dimension) * instances_per_workgroup)
             as usize;
         if let Some(m) = opts.max_group {
             per_group = per_group.min(m.max(1));
@@ -144,15 +172,6 @@ impl GpuBackend {
             DISPATCH_CAP as u64 * DISPATCH_STRIDE as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        if super::device::is_cpu_driver(&gpu.info) {
-            let need = layout.loop_trips_per_step() + 2 * layout.loop_trips_per_pattern();
-            ensure!(
-                need <= LOOP_BUDGET,
-                "{} is too large for a CPU Vulkan driver: one step and pattern boundary need \
-                 up to {need} loop iterations per thread, llvmpipe stops a shader after 65535",
-                shape.label()
-            );
-        }
         let window = layout.steps_per_dispatch(min_steps);
         Ok(GpuBackend {
             gpu,
@@ -349,11 +368,12 @@ impl GpuBackend {
         for batch in ranges.chunks(DISPATCH_CAP) {
             let mut records = vec![0u32; batch.len() * DISPATCH_STRIDE / 4];
             for (k, &(b, e)) in batch.iter().enumerate() {
-                records[k * DISPATCH_STRIDE / 4..][..4].copy_from_slice(&[
+                records[k * DISPATCH_STRIDE / 4..][..5].copy_from_slice(&[
                     b as u32,
                     e as u32,
                     u32::from(mode == Mode::Train),
                     pc as u32,
+                    g.len as u32,
                 ]);
             }
             gpu.queue
@@ -362,9 +382,13 @@ impl GpuBackend {
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&self.kernel.pipeline);
+                let workgroups = match self.layout.kernel {
+                    KernelKind::Workgroup => g.len,
+                    KernelKind::Serial => g.len.div_ceil(self.layout.wg),
+                };
                 for k in 0..batch.len() {
                     pass.set_bind_group(0, bind, &[(k * DISPATCH_STRIDE) as u32]);
-                    pass.dispatch_workgroups(g.len as u32, 1, 1);
+                    pass.dispatch_workgroups(workgroups as u32, 1, 1);
                 }
             }
             gpu.queue.submit([enc.finish()]);

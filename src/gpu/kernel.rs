@@ -1,12 +1,13 @@
 //! Shader assembly, pipeline creation and buffer helpers.
 
 use super::device::Gpu;
-use super::layout::{wgsl_prelude, WG_CPU, WG_GPU};
+use super::layout::{wgsl_prelude, KernelKind, WG_CPU, WG_GPU};
 use anyhow::{bail, Context};
 use wgpu::util::DeviceExt;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const STEP: &str = include_str!("../../shaders/step.wgsl");
+const SERIAL: &str = include_str!("../../shaders/serial.wgsl");
 const PROBE: &str = include_str!("../../shaders/probe.wgsl");
 
 /// The full source of a kernel with `wg` threads per workgroup: the prelude of word indices,
@@ -70,15 +71,16 @@ const STEP_BINDINGS: [(bool, Option<bool>); 7] = [
     (true, None),
 ];
 
-/// The integrator pipeline and its bind group layout.
+/// The integrator pipeline (either kernel; both take the same bindings) and its bind group
+/// layout.
 pub(crate) struct StepKernel {
     pub pipeline: wgpu::ComputePipeline,
     pub bind_layout: wgpu::BindGroupLayout,
 }
 
 impl StepKernel {
-    /// Builds the kernel for `wg` threads per workgroup.
-    pub fn new(gpu: &Gpu, wg: usize) -> anyhow::Result<Self> {
+    /// Builds the kernel `kind` for `wg` threads per workgroup.
+    pub fn new(gpu: &Gpu, wg: usize, kind: KernelKind) -> anyhow::Result<Self> {
         let entries: Vec<wgpu::BindGroupLayoutEntry> = STEP_BINDINGS
             .iter()
             .enumerate()
@@ -109,7 +111,11 @@ impl StepKernel {
                 bind_group_layouts: &[Some(&bind_layout)],
                 immediate_size: 0,
             });
-        let pipeline = pipeline(gpu, "step", STEP, wg, Some(&layout))?;
+        let (label, body) = match kind {
+            KernelKind::Workgroup => ("step", STEP),
+            KernelKind::Serial => ("serial step", SERIAL),
+        };
+        let pipeline = pipeline(gpu, label, body, wg, Some(&layout))?;
         Ok(StepKernel {
             pipeline,
             bind_layout,

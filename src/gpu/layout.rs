@@ -84,7 +84,12 @@ words! {
     /// Noise index of the first pyramidal cell / interneuron of the layer.
     L_NOISE_P = 19,
     L_NOISE_I = 20,
-    L_STRIDE = 21,
+    /// Row strides (words) of `W_up`, of `W_down` and `W_pi`, and of `W_ip`: the columns,
+    /// rounded up to the layout's alignment.
+    L_S_UP = 21,
+    L_S_INT = 22,
+    L_S_IP = 23,
+    L_STRIDE = 24,
     // ---- per-instance parameter record ----
     P_GL = 0,
     P_GB = 1,
@@ -140,25 +145,49 @@ pub(crate) fn wgsl_prelude(wg: usize) -> String {
     out
 }
 
-/// Where one weight matrix lives inside an instance's state (and, shifted by `w_total`, its Δ).
+/// Which integrator kernel runs the instances; it decides the layout's alignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelKind {
+    /// `shaders/step.wgsl`: one workgroup per instance, whose threads share the rows and
+    /// matrix entries, with barriers between the phases of a step. For GPUs.
+    Workgroup,
+    /// `shaders/serial.wgsl`: one invocation per instance runs the whole step, rows padded to
+    /// multiples of 4 words and read as `vec4`. For CPU drivers, which run the invocations of
+    /// a workgroup as SIMD lanes and pay per vector memory access, not per lane.
+    Serial,
+}
+
+impl KernelKind {
+    /// Alignment (words) of matrix rows and scratch vectors.
+    fn align(self) -> usize {
+        match self {
+            KernelKind::Workgroup => 1,
+            KernelKind::Serial => 4,
+        }
+    }
+}
+
+/// Where one weight matrix lives inside an instance's state (and, shifted by `w_total`, its Δ):
+/// rows of `cols` values, `stride` words apart (the padding is zero).
 #[derive(Clone, Debug)]
 struct Slot {
     name: String,
     offset: usize,
-    rows: usize,
     cols: usize,
+    stride: usize,
 }
 
 /// The per-instance layout of the state and scratch buffers for one shape.
 ///
 /// State of an instance: `[W | Δ | u^P of every layer | u^I of every hidden layer | r_0 | u_tgt]`,
 /// the matrices in the order of [`Weights::named`] (layer by layer: up, down, pi, ip), each
-/// row-major.
+/// row-major with rows aligned for the kernel; the per-instance length is aligned too.
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
     pub shape: Shape,
     /// Threads per workgroup of the kernel this layout is used with.
     pub wg: usize,
+    pub kernel: KernelKind,
     /// f32 words of state per instance.
     pub state_len: usize,
     /// f32 words of scratch per instance.
@@ -171,9 +200,10 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    pub fn new(shape: &Shape, phi: Transfer, wg: usize) -> Self {
+    pub fn new(shape: &Shape, phi: Transfer, wg: usize, kernel: KernelKind) -> Self {
         let n = shape.n_layers();
         let wb = |k: usize| shape.with_bias(k);
+        let pad = |k: usize| k.next_multiple_of(kernel.align());
         let mut table = vec![0u32; H_LAYERS + n * L_STRIDE];
         let mut slots = Vec::new();
         // weights, in the order of Weights::named
@@ -183,23 +213,23 @@ impl Layout {
             slots.push(Slot {
                 name,
                 offset: off,
-                rows: m.rows,
                 cols: m.cols,
+                stride: pad(m.cols),
             });
-            off += m.rows * m.cols;
+            off += m.rows * pad(m.cols);
         }
         let w_total = off;
         let slot = |name: String| slots.iter().find(|s| s.name == name).map(|s| s.offset);
         let mut st = 2 * w_total; // after W and Δ
         let mut sc = 0;
+        // a scratch vector of k words, aligned
+        let mut take = |k: usize| {
+            let o = sc;
+            sc += pad(k);
+            o
+        };
         // pre[l] for l = 0..=N, each with room for the bias unit
-        let pre: Vec<usize> = (0..=n)
-            .map(|l| {
-                let o = sc;
-                sc += wb(shape.dims[l]);
-                o
-            })
-            .collect();
+        let pre: Vec<usize> = (0..=n).map(|l| take(wb(shape.dims[l]))).collect();
         let mut noise = 0;
         for l in 0..n {
             let (np, ni) = (shape.n_pyr(l), shape.n_inter(l));
@@ -218,13 +248,14 @@ impl Layout {
             put(L_PRE, pre[l]);
             put(L_PRE_NEXT, pre[l + 1]);
             for field in [L_DU_P, L_E_UP, L_E_PI, L_E_DOWN] {
-                put(field, sc);
-                sc += np;
+                put(field, take(np));
             }
             for field in [L_R_I, L_DU_I, L_E_IP] {
-                put(field, sc);
-                sc += ni;
+                put(field, take(ni));
             }
+            put(L_S_UP, pad(wb(shape.dims[l])));
+            put(L_S_INT, pad(ni));
+            put(L_S_IP, pad(wb(np)));
             put(L_NOISE_P, noise);
             noise += np;
         }
@@ -240,8 +271,8 @@ impl Layout {
         st += shape.n_in();
         let utgt = st;
         st += shape.n_out();
-        let acc = sc;
-        sc += 2 * shape.n_out(); // total and block sums
+        let acc = take(2 * shape.n_out()); // total and block sums
+        let st = pad(st);
         let (code, gamma, beta, theta) = match phi {
             Transfer::Sigmoid => (PHI_SIGMOID, 0.0, 0.0, 0.0),
             Transfer::Softplus => (PHI_SOFTPLUS, 0.0, 0.0, 0.0),
@@ -274,6 +305,7 @@ impl Layout {
         Layout {
             shape: shape.clone(),
             wg,
+            kernel,
             state_len: st,
             scratch_len: sc,
             w_total,
@@ -287,11 +319,18 @@ impl Layout {
         P_ETA + 4 * self.shape.n_layers()
     }
 
-    /// Upper bound of the loop iterations one thread runs in one Euler step of
-    /// `shaders/step.wgsl`: every loop counted with two extra trips (what llvmpipe's limiter
-    /// charges: measured 106 per step for 3-9-2 where the trips alone are 90), every thread
-    /// assumed to get the most rows of every layer.
+    /// Upper bound of the loop iterations one invocation runs in one Euler step: every loop
+    /// counted with two extra trips (what llvmpipe's limiter charges: measured 106 per step for
+    /// 3-9-2 where the trips alone are 90).
     pub fn loop_trips_per_step(&self) -> u64 {
+        match self.kernel {
+            KernelKind::Workgroup => self.workgroup_trips_per_step(),
+            KernelKind::Serial => self.serial_trips_per_step(),
+        }
+    }
+
+    /// `shaders/step.wgsl`, every thread assumed to get the most rows of every layer.
+    fn workgroup_trips_per_step(&self) -> u64 {
         let s = &self.shape;
         let n = s.n_layers() as u64;
         let per_thread = |k: usize| k.div_ceil(self.wg) as u64 + 2;
@@ -315,13 +354,41 @@ impl Layout {
         trips
     }
 
+    /// `shaders/serial.wgsl`: every matrix row read by its dendrite and, when plastic, updated
+    /// in `vec4` chunks.
+    fn serial_trips_per_step(&self) -> u64 {
+        let s = &self.shape;
+        let n = s.n_layers();
+        let lp = |k: usize| k as u64 + 2;
+        let chunks = |cols: usize| lp(cols.div_ceil(4));
+        // main loop, stimulus, rates (one loop over the layers), bias slots, rows (another)
+        let mut trips = 1 + lp(s.n_in()) + lp(s.n_out()) + 3 * lp(n);
+        for l in 0..n {
+            let (np, ni, ncol) = (s.n_pyr(l), s.n_inter(l), s.with_bias(s.dims[l]));
+            trips += lp(np) + lp(ni);
+            if s.is_hidden(l) {
+                // dendrite and plasticity of up, pi, down per pyramidal row; ip per interneuron
+                trips += lp(np) + np as u64 * 2 * (chunks(ncol) + 2 * chunks(ni));
+                trips += lp(ni) + ni as u64 * 2 * chunks(s.with_bias(np));
+            } else {
+                trips += lp(np) + np as u64 * 2 * chunks(ncol);
+            }
+        }
+        trips
+    }
+
     /// Upper bound of the extra loop iterations at a pattern boundary: zeroing the readout
     /// sum, writing the readout, zeroing Δ.
     pub fn loop_trips_per_pattern(&self) -> u64 {
-        let per_thread = |k: usize| k.div_ceil(self.wg) as u64 + 2;
-        per_thread(2 * self.shape.n_out())
-            + per_thread(self.shape.n_out())
-            + per_thread(self.w_total)
+        let n_out = self.shape.n_out();
+        match self.kernel {
+            KernelKind::Workgroup => {
+                let per_thread = |k: usize| k.div_ceil(self.wg) as u64 + 2;
+                per_thread(2 * n_out) + per_thread(n_out) + per_thread(self.w_total)
+            }
+            // scalar loops over the readout, Δ zeroed in vec4 chunks
+            KernelKind::Serial => (3 * n_out + self.w_total / 4) as u64 + 6,
+        }
     }
 
     /// Stream steps per dispatch such that no invocation exceeds [`LOOP_BUDGET`] loop
@@ -427,8 +494,11 @@ impl Layout {
         let mut out = vec![0.0f32; self.state_len];
         for (base, w) in [(0, &st.w), (self.w_total, &st.delta)] {
             for ((_, m), s) in w.named().into_iter().zip(&self.slots) {
-                for (d, &v) in out[base + s.offset..].iter_mut().zip(&m.data) {
-                    *d = v as f32;
+                for (r, row) in m.data.chunks_exact(s.cols).enumerate() {
+                    let at = base + s.offset + r * s.stride;
+                    for (d, &v) in out[at..at + s.cols].iter_mut().zip(row) {
+                        *d = v as f32;
+                    }
                 }
             }
         }
@@ -470,9 +540,11 @@ impl Layout {
         let mut w = Weights::<f64>::zeros(&self.shape);
         for s in &self.slots {
             let m: &mut Mat<f64> = w.get_mut(&s.name).expect("layout matches shape");
-            let src = &words[s.offset..s.offset + s.rows * s.cols];
-            for (d, &v) in m.data.iter_mut().zip(src) {
-                *d = f64::from(v);
+            for (r, row) in m.data.chunks_exact_mut(s.cols).enumerate() {
+                let at = s.offset + r * s.stride;
+                for (d, &v) in row.iter_mut().zip(&words[at..at + s.cols]) {
+                    *d = f64::from(v);
+                }
             }
         }
         w
@@ -489,7 +561,6 @@ mod tests {
         let shape = Shape::new(vec![4, 7, 5, 3], true);
         let p = InstanceParams::reference(3);
         let w = init_weights(&shape, &p);
-        let lay = Layout::new(&shape, Transfer::Sigmoid, WG_GPU);
         // a state whose every value differs and is an f32, so the round trip must be exact
         let mut st = State::new(&shape, w).cast::<f32>().cast::<f64>();
         st.delta = st.w.cast();
@@ -503,32 +574,51 @@ mod tests {
         }
         st.r0 = vec![-1.5; shape.n_in()];
         st.u_tgt = vec![0.75; shape.n_out()];
-        let words = lay.pack(&st).unwrap();
-        assert_eq!(
-            lay.unpack(&words, 42),
-            State {
-                step: 42,
-                ..st.clone()
+        let values = 2 * st
+            .w
+            .named()
+            .iter()
+            .map(|(_, m)| m.data.len())
+            .sum::<usize>()
+            + shape.n_somas()
+            + shape.n_in()
+            + shape.n_out();
+        for kernel in [KernelKind::Workgroup, KernelKind::Serial] {
+            let lay = Layout::new(&shape, Transfer::Sigmoid, WG_GPU, kernel);
+            let words = lay.pack(&st).unwrap();
+            assert_eq!(
+                lay.unpack(&words, 42),
+                State {
+                    step: 42,
+                    ..st.clone()
+                }
+            );
+            assert_eq!(lay.unpack_weights(&words), st.w);
+            let other_shape = Shape::new(vec![4, 7, 3], true);
+            let other = State::new(&other_shape, Weights::zeros(&other_shape));
+            assert!(lay.pack(&other).is_err());
+            let a = kernel.align();
+            assert_eq!(
+                (lay.state_len % a, lay.w_total % a, lay.scratch_len % a),
+                (0, 0, 0)
+            );
+            // every value has its own word, the padding (serial kernel only) is zero
+            let nonzero = words.iter().filter(|&&v| v != 0.0).count();
+            assert_eq!(nonzero, values);
+            if kernel == KernelKind::Workgroup {
+                assert_eq!(lay.state_len, values);
             }
-        );
-        assert_eq!(lay.unpack_weights(&words), st.w);
-        let other = State::new(
-            &Shape::new(vec![4, 7, 3], true),
-            Weights::zeros(&Shape::new(vec![4, 7, 3], true)),
-        );
-        assert!(lay.pack(&other).is_err());
-        let n_state = 2 * lay.w_total + shape.n_somas() + shape.n_in() + shape.n_out();
-        assert_eq!(lay.state_len, n_state);
-        assert_eq!(
-            lay.meta(&[p.clone(), p]).len(),
-            lay.table.len() + 2 * lay.params_len()
-        );
+            assert_eq!(
+                lay.meta(&[p.clone(), p.clone()]).len(),
+                lay.table.len() + 2 * lay.params_len()
+            );
+        }
     }
 
     #[test]
     fn prelude_declares_every_word() {
         let pre = wgsl_prelude(WG_GPU);
-        assert!(pre.contains("const L_STRIDE: u32 = 21u;"));
+        assert!(pre.contains("const L_STRIDE: u32 = 24u;"));
         assert!(pre.contains("const WG: u32 = 64u;"));
     }
 
@@ -537,7 +627,12 @@ mod tests {
         // lavapipe stopped a whole-pattern dispatch after 618 steps of 3-9-2 (bias) and 71
         // steps of 784-20-10 (bias): 65535 loop iterations, ≈106 and ≈923 per step
         for (dims, measured) in [(vec![3, 9, 2], 106), (vec![784, 20, 10], 923)] {
-            let lay = Layout::new(&Shape::new(dims, true), Transfer::Sigmoid, WG_GPU);
+            let lay = Layout::new(
+                &Shape::new(dims, true),
+                Transfer::Sigmoid,
+                WG_GPU,
+                KernelKind::Workgroup,
+            );
             assert!(lay.loop_trips_per_step() >= measured);
         }
     }
