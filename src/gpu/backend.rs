@@ -1,8 +1,11 @@
 //! [`GpuBackend`]: the [`Backend`] contract on a wgpu device.
 
 use super::device::{open, Gpu};
-use super::kernel::{read_back, storage_init, workgroup_size, zeroed, StepKernel, STORAGE};
+use super::kernel::{
+    read_back, storage_init, workgroup_size, zeroed, StepKernel, SERIAL, STEP, STORAGE,
+};
 use super::layout::{KernelKind, Layout, DISPATCH_STRIDE, LOOP_BUDGET};
+use super::serial::{step_source, Features};
 use crate::backend::{Backend, Batch, Chunk};
 use crate::cpu::State;
 use crate::model::Weights;
@@ -75,6 +78,39 @@ pub struct GpuBackend {
     piece_patterns: Option<usize>,
 }
 
+/// A kernel's layout and sources (training and evaluation) for one batch, with the loop
+/// iterations of one step.
+struct Program {
+    layout: Layout,
+    train: String,
+    eval: String,
+    step_trips: u64,
+}
+
+impl Program {
+    fn new(batch: &Batch, wg: usize, kind: KernelKind) -> Self {
+        let layout = Layout::new(&batch.shape, batch.phi, wg, kind);
+        match kind {
+            KernelKind::Workgroup => Program {
+                train: STEP.into(),
+                eval: STEP.into(),
+                step_trips: layout.workgroup_trips_per_step(),
+                layout,
+            },
+            KernelKind::Serial => {
+                let train = step_source(&layout, &Features::training(batch));
+                let eval = step_source(&layout, &Features::evaluation(batch.shape.n_layers()));
+                Program {
+                    train: format!("{SERIAL}\n{}", train.wgsl),
+                    eval: format!("{SERIAL}\n{}", eval.wgsl),
+                    step_trips: train.trips.max(eval.trips),
+                    layout,
+                }
+            }
+        }
+    }
+}
+
 /// Whether a run trains (nudging, plasticity, noise) or evaluates a copy of the state.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -107,27 +143,28 @@ impl GpuBackend {
             "workgroup size {wg} not supported by the device"
         );
         let cpu_driver = super::device::is_cpu_driver(&gpu.info);
-        let layout_of = |kind| Layout::new(&batch.shape, batch.phi, wg, kind);
         // llvmpipe ends an invocation after LOOP_BUDGET-ish loop iterations: one step and two
         // pattern boundaries must fit into one dispatch
-        let fits = |l: &Layout| {
-            !cpu_driver || l.loop_trips_per_step() + 2 * l.loop_trips_per_pattern() <= LOOP_BUDGET
-        };
-        let layout = match opts.kernel {
-            Some(kind) => layout_of(kind),
-            None if cpu_driver => Some(layout_of(KernelKind::Serial))
+        let need = |p: &Program| p.step_trips + 2 * p.layout.loop_trips_per_pattern();
+        let fits = |p: &Program| !cpu_driver || need(p) <= LOOP_BUDGET;
+        let program = match opts.kernel {
+            Some(kind) => Program::new(batch, wg, kind),
+            None if cpu_driver => Some(Program::new(batch, wg, KernelKind::Serial))
                 .filter(fits)
-                .unwrap_or_else(|| layout_of(KernelKind::Workgroup)),
-            None => layout_of(KernelKind::Workgroup),
+                .unwrap_or_else(|| Program::new(batch, wg, KernelKind::Workgroup)),
+            None => Program::new(batch, wg, KernelKind::Workgroup),
         };
         ensure!(
-            fits(&layout),
+            fits(&program),
             "{} is too large for a CPU Vulkan driver: one step and pattern boundary need up to \
              {} loop iterations per invocation, llvmpipe stops a shader after 65535",
             batch.shape.label(),
-            layout.loop_trips_per_step() + 2 * layout.loop_trips_per_pattern()
+            need(&program)
         );
-        let kernel = StepKernel::new(&gpu, wg, layout.kernel)?;
+        let kernel = StepKernel::new(&gpu, wg, &program.train, &program.eval)?;
+        let Program {
+            layout, step_trips, ..
+        } = program;
         let lim = &gpu.limits;
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
         let shape = &batch.shape;
@@ -172,7 +209,7 @@ impl GpuBackend {
             DISPATCH_CAP as u64 * DISPATCH_STRIDE as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        let window = layout.steps_per_dispatch(min_steps);
+        let window = layout.steps_per_dispatch(min_steps, step_trips);
         Ok(GpuBackend {
             gpu,
             layout,
@@ -381,7 +418,10 @@ impl GpuBackend {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&self.kernel.pipeline);
+                pass.set_pipeline(match mode {
+                    Mode::Train => &self.kernel.train,
+                    Mode::Eval => &self.kernel.eval,
+                });
                 let workgroups = match self.layout.kernel {
                     KernelKind::Workgroup => g.len,
                     KernelKind::Serial => g.len.div_ceil(self.layout.wg),

@@ -1,13 +1,15 @@
 //! Shader assembly, pipeline creation and buffer helpers.
 
 use super::device::Gpu;
-use super::layout::{wgsl_prelude, KernelKind, WG_CPU, WG_GPU};
+use super::layout::{wgsl_prelude, WG_CPU, WG_GPU};
 use anyhow::{bail, Context};
 use wgpu::util::DeviceExt;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
-const STEP: &str = include_str!("../../shaders/step.wgsl");
-const SERIAL: &str = include_str!("../../shaders/serial.wgsl");
+/// The workgroup kernel.
+pub(crate) const STEP: &str = include_str!("../../shaders/step.wgsl");
+/// The serial kernel without its generated `euler_step` (see [`super::serial`]).
+pub(crate) const SERIAL: &str = include_str!("../../shaders/serial.wgsl");
 const PROBE: &str = include_str!("../../shaders/probe.wgsl");
 
 /// The full source of a kernel with `wg` threads per workgroup: the prelude of word indices,
@@ -71,16 +73,18 @@ const STEP_BINDINGS: [(bool, Option<bool>); 7] = [
     (true, None),
 ];
 
-/// The integrator pipeline (either kernel; both take the same bindings) and its bind group
-/// layout.
+/// The integrator pipelines for training and evaluation (either kernel; both take the same
+/// bindings) and their bind group layout.
 pub(crate) struct StepKernel {
-    pub pipeline: wgpu::ComputePipeline,
+    pub train: wgpu::ComputePipeline,
+    pub eval: wgpu::ComputePipeline,
     pub bind_layout: wgpu::BindGroupLayout,
 }
 
 impl StepKernel {
-    /// Builds the kernel `kind` for `wg` threads per workgroup.
-    pub fn new(gpu: &Gpu, wg: usize, kind: KernelKind) -> anyhow::Result<Self> {
+    /// Builds the kernels with bodies `train` and `eval` (the same source compiles once) for
+    /// `wg` threads per workgroup.
+    pub fn new(gpu: &Gpu, wg: usize, train: &str, eval: &str) -> anyhow::Result<Self> {
         let entries: Vec<wgpu::BindGroupLayoutEntry> = STEP_BINDINGS
             .iter()
             .enumerate()
@@ -111,13 +115,14 @@ impl StepKernel {
                 bind_group_layouts: &[Some(&bind_layout)],
                 immediate_size: 0,
             });
-        let (label, body) = match kind {
-            KernelKind::Workgroup => ("step", STEP),
-            KernelKind::Serial => ("serial step", SERIAL),
+        let train_pipeline = pipeline(gpu, "step", train, wg, Some(&layout))?;
+        let eval_pipeline = match eval == train {
+            true => train_pipeline.clone(),
+            false => pipeline(gpu, "evaluation step", eval, wg, Some(&layout))?,
         };
-        let pipeline = pipeline(gpu, label, body, wg, Some(&layout))?;
         Ok(StepKernel {
-            pipeline,
+            train: train_pipeline,
+            eval: eval_pipeline,
             bind_layout,
         })
     }

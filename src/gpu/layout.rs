@@ -84,12 +84,7 @@ words! {
     /// Noise index of the first pyramidal cell / interneuron of the layer.
     L_NOISE_P = 19,
     L_NOISE_I = 20,
-    /// Row strides (words) of `W_up`, of `W_down` and `W_pi`, and of `W_ip`: the columns,
-    /// rounded up to the layout's alignment.
-    L_S_UP = 21,
-    L_S_INT = 22,
-    L_S_IP = 23,
-    L_STRIDE = 24,
+    L_STRIDE = 21,
     // ---- per-instance parameter record ----
     P_GL = 0,
     P_GB = 1,
@@ -243,6 +238,7 @@ impl Layout {
             for (field, kind) in [(L_W_DOWN, "W_down"), (L_W_PI, "W_pi"), (L_W_IP, "W_ip")] {
                 put(field, slot(format!("layer{l}.{kind}")).unwrap_or(0));
             }
+            st = pad(st);
             put(L_U_P, st);
             st += np;
             put(L_PRE, pre[l]);
@@ -253,15 +249,13 @@ impl Layout {
             for field in [L_R_I, L_DU_I, L_E_IP] {
                 put(field, take(ni));
             }
-            put(L_S_UP, pad(wb(shape.dims[l])));
-            put(L_S_INT, pad(ni));
-            put(L_S_IP, pad(wb(np)));
             put(L_NOISE_P, noise);
             noise += np;
         }
         // interneuron somas after all pyramidal somas; noise indices likewise
         for l in 0..n {
             let ni = shape.n_inter(l);
+            st = pad(st);
             table[H_LAYERS + l * L_STRIDE + L_U_I] = st as u32;
             table[H_LAYERS + l * L_STRIDE + L_NOISE_I] = noise as u32;
             st += ni;
@@ -314,23 +308,27 @@ impl Layout {
         }
     }
 
+    /// Word `field` (an `L_*` index) of layer `l`'s record: an offset or a size.
+    pub fn layer_word(&self, l: usize, field: usize) -> usize {
+        self.table[H_LAYERS + l * L_STRIDE + field] as usize
+    }
+
+    /// Word `field` (an `H_*` index) of the header.
+    pub fn header_word(&self, field: usize) -> usize {
+        self.table[field] as usize
+    }
+
     /// Words of one parameter record.
     pub fn params_len(&self) -> usize {
         P_ETA + 4 * self.shape.n_layers()
     }
 
-    /// Upper bound of the loop iterations one invocation runs in one Euler step: every loop
-    /// counted with two extra trips (what llvmpipe's limiter charges: measured 106 per step for
-    /// 3-9-2 where the trips alone are 90).
-    pub fn loop_trips_per_step(&self) -> u64 {
-        match self.kernel {
-            KernelKind::Workgroup => self.workgroup_trips_per_step(),
-            KernelKind::Serial => self.serial_trips_per_step(),
-        }
-    }
-
-    /// `shaders/step.wgsl`, every thread assumed to get the most rows of every layer.
-    fn workgroup_trips_per_step(&self) -> u64 {
+    /// Upper bound of the loop iterations one thread of `shaders/step.wgsl` runs in one
+    /// Euler step: every loop counted with two extra trips (what llvmpipe's limiter charges:
+    /// measured 106 per step for 3-9-2 where the trips alone are 90), every thread assumed to
+    /// get the most rows of every layer. (The serial kernel's count comes with its source,
+    /// [`super::serial::step_source`].)
+    pub fn workgroup_trips_per_step(&self) -> u64 {
         let s = &self.shape;
         let n = s.n_layers() as u64;
         let per_thread = |k: usize| k.div_ceil(self.wg) as u64 + 2;
@@ -354,29 +352,6 @@ impl Layout {
         trips
     }
 
-    /// `shaders/serial.wgsl`: every matrix row read by its dendrite and, when plastic, updated
-    /// in `vec4` chunks.
-    fn serial_trips_per_step(&self) -> u64 {
-        let s = &self.shape;
-        let n = s.n_layers();
-        let lp = |k: usize| k as u64 + 2;
-        let chunks = |cols: usize| lp(cols.div_ceil(4));
-        // main loop, stimulus, rates (one loop over the layers), bias slots, rows (another)
-        let mut trips = 1 + lp(s.n_in()) + lp(s.n_out()) + 3 * lp(n);
-        for l in 0..n {
-            let (np, ni, ncol) = (s.n_pyr(l), s.n_inter(l), s.with_bias(s.dims[l]));
-            trips += lp(np) + lp(ni);
-            if s.is_hidden(l) {
-                // dendrite and plasticity of up, pi, down per pyramidal row; ip per interneuron
-                trips += lp(np) + np as u64 * 2 * (chunks(ncol) + 2 * chunks(ni));
-                trips += lp(ni) + ni as u64 * 2 * chunks(s.with_bias(np));
-            } else {
-                trips += lp(np) + np as u64 * 2 * chunks(ncol);
-            }
-        }
-        trips
-    }
-
     /// Upper bound of the extra loop iterations at a pattern boundary: zeroing the readout
     /// sum, writing the readout, zeroing Δ.
     pub fn loop_trips_per_pattern(&self) -> u64 {
@@ -392,9 +367,10 @@ impl Layout {
     }
 
     /// Stream steps per dispatch such that no invocation exceeds [`LOOP_BUDGET`] loop
-    /// iterations when the shortest pattern has `min_steps` steps (at least 1).
-    pub fn steps_per_dispatch(&self, min_steps: usize) -> usize {
-        let (step, pattern) = (self.loop_trips_per_step(), self.loop_trips_per_pattern());
+    /// iterations when the shortest pattern has `min_steps` steps (at least 1) and one step
+    /// takes up to `step` loop iterations.
+    pub fn steps_per_dispatch(&self, min_steps: usize, step: u64) -> usize {
+        let pattern = self.loop_trips_per_pattern();
         let m = min_steps.max(1) as u64;
         // window of S steps: S·step + (S/m + 2)·pattern ≤ budget
         let room = LOOP_BUDGET.saturating_sub(2 * pattern);
@@ -450,22 +426,21 @@ impl Layout {
     /// The vectors of an instance's state after W and Δ, each with its offset: `u^P` of every
     /// layer, `u^I` of every hidden layer, `r_0`, `u_tgt` (the order of [`State`]'s fields).
     fn vectors<'a, F>(&self, st: &'a State<F>) -> Vec<(usize, &'a [F])> {
-        let rec = |l: usize, field: usize| self.table[H_LAYERS + l * L_STRIDE + field] as usize;
         let mut out: Vec<(usize, &[F])> = Vec::new();
         out.extend(
             st.u_p
                 .iter()
                 .enumerate()
-                .map(|(l, v)| (rec(l, L_U_P), &v[..])),
+                .map(|(l, v)| (self.layer_word(l, L_U_P), &v[..])),
         );
         out.extend(
             st.u_i
                 .iter()
                 .enumerate()
-                .map(|(l, v)| (rec(l, L_U_I), &v[..])),
+                .map(|(l, v)| (self.layer_word(l, L_U_I), &v[..])),
         );
-        out.push((self.table[H_R0] as usize, &st.r0));
-        out.push((self.table[H_UTGT] as usize, &st.u_tgt));
+        out.push((self.header_word(H_R0), &st.r0));
+        out.push((self.header_word(H_UTGT), &st.u_tgt));
         out
     }
 
@@ -618,7 +593,7 @@ mod tests {
     #[test]
     fn prelude_declares_every_word() {
         let pre = wgsl_prelude(WG_GPU);
-        assert!(pre.contains("const L_STRIDE: u32 = 24u;"));
+        assert!(pre.contains("const L_STRIDE: u32 = 21u;"));
         assert!(pre.contains("const WG: u32 = 64u;"));
     }
 
@@ -633,7 +608,7 @@ mod tests {
                 WG_GPU,
                 KernelKind::Workgroup,
             );
-            assert!(lay.loop_trips_per_step() >= measured);
+            assert!(lay.workgroup_trips_per_step() >= measured);
         }
     }
 }

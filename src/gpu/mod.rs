@@ -28,21 +28,27 @@
 //! so small layers do not leave the same threads idle every time. After a training pattern
 //! with `reset_deltas` all Δ are zeroed.
 //!
-//! **The serial kernel, for CPU drivers.** llvmpipe (lavapipe) runs the invocations of a
-//! workgroup as the lanes of SIMD vectors (8 f32 lanes with AVX2) and compiles every
-//! storage-buffer access into a loop over the lanes (Mesa 22), so an access costs about the
-//! same whether one lane or eight need it, and a `vec4` access moves four words per lane for
-//! little more than a scalar one (measured: 3.6 ns per lane and word scalar, 0.8 ns as
-//! `vec4`). `shaders/serial.wgsl` therefore gives each invocation a whole instance: the lanes
-//! are instances side by side, every lane is busy, there are no barriers, and the control flow
-//! is the same in all lanes (all instances share the shape). Matrix rows and scratch vectors
-//! are padded to 4 words (zeros, [`KernelKind::Serial`]'s layout) and read and written as
-//! `vec4`. Each row's dendrite, plasticity update and soma update follow one another (layers
-//! in ascending order), which is the reference order because a row reads only the rates of
-//! the old somas, its own soma and, for interneurons, the somas of the layer above, which are
-//! updated later. It needs no scratch for `du` and `e`, and a row of W is still in the cache
-//! when its update runs. The backend uses it on CPU drivers whenever one step of the shape
-//! fits llvmpipe's loop limit (see below), the workgroup kernel otherwise and on GPUs.
+//! **The serial kernel, for CPU drivers.** llvmpipe (lavapipe, Mesa 22) runs the invocations
+//! of a workgroup as the lanes of SIMD vectors (8 f32 lanes) and (1) compiles every
+//! storage-buffer access into a loop over the lanes with a bounds check per lane, so an access
+//! costs about the same whether one lane or eight need it, while a `vec4` access moves four
+//! words per lane for little more than a scalar one (measured: 3.6 ns per lane and word
+//! scalar, 0.8 ns as `vec4`); (2) runs the body of every `if` under an execution mask, never
+//! branching around it, so code a batch does not need still costs its full time. The serial
+//! kernel (`shaders/serial.wgsl` with an `euler_step` generated per shape and batch by the
+//! `serial` module) therefore gives each invocation a whole instance: the lanes are instances
+//! side by side, every lane is busy, there are no barriers, and the control flow is the same
+//! in all lanes (all instances share the shape). Matrix rows, somas and scratch vectors are
+//! aligned to 4 words with zero padding ([`KernelKind::Serial`]'s layout) and read and written
+//! as `vec4`; short rows stay in registers between the dendrite and the plasticity update, and
+//! their presynaptic vectors are read once per step; the generated code holds only the
+//! pathways some instance trains, noise only when some instance is noisy, and a separate
+//! evaluation kernel has neither. Each row's dendrite, plasticity update and soma update follow
+//! one another (layers in ascending order), which is the reference order because a row reads
+//! only the rates of the old somas, its own soma and, for interneurons, the somas of the layer
+//! above, which are updated later; so `du` and `e` need no scratch. The backend uses it on CPU
+//! drivers whenever one step of the shape fits llvmpipe's loop limit (see below), the
+//! workgroup kernel otherwise and on GPUs.
 //!
 //! **State in storage buffers.** Weights, Δ, somas and the filtered stimulus of every instance
 //! live in one flat f32 `state` buffer (per-instance stride), the work vectors of a step in a
@@ -57,7 +63,8 @@
 //! loop iterations in total (`LP_MAX_TGSI_LOOP_ITERATIONS`, shared by all loops of a shader):
 //! a dispatch running a whole 1000-step pattern would stop part-way without any error. The
 //! host therefore bounds the loop iterations of one step and of one pattern boundary
-//! (`Layout::loop_trips_per_step`, mirroring the kernel's loops) and sizes the windows so that
+//! (`Layout::workgroup_trips_per_step` mirroring the workgroup kernel's loops, the generator's
+//! count for the serial kernel, `Layout::loop_trips_per_pattern`) and sizes the windows so that
 //! no invocation exceeds 60 000 iterations per dispatch. All windows of a piece are recorded
 //! in one submission, each dispatch reading its window from a dynamic-offset uniform. On other
 //! drivers the windows merely bound how long one dispatch runs (a watchdog concern); the
@@ -66,8 +73,9 @@
 //! **Per chunk** only the patterns go up and the readouts (mean output soma per pattern) come
 //! back. **Checkpoints** (`snapshot`/`restore`) read back or upload each instance's state words
 //! and its step counter; chunks end at pattern boundaries, where the scratch holds nothing
-//! that the next pattern reads, so this is the whole state. **Evaluation** copies `state` into a second buffer on the device and runs the same
-//! kernel on the copy with nudging, plasticity and noise off; the step counter that keys the
+//! that the next pattern reads, so this is the whole state. **Evaluation** copies `state` into
+//! a second buffer on the device and runs the kernel on the copy with nudging, plasticity and
+//! noise off; the step counter that keys the
 //! noise is only advanced by training. All arithmetic is f32 (WGSL has no portable f64); the
 //! per-instance constants are the CPU's `Consts<f32>`; φ uses the stable softplus with
 //! `ln(1+y)` summed as `2·atanh(y/(2+y))` (Vulkan lets `log` be off by 2^-21 absolute near 1);
@@ -80,6 +88,7 @@ mod backend;
 pub mod device;
 mod kernel;
 mod layout;
+mod serial;
 
 pub use backend::{GpuBackend, GpuOptions};
 pub use device::{
