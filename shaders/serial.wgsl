@@ -128,6 +128,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let n_in = table[H_N_IN];
     let n_out = table[H_N_OUT];
     let acc = cb + table[H_ACC];
+    let acc_block = cb + table[H_ACC_BLOCK];
 
     let t_end = min(disp.t_end, disp.n_patterns * steps);
     let n_mean = f32(max(steps, out_lag + 1u) - out_lag);
@@ -136,8 +137,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let s = t - p * steps;
         let row = inst * disp.n_patterns + p;
         if s == 0u {
-            for (var i = 0u; i < 2u * n_out; i++) {
+            for (var i = 0u; i < n_out; i++) {
                 cset(acc + i, 0.0);
+                cset(acc_block + i, 0.0);
             }
         }
         euler_step(row * (n_in + n_out), train, train && s >= lag, noisy, seed, step,

@@ -38,8 +38,8 @@ words! {
     H_R0 = 7,
     /// State offset of the filtered target `u_tgt`.
     H_UTGT = 8,
-    /// Scratch offset of the readout sums (n_out words), followed by the sums of the current
-    /// block of ACC_BLOCK steps (n_out words).
+    /// Scratch offset of the readout sums (n_out words); the workgroup kernel keeps the sums of
+    /// the current block of ACC_BLOCK steps right behind them.
     H_ACC = 9,
     /// Word where the per-instance parameter records start.
     H_PARAMS = 10,
@@ -50,8 +50,10 @@ words! {
     H_PHI_GAMMA = 13,
     H_PHI_BETA = 14,
     H_PHI_THETA = 15,
+    /// Scratch offset of the block sums of the readout (n_out words).
+    H_ACC_BLOCK = 16,
     /// Word where the per-layer records start.
-    H_LAYERS = 16,
+    H_LAYERS = 17,
     PHI_SIGMOID = 0,
     PHI_SOFTPLUS = 1,
     PHI_SCALED_SOFTPLUS = 2,
@@ -162,21 +164,47 @@ impl KernelKind {
     }
 }
 
+/// Columns up to which the serial kernel stores a matrix in blocks of 4 rows (see [`Slot`]) and
+/// holds a row block in registers.
+pub(crate) const SHORT_COLS: usize = 16;
+
 /// Where one weight matrix lives inside an instance's state (and, shifted by `w_total`, its Δ):
-/// rows of `cols` values, `stride` words apart (the padding is zero).
+/// row-major with rows `stride` words apart, or `blocked`: in blocks of 4 rows stored column
+/// by column, entry (i, j) at `offset + (i/4)·4·cols + 4j + i%4`, so that one `vec4` holds
+/// one column of a row block. Padding is zero.
 #[derive(Clone, Debug)]
 struct Slot {
     name: String,
     offset: usize,
+    rows: usize,
     cols: usize,
     stride: usize,
+    blocked: bool,
+}
+
+impl Slot {
+    fn index(&self, i: usize, j: usize) -> usize {
+        match self.blocked {
+            true => self.offset + (i / 4) * 4 * self.cols + 4 * j + i % 4,
+            false => self.offset + i * self.stride + j,
+        }
+    }
+
+    /// Words taken, padding included.
+    fn len(&self) -> usize {
+        match self.blocked {
+            true => self.rows.next_multiple_of(4) * self.cols,
+            false => self.rows * self.stride,
+        }
+    }
 }
 
 /// The per-instance layout of the state and scratch buffers for one shape.
 ///
 /// State of an instance: `[W | Δ | u^P of every layer | u^I of every hidden layer | r_0 | u_tgt]`,
 /// the matrices in the order of [`Weights::named`] (layer by layer: up, down, pi, ip), each
-/// row-major with rows aligned for the kernel; the per-instance length is aligned too.
+/// row-major with rows aligned for the kernel or, for the serial kernel and at most
+/// [`SHORT_COLS`] columns, in row blocks; vectors and the per-instance length are aligned too.
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
     pub shape: Shape,
@@ -205,13 +233,16 @@ impl Layout {
         let mut off = 0;
         let zeros = Weights::<f32>::zeros(shape);
         for (name, m) in zeros.named() {
-            slots.push(Slot {
+            let slot = Slot {
                 name,
                 offset: off,
+                rows: m.rows,
                 cols: m.cols,
                 stride: pad(m.cols),
-            });
-            off += m.rows * pad(m.cols);
+                blocked: kernel == KernelKind::Serial && m.cols <= SHORT_COLS,
+            };
+            off += slot.len();
+            slots.push(slot);
         }
         let w_total = off;
         let slot = |name: String| slots.iter().find(|s| s.name == name).map(|s| s.offset);
@@ -261,12 +292,11 @@ impl Layout {
             st += ni;
             noise += ni;
         }
-        let r0 = st;
-        st += shape.n_in();
-        let utgt = st;
-        st += shape.n_out();
-        let acc = take(2 * shape.n_out()); // total and block sums
-        let st = pad(st);
+        let r0 = pad(st);
+        let utgt = pad(r0 + shape.n_in());
+        let st = pad(utgt + shape.n_out());
+        let acc = take(shape.n_out());
+        let acc_block = take(shape.n_out());
         let (code, gamma, beta, theta) = match phi {
             Transfer::Sigmoid => (PHI_SIGMOID, 0.0, 0.0, 0.0),
             Transfer::Softplus => (PHI_SOFTPLUS, 0.0, 0.0, 0.0),
@@ -286,6 +316,7 @@ impl Layout {
             (H_R0, r0 as u32),
             (H_UTGT, utgt as u32),
             (H_ACC, acc as u32),
+            (H_ACC_BLOCK, acc_block as u32),
             (H_PARAMS, table.len() as u32),
             (H_PARAMS_STRIDE, (P_ETA + 4 * n) as u32),
             (H_PHI, code as u32),
@@ -311,6 +342,11 @@ impl Layout {
     /// Word `field` (an `L_*` index) of layer `l`'s record: an offset or a size.
     pub fn layer_word(&self, l: usize, field: usize) -> usize {
         self.table[H_LAYERS + l * L_STRIDE + field] as usize
+    }
+
+    /// Whether matrix `name` (e.g. `layer0.W_up`) is stored in row blocks.
+    pub fn blocked(&self, name: &str) -> bool {
+        self.slots.iter().any(|s| s.name == name && s.blocked)
     }
 
     /// Word `field` (an `H_*` index) of the header.
@@ -469,10 +505,9 @@ impl Layout {
         let mut out = vec![0.0f32; self.state_len];
         for (base, w) in [(0, &st.w), (self.w_total, &st.delta)] {
             for ((_, m), s) in w.named().into_iter().zip(&self.slots) {
-                for (r, row) in m.data.chunks_exact(s.cols).enumerate() {
-                    let at = base + s.offset + r * s.stride;
-                    for (d, &v) in out[at..at + s.cols].iter_mut().zip(row) {
-                        *d = v as f32;
+                for (i, row) in m.data.chunks_exact(s.cols).enumerate() {
+                    for (j, &v) in row.iter().enumerate() {
+                        out[base + s.index(i, j)] = v as f32;
                     }
                 }
             }
@@ -515,10 +550,9 @@ impl Layout {
         let mut w = Weights::<f64>::zeros(&self.shape);
         for s in &self.slots {
             let m: &mut Mat<f64> = w.get_mut(&s.name).expect("layout matches shape");
-            for (r, row) in m.data.chunks_exact_mut(s.cols).enumerate() {
-                let at = s.offset + r * s.stride;
-                for (d, &v) in row.iter_mut().zip(&words[at..at + s.cols]) {
-                    *d = f64::from(v);
+            for (i, row) in m.data.chunks_exact_mut(s.cols).enumerate() {
+                for (j, d) in row.iter_mut().enumerate() {
+                    *d = f64::from(words[s.index(i, j)]);
                 }
             }
         }

@@ -6,21 +6,21 @@
 //! kernel that decides at run time between paths (short or long rows, noise or none, plastic
 //! or frozen pathways) pays for all of them. The generated step instead contains only what the
 //! batch needs: the layer loop is unrolled in the source with every offset and size a literal;
-//! rows of at most [`SHORT_CHUNKS`] chunks of 4 words are read once into registers, their
-//! presynaptic chunks once per step, and the plasticity update reuses the row; the rows of a
-//! matrix with at most 4 long rows share the presynaptic reads of one loop; pathways that no
-//! instance of the batch trains, and the noise when no instance is noisy, are left out.
+//! rows are processed in blocks of 4, somas and rates as `vec4`; a matrix with at most
+//! [`super::layout::SHORT_COLS`] columns is stored in row blocks (see `layout::Slot`), so one
+//! `vec4` load brings one column of 4 rows, the block stays in registers from the dendrite to
+//! the plasticity update and the presynaptic vector is read once per step; longer rows are
+//! read in chunks of 4 words, the 4 rows of a block sharing each presynaptic chunk; pathways
+//! that no instance of the batch trains, and the noise when no instance is noisy, are left
+//! out.
 //!
 //! The arithmetic is that of MODEL.md section 3 in the reference order (see the comment at
 //! the top of `shaders/serial.wgsl`).
 
-use super::layout::{Layout, L_NOISE_I, L_NOISE_P, L_PRE, L_PRE_NEXT, L_R_I, L_U_I, L_U_P};
-use super::layout::{H_R0, H_UTGT, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP, P_ETA};
+use super::layout::{Layout, H_ACC, H_ACC_BLOCK, H_R0, H_UTGT, L_NOISE_I, L_NOISE_P, L_PRE};
+use super::layout::{L_PRE_NEXT, L_R_I, L_U_I, L_U_P, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP, P_ETA};
 use crate::backend::Batch;
 use crate::cpu::Consts;
-
-/// Rows of at most this many `vec4` chunks are held in registers.
-pub(crate) const SHORT_CHUNKS: usize = 4;
 
 /// What the generated step has to handle, from the instances of a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,22 +74,7 @@ struct Gen {
     times: u64,
 }
 
-/// One matrix-row pathway as the generator sees it.
-#[derive(Clone, Copy)]
-struct Mat {
-    /// Word offset of the matrix in the state (Δ lies `w_total` words behind).
-    w: usize,
-    /// Chunks of 4 words per row (the row stride is `4·n4`).
-    n4: usize,
-    /// Word offset of the presynaptic vector in the scratch.
-    x: usize,
-}
-
-impl Mat {
-    fn short(&self) -> bool {
-        self.n4 <= SHORT_CHUNKS
-    }
-}
+const LANE: [&str; 4] = ["x", "y", "z", "w"];
 
 impl Gen {
     fn line(&mut self, text: &str) {
@@ -100,19 +85,24 @@ impl Gen {
         self.out.push('\n');
     }
 
+    /// `{ body }`.
+    fn block(&mut self, body: impl FnOnce(&mut Gen)) {
+        self.line("{");
+        self.indent += 1;
+        body(self);
+        self.indent -= 1;
+        self.line("}");
+    }
+
     /// `for (var v = 0u; v < count; v++) { body }` (just the body, with `v = 0`, when the
     /// count is 1; nothing when it is 0).
     fn for_loop(&mut self, v: &str, count: usize, body: impl FnOnce(&mut Gen)) {
         match count {
             0 => {}
-            1 => {
-                self.line("{");
-                self.indent += 1;
-                self.line(&format!("let {v} = 0u;"));
-                body(self);
-                self.indent -= 1;
-                self.line("}");
-            }
+            1 => self.block(|g| {
+                g.line(&format!("let {v} = 0u;"));
+                body(g);
+            }),
             _ => {
                 self.trips += self.times * (count as u64 + 2);
                 self.line(&format!("for (var {v} = 0u; {v} < {count}u; {v}++) {{"));
@@ -124,65 +114,6 @@ impl Gen {
                 self.indent -= 1;
                 self.line("}");
             }
-        }
-    }
-
-    /// Reads the presynaptic chunks of a short matrix into `{p}0`, `{p}1`, …
-    fn hoist(&mut self, p: &str, m: Mat) {
-        if m.short() {
-            for k in 0..m.n4 {
-                self.line(&format!("let {p}{k} = sc[cb4 + {}u];", m.x / 4 + k));
-            }
-        }
-    }
-
-    /// `let {v}: f32 = W[row] · x` for the row starting at vec4 `{row}` (an expression);
-    /// a short row's chunks stay in `{v}_w0`, `{v}_w1`, … and its presynaptic chunks are
-    /// `{p}0`, … (see [`Gen::hoist`]).
-    fn dot(&mut self, v: &str, row: &str, p: &str, m: Mat) {
-        if m.short() {
-            let mut sum = Vec::new();
-            for k in 0..m.n4 {
-                self.line(&format!("let {v}_w{k} = st[{row} + {k}u];"));
-                sum.push(format!("{v}_w{k} * {p}{k}"));
-            }
-            self.line(&format!("let {v}_s = {};", sum.join(" + ")));
-        } else {
-            self.line(&format!("var {v}_s = vec4<f32>();"));
-            let x = m.x / 4;
-            self.for_loop("k", m.n4, |g| {
-                g.line(&format!("{v}_s += st[{row} + k] * sc[cb4 + {x}u + k];"));
-            });
-        }
-        self.line(&format!(
-            "let {v} = ({v}_s.x + {v}_s.y) + ({v}_s.z + {v}_s.w);"
-        ));
-    }
-
-    /// (3) for the row of `dot(v, row, p, m)` with error `e` and `dt·η` `eta`:
-    /// `W += dt·η·Δ` with the old Δ, then `Δ += dt/τ_w (e r − Δ)`.
-    fn learn(&mut self, v: &str, row: &str, p: &str, m: Mat, e: &str, eta: &str) {
-        if m.short() {
-            for k in 0..m.n4 {
-                self.line("{");
-                self.indent += 1;
-                self.line(&format!("let d = st[{row} + dq + {k}u];"));
-                self.line(&format!("st[{row} + {k}u] = {v}_w{k} + {eta} * d;"));
-                self.line(&format!(
-                    "st[{row} + dq + {k}u] = d + c_kw * ({e} * {p}{k} - d);"
-                ));
-                self.indent -= 1;
-                self.line("}");
-            }
-        } else {
-            let x = m.x / 4;
-            self.for_loop("k", m.n4, |g| {
-                g.line(&format!("let d = st[{row} + dq + k];"));
-                g.line(&format!("st[{row} + k] = st[{row} + k] + {eta} * d;"));
-                g.line(&format!(
-                    "st[{row} + dq + k] = d + c_kw * ({e} * sc[cb4 + {x}u + k] - d);"
-                ));
-            });
         }
     }
 
@@ -198,39 +129,282 @@ impl Gen {
             ));
         });
         if n % 4 != 0 {
-            let c = ["x", "y", "z", "w"];
             let parts: Vec<String> = (0..4)
                 .map(|k| match k < n % 4 {
-                    true => format!("phi(u.{})", c[k]),
+                    true => format!("phi(u.{})", LANE[k]),
                     false => "0.0".into(),
                 })
                 .collect();
-            self.line("{");
-            self.indent += 1;
-            self.line(&format!("let u = st[sb4 + {}u];", u / 4 + full));
-            self.line(&format!(
-                "sc[cb4 + {}u] = vec4<f32>({});",
-                r / 4 + full,
-                parts.join(", ")
-            ));
-            self.indent -= 1;
-            self.line("}");
+            self.block(|g| {
+                g.line(&format!("let u = st[sb4 + {}u];", u / 4 + full));
+                g.line(&format!(
+                    "sc[cb4 + {}u] = vec4<f32>({});",
+                    r / 4 + full,
+                    parts.join(", ")
+                ));
+            });
         }
     }
 }
 
-/// A soma's update given its dendrite(s): writes `du` and the plasticity error(s).
+/// One matrix of a row set: its rows are the row set's somas.
+#[derive(Clone, Copy)]
+struct Mat {
+    /// Name in the generated code (`up`, `dn`, `pi`, `ip`).
+    name: &'static str,
+    /// Kind (0 up, 1 pi, 2 ip, 3 down), for `dt·η` and the features.
+    kind: usize,
+    /// Word offset in the state (Δ lies `w_total` words behind).
+    w: usize,
+    cols: usize,
+    /// Word offset of the presynaptic vector in the scratch.
+    x: usize,
+    /// Stored in row blocks (else row-major with rows padded to whole chunks).
+    blocked: bool,
+    /// Some instance trains it.
+    plastic: bool,
+}
+
+impl Mat {
+    fn chunks(&self) -> usize {
+        self.cols.div_ceil(4)
+    }
+
+    /// The presynaptic value `x[j]` of a blocked matrix (read once per step, see
+    /// [`Mat::hoist`]).
+    fn x_at(&self, j: usize) -> String {
+        format!("x{}{}.{}", self.name, j / 4, LANE[j % 4])
+    }
+
+    /// Reads the presynaptic vector of a blocked matrix into `x{name}0`, `x{name}1`, …
+    fn hoist(&self, g: &mut Gen) {
+        if self.blocked {
+            for c in 0..self.chunks() {
+                g.line(&format!(
+                    "let x{}{c} = sc[cb4 + {}u];",
+                    self.name,
+                    self.x / 4 + c
+                ));
+            }
+        }
+    }
+
+    /// `v{name}`: the dendrites of the `nr` rows of block `b` (`vec4`, zero beyond `nr`).
+    /// A blocked matrix keeps its columns in `{name}_w0`, … and its base in `{name}_b`; a
+    /// row-major one its row bases in `{name}_r0`, …
+    fn dendrite(&self, g: &mut Gen, nr: usize) {
+        let n = self.name;
+        if self.blocked {
+            g.line(&format!(
+                "let {n}_b = sb4 + {}u + b * {}u;",
+                self.w / 4,
+                self.cols
+            ));
+            let mut sum = Vec::new();
+            for j in 0..self.cols {
+                g.line(&format!("let {n}_w{j} = st[{n}_b + {j}u];"));
+                sum.push(format!("{n}_w{j} * {}", self.x_at(j)));
+            }
+            g.line(&format!("let v{n} = {};", sum.join(" + ")));
+        } else {
+            let n4 = self.chunks();
+            for r in 0..nr {
+                g.line(&format!(
+                    "let {n}_r{r} = sb4 + {}u + (b * 4u + {r}u) * {n4}u;",
+                    self.w / 4
+                ));
+                g.line(&format!("var {n}_s{r} = vec4<f32>();"));
+            }
+            let x = self.x / 4;
+            g.for_loop("k", n4, |g| {
+                g.line(&format!("let x = sc[cb4 + {x}u + k];"));
+                for r in 0..nr {
+                    g.line(&format!("{n}_s{r} += st[{n}_r{r} + k] * x;"));
+                }
+            });
+            let parts: Vec<String> = (0..4)
+                .map(|r| match r < nr {
+                    true => format!("({n}_s{r}.x + {n}_s{r}.y) + ({n}_s{r}.z + {n}_s{r}.w)"),
+                    false => "0.0".into(),
+                })
+                .collect();
+            g.line(&format!("let v{n} = vec4<f32>({});", parts.join(", ")));
+        }
+    }
+
+    /// (3) for the block with errors `e{name}` (per row): `W += dt·η·Δ` with the old Δ, then
+    /// `Δ += dt/τ_w (e r − Δ)`.
+    fn learn(&self, g: &mut Gen, nr: usize) {
+        let n = self.name;
+        g.line(&format!("if eta_{n} != 0.0 {{"));
+        g.indent += 1;
+        if self.blocked {
+            for j in 0..self.cols {
+                g.block(|g| {
+                    g.line(&format!("let d = st[{n}_b + dq + {j}u];"));
+                    g.line(&format!("st[{n}_b + {j}u] = {n}_w{j} + eta_{n} * d;"));
+                    g.line(&format!(
+                        "st[{n}_b + dq + {j}u] = d + c_kw * (e{n} * {} - d);",
+                        self.x_at(j)
+                    ));
+                });
+            }
+        } else {
+            let x = self.x / 4;
+            g.for_loop("k", self.chunks(), |g| {
+                g.line(&format!("let x = sc[cb4 + {x}u + k];"));
+                for (r, lane) in LANE.iter().enumerate().take(nr) {
+                    g.block(|g| {
+                        g.line(&format!("let d = st[{n}_r{r} + dq + k];"));
+                        g.line(&format!(
+                            "st[{n}_r{r} + k] = st[{n}_r{r} + k] + eta_{n} * d;"
+                        ));
+                        g.line(&format!(
+                            "st[{n}_r{r} + dq + k] = d + c_kw * (e{n}.{lane} * x - d);"
+                        ));
+                    });
+                }
+            });
+        }
+        g.indent -= 1;
+        g.line("}");
+    }
+}
+
+/// What the somas of a row set are, with the equations of their increments and errors.
 enum Soma {
-    /// Interneuron of hidden layer l: `du = dt (−g_l u + g_D (v_D − u) + g_som (u^P[l+1] − u))`,
-    /// `e_ip = φ(u^I) − φ(c_i v_D)`.
-    Inter { above: usize, rates: usize },
-    /// Output pyramidal cell: `du = dt (−g_l u + g_B (v_B − u) + g_nudge (u_tgt − u))`,
-    /// `e_up = φ(u) − φ(c_o v_B)`; the soma after the step enters the readout sum.
-    Output {
-        utgt: usize,
-        rates: usize,
-        acc: usize,
-    },
+    /// Hidden pyramidal cells (matrices up, dn, pi): `v_A = v_pi + v_dn`,
+    /// `du = dt (−g_l u + g_B (v_B − u) + g_A (v_A − u))`,
+    /// `e_up = φ(u) − φ(c_h v_B)`, `e_pi = −v_A`, `e_dn = φ(u) − φ(v_dn)`.
+    Hidden,
+    /// Interneurons (matrix ip) below the pyramidal somas at state word `above`:
+    /// `du = dt (−g_l u + g_D (v_D − u) + g_som (u^P[l+1] − u))`, `e_ip = φ(u) − φ(c_i v_D)`.
+    Inter { above: usize },
+    /// Output pyramidal cells (matrix up): `du = dt (−g_l u + g_B (v_B − u) + g_nudge (u_tgt − u))`,
+    /// `e_up = φ(u) − φ(c_o v_B)`; after the step the soma enters the readout sums.
+    Output,
+}
+
+/// Rows that share somas: their matrices, somas at state word `u`, rates `φ(u)` at scratch
+/// word `rates`, noise indices from `noise`.
+struct RowSet {
+    rows: usize,
+    mats: Vec<Mat>,
+    soma: Soma,
+    u: usize,
+    rates: usize,
+    noise: usize,
+}
+
+/// Everything about the batch the row code needs besides the row set.
+struct Ctx<'a> {
+    f: &'a Features,
+    layout: &'a Layout,
+}
+
+impl RowSet {
+    /// Writes the row set: full blocks of 4 rows in a loop, then the partial block.
+    fn emit(&self, g: &mut Gen, ctx: &Ctx, l: usize) {
+        let n = ctx.layout.shape.n_layers();
+        g.block(|g| {
+            for m in self.mats.iter().filter(|m| m.plastic) {
+                g.line(&format!(
+                    "let eta_{} = select(0.0, par({}u), plastic);",
+                    m.name,
+                    P_ETA + m.kind * n + l
+                ));
+            }
+            for m in &self.mats {
+                m.hoist(g);
+            }
+            g.for_loop("b", self.rows / 4, |g| self.emit_block(g, ctx, 4));
+            if self.rows % 4 != 0 {
+                g.block(|g| {
+                    g.line(&format!("let b = {}u;", self.rows / 4));
+                    self.emit_block(g, ctx, self.rows % 4);
+                });
+            }
+        });
+    }
+
+    /// One block `b` of `nr` rows.
+    fn emit_block(&self, g: &mut Gen, ctx: &Ctx, nr: usize) {
+        for m in &self.mats {
+            m.dendrite(g, nr);
+        }
+        let u4 = self.u / 4;
+        g.line(&format!("let u = st[sb4 + {u4}u + b];"));
+        let du = match self.soma {
+            Soma::Hidden => {
+                g.line("let va = vpi + vdn;");
+                "c_dt * (-c_gl * u + c_gb * (vup - u) + c_ga * (va - u))".to_string()
+            }
+            Soma::Inter { above } => {
+                g.line(&format!("let ua = st[sb4 + {}u + b];", above / 4));
+                "c_dt * (-c_gl * u + c_gd * (vip - u) + c_gsom * (ua - u))".to_string()
+            }
+            Soma::Output => {
+                let utgt = ctx.layout.header_word(H_UTGT);
+                g.line(&format!("let ut = st[sb4 + {}u + b];", utgt / 4));
+                "c_dt * (-c_gl * u + c_gb * (vup - u) + g_nudge * (ut - u))".to_string()
+            }
+        };
+        g.line(&format!("var du = {du};"));
+        if ctx.f.noise {
+            let xi: Vec<String> = (0..4)
+                .map(|r| match r < nr {
+                    true => format!("normal(seed, step, {}u + b * 4u + {r}u)", self.noise),
+                    false => "0.0".into(),
+                })
+                .collect();
+            g.line(&format!(
+                "if noisy {{ du += c_amp * vec4<f32>({}); }}",
+                xi.join(", ")
+            ));
+        }
+        // padding rows of a partial block stay exactly zero
+        let mask = (nr < 4).then(|| {
+            let m: Vec<&str> = (0..4).map(|r| if r < nr { "1.0" } else { "0.0" }).collect();
+            format!(" * vec4<f32>({})", m.join(", "))
+        });
+        let mask = mask.unwrap_or_default();
+        if nr < 4 {
+            g.line(&format!("du = du{mask};"));
+        }
+        let plastic: Vec<&Mat> = self.mats.iter().filter(|m| m.plastic).collect();
+        if !plastic.is_empty() {
+            g.line(&format!("let r = sc[cb4 + {}u + b];", self.rates / 4));
+        }
+        for m in &plastic {
+            let e = match (&self.soma, m.name) {
+                (Soma::Hidden, "up") => "r - phi4(c_ch * vup)",
+                (Soma::Hidden, "pi") => "-va",
+                (Soma::Hidden, _) => "r - phi4(vdn)",
+                (Soma::Inter { .. }, _) => "r - phi4(c_ci * vip)",
+                (Soma::Output, _) => "r - phi4(c_co * vup)",
+            };
+            g.line(&format!("let e{} = ({e}){mask};", m.name));
+        }
+        for m in &plastic {
+            m.learn(g, nr);
+        }
+        g.line("let un = u + du;");
+        g.line(&format!("st[sb4 + {u4}u + b] = un;"));
+        if let Soma::Output = self.soma {
+            // two-level readout sum: blocks of ACC_BLOCK steps folded into the total
+            let acc = ctx.layout.header_word(H_ACC) / 4;
+            let blk = ctx.layout.header_word(H_ACC_BLOCK) / 4;
+            g.line("if acc_on {");
+            g.indent += 1;
+            g.line(&format!("var s = sc[cb4 + {blk}u + b] + un;"));
+            g.line(&format!(
+                "if fold {{ sc[cb4 + {acc}u + b] = sc[cb4 + {acc}u + b] + s; s = vec4<f32>(); }}"
+            ));
+            g.line(&format!("sc[cb4 + {blk}u + b] = s;"));
+            g.indent -= 1;
+            g.line("}");
+        }
+    }
 }
 
 /// The generated `euler_step` for `layout` (a [`super::KernelKind::Serial`] layout) and the
@@ -245,20 +419,6 @@ pub(crate) fn step_source(layout: &Layout, f: &Features) -> StepSource {
         times: 1,
     };
     let lw = |l: usize, field: usize| layout.layer_word(l, field);
-    let chunks = |cols: usize| cols.div_ceil(4);
-    let noise = |g: &mut Gen, du: &str, index: String| {
-        if f.noise {
-            g.line(&format!(
-                "if noisy {{ {du} += c_amp * normal(seed, step, {index}); }}"
-            ));
-        }
-    };
-    let eta = |g: &mut Gen, name: &str, k: usize, l: usize| {
-        g.line(&format!(
-            "let {name} = select(0.0, par({}u), plastic);",
-            P_ETA + k * n + l
-        ));
-    };
 
     // (1) stimulus filter: r_0 += dt/τ0 (x − r_0), also the first presynaptic vector;
     // u_tgt += dt/τ0 (y − u_tgt)
@@ -292,117 +452,66 @@ pub(crate) fn step_source(layout: &Layout, f: &Features) -> StepSource {
         }
     }
 
-    // (2)–(4) layer by layer, row by row
+    // (2)–(4) layer by layer: pyramidal rows, then interneurons
+    let ctx = Ctx { f, layout };
     for l in 0..n {
         let (np, ni) = (shape.n_pyr(l), shape.n_inter(l));
-        let up = Mat {
-            w: lw(l, L_W_UP),
-            n4: chunks(shape.with_bias(shape.dims[l])),
-            x: lw(l, L_PRE),
+        let mat = |name: &'static str, kind: usize, field: usize, cols: usize, x: usize| Mat {
+            name,
+            kind,
+            w: lw(l, field),
+            cols,
+            x,
+            blocked: layout.blocked(&format!(
+                "layer{l}.{}",
+                ["W_up", "W_pi", "W_ip", "W_down"][kind]
+            )),
+            plastic: f.plastic[kind][l],
         };
+        let up = mat(
+            "up",
+            0,
+            L_W_UP,
+            shape.with_bias(shape.dims[l]),
+            lw(l, L_PRE),
+        );
         g.line(&format!("// layer {l}"));
-        g.line("{");
         if shape.is_hidden(l) {
-            let down = Mat {
-                w: lw(l, L_W_DOWN),
-                n4: chunks(ni),
-                x: lw(l + 1, L_PRE_NEXT),
-            };
-            let pi = Mat {
-                w: lw(l, L_W_PI),
-                n4: chunks(ni),
-                x: lw(l, L_R_I),
-            };
-            let ip = Mat {
-                w: lw(l, L_W_IP),
-                n4: chunks(shape.with_bias(np)),
-                x: lw(l, L_PRE_NEXT),
-            };
-            let plastic = |k: usize| f.plastic[k][l];
-            // pyramidal rows: v_B = W_up pre, v_A = W_down φ(u^P[l+1]) + W_pi φ(u^I),
-            // du^P = dt (−g_l u + g_B (v_B − u) + g_A (v_A − u)),
-            // e_up = φ(u) − φ(c_h v_B), e_pi = −v_A, e_down = φ(u) − φ(W_down φ(u^P[l+1]))
-            g.indent += 1;
-            for (k, name) in [(0, "eta_up"), (1, "eta_pi"), (3, "eta_down")] {
-                if plastic(k) {
-                    eta(&mut g, name, k, l);
-                }
-            }
-            g.hoist("xu", up);
-            g.hoist("xd", down);
-            g.hoist("xp", pi);
-            let (u_p, nx, noise_p) = (lw(l, L_U_P), lw(l, L_PRE_NEXT), lw(l, L_NOISE_P));
-            g.for_loop("i", np, |g| {
-                for (r, m) in [("ru", up), ("rd", down), ("rp", pi)] {
-                    g.line(&format!("let {r} = sb4 + {}u + i * {}u;", m.w / 4, m.n4));
-                }
-                g.dot("vb", "ru", "xu", up);
-                g.dot("vd", "rd", "xd", down);
-                g.dot("vp", "rp", "xp", pi);
-                g.line("let va = vp + vd;");
-                g.line(&format!("let u = sget(sb + {u_p}u + i);"));
-                g.line("var du = c_dt * (-c_gl * u + c_gb * (vb - u) + c_ga * (va - u));");
-                noise(g, "du", format!("{noise_p}u + i"));
-                if plastic(0) || plastic(3) {
-                    g.line(&format!("let r = cget(cb + {nx}u + i);"));
-                }
-                let learns = [
-                    (0, "eta_up", "vb", "ru", "xu", up, "r - phi(c_ch * vb)"),
-                    (1, "eta_pi", "vp", "rp", "xp", pi, "-va"),
-                    (3, "eta_down", "vd", "rd", "xd", down, "r - phi(vd)"),
-                ];
-                for (k, eta, v, row, p, m, e) in learns {
-                    if plastic(k) {
-                        g.line(&format!("if {eta} != 0.0 {{"));
-                        g.indent += 1;
-                        g.line(&format!("let e = {e};"));
-                        g.learn(v, row, p, m, "e", eta);
-                        g.indent -= 1;
-                        g.line("}");
-                    }
-                }
-                g.line(&format!("sset(sb + {u_p}u + i, u + du);"));
-            });
-            g.indent -= 1;
-            // interneurons: v_D = W_ip φ(u^P[l]),
-            // du^I = dt (−g_l u^I + g_D (v_D − u^I) + g_som (u^P[l+1] − u^I)),
-            // e_ip = φ(u^I) − φ(c_i v_D)
-            let soma = Soma::Inter {
-                above: lw(l + 1, L_U_P),
-                rates: lw(l, L_R_I),
-            };
-            rows(
-                &mut g,
-                f,
-                ip,
-                ni,
-                lw(l, L_U_I),
-                lw(l, L_NOISE_I),
-                &soma,
-                2,
-                l,
-                n,
-            );
-        } else {
-            let soma = Soma::Output {
-                utgt,
+            let pyramidal = RowSet {
+                rows: np,
+                mats: vec![
+                    up,
+                    mat("dn", 3, L_W_DOWN, ni, lw(l + 1, L_PRE_NEXT)),
+                    mat("pi", 1, L_W_PI, ni, lw(l, L_R_I)),
+                ],
+                soma: Soma::Hidden,
+                u: lw(l, L_U_P),
                 rates: lw(l, L_PRE_NEXT),
-                acc: layout.header_word(super::layout::H_ACC),
+                noise: lw(l, L_NOISE_P),
             };
-            rows(
-                &mut g,
-                f,
-                up,
-                np,
-                lw(l, L_U_P),
-                lw(l, L_NOISE_P),
-                &soma,
-                0,
-                l,
-                n,
-            );
+            pyramidal.emit(&mut g, &ctx, l);
+            let inter = RowSet {
+                rows: ni,
+                mats: vec![mat("ip", 2, L_W_IP, shape.with_bias(np), lw(l, L_PRE_NEXT))],
+                soma: Soma::Inter {
+                    above: lw(l + 1, L_U_P),
+                },
+                u: lw(l, L_U_I),
+                rates: lw(l, L_R_I),
+                noise: lw(l, L_NOISE_I),
+            };
+            inter.emit(&mut g, &ctx, l);
+        } else {
+            let output = RowSet {
+                rows: np,
+                mats: vec![up],
+                soma: Soma::Output,
+                u: lw(l, L_U_P),
+                rates: lw(l, L_PRE_NEXT),
+                noise: lw(l, L_NOISE_P),
+            };
+            output.emit(&mut g, &ctx, l);
         }
-        g.line("}");
     }
     // main's loop runs once per step, and its three pattern-boundary loops run (masked) at
     // every step too
@@ -418,147 +527,6 @@ pub(crate) fn step_source(layout: &Layout, f: &Features) -> StepSource {
         wgsl,
         trips: g.trips,
     }
-}
-
-/// The `rows` rows of one matrix `m` (kind k of layer l) whose somas lie at state word `u`:
-/// dendrite, soma increment, plasticity, soma update. With at most 4 long rows, one loop over
-/// the chunks serves all rows, reading each presynaptic chunk once.
-#[allow(clippy::too_many_arguments)]
-fn rows(
-    g: &mut Gen,
-    f: &Features,
-    m: Mat,
-    rows: usize,
-    u: usize,
-    noise_index: usize,
-    soma: &Soma,
-    k: usize,
-    l: usize,
-    n: usize,
-) {
-    let plastic = f.plastic[k][l];
-    g.indent += 1;
-    if plastic {
-        g.line(&format!(
-            "let eta_m = select(0.0, par({}u), plastic);",
-            P_ETA + k * n + l
-        ));
-    }
-    // the soma of row `i` (an expression) given its dendrite `v`
-    let update = |g: &mut Gen, i: &str, v: &str, sfx: &str| {
-        g.line(&format!("let u{sfx} = sget(sb + {u}u + {i});"));
-        match soma {
-            Soma::Inter { above, rates } => {
-                g.line(&format!(
-                    "var du{sfx} = c_dt * (-c_gl * u{sfx} + c_gd * ({v} - u{sfx}) \
-                     + c_gsom * (sget(sb + {above}u + {i}) - u{sfx}));"
-                ));
-                if f.noise {
-                    g.line(&format!(
-                        "if noisy {{ du{sfx} += c_amp * normal(seed, step, {noise_index}u + {i}); }}"
-                    ));
-                }
-                if plastic {
-                    g.line(&format!(
-                        "let e{sfx} = cget(cb + {rates}u + {i}) - phi(c_ci * {v});"
-                    ));
-                }
-            }
-            Soma::Output { utgt, rates, .. } => {
-                g.line(&format!(
-                    "var du{sfx} = c_dt * (-c_gl * u{sfx} + c_gb * ({v} - u{sfx}) \
-                     + g_nudge * (sget(sb + {utgt}u + {i}) - u{sfx}));"
-                ));
-                if f.noise {
-                    g.line(&format!(
-                        "if noisy {{ du{sfx} += c_amp * normal(seed, step, {noise_index}u + {i}); }}"
-                    ));
-                }
-                if plastic {
-                    g.line(&format!(
-                        "let e{sfx} = cget(cb + {rates}u + {i}) - phi(c_co * {v});"
-                    ));
-                }
-            }
-        }
-    };
-    let store = |g: &mut Gen, i: &str, sfx: &str| {
-        g.line(&format!("let un{sfx} = u{sfx} + du{sfx};"));
-        g.line(&format!("sset(sb + {u}u + {i}, un{sfx});"));
-        if let Soma::Output { acc, .. } = soma {
-            // two-level readout sum: blocks of ACC_BLOCK steps folded into the total
-            let n_out = rows;
-            g.line("if acc_on {");
-            g.indent += 1;
-            g.line(&format!(
-                "var b = cget(cb + {}u + {i}) + un{sfx};",
-                acc + n_out
-            ));
-            g.line(&format!(
-                "if fold {{ cset(cb + {acc}u + {i}, cget(cb + {acc}u + {i}) + b); b = 0.0; }}"
-            ));
-            g.line(&format!("cset(cb + {}u + {i}, b);", acc + n_out));
-            g.indent -= 1;
-            g.line("}");
-        }
-    };
-    if !m.short() && rows <= 4 {
-        // shared chunk loop over all rows
-        let x = m.x / 4;
-        for r in 0..rows {
-            g.line(&format!("let w{r} = sb4 + {}u;", (m.w / 4) + r * m.n4));
-            g.line(&format!("var s{r} = vec4<f32>();"));
-        }
-        g.for_loop("k", m.n4, |g| {
-            g.line(&format!("let x = sc[cb4 + {x}u + k];"));
-            for r in 0..rows {
-                g.line(&format!("s{r} += st[w{r} + k] * x;"));
-            }
-        });
-        for r in 0..rows {
-            g.line(&format!(
-                "let v{r} = (s{r}.x + s{r}.y) + (s{r}.z + s{r}.w);"
-            ));
-            update(g, &format!("{r}u"), &format!("v{r}"), &r.to_string());
-        }
-        if plastic {
-            g.line("if eta_m != 0.0 {");
-            g.indent += 1;
-            g.for_loop("k", m.n4, |g| {
-                g.line(&format!("let x = sc[cb4 + {x}u + k];"));
-                for r in 0..rows {
-                    g.line("{");
-                    g.indent += 1;
-                    g.line(&format!("let d = st[w{r} + dq + k];"));
-                    g.line(&format!("st[w{r} + k] = st[w{r} + k] + eta_m * d;"));
-                    g.line(&format!("st[w{r} + dq + k] = d + c_kw * (e{r} * x - d);"));
-                    g.indent -= 1;
-                    g.line("}");
-                }
-            });
-            g.indent -= 1;
-            g.line("}");
-        }
-        for r in 0..rows {
-            store(g, &format!("{r}u"), &r.to_string());
-        }
-    } else {
-        g.hoist("xm", m);
-        g.for_loop("i", rows, |g| {
-            g.line(&format!("let rm = sb4 + {}u + i * {}u;", m.w / 4, m.n4));
-            g.dot("vm", "rm", "xm", m);
-            update(g, "i", "vm", "");
-            if plastic {
-                g.line("if eta_m != 0.0 {");
-                g.indent += 1;
-                g.learn("vm", "rm", "xm", m, "e", "eta_m");
-                g.indent -= 1;
-                g.line("}");
-            }
-            store(g, "i", "");
-        });
-    }
-    g.indent -= 1;
 }
 
 #[cfg(test)]
@@ -598,7 +566,7 @@ mod tests {
         let lay = Layout::new(&b.shape, b.phi, WG_CPU, KernelKind::Serial);
         let train = step_source(&lay, &f);
         assert!(train.wgsl.contains("normal(") && train.wgsl.contains("eta_up"));
-        assert!(!train.wgsl.contains("eta_pi") && !train.wgsl.contains("eta_down"));
+        assert!(!train.wgsl.contains("eta_pi") && !train.wgsl.contains("eta_dn"));
         let eval = step_source(&lay, &Features::evaluation(2));
         assert!(!eval.wgsl.contains("normal(") && !eval.wgsl.contains("eta_"));
         assert!(eval.trips <= train.trips);
