@@ -341,24 +341,29 @@ fn noisy_training_agrees_with_the_cpu() {
 #[test]
 fn long_patterns_span_several_dispatches() {
     // 1000 and 700 steps per pattern: far more loop iterations than lavapipe runs in one
-    // shader invocation, so each pattern is cut into several dispatch windows
+    // shader invocation, so each pattern is cut into several dispatch windows (3-9-2 for the
+    // workgroup kernel; the serial kernel unrolls most of its loops there, 30-40-20 has long
+    // rows); on lavapipe, windows 2× (workgroup kernel) or 3× (serial kernel) as long as the
+    // host computes fail here
     let Some(g) = device() else { return };
-    let shape = Shape::new(vec![3, 9, 2], true);
-    let params: Vec<InstanceParams> = (0..2)
-        .map(|k| {
-            let mut p = InstanceParams::reference(2);
-            p.t_pattern = [100.0, 70.0][k];
-            p.out_lag = 0.0;
-            p.learning_lag = 5.0;
-            p.eta_up = vec![0.05, 0.02];
-            p.eta_ip = vec![0.02];
-            p.eta_pi = vec![0.02];
-            p.seed = 40 + k as u64;
-            p
-        })
-        .collect();
-    let b = batch(shape.clone(), Transfer::Sigmoid, params);
-    compare_with_cpu(&g, &b, &[chunk(&shape, 2, 2, 13)], &chunk(&shape, 2, 1, 14));
+    for dims in [vec![3, 9, 2], vec![30, 40, 20]] {
+        let shape = Shape::new(dims, true);
+        let params: Vec<InstanceParams> = (0..2)
+            .map(|k| {
+                let mut p = InstanceParams::reference(2);
+                p.t_pattern = [100.0, 70.0][k];
+                p.out_lag = 0.0;
+                p.learning_lag = 5.0;
+                p.eta_up = vec![0.05, 0.02];
+                p.eta_ip = vec![0.02];
+                p.eta_pi = vec![0.02];
+                p.seed = 40 + k as u64;
+                p
+            })
+            .collect();
+        let b = batch(shape.clone(), Transfer::Sigmoid, params);
+        compare_with_cpu(&g, &b, &[chunk(&shape, 2, 2, 13)], &chunk(&shape, 2, 1, 14));
+    }
 }
 
 #[test]
