@@ -12,4 +12,5 @@ pub mod experiment;
 pub mod gpu;
 pub mod model;
 pub mod output;
+pub mod plot;
 pub mod tasks;

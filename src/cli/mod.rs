@@ -3,6 +3,7 @@
 mod bench;
 mod dataset;
 mod merge;
+mod plot;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ pub enum Command {
     Dataset(dataset::DatasetArgs),
     /// Combine the output folders of the shards of one experiment.
     Merge(merge::MergeArgs),
+    /// Draw the figures of a run folder (PNG and SVG in DIR/plots).
+    Plot(plot::PlotArgs),
     /// Measure instance-steps per second with full plasticity.
     Bench(bench::BenchArgs),
 }
@@ -41,5 +44,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Dataset(a) => dataset::dataset(a),
         Command::Bench(a) => bench::bench(a),
         Command::Merge(a) => merge::merge(a),
+        Command::Plot(a) => plot::plot(a),
     }
 }
