@@ -193,3 +193,38 @@ fn a_good_csv_task_loads_and_sweeps_expand() {
         (1, 5, 0.0, 20.0)
     );
 }
+
+#[test]
+fn zipped_sweep_keys_vary_parameters_together() {
+    let mut v = base();
+    v["sweep"] =
+        json!({"t_pattern,out_lag": [[50.0, 40.0], [100.0, 80.0]], "learning_lag": [0.0, 10.0]});
+    let plan = Config::from_json(&v.to_string()).unwrap().plan().unwrap();
+    assert_eq!(plan.instances.len(), 4);
+    let pairs: Vec<(f64, f64, f64)> = plan
+        .instances
+        .iter()
+        .map(|i| (i.params.learning_lag, i.params.t_pattern, i.params.out_lag))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (0.0, 50.0, 40.0),
+            (0.0, 100.0, 80.0),
+            (10.0, 50.0, 40.0),
+            (10.0, 100.0, 80.0)
+        ]
+    );
+    assert_eq!(
+        plan.sweep_keys,
+        vec!["learning_lag", "t_pattern", "out_lag"]
+    );
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"t_pattern,out_lag": [[50.0]]})),
+        &["sweep.t_pattern,out_lag[0]", "2 values"],
+    );
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"t_pattern,outlag": [[50.0, 1.0]]})),
+        &["`outlag`"],
+    );
+}
