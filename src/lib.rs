@@ -1,7 +1,7 @@
 //! pyralnet: a batched simulator of dendritic cortical microcircuits (Sacramento et al. 2018).
 //!
 //! `model` holds the pure model (shapes, parameters, φ, weights, initialisation), `cpu` the
-//! reference integrator.
+//! reference integrator of the full dynamics, `steady` the steady-state approximation.
 
 pub mod backend;
 pub mod bench;
@@ -11,4 +11,5 @@ pub mod cpu;
 pub mod experiment;
 pub mod model;
 pub mod output;
+pub mod steady;
 pub mod tasks;

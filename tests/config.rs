@@ -193,3 +193,31 @@ fn a_good_csv_task_loads_and_sweeps_expand() {
         (1, 5, 0.0, 20.0)
     );
 }
+
+#[test]
+fn steady_model_and_its_params_are_checked() {
+    let mut v = base();
+    v["model"] = json!("steady");
+    v["params"]["n_passes"] = json!(4);
+    v["sweep"] = json!({"n_exposures": [1, 3]});
+    let cfg = Config::from_json(&v.to_string()).unwrap();
+    let plan = cfg.plan().unwrap();
+    assert_eq!(plan.instances[1].params.n_exposures, 3);
+    assert_eq!(plan.instances[1].params.n_passes, 4);
+    assert_mentions(
+        &error_of(|v| v["params"]["n_passes"] = json!(0)),
+        &["params.n_passes", "≥ 1"],
+    );
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"n_exposures": [1, 0]})),
+        &["params.n_exposures", "n_exposures=0"],
+    );
+    assert_mentions(
+        &error_of(|v| v["params"]["n_passes"] = json!(1.5)),
+        &["params.n_passes"],
+    );
+    assert_mentions(
+        &error_of(|v| v["model"] = json!("euler")),
+        &["euler", "steady"],
+    );
+}
