@@ -13,3 +13,4 @@ pub mod model;
 pub mod output;
 pub mod steady;
 pub mod tasks;
+pub mod validity;

@@ -3,6 +3,7 @@
 mod bench;
 mod dataset;
 mod run;
+mod validity;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,9 @@ pub enum Command {
     Dataset(dataset::DatasetArgs),
     /// Measure instance-steps per second with full plasticity.
     Bench(bench::BenchArgs),
+    /// Compare the steady-state model with the full simulation (relative RMS deviation of soma
+    /// potentials and weights against patterns seen): validity.csv and validity.png.
+    Validity(validity::ValidityArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -37,5 +41,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Run(a) => run::run(a),
         Command::Dataset(a) => dataset::dataset(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Validity(a) => validity::validity(a),
     }
 }

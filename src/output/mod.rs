@@ -2,9 +2,11 @@
 //! into place, so a file is either complete or absent, never half-written.
 
 mod npz;
+mod plot;
 mod tables;
 
 pub use npz::{read_weights, write_trace, write_weights};
+pub use plot::validity_png;
 pub use tables::{summarise, write_results, Stat, Summary};
 
 use anyhow::Context;
