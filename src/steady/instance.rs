@@ -68,11 +68,12 @@ pub struct SteadyInstance<F> {
     pub u_p: Vec<Vec<F>>,
     /// Interneuron somas `u^I`, one vector per hidden layer.
     pub u_i: Vec<Vec<F>>,
-    /// Basal potentials `v_B` per layer.
+    /// Basal potentials `v_B` per layer, as the last relaxation or plasticity step left them
+    /// (the plasticity step recomputes every dendrite from the relaxed somas).
     pub v_b: Vec<Vec<F>>,
-    /// Apical potentials `v_A` per hidden layer.
+    /// Apical potentials `v_A` per hidden layer (as `v_b`).
     pub v_a: Vec<Vec<F>>,
-    /// Interneuron dendrites `v_D` per hidden layer.
+    /// Interneuron dendrites `v_D` per hidden layer (as `v_b`).
     pub v_d: Vec<Vec<F>>,
     /// `pre[l]`: presynaptic vector of `W_up[l]`, i.e. `[r_0, b]` for `l = 0` and
     /// `[φ(u^P[l-1]), b]` above (the bias entry only with a bias unit).
@@ -362,14 +363,7 @@ fn interneuron<F: Real>(k: &Coef<F>, v_d: &[F], u_above: Option<&[F]>, u: &mut [
 /// The discretised low-pass plasticity step of section 7 for one matrix:
 /// `Δ = (1−a)·Δ + a·e r_preᵀ`, then `W += eta_dt·Δ` with the **new** Δ (`eta_dt = dT·η`).
 /// `pre` may be longer than the matrix has columns.
-pub fn steady_update<F: Real>(
-    w: &mut Mat<F>,
-    delta: &mut Mat<F>,
-    e: &[F],
-    pre: &[F],
-    a: F,
-    eta_dt: F,
-) {
+fn steady_update<F: Real>(w: &mut Mat<F>, delta: &mut Mat<F>, e: &[F], pre: &[F], a: F, eta_dt: F) {
     let cols = w.cols;
     let pre = &pre[..cols];
     let keep = F::one() - a;

@@ -51,4 +51,4 @@ mod batch;
 mod instance;
 
 pub use batch::SteadyBackend;
-pub use instance::{steady_update, SteadyInstance};
+pub use instance::SteadyInstance;
