@@ -2,6 +2,7 @@
 //! chunks of pattern streams, return readouts. Backends are interchangeable behind it, which is
 //! what makes `check` and the equivalence tests simple.
 
+use crate::cpu::State;
 use crate::model::{InstanceParams, Shape, Transfer, Weights};
 
 /// Instances that run together: they share shape and φ, each has its own parameters and
@@ -69,6 +70,11 @@ pub trait Backend {
     fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>>;
     /// The current weights of every instance.
     fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>>;
+    /// The full dynamic state of every instance, widened to f64 (exact for f32 states too), for
+    /// checkpoints.
+    fn snapshot(&mut self) -> anyhow::Result<Vec<State<f64>>>;
+    /// Puts every instance back into a state taken by [`Backend::snapshot`].
+    fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()>;
     /// Traces recorded during training so far (drained), when recording was requested.
     fn take_traces(&mut self) -> Vec<Trace> {
         Vec::new()

@@ -466,3 +466,35 @@ fn f32_follows_f64() {
         assert!((u - v).abs() < 1e-4, "{u} vs {v}");
     }
 }
+
+/// A snapshot restored into a fresh backend continues exactly like the original (checkpoints).
+#[test]
+fn snapshot_and_restore_continue_identically() {
+    let shape = Shape::new(vec![4, 6, 3], true);
+    let mut p = params(2, 2);
+    p.eta_up = vec![0.1, 0.05];
+    p.eta_ip = vec![0.02];
+    p.n_exposures = 2;
+    let init = vec![init::init_weights(&shape, &p)];
+    let batch = Batch {
+        shape: shape.clone(),
+        phi: Transfer::Sigmoid,
+        params: vec![p],
+        init,
+    };
+    let chunk = |k: usize| Chunk {
+        x: vec![(0..3 * 4).map(|i| ((i * 5 + k) % 9) as f64 / 9.0).collect()],
+        y: vec![(0..3 * 3)
+            .map(|i| if (i + k) % 3 == 0 { 1.0 } else { 0.1 })
+            .collect()],
+    };
+    let mut a = SteadyBackend::<f32>::new(&batch, Some(1)).unwrap();
+    a.train(&chunk(0)).unwrap();
+    let snap = a.snapshot().unwrap();
+    let mut b = SteadyBackend::<f32>::new(&batch, Some(1)).unwrap();
+    b.restore(&snap).unwrap();
+    assert_eq!(b.snapshot().unwrap(), snap);
+    assert_eq!(a.train(&chunk(1)).unwrap(), b.train(&chunk(1)).unwrap());
+    assert_eq!(a.weights().unwrap(), b.weights().unwrap());
+    assert!(b.restore(&[snap[0].clone(), snap[0].clone()]).is_err());
+}

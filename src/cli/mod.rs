@@ -2,6 +2,7 @@
 
 mod bench;
 mod dataset;
+mod merge;
 mod run;
 mod validity;
 
@@ -21,6 +22,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Export a generated data set (Yin-Yang, Bars) as CSV.
     Dataset(dataset::DatasetArgs),
+    /// Combine the output folders of the shards of one experiment.
+    Merge(merge::MergeArgs),
     /// Measure instance-steps per second with full plasticity.
     Bench(bench::BenchArgs),
     /// Compare the steady-state model with the full simulation (relative RMS deviation of soma
@@ -41,6 +44,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Run(a) => run::run(a),
         Command::Dataset(a) => dataset::dataset(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Merge(a) => merge::merge(a),
         Command::Validity(a) => validity::validity(a),
     }
 }

@@ -1,12 +1,15 @@
-//! `pyralnet run`: run an experiment config and write its outputs.
+//! `pyralnet run`: run an experiment config (or one shard of it) and write its outputs, with
+//! checkpoints, clean stops on SIGINT/SIGTERM and `--resume`.
 
 use crate::backend::RecordSpec;
 use crate::config::{Config, Precision};
-use crate::experiment::{self, RunOptions};
-use crate::output;
+use crate::experiment::{self, Interrupted, RunOptions};
+use crate::output::{self, Shard};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PrecisionArg {
@@ -39,6 +42,16 @@ pub struct RunArgs {
     /// Also record hidden pyramidal and interneuron somas.
     #[arg(long)]
     pub record_all: bool,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only slice I of N of the instances, e.g. 0/4 (default: from SLURM_ARRAY_TASK_ID and
+    /// SLURM_ARRAY_TASK_COUNT when set).
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Seconds between checkpoints (there is also one at every evaluation point).
+    #[arg(long, default_value_t = 300.0)]
+    pub checkpoint_seconds: f64,
     /// Overwrite the results already in --out.
     #[arg(long)]
     pub force: bool,
@@ -47,30 +60,118 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// `I/N` from the flag or from SLURM's job-array variables.
+fn shard_of(flag: Option<&str>) -> anyhow::Result<Option<Shard>> {
+    let text = match flag {
+        Some(s) => s.to_string(),
+        None => match (
+            std::env::var("SLURM_ARRAY_TASK_ID"),
+            std::env::var("SLURM_ARRAY_TASK_COUNT"),
+        ) {
+            (Ok(i), Ok(n)) => {
+                let min: usize = std::env::var("SLURM_ARRAY_TASK_MIN")
+                    .ok()
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(0);
+                let i: usize = i.parse().context("SLURM_ARRAY_TASK_ID is not a number")?;
+                format!(
+                    "{}/{n}",
+                    i.checked_sub(min)
+                        .context("SLURM_ARRAY_TASK_ID below SLURM_ARRAY_TASK_MIN")?
+                )
+            }
+            _ => return Ok(None),
+        },
+    };
+    let parsed = text.split_once('/').and_then(|(i, n)| {
+        Some((
+            i.trim().parse::<usize>().ok()?,
+            n.trim().parse::<usize>().ok()?,
+        ))
+    });
+    match parsed {
+        Some((index, count)) if count > 0 && index < count => Ok(Some(Shard { index, count })),
+        _ => bail!("--shard must be I/N with 0 ≤ I < N, got `{text}`"),
+    }
+}
+
+/// Refuses a folder that holds a run of another config or shard.
+fn check_same_run(out: &Path, cfg: &Config, shard: Option<Shard>) -> anyhow::Result<()> {
+    let existing = out.join("config.json");
+    if existing.is_file() {
+        let text = std::fs::read_to_string(&existing)?;
+        let old: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is damaged", existing.display()))?;
+        if old != serde_json::to_value(cfg)? {
+            bail!(
+                "{} holds a run of a different config; choose another --out",
+                out.display()
+            );
+        }
+    }
+    let old_shard = output::read_shard(out)?;
+    if old_shard.is_some() && old_shard != shard {
+        bail!(
+            "{} holds a run of another shard ({:?}); choose another --out",
+            out.display(),
+            old_shard
+        );
+    }
+    Ok(())
+}
+
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let cfg = Config::load(&a.config)?;
-    let plan = cfg.plan()?;
+    let shard = shard_of(a.shard.as_deref())?;
+    let full_plan = cfg.plan()?;
+    let plan = match shard {
+        Some(s) => full_plan.shard(s.index, s.count),
+        None => full_plan,
+    };
     let out = a
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(cfg.name.clone().unwrap_or_default()));
-    if out.join("summary.json").exists() && !a.force {
-        bail!(
-            "{} already holds the results of a run; pass --force to overwrite them or choose another --out",
-            out.display()
-        );
-    }
     if a.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
     if a.record && a.record_stride == 0 {
         bail!("--record-stride must be at least 1");
     }
+    if a.record && a.resume {
+        bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");
+    }
+    if a.resume {
+        check_same_run(&out, &cfg, shard)?;
+        if out.join("summary.json").exists() {
+            eprintln!("{} is complete already; nothing to resume", out.display());
+            return Ok(());
+        }
+    } else if out.join("summary.json").exists() || out.join("checkpoint").exists() {
+        if !a.force {
+            bail!(
+                "{} already holds a run; pass --resume to continue it, --force to overwrite it, or choose another --out",
+                out.display()
+            );
+        }
+        output::remove_checkpoints(&out)?;
+    }
     let init_weights = a
         .init_weights
         .as_ref()
         .map(|p| output::read_weights(p, &plan.shape))
         .transpose()?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output folder {}", out.display()))?;
+    output::write_text(
+        &out.join("config.json"),
+        &(serde_json::to_string_pretty(&cfg)? + "\n"),
+    )?;
+    output::write_shard(&out, shard)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // A second signal while stopping gets the default behaviour back only through kill -9.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let opts = RunOptions {
         threads: a.threads,
         precision: a.precision.map(|p| match p {
@@ -85,20 +186,34 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         progress: !a.quiet,
         base_dir: a.config.parent().map(PathBuf::from).unwrap_or_default(),
         chunk: 0,
+        checkpoint_dir: Some(out.clone()),
+        checkpoint_seconds: a.checkpoint_seconds,
+        resume: a.resume,
+        stop: Some(stop),
     };
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create output folder {}", out.display()))?;
     eprintln!(
-        "{}: {} instances of {} ({}), writing to {}",
+        "{}: {} instances of {} ({}){}, writing to {}",
         cfg.name.as_deref().unwrap_or("run"),
         plan.instances.len(),
         plan.shape.label(),
         plan.phi.name(),
+        shard.map_or(String::new(), |s| format!(
+            ", shard {}/{}",
+            s.index, s.count
+        )),
         out.display()
     );
-    let results = experiment::run(&cfg, &plan, &opts)?;
+    let results = match experiment::run(&cfg, &plan, &opts) {
+        Ok(r) => r,
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{e}");
+            std::process::exit(130);
+        }
+        Err(e) => return Err(e),
+    };
     output::write_results(&out, &cfg, &results)?;
-    for s in output::summarise(&results.instances) {
+    output::remove_checkpoints(&out)?;
+    for s in output::summarise(&output::outcomes(&results.instances)) {
         let fmt = |st: &Option<output::Stat>, scale: f64| {
             st.as_ref().map_or("-".into(), |s| {
                 format!("{:.4} ± {:.4}", s.mean * scale, s.std * scale)

@@ -29,6 +29,21 @@ pub struct Plan {
     pub instances: Vec<InstanceSpec>,
 }
 
+impl Plan {
+    /// The deterministic slice `i` of `n` (0-based): a contiguous block of instances, the first
+    /// `len % n` shards one instance longer. Instances keep their experiment-wide index.
+    pub fn shard(&self, i: usize, n: usize) -> Plan {
+        let len = self.instances.len();
+        let (base, extra) = (len / n, len % n);
+        let start = i * base + i.min(extra);
+        let end = start + base + usize::from(i < extra);
+        Plan {
+            instances: self.instances[start..end].to_vec(),
+            ..self.clone()
+        }
+    }
+}
+
 /// Names the key of a `params` block that serde refused (its own message does not, for values
 /// of the wrong type).
 fn params_error(map: &serde_json::Map<String, Value>, e: &serde_json::Error) -> String {

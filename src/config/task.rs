@@ -372,58 +372,23 @@ impl TaskConfig {
                 n_out: shape.n_out(),
             },
         };
-        let empty = |train: &Dataset| Dataset {
-            n_in: train.n_in,
-            n_out: train.n_out,
-            x: vec![],
-            y: vec![],
-            labels: train.labels.as_ref().map(|_| vec![]),
-        };
         let data = match self {
             TaskConfig::Csv {
                 train,
                 validation,
                 test,
                 targets: t,
-            } => {
-                let load = |p: &PathBuf| {
-                    files::load_csv(&base.join(p), kind(t), Some(shape.n_in()), hi, lo)
-                };
-                let train = load(train)?;
-                let val = validation
-                    .as_ref()
-                    .map(load)
-                    .transpose()?
-                    .unwrap_or_else(|| empty(&train));
-                let test = test
-                    .as_ref()
-                    .map(load)
-                    .transpose()?
-                    .unwrap_or_else(|| empty(&train));
-                TaskData { train, val, test }
-            }
+            } => three_sets(train, validation, test, |p: &PathBuf| {
+                files::load_csv(&base.join(p), kind(t), Some(shape.n_in()), hi, lo)
+            })?,
             TaskConfig::Npy {
                 train,
                 validation,
                 test,
                 targets: t,
-            } => {
-                let load = |p: &NpyPair| {
-                    files::load_npy(&base.join(&p.x), &base.join(&p.y), kind(t), hi, lo)
-                };
-                let train = load(train)?;
-                let val = validation
-                    .as_ref()
-                    .map(load)
-                    .transpose()?
-                    .unwrap_or_else(|| empty(&train));
-                let test = test
-                    .as_ref()
-                    .map(load)
-                    .transpose()?
-                    .unwrap_or_else(|| empty(&train));
-                TaskData { train, val, test }
-            }
+            } => three_sets(train, validation, test, |p: &NpyPair| {
+                files::load_npy(&base.join(&p.x), &base.join(&p.y), kind(t), hi, lo)
+            })?,
             _ => unreachable!("only file tasks are loaded from files"),
         };
         for (name, d) in [
@@ -437,6 +402,26 @@ impl TaskConfig {
         }
         Ok(data)
     }
+}
+
+/// Loads a training set and the optional validation and test sets (empty when not given).
+fn three_sets<P>(
+    train: &P,
+    val: &Option<P>,
+    test: &Option<P>,
+    load: impl Fn(&P) -> anyhow::Result<Dataset>,
+) -> anyhow::Result<TaskData> {
+    let train = load(train)?;
+    let empty = || Dataset {
+        n_in: train.n_in,
+        n_out: train.n_out,
+        x: vec![],
+        y: vec![],
+        labels: train.labels.as_ref().map(|_| vec![]),
+    };
+    let val = val.as_ref().map(&load).transpose()?.unwrap_or_else(empty);
+    let test = test.as_ref().map(&load).transpose()?.unwrap_or_else(empty);
+    Ok(TaskData { train, val, test })
 }
 
 fn positive(key: &str, v: usize) -> anyhow::Result<()> {

@@ -153,6 +153,23 @@ impl<F: Real> Backend for CpuBackend<F> {
         Ok(self.instances.iter().map(|i| i.state.w.cast()).collect())
     }
 
+    fn snapshot(&mut self) -> anyhow::Result<Vec<State<f64>>> {
+        Ok(self.instances.iter().map(|i| i.state.cast()).collect())
+    }
+
+    fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            states.len() == self.instances.len(),
+            "a checkpoint of {} instances cannot restore a batch of {}",
+            states.len(),
+            self.instances.len()
+        );
+        for (inst, st) in self.instances.iter_mut().zip(states) {
+            inst.state = st.cast();
+        }
+        Ok(())
+    }
+
     fn take_traces(&mut self) -> Vec<Trace> {
         let n = self.traces.len();
         std::mem::replace(&mut self.traces, vec![Trace::default(); n])

@@ -37,4 +37,22 @@ impl<F: Real> State<F> {
             step: 0,
         }
     }
+
+    /// Converts to another precision (f32 → f64 → f32 is exact).
+    pub fn cast<G: Real>(&self) -> State<G> {
+        let vecs = |v: &[Vec<F>]| {
+            v.iter()
+                .map(|x| x.iter().map(|&a| G::of(a.f64())).collect())
+                .collect()
+        };
+        State {
+            w: self.w.cast(),
+            delta: self.delta.cast(),
+            u_p: vecs(&self.u_p),
+            u_i: vecs(&self.u_i),
+            r0: self.r0.iter().map(|&a| G::of(a.f64())).collect(),
+            u_tgt: self.u_tgt.iter().map(|&a| G::of(a.f64())).collect(),
+            step: self.step,
+        }
+    }
 }

@@ -2,10 +2,10 @@
 //! error = mean squared error against the targets.
 
 use crate::tasks::Dataset;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Accuracy (classification sets only) and MSE of one instance on one set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub acc: Option<f64>,
     pub mse: Option<f64>,

@@ -12,10 +12,14 @@ use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
 use crate::cpu::CpuBackend;
 use crate::model::{init, Weights};
+use crate::output;
 use crate::steady::SteadyBackend;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// How to run an experiment (from the command line).
 #[derive(Clone, Debug, Default)]
@@ -30,11 +34,49 @@ pub struct RunOptions {
     pub base_dir: PathBuf,
     /// Training patterns per backend call at most (progress granularity); 0 = default.
     pub chunk: usize,
+    /// Folder for checkpoints (none: no checkpoints).
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Seconds between checkpoints (besides one at every evaluation point); 0 = 300.
+    pub checkpoint_seconds: f64,
+    /// Continue from the newest checkpoint in `checkpoint_dir` if there is one.
+    pub resume: bool,
+    /// Set (e.g. by SIGINT/SIGTERM) to stop after the current chunk with a checkpoint.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// The run stopped on request after writing a checkpoint.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub patterns: usize,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted after {} training patterns; checkpoint written, continue with --resume",
+            self.patterns
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// What a checkpoint records besides the instances' states.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Progress {
+    /// Training patterns every instance has seen.
+    pub patterns: usize,
+    pub instance_steps: f64,
+    /// Wall seconds spent so far (over all resumed parts).
+    pub seconds: f64,
+    pub curves: Vec<CurvePoint>,
 }
 
 /// One evaluation point of one instance.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CurvePoint {
+    /// Index of the instance in the experiment.
     pub instance: usize,
     pub patterns: usize,
     pub epoch: f64,
@@ -67,7 +109,6 @@ pub struct Results {
 
 /// Runs every instance of `plan` to the end of the protocol.
 pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
-    let start = std::time::Instant::now();
     let data = load_data(cfg, plan, opts)?;
     let batch = Batch {
         shape: plan.shape.clone(),
@@ -84,6 +125,9 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Resul
     };
     let mut backend = make_backend(cfg, &batch, opts)?;
     let mut runner = Runner::new(cfg, plan, &data, opts);
+    if opts.resume {
+        runner.resume(backend.as_mut())?;
+    }
     runner.run(backend.as_mut())?;
     let weights = backend.weights()?;
     let (val, test) = runner.final_metrics(backend.as_mut())?;
@@ -99,12 +143,13 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Resul
             weights,
         })
         .collect();
+    let seconds = runner.seconds();
     Ok(Results {
         backend: backend.name(),
         instances,
         curves: runner.curves,
         traces: backend.take_traces(),
-        seconds: start.elapsed().as_secs_f64(),
+        seconds,
         instance_steps: runner.instance_steps,
     })
 }
@@ -173,12 +218,24 @@ struct Runner<'a> {
     streams: Streams,
     chunk: usize,
     progress: bool,
+    opts: &'a RunOptions,
+    /// Training patterns done so far.
+    done: usize,
     curves: Vec<CurvePoint>,
     instance_steps: f64,
+    last_checkpoint: Instant,
+    /// Wall seconds of earlier parts of a resumed run, and when this part started.
+    seconds_before: f64,
+    started: Instant,
 }
 
 impl<'a> Runner<'a> {
-    fn new(cfg: &'a Config, plan: &'a Plan, data: &'a [Arc<TaskData>], opts: &RunOptions) -> Self {
+    fn new(
+        cfg: &'a Config,
+        plan: &'a Plan,
+        data: &'a [Arc<TaskData>],
+        opts: &'a RunOptions,
+    ) -> Self {
         let train_len = data[0].train.len();
         let seeds: Vec<u64> = plan.instances.iter().map(|s| s.params.seed).collect();
         Runner {
@@ -188,9 +245,65 @@ impl<'a> Runner<'a> {
             streams: Streams::new(&seeds, train_len, cfg.protocol.shuffle),
             chunk: if opts.chunk == 0 { 200 } else { opts.chunk },
             progress: opts.progress,
+            opts,
+            done: 0,
             curves: Vec::new(),
             instance_steps: 0.0,
+            last_checkpoint: Instant::now(),
+            seconds_before: 0.0,
+            started: Instant::now(),
         }
+    }
+
+    fn seconds(&self) -> f64 {
+        self.seconds_before + self.started.elapsed().as_secs_f64()
+    }
+
+    fn indices(&self) -> Vec<usize> {
+        self.plan.instances.iter().map(|s| s.index).collect()
+    }
+
+    /// Continues from the newest checkpoint, if there is one.
+    fn resume(&mut self, backend: &mut dyn Backend) -> anyhow::Result<()> {
+        let Some(dir) = &self.opts.checkpoint_dir else {
+            return Ok(());
+        };
+        let Some((progress, states)) =
+            output::read_checkpoint::<Progress>(dir, &self.plan.shape, &self.indices())?
+        else {
+            return Ok(());
+        };
+        backend.restore(&states)?;
+        self.streams.next(progress.patterns);
+        self.done = progress.patterns;
+        self.instance_steps = progress.instance_steps;
+        self.seconds_before = progress.seconds;
+        self.curves = progress.curves;
+        if self.progress {
+            eprintln!("resuming after {} training patterns", self.done);
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of every instance if checkpoints are on.
+    fn checkpoint(&mut self, backend: &mut dyn Backend) -> anyhow::Result<()> {
+        let Some(dir) = &self.opts.checkpoint_dir else {
+            return Ok(());
+        };
+        let states: Vec<(usize, _)> = self
+            .indices()
+            .into_iter()
+            .zip(backend.snapshot()?)
+            .collect();
+        let progress = Progress {
+            patterns: self.done,
+            instance_steps: self.instance_steps,
+            seconds: self.seconds(),
+            curves: self.curves.clone(),
+        };
+        output::write_checkpoint(dir, &progress, &states)?;
+        self.last_checkpoint = Instant::now();
+        Ok(())
     }
 
     fn run(&mut self, backend: &mut dyn Backend) -> anyhow::Result<()> {
@@ -204,12 +317,16 @@ impl<'a> Runner<'a> {
             .map(|s| s.params.steps_per_pattern() as f64)
             .sum();
         let bar = self.progress_bar(total as u64);
-        if self.cfg.protocol.eval_at_start {
+        if self.cfg.protocol.eval_at_start && self.done == 0 {
             self.evaluate_point(backend, 0)?;
         }
-        let mut done = 0;
-        let t0 = std::time::Instant::now();
-        while done < total {
+        let every = match self.opts.checkpoint_seconds {
+            s if s > 0.0 => s,
+            _ => 300.0,
+        };
+        let (t0, steps0) = (Instant::now(), self.instance_steps);
+        while self.done < total {
+            let done = self.done;
             let next_eval = (done / eval_every + 1) * eval_every;
             let n = self.chunk.min(next_eval.min(total) - done);
             let rows = self.streams.next(n);
@@ -217,15 +334,33 @@ impl<'a> Runner<'a> {
             // Readouts of training patterns are nudged towards the targets, so they say little
             // about learning; only evaluation readouts enter the metrics.
             backend.train(&chunk)?;
-            done += n;
+            self.done += n;
             self.instance_steps += n as f64 * steps_per_pattern;
             if let Some(bar) = &bar {
-                bar.set_position(done as u64);
-                let rate = self.instance_steps / t0.elapsed().as_secs_f64().max(1e-9);
+                bar.set_position(self.done as u64);
+                let rate = (self.instance_steps - steps0) / t0.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!("{:.3e} instance-steps/s", rate));
             }
-            if done % eval_every == 0 || done == total {
-                self.evaluate_point(backend, done)?;
+            let at_eval = self.done % eval_every == 0 || self.done == total;
+            if at_eval {
+                self.evaluate_point(backend, self.done)?;
+            }
+            let stop = self
+                .opts
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::SeqCst));
+            if at_eval || stop || self.last_checkpoint.elapsed().as_secs_f64() > every {
+                self.checkpoint(backend)?;
+            }
+            if stop && self.done < total {
+                if let Some(bar) = &bar {
+                    bar.abandon();
+                }
+                return Err(Interrupted {
+                    patterns: self.done,
+                }
+                .into());
             }
         }
         if let Some(bar) = bar {
@@ -247,6 +382,7 @@ impl<'a> Runner<'a> {
             .progress_chars("=> "),
         );
         bar.set_prefix(self.plan.instances.len().to_string());
+        bar.set_position(self.done as u64);
         Some(bar)
     }
 
@@ -295,7 +431,7 @@ impl<'a> Runner<'a> {
         for (i, (m, w)) in val.into_iter().zip(&weights).enumerate() {
             let (sp_ip, sp_pi) = self_prediction(self.plan, i, w);
             self.curves.push(CurvePoint {
-                instance: i,
+                instance: self.plan.instances[i].index,
                 patterns,
                 epoch: patterns as f64 / train_len,
                 val: m,

@@ -1,13 +1,17 @@
 //! Output files of a run. Every file is written to a temporary name in its folder and renamed
 //! into place, so a file is either complete or absent, never half-written.
 
+mod checkpoint;
 mod npz;
 mod plot;
+mod shard;
 mod tables;
 
+pub use checkpoint::{read_checkpoint, remove_checkpoints, write_checkpoint};
 pub use npz::{read_weights, write_trace, write_weights};
 pub use plot::validity_png;
-pub use tables::{summarise, write_results, Stat, Summary};
+pub use shard::{merge, read_shard, write_shard, Shard};
+pub use tables::{outcomes, summarise, write_results, Outcome, Stat, Summary};
 
 use anyhow::Context;
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! per-instance weights and traces.
 
 use super::{write_text, write_trace, write_weights};
-use crate::config::Config;
+use crate::config::{Config, InstanceSpec};
 use crate::experiment::{InstanceResult, Metrics, Results};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -64,7 +64,7 @@ pub fn write_results(dir: &Path, cfg: &Config, r: &Results) -> anyhow::Result<()
         "wall_seconds": r.seconds,
         "instance_steps": r.instance_steps,
         "instance_steps_per_second": r.instance_steps / r.seconds.max(1e-9),
-        "points": summarise(&r.instances),
+        "points": summarise(&outcomes(&r.instances)),
     });
     write_text(
         &dir.join("summary.json"),
@@ -79,8 +79,12 @@ pub fn write_results(dir: &Path, cfg: &Config, r: &Results) -> anyhow::Result<()
     }
     if r.traces.iter().any(|t| !t.step.is_empty()) {
         std::fs::create_dir_all(dir.join("traces"))?;
-        for (i, t) in r.traces.iter().enumerate() {
-            write_trace(&dir.join("traces").join(format!("instance_{i}.npz")), t)?;
+        for (res, t) in r.instances.iter().zip(&r.traces) {
+            write_trace(
+                &dir.join("traces")
+                    .join(format!("instance_{}.npz", res.spec.index)),
+                t,
+            )?;
         }
     }
     Ok(())
@@ -149,10 +153,12 @@ fn instances_csv(rows: &[InstanceResult]) -> String {
     s
 }
 
-/// `curves.csv`: one row per instance and evaluation point.
+/// `curves.csv`: one row per instance and evaluation point, grouped by instance.
 fn curves_csv(r: &Results) -> String {
     let mut s = String::from("instance,patterns,epoch,val_acc,val_mse,sp_ip,sp_pi\n");
-    for c in &r.curves {
+    let mut curves: Vec<_> = r.curves.iter().collect();
+    curves.sort_by_key(|c| (c.instance, c.patterns));
+    for c in curves {
         let _ = writeln!(
             s,
             "{},{},{},{},{},{},{}",
@@ -168,17 +174,26 @@ fn curves_csv(r: &Results) -> String {
     s
 }
 
+/// The final metrics of one instance: its spec, validation and test metrics.
+pub type Outcome = (InstanceSpec, Metrics, Metrics);
+
+/// The outcomes of a run's instances.
+pub fn outcomes(rows: &[InstanceResult]) -> Vec<Outcome> {
+    rows.iter()
+        .map(|r| (r.spec.clone(), r.val, r.test))
+        .collect()
+}
+
 /// Mean ± std over seeds for each sweep point.
-pub fn summarise(rows: &[InstanceResult]) -> Vec<Summary> {
-    let mut points: Vec<usize> = rows.iter().map(|r| r.spec.point).collect();
+pub fn summarise(rows: &[Outcome]) -> Vec<Summary> {
+    let mut points: Vec<usize> = rows.iter().map(|r| r.0.point).collect();
     points.sort_unstable();
     points.dedup();
     points
         .into_iter()
         .map(|point| {
-            let group: Vec<&InstanceResult> =
-                rows.iter().filter(|r| r.spec.point == point).collect();
-            let stat = |f: fn(&InstanceResult) -> Metrics, acc: bool| {
+            let group: Vec<&Outcome> = rows.iter().filter(|r| r.0.point == point).collect();
+            let stat = |f: fn(&Outcome) -> Metrics, acc: bool| {
                 let v: Vec<f64> = group
                     .iter()
                     .filter_map(|r| if acc { f(r).acc } else { f(r).mse })
@@ -187,12 +202,12 @@ pub fn summarise(rows: &[InstanceResult]) -> Vec<Summary> {
             };
             Summary {
                 point,
-                params: group[0].spec.swept.iter().cloned().collect(),
-                seeds: group.iter().map(|r| r.spec.params.seed).collect(),
-                val_acc: stat(|r| r.val, true),
-                val_mse: stat(|r| r.val, false),
-                test_acc: stat(|r| r.test, true),
-                test_mse: stat(|r| r.test, false),
+                params: group[0].0.swept.iter().cloned().collect(),
+                seeds: group.iter().map(|r| r.0.params.seed).collect(),
+                val_acc: stat(|r| r.1, true),
+                val_mse: stat(|r| r.1, false),
+                test_acc: stat(|r| r.2, true),
+                test_mse: stat(|r| r.2, false),
             }
         })
         .collect()

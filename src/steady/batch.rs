@@ -3,7 +3,7 @@
 
 use super::SteadyInstance;
 use crate::backend::{Backend, Batch, Chunk};
-use crate::cpu::PatternKind;
+use crate::cpu::{PatternKind, State};
 use crate::model::{Real, Weights};
 use rayon::prelude::*;
 
@@ -90,5 +90,26 @@ impl<F: Real> Backend for SteadyBackend<F> {
 
     fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {
         Ok(self.instances.iter().map(|i| i.w.cast()).collect())
+    }
+
+    fn snapshot(&mut self) -> anyhow::Result<Vec<State<f64>>> {
+        Ok(self
+            .instances
+            .iter()
+            .map(SteadyInstance::snapshot)
+            .collect())
+    }
+
+    fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            states.len() == self.instances.len(),
+            "a checkpoint of {} instances cannot restore a batch of {}",
+            states.len(),
+            self.instances.len()
+        );
+        for (inst, st) in self.instances.iter_mut().zip(states) {
+            inst.restore(st);
+        }
+        Ok(())
     }
 }

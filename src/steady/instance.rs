@@ -1,7 +1,7 @@
 //! One steady-state instance: relaxation sweeps and the big plasticity step (see the module
 //! docs of [`crate::steady`] for the exact order).
 
-use crate::cpu::PatternKind;
+use crate::cpu::{PatternKind, State};
 use crate::model::{InstanceParams, Mat, Real, Shape, Transfer, Weights};
 
 /// Per-instance constants in precision `F`.
@@ -144,6 +144,52 @@ impl<F: Real> SteadyInstance<F> {
         }
         if train && self.params.reset_deltas {
             self.delta.fill_zero();
+        }
+    }
+
+    /// The instance's state for a checkpoint, widened to f64: weights, Δ, the somas of the last
+    /// relaxation and the last stimulus as `r0` / `u_tgt` (`step` is 0: nothing here is keyed
+    /// by time steps). Only weights and Δ carry over to the next pattern.
+    pub fn snapshot(&self) -> State<f64> {
+        let vecs = |v: &[Vec<F>]| -> Vec<Vec<f64>> {
+            v.iter()
+                .map(|x| x.iter().map(|a| a.f64()).collect())
+                .collect()
+        };
+        let n_in = self.shape.n_in();
+        State {
+            w: self.w.cast(),
+            delta: self.delta.cast(),
+            u_p: vecs(&self.u_p),
+            u_i: vecs(&self.u_i),
+            r0: self.pre[0][..n_in].iter().map(|a| a.f64()).collect(),
+            u_tgt: self.tgt.iter().map(|a| a.f64()).collect(),
+            step: 0,
+        }
+    }
+
+    /// Puts the instance back into a state taken by [`SteadyInstance::snapshot`] (rates are
+    /// recomputed from the somas).
+    pub fn restore(&mut self, st: &State<f64>) {
+        self.w = st.w.cast();
+        self.delta = st.delta.cast();
+        let copy = |dst: &mut Vec<Vec<F>>, src: &[Vec<f64>]| {
+            for (d, s) in dst.iter_mut().zip(src) {
+                for (a, &b) in d.iter_mut().zip(s) {
+                    *a = F::of(b);
+                }
+            }
+        };
+        copy(&mut self.u_p, &st.u_p);
+        copy(&mut self.u_i, &st.u_i);
+        self.set_stimulus(&st.r0, &st.u_tgt);
+        for l in 0..self.shape.n_layers() {
+            let m = self.shape.n_pyr(l);
+            self.phi
+                .apply_slice(&self.u_p[l], &mut self.pre[l + 1][..m]);
+        }
+        for (u, r) in self.u_i.iter().zip(&mut self.r_i) {
+            self.phi.apply_slice(u, r);
         }
     }
 

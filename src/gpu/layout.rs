@@ -1,0 +1,450 @@
+//! Memory layout shared by the host and the kernels: where each instance keeps its weights, Δ,
+//! somas and work vectors in the flat f32 buffers, and the `meta` word table that tells the
+//! kernel these offsets and the per-instance parameters.
+//!
+//! The word indices are Rust constants; `wgsl_prelude` emits the same names as WGSL `const`
+//! declarations that are prepended to every kernel, so the two sides cannot drift apart.
+
+use crate::cpu::Consts;
+use crate::model::{InstanceParams, Mat, Shape, Transfer, Weights};
+
+/// Declares word indices once for Rust and WGSL.
+macro_rules! words {
+    ($($(#[$doc:meta])* $name:ident = $val:expr),* $(,)?) => {
+        // some words are read only by the kernels, through the prelude
+        $($(#[$doc])* #[allow(dead_code)] pub(crate) const $name: usize = $val;)*
+        /// Every word index by name, for the WGSL prelude.
+        const WORDS: &[(&str, usize)] = &[$((stringify!($name), $val)),*];
+    };
+}
+
+words! {
+    /// Steps per block of the two-level readout sum.
+    ACC_BLOCK = 64,
+    // ---- header of the meta table ----
+    /// Layers with neurons, N.
+    H_N = 0,
+    H_N_IN = 1,
+    H_N_OUT = 2,
+    /// 1 when the shape has a bias unit.
+    H_BIAS = 3,
+    /// f32 words of state per instance.
+    H_STATE_STRIDE = 4,
+    /// f32 words of scratch per instance.
+    H_SCRATCH_STRIDE = 5,
+    /// Words of all weights of one instance; Δ of a matrix lies this far after the matrix.
+    H_W_TOTAL = 6,
+    /// State offset of the filtered input `r_0`.
+    H_R0 = 7,
+    /// State offset of the filtered target `u_tgt`.
+    H_UTGT = 8,
+    /// Scratch offset of the readout sums (n_out words), followed by the sums of the current
+    /// block of ACC_BLOCK steps (n_out words).
+    H_ACC = 9,
+    /// Word where the per-instance parameter records start.
+    H_PARAMS = 10,
+    /// Words per parameter record.
+    H_PARAMS_STRIDE = 11,
+    /// φ: one of the PHI_* codes, then γ, β, θ as f32 bits.
+    H_PHI = 12,
+    H_PHI_GAMMA = 13,
+    H_PHI_BETA = 14,
+    H_PHI_THETA = 15,
+    /// Word where the per-layer records start.
+    H_LAYERS = 16,
+    PHI_SIGMOID = 0,
+    PHI_SOFTPLUS = 1,
+    PHI_SCALED_SOFTPLUS = 2,
+    // ---- per-layer record (layer l of N) ----
+    /// Columns of `W_up[l]` (inputs plus bias).
+    L_NPRE = 0,
+    L_NPYR = 1,
+    /// Interneurons (0 for the output layer).
+    L_NINT = 2,
+    /// 1 for hidden layers.
+    L_HIDDEN = 3,
+    /// State offsets of the matrices (Δ at +H_W_TOTAL) and somas.
+    L_W_UP = 4,
+    L_W_DOWN = 5,
+    L_W_PI = 6,
+    L_W_IP = 7,
+    L_U_P = 8,
+    L_U_I = 9,
+    /// Scratch offsets: `pre[l]` (presynaptic vector of `W_up[l]`), `pre[l+1]` (= `φ(u^P[l])`
+    /// plus bias), `φ(u^I[l])`, soma increments and plasticity errors.
+    L_PRE = 10,
+    L_PRE_NEXT = 11,
+    L_R_I = 12,
+    L_DU_P = 13,
+    L_DU_I = 14,
+    L_E_UP = 15,
+    L_E_PI = 16,
+    L_E_IP = 17,
+    L_E_DOWN = 18,
+    /// Noise index of the first pyramidal cell / interneuron of the layer.
+    L_NOISE_P = 19,
+    L_NOISE_I = 20,
+    L_STRIDE = 21,
+    // ---- per-instance parameter record ----
+    P_GL = 0,
+    P_GB = 1,
+    P_GA = 2,
+    P_GD = 3,
+    P_GSOM = 4,
+    P_DT = 5,
+    /// `dt/τ0`
+    P_K0 = 6,
+    /// `dt/τ_w`
+    P_KW = 7,
+    P_C_HIDDEN = 8,
+    P_C_OUTPUT = 9,
+    P_C_INTER = 10,
+    /// `sqrt(dt)·σ`
+    P_NOISE = 11,
+    P_BIAS = 12,
+    /// Steps per pattern, learning lag and readout lag in steps (u32).
+    P_STEPS = 13,
+    P_LAG = 14,
+    P_OUT_LAG = 15,
+    /// 1 when Δ is zeroed after each training pattern.
+    P_RESET = 16,
+    P_SEED_LO = 17,
+    P_SEED_HI = 18,
+    /// `dt·η` for kind k (0 up, 1 pi, 2 ip, 3 down) of layer l at `P_ETA + k·N + l`.
+    P_ETA = 19,
+    // ---- per-dispatch uniform: fields of `Dispatch` in the kernel ----
+    /// Bytes between consecutive dispatch records (a multiple of every offset alignment).
+    DISPATCH_STRIDE = 256,
+}
+
+/// Loop iterations a kernel invocation may run in one dispatch. llvmpipe (lavapipe) ends a
+/// shader after 65535 loop iterations counted over all its loops (`LP_MAX_TGSI_LOOP_ITERATIONS`);
+/// dispatch windows are sized to stay below this with a margin. On other drivers it only
+/// bounds how long one dispatch runs.
+pub(crate) const LOOP_BUDGET: u64 = 60_000;
+
+/// Threads per workgroup on a GPU: two warps, enough for the rows of typical hidden layers.
+pub(crate) const WG_GPU: usize = 64;
+/// Threads per workgroup on a CPU driver: llvmpipe runs 8 f32 lanes (256 bits) per thread of
+/// the workgroup and switches between them at every barrier, so one vector's worth is fastest
+/// (2.2× faster than 64 for 4-120-3 on lavapipe).
+pub(crate) const WG_CPU: usize = 8;
+
+/// WGSL `const` declarations of every word index and of `WG`, the threads per workgroup
+/// (one workgroup runs one instance).
+pub(crate) fn wgsl_prelude(wg: usize) -> String {
+    let mut out = format!("const WG: u32 = {wg}u;\n");
+    for (name, v) in WORDS {
+        out += &format!("const {name}: u32 = {v}u;\n");
+    }
+    out
+}
+
+/// Where one weight matrix lives inside an instance's state (and, shifted by `w_total`, its Δ).
+#[derive(Clone, Debug)]
+struct Slot {
+    name: String,
+    offset: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// The per-instance layout of the state and scratch buffers for one shape.
+///
+/// State of an instance: `[W | Δ | u^P of every layer | u^I of every hidden layer | r_0 | u_tgt]`,
+/// the matrices in the order of [`Weights::named`] (layer by layer: up, down, pi, ip), each
+/// row-major.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    pub shape: Shape,
+    /// Threads per workgroup of the kernel this layout is used with.
+    pub wg: usize,
+    /// f32 words of state per instance.
+    pub state_len: usize,
+    /// f32 words of scratch per instance.
+    pub scratch_len: usize,
+    /// Words of all weights (= words of all Δ).
+    pub w_total: usize,
+    /// Header and layer records of the meta table (the parameter records follow).
+    table: Vec<u32>,
+    slots: Vec<Slot>,
+}
+
+impl Layout {
+    pub fn new(shape: &Shape, phi: Transfer, wg: usize) -> Self {
+        let n = shape.n_layers();
+        let wb = |k: usize| shape.with_bias(k);
+        let mut table = vec![0u32; H_LAYERS + n * L_STRIDE];
+        let mut slots = Vec::new();
+        // weights, in the order of Weights::named
+        let mut off = 0;
+        let zeros = Weights::<f32>::zeros(shape);
+        for (name, m) in zeros.named() {
+            slots.push(Slot {
+                name,
+                offset: off,
+                rows: m.rows,
+                cols: m.cols,
+            });
+            off += m.rows * m.cols;
+        }
+        let w_total = off;
+        let slot = |name: String| slots.iter().find(|s| s.name == name).map(|s| s.offset);
+        let mut st = 2 * w_total; // after W and Δ
+        let mut sc = 0;
+        // pre[l] for l = 0..=N, each with room for the bias unit
+        let pre: Vec<usize> = (0..=n)
+            .map(|l| {
+                let o = sc;
+                sc += wb(shape.dims[l]);
+                o
+            })
+            .collect();
+        let mut noise = 0;
+        for l in 0..n {
+            let (np, ni) = (shape.n_pyr(l), shape.n_inter(l));
+            let rec = &mut table[H_LAYERS + l * L_STRIDE..H_LAYERS + (l + 1) * L_STRIDE];
+            let mut put = |field: usize, v: usize| rec[field] = v as u32;
+            put(L_NPRE, wb(shape.dims[l]));
+            put(L_NPYR, np);
+            put(L_NINT, ni);
+            put(L_HIDDEN, usize::from(shape.is_hidden(l)));
+            put(L_W_UP, slot(format!("layer{l}.W_up")).unwrap());
+            for (field, kind) in [(L_W_DOWN, "W_down"), (L_W_PI, "W_pi"), (L_W_IP, "W_ip")] {
+                put(field, slot(format!("layer{l}.{kind}")).unwrap_or(0));
+            }
+            put(L_U_P, st);
+            st += np;
+            put(L_PRE, pre[l]);
+            put(L_PRE_NEXT, pre[l + 1]);
+            for field in [L_DU_P, L_E_UP, L_E_PI, L_E_DOWN] {
+                put(field, sc);
+                sc += np;
+            }
+            for field in [L_R_I, L_DU_I, L_E_IP] {
+                put(field, sc);
+                sc += ni;
+            }
+            put(L_NOISE_P, noise);
+            noise += np;
+        }
+        // interneuron somas after all pyramidal somas; noise indices likewise
+        for l in 0..n {
+            let ni = shape.n_inter(l);
+            table[H_LAYERS + l * L_STRIDE + L_U_I] = st as u32;
+            table[H_LAYERS + l * L_STRIDE + L_NOISE_I] = noise as u32;
+            st += ni;
+            noise += ni;
+        }
+        let r0 = st;
+        st += shape.n_in();
+        let utgt = st;
+        st += shape.n_out();
+        let acc = sc;
+        sc += 2 * shape.n_out(); // total and block sums
+        let (code, gamma, beta, theta) = match phi {
+            Transfer::Sigmoid => (PHI_SIGMOID, 0.0, 0.0, 0.0),
+            Transfer::Softplus => (PHI_SOFTPLUS, 0.0, 0.0, 0.0),
+            Transfer::ScaledSoftplus { gamma, beta, theta } => {
+                (PHI_SCALED_SOFTPLUS, gamma, beta, theta)
+            }
+        };
+        let f = |x: f64| (x as f32).to_bits();
+        let header = [
+            (H_N, n as u32),
+            (H_N_IN, shape.n_in() as u32),
+            (H_N_OUT, shape.n_out() as u32),
+            (H_BIAS, u32::from(shape.bias)),
+            (H_STATE_STRIDE, st as u32),
+            (H_SCRATCH_STRIDE, sc as u32),
+            (H_W_TOTAL, w_total as u32),
+            (H_R0, r0 as u32),
+            (H_UTGT, utgt as u32),
+            (H_ACC, acc as u32),
+            (H_PARAMS, table.len() as u32),
+            (H_PARAMS_STRIDE, (P_ETA + 4 * n) as u32),
+            (H_PHI, code as u32),
+            (H_PHI_GAMMA, f(gamma)),
+            (H_PHI_BETA, f(beta)),
+            (H_PHI_THETA, f(theta)),
+        ];
+        for (i, v) in header {
+            table[i] = v;
+        }
+        Layout {
+            shape: shape.clone(),
+            wg,
+            state_len: st,
+            scratch_len: sc,
+            w_total,
+            table,
+            slots,
+        }
+    }
+
+    /// Words of one parameter record.
+    pub fn params_len(&self) -> usize {
+        P_ETA + 4 * self.shape.n_layers()
+    }
+
+    /// Upper bound of the loop iterations one thread runs in one Euler step of
+    /// `shaders/step.wgsl`: every loop counted with two extra trips (what llvmpipe's limiter
+    /// charges: measured 106 per step for 3-9-2 where the trips alone are 90), every thread
+    /// assumed to get the most rows of every layer.
+    pub fn loop_trips_per_step(&self) -> u64 {
+        let s = &self.shape;
+        let n = s.n_layers() as u64;
+        let per_thread = |k: usize| k.div_ceil(self.wg) as u64 + 2;
+        let dot = |k: usize| (k / 4 + k % 4) as u64 + 4;
+        let mut trips = 2 + per_thread(s.n_in()) + per_thread(s.n_out()) + 3 * (n + 2);
+        for l in 0..s.n_layers() {
+            let (np, ni, ncol) = (s.n_pyr(l), s.n_inter(l), s.with_bias(s.dims[l]));
+            // phase A rates, phase C soma updates
+            trips += 2 * (per_thread(np) + per_thread(ni));
+            if s.is_hidden(l) {
+                let nip = s.with_bias(np);
+                trips += per_thread(np) * (dot(ncol) + 2 * dot(ni));
+                trips += per_thread(ni) * dot(nip);
+                // plasticity of up, ip, pi, down
+                trips += per_thread(np * ncol) + per_thread(ni * nip) + 2 * per_thread(np * ni);
+            } else {
+                trips += per_thread(np) * dot(ncol) + per_thread(np * ncol);
+            }
+            trips += n + 2; // bias slots (one thread)
+        }
+        trips
+    }
+
+    /// Upper bound of the extra loop iterations at a pattern boundary: zeroing the readout
+    /// sum, writing the readout, zeroing Δ.
+    pub fn loop_trips_per_pattern(&self) -> u64 {
+        let per_thread = |k: usize| k.div_ceil(self.wg) as u64 + 2;
+        per_thread(2 * self.shape.n_out())
+            + per_thread(self.shape.n_out())
+            + per_thread(self.w_total)
+    }
+
+    /// Stream steps per dispatch such that no invocation exceeds [`LOOP_BUDGET`] loop
+    /// iterations when the shortest pattern has `min_steps` steps (at least 1).
+    pub fn steps_per_dispatch(&self, min_steps: usize) -> usize {
+        let (step, pattern) = (self.loop_trips_per_step(), self.loop_trips_per_pattern());
+        let m = min_steps.max(1) as u64;
+        // window of S steps: S·step + (S/m + 2)·pattern ≤ budget
+        let room = LOOP_BUDGET.saturating_sub(2 * pattern);
+        ((room * m) / (step * m + pattern)).max(1) as usize
+    }
+
+    /// The meta table for a group of instances: header, layer records, then one parameter
+    /// record per instance. Constants are the CPU's f32 [`Consts`], so both backends start from
+    /// bit-identical factors.
+    pub fn meta(&self, params: &[InstanceParams]) -> Vec<u32> {
+        let n = self.shape.n_layers();
+        let mut out = self.table.clone();
+        for p in params {
+            let c = Consts::<f32>::new(p);
+            let mut rec = vec![0u32; self.params_len()];
+            let fields = [
+                (P_GL, c.gl),
+                (P_GB, c.gb),
+                (P_GA, c.ga),
+                (P_GD, c.gd),
+                (P_GSOM, c.gsom),
+                (P_DT, c.dt),
+                (P_K0, c.k0),
+                (P_KW, c.kw),
+                (P_C_HIDDEN, c.c_hidden),
+                (P_C_OUTPUT, c.c_output),
+                (P_C_INTER, c.c_inter),
+                (P_NOISE, c.noise_amp),
+                (P_BIAS, c.bias),
+            ];
+            for (i, v) in fields {
+                rec[i] = v.to_bits();
+            }
+            rec[P_STEPS] = p.steps_per_pattern() as u32;
+            rec[P_LAG] = p.lag_steps() as u32;
+            rec[P_OUT_LAG] = p.out_lag_steps() as u32;
+            rec[P_RESET] = u32::from(p.reset_deltas);
+            rec[P_SEED_LO] = p.seed as u32;
+            rec[P_SEED_HI] = (p.seed >> 32) as u32;
+            for (k, etas) in [&c.eta_dt_up, &c.eta_dt_pi, &c.eta_dt_ip, &c.eta_dt_down]
+                .into_iter()
+                .enumerate()
+            {
+                for (l, e) in etas.iter().enumerate().take(n) {
+                    rec[P_ETA + k * n + l] = e.to_bits();
+                }
+            }
+            out.extend(rec);
+        }
+        out
+    }
+
+    /// The initial state of one instance: the weights, zero Δ, potentials and stimulus.
+    pub fn pack(&self, w: &Weights<f64>) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.state_len];
+        for ((_, m), s) in w.named().into_iter().zip(&self.slots) {
+            debug_assert_eq!((m.rows, m.cols), (s.rows, s.cols));
+            for (d, &v) in out[s.offset..].iter_mut().zip(&m.data) {
+                *d = v as f32;
+            }
+        }
+        out
+    }
+
+    /// The weights from the first `w_total` words of an instance's state.
+    pub fn unpack_weights(&self, words: &[f32]) -> Weights<f64> {
+        let mut w = Weights::<f64>::zeros(&self.shape);
+        for s in &self.slots {
+            let m: &mut Mat<f64> = w.get_mut(&s.name).expect("layout matches shape");
+            let src = &words[s.offset..s.offset + s.rows * s.cols];
+            for (d, &v) in m.data.iter_mut().zip(src) {
+                *d = f64::from(v);
+            }
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::init::init_weights;
+
+    #[test]
+    fn pack_then_unpack_returns_the_weights() {
+        let shape = Shape::new(vec![4, 7, 5, 3], true);
+        let p = InstanceParams::reference(3);
+        let w = init_weights(&shape, &p);
+        let lay = Layout::new(&shape, Transfer::Sigmoid, WG_GPU);
+        let back = lay.unpack_weights(&lay.pack(&w));
+        for ((_, a), (_, b)) in w.named().iter().zip(back.named()) {
+            for (x, y) in a.data.iter().zip(&b.data) {
+                assert_eq!(*x as f32, *y as f32);
+            }
+        }
+        let n_state = 2 * lay.w_total + shape.n_somas() + shape.n_in() + shape.n_out();
+        assert_eq!(lay.state_len, n_state);
+        assert_eq!(
+            lay.meta(&[p.clone(), p]).len(),
+            lay.table.len() + 2 * lay.params_len()
+        );
+    }
+
+    #[test]
+    fn prelude_declares_every_word() {
+        let pre = wgsl_prelude(WG_GPU);
+        assert!(pre.contains("const L_STRIDE: u32 = 21u;"));
+        assert!(pre.contains("const WG: u32 = 64u;"));
+    }
+
+    #[test]
+    fn loop_bound_covers_what_llvmpipe_counted() {
+        // lavapipe stopped a whole-pattern dispatch after 618 steps of 3-9-2 (bias) and 71
+        // steps of 784-20-10 (bias): 65535 loop iterations, ≈106 and ≈923 per step
+        for (dims, measured) in [(vec![3, 9, 2], 106), (vec![784, 20, 10], 923)] {
+            let lay = Layout::new(&Shape::new(dims, true), Transfer::Sigmoid, WG_GPU);
+            assert!(lay.loop_trips_per_step() >= measured);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Shards of an experiment (`--shard I/N`) and `pyralnet merge`, which combines the output
+//! folders of all N shards into the result set of the unsharded run.
+
+use super::{summarise, write_text, Outcome};
+use crate::config::Config;
+use crate::experiment::Metrics;
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Slice `index` of `count` of an experiment's instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+/// Records which shard a run folder holds (removes the record for an unsharded run).
+pub fn write_shard(dir: &Path, shard: Option<Shard>) -> anyhow::Result<()> {
+    let path = dir.join("shard.json");
+    match shard {
+        Some(s) => write_text(&path, &(serde_json::to_string(&s)? + "\n")),
+        None if path.exists() => Ok(std::fs::remove_file(path)?),
+        None => Ok(()),
+    }
+}
+
+/// The shard a run folder holds, if it is one.
+pub fn read_shard(dir: &Path) -> anyhow::Result<Option<Shard>> {
+    let path = dir.join("shard.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)?;
+    Ok(Some(serde_json::from_str(&text).with_context(|| {
+        format!("{} is damaged", path.display())
+    })?))
+}
+
+/// One shard folder's parsed tables.
+struct ShardDir {
+    path: PathBuf,
+    shard: Shard,
+    header: String,
+    rows: BTreeMap<usize, String>,
+    curves_header: String,
+    curves: Vec<(usize, usize, String)>,
+    summary: Value,
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn load_shard(dir: &Path, config: &Value) -> anyhow::Result<ShardDir> {
+    let cfg: Value = serde_json::from_str(&read(&dir.join("config.json"))?)
+        .with_context(|| format!("{}/config.json is damaged", dir.display()))?;
+    if &cfg != config {
+        bail!(
+            "{} holds a run of a different config than the first shard",
+            dir.display()
+        );
+    }
+    let shard = read_shard(dir)?
+        .with_context(|| format!("{} is not a shard (no shard.json)", dir.display()))?;
+    if !dir.join("summary.json").is_file() {
+        bail!(
+            "{} is not complete (no summary.json); finish it with --resume first",
+            dir.display()
+        );
+    }
+    let text = read(&dir.join("instances.csv"))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default().to_string();
+    let mut rows = BTreeMap::new();
+    for line in lines {
+        let index: usize = line
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .with_context(|| format!("{}/instances.csv is damaged", dir.display()))?;
+        rows.insert(index, line.to_string());
+    }
+    let text = read(&dir.join("curves.csv"))?;
+    let mut lines = text.lines();
+    let curves_header = lines.next().unwrap_or_default().to_string();
+    let mut curves = Vec::new();
+    for line in lines {
+        let mut f = line.split(',');
+        let (i, p) = (
+            f.next().and_then(|v| v.parse().ok()),
+            f.next().and_then(|v| v.parse().ok()),
+        );
+        match (i, p) {
+            (Some(i), Some(p)) => curves.push((i, p, line.to_string())),
+            _ => bail!("{}/curves.csv is damaged", dir.display()),
+        }
+    }
+    let summary = serde_json::from_str(&read(&dir.join("summary.json"))?)?;
+    Ok(ShardDir {
+        path: dir.to_path_buf(),
+        shard,
+        header,
+        rows,
+        curves_header,
+        curves,
+        summary,
+    })
+}
+
+/// The value of column `name` of a CSV row.
+fn column(header: &str, row: &str, name: &str) -> Option<f64> {
+    let k = header.split(',').position(|h| h == name)?;
+    row.split(',').nth(k)?.parse().ok()
+}
+
+/// Merges the folders of all shards of one experiment into `out`, refusing shards of different
+/// configs, missing or repeated slices, and incomplete shards.
+pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
+    let Some(first) = dirs.first() else {
+        bail!("give at least one shard folder");
+    };
+    let config: Value = serde_json::from_str(&read(&first.join("config.json"))?)
+        .with_context(|| format!("{}/config.json is damaged", first.display()))?;
+    let shards = dirs
+        .iter()
+        .map(|d| load_shard(d, &config))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let count = shards[0].shard.count;
+    let mut seen = vec![None; count];
+    for s in &shards {
+        if s.shard.count != count {
+            bail!(
+                "{} is shard {}/{}, but {} is one of {count}",
+                s.path.display(),
+                s.shard.index,
+                s.shard.count,
+                shards[0].path.display()
+            );
+        }
+        if let Some(p) = seen[s.shard.index].replace(&s.path) {
+            bail!(
+                "shard {}/{count} is given twice: {} and {}",
+                s.shard.index,
+                p.display(),
+                s.path.display()
+            );
+        }
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| seen[*i].is_none())
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        bail!("shards missing: {}", missing.join(", "));
+    }
+    let cfg: Config = serde_json::from_value(config.clone())?;
+    let plan = cfg.plan()?;
+    for s in &shards {
+        let want: Vec<usize> = plan
+            .shard(s.shard.index, count)
+            .instances
+            .iter()
+            .map(|i| i.index)
+            .collect();
+        let have: Vec<usize> = s.rows.keys().copied().collect();
+        if want != have {
+            bail!(
+                "{} does not hold the instances of shard {}/{count}",
+                s.path.display(),
+                s.shard.index
+            );
+        }
+    }
+    std::fs::create_dir_all(out.join("weights"))?;
+    write_text(
+        &out.join("config.json"),
+        &(serde_json::to_string_pretty(&cfg)? + "\n"),
+    )?;
+    let header = &shards[0].header;
+    let mut instances = header.clone() + "\n";
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for spec in &plan.instances {
+        let s = shards
+            .iter()
+            .find(|s| s.rows.contains_key(&spec.index))
+            .expect("checked above");
+        let row = &s.rows[&spec.index];
+        instances += &format!("{row}\n");
+        let m = |set: &str| Metrics {
+            acc: column(header, row, &format!("{set}_acc")),
+            mse: column(header, row, &format!("{set}_mse")),
+        };
+        outcomes.push((spec.clone(), m("val"), m("test")));
+        for sub in ["weights", "traces"] {
+            let src = s
+                .path
+                .join(sub)
+                .join(format!("instance_{}.npz", spec.index));
+            if src.is_file() {
+                std::fs::create_dir_all(out.join(sub))?;
+                std::fs::copy(
+                    &src,
+                    out.join(sub).join(format!("instance_{}.npz", spec.index)),
+                )?;
+            }
+        }
+    }
+    write_text(&out.join("instances.csv"), &instances)?;
+    let mut curves: Vec<&(usize, usize, String)> = shards.iter().flat_map(|s| &s.curves).collect();
+    curves.sort_by_key(|c| (c.0, c.1));
+    let mut text = shards[0].curves_header.clone() + "\n";
+    for c in curves {
+        text += &format!("{}\n", c.2);
+    }
+    write_text(&out.join("curves.csv"), &text)?;
+    let sum = |k: &str| {
+        shards
+            .iter()
+            .filter_map(|s| s.summary[k].as_f64())
+            .sum::<f64>()
+    };
+    let summary = json!({
+        "name": cfg.name,
+        "backend": shards[0].summary["backend"],
+        "shards": count,
+        "wall_seconds": sum("wall_seconds"),
+        "instance_steps": sum("instance_steps"),
+        "instance_steps_per_second": sum("instance_steps") / sum("wall_seconds").max(1e-9),
+        "points": summarise(&outcomes),
+    });
+    write_text(
+        &out.join("summary.json"),
+        &(serde_json::to_string_pretty(&summary)? + "\n"),
+    )?;
+    Ok(())
+}

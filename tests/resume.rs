@@ -1,0 +1,258 @@
+//! Checkpoints, resume after SIGTERM and after kill -9, sharding and merging: the final outputs
+//! equal those of one uninterrupted, unsharded run.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pyralnet");
+
+/// A small Yin-Yang sweep that takes a few seconds: 2 lags × 2 seeds.
+fn write_config(dir: &Path, name: &str, lag: f64) -> PathBuf {
+    let mut c: Value =
+        serde_json::from_str(include_str!("../configs/yinyang_sps_smoke.json")).unwrap();
+    c["name"] = json!(name);
+    c["params"]["t_pattern"] = json!(20.0);
+    c["params"]["out_lag"] = json!(15.0);
+    c["params"]["learning_lag"] = json!(lag);
+    c["task"] = json!({"name": "yinyang", "train_size": 300, "val_size": 40, "test_size": 40});
+    c["protocol"] = json!({"epochs": 4, "eval_every": 100});
+    c["sweep"] = json!({"tau_w": [20.0, 30.0]});
+    c["seeds"] = json!([1, 2]);
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, c.to_string()).unwrap();
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Asserts two run folders hold the same results (wall times aside).
+fn assert_same_results(a: &Path, b: &Path, n: usize) {
+    for f in ["instances.csv", "curves.csv", "config.json"] {
+        assert_eq!(
+            std::fs::read_to_string(a.join(f)).unwrap(),
+            std::fs::read_to_string(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let points = |d: &Path| -> Value {
+        serde_json::from_str::<Value>(&std::fs::read_to_string(d.join("summary.json")).unwrap())
+            .unwrap()["points"]
+            .clone()
+    };
+    assert_eq!(points(a), points(b));
+    for i in 0..n {
+        let w = format!("weights/instance_{i}.npz");
+        assert_eq!(
+            std::fs::read(a.join(&w)).unwrap(),
+            std::fs::read(b.join(&w)).unwrap(),
+            "{w} differs"
+        );
+    }
+    assert!(!b.join("checkpoint").exists(), "checkpoint left behind");
+}
+
+/// Starts a run and stops it with `signal` once its first checkpoint after `min_patterns` exists.
+fn start_and_stop(cfg: &Path, out: &Path, signal: &str, min_patterns: u64) -> Option<i32> {
+    let mut child = Command::new(BIN)
+        .args(
+            [
+                cfg.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--quiet",
+            ]
+            .iter()
+            .copied()
+            .fold(vec!["run"], |mut v, a| {
+                v.push(a);
+                v
+            }),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(out.join("checkpoint/progress.json")) {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["patterns"].as_u64().unwrap() >= min_patterns {
+                break;
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("run finished before it could be stopped: {status}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn resume_after_kill_9_and_after_sigterm_equals_the_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "resume", 5.0);
+    let whole = dir.path().join("whole");
+    ok(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        whole.to_str().unwrap(),
+        "--quiet",
+    ]);
+
+    let killed = dir.path().join("killed");
+    assert_eq!(
+        start_and_stop(&cfg, &killed, "-9", 100),
+        None,
+        "kill -9 leaves no exit code"
+    );
+    assert!(!killed.join("summary.json").exists());
+    // a plain run into the folder is refused; --resume continues it
+    let o = run(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    ok(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]);
+    assert_same_results(&whole, &killed, 4);
+
+    let termed = dir.path().join("termed");
+    assert_eq!(
+        start_and_stop(&cfg, &termed, "-TERM", 200),
+        Some(130),
+        "SIGTERM stops cleanly with 130"
+    );
+    ok(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        termed.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]);
+    assert_same_results(&whole, &termed, 4);
+
+    // resuming a finished run does nothing; resuming with another config is refused
+    ok(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        termed.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]);
+    let other = write_config(dir.path(), "resume", 6.0);
+    let o = run(&[
+        "run",
+        other.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("different config"));
+}
+
+#[test]
+fn shards_merge_into_the_unsharded_result_and_bad_sets_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "shards", 5.0);
+    let c = cfg.to_str().unwrap();
+    let whole = dir.path().join("whole");
+    ok(&["run", c, "--out", whole.to_str().unwrap(), "--quiet"]);
+    let shard_dirs: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("s{i}"))).collect();
+    for (i, d) in shard_dirs.iter().enumerate() {
+        ok(&[
+            "run",
+            c,
+            "--out",
+            d.to_str().unwrap(),
+            "--quiet",
+            "--shard",
+            &format!("{i}/3"),
+        ]);
+    }
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge", merged.to_str().unwrap()];
+    args.extend(shard_dirs.iter().map(|d| d.to_str().unwrap()));
+    ok(&args);
+    assert_same_results(&whole, &merged, 4);
+
+    // SLURM's job-array variables choose the shard too
+    let slurm = dir.path().join("slurm1");
+    let o = Command::new(BIN)
+        .args(["run", c, "--out", slurm.to_str().unwrap(), "--quiet"])
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read_to_string(slurm.join("instances.csv")).unwrap(),
+        std::fs::read_to_string(shard_dirs[1].join("instances.csv")).unwrap()
+    );
+
+    let refuse = |dirs: &[&Path], needle: &str| {
+        let out = dir.path().join(format!("bad{}", needle.len()));
+        let mut args = vec!["merge".to_string(), out.display().to_string()];
+        args.extend(dirs.iter().map(|d| d.display().to_string()));
+        let o = Command::new(BIN).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(needle), "`{err}` lacks `{needle}`");
+    };
+    refuse(&[&shard_dirs[0], &shard_dirs[1]], "missing: 2/3");
+    refuse(
+        &[&shard_dirs[0], &shard_dirs[1], &shard_dirs[1]],
+        "given twice",
+    );
+    let other_cfg = write_config(dir.path(), "shards", 6.0);
+    let other = dir.path().join("other2");
+    ok(&[
+        "run",
+        other_cfg.to_str().unwrap(),
+        "--out",
+        other.to_str().unwrap(),
+        "--quiet",
+        "--shard",
+        "2/3",
+    ]);
+    refuse(
+        &[&shard_dirs[0], &shard_dirs[1], &other],
+        "different config",
+    );
+    refuse(&[&shard_dirs[0], &shard_dirs[1], &whole], "not a shard");
+    let o = run(&["run", c, "--out", "x", "--shard", "3/3"]);
+    assert_eq!(o.status.code(), Some(2));
+}
