@@ -13,6 +13,7 @@ pub mod experiment;
 pub mod gpu;
 pub mod model;
 pub mod output;
+pub mod plot;
 pub mod steady;
 pub mod tasks;
 pub mod validity;

@@ -13,6 +13,7 @@
 
 use crate::cpu::{Instance, PatternKind};
 use crate::model::{init, InitMode, InstanceParams, Real, Shape, Transfer, Weights};
+use crate::plot::{Figure, Panel, Series};
 use crate::steady::SteadyInstance;
 use crate::tasks::Dataset;
 use rayon::prelude::*;
@@ -189,6 +190,45 @@ pub fn to_csv(curves: &[Curve]) -> String {
         }
     }
     s
+}
+
+/// The figure of the curves: two panels (somas with plasticity off, weights with plasticity
+/// on), `log10` of the relative RMS deviation against patterns seen, one line per `n_passes`
+/// and initialisation (self-predicting dashed). Zero deviations have no logarithm and are left
+/// out.
+pub fn figure(curves: &[Curve]) -> Figure {
+    let panel = |quantity: Quantity, title: &str| Panel {
+        title: title.to_string(),
+        x_label: "patterns seen".into(),
+        y_label: "log10 relative RMS deviation".into(),
+        series: curves
+            .iter()
+            .filter(|c| c.quantity == quantity)
+            .map(|c| Series {
+                label: format!(
+                    "n_passes {}, {}",
+                    c.n_passes,
+                    match c.init {
+                        InitMode::Random => "random",
+                        InitMode::SelfPredicting => "self-predicting",
+                    }
+                ),
+                points: c
+                    .rel_rms
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v > 0.0 && v.is_finite())
+                    .map(|(k, v)| ((k + 1) as f64, v.log10()))
+                    .collect(),
+                dashed: c.init == InitMode::SelfPredicting,
+                ..Series::default()
+            })
+            .collect(),
+    };
+    Figure::Panels(vec![
+        panel(Quantity::Somas, "soma potentials, plasticity off"),
+        panel(Quantity::Weights, "plastic weights, plasticity on"),
+    ])
 }
 
 #[cfg(test)]

@@ -249,7 +249,7 @@ fn every_subcommand_has_help() {
 }
 
 #[test]
-fn validity_writes_csv_and_png_and_checks_its_flags() {
+fn validity_writes_csv_and_figures_and_checks_its_flags() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
     run_ok(&[
@@ -270,8 +270,10 @@ fn validity_writes_csv_and_png_and_checks_its_flags() {
     assert!(csv.contains("self_predicting,3,somas,3,"));
     let png = std::fs::read(out.join("validity.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
+    let svg = std::fs::read_to_string(out.join("validity.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("n_passes 3, self-predicting"));
     let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
-    assert_eq!(leftovers.len(), 2, "only the two outputs remain");
+    assert_eq!(leftovers.len(), 3, "only the three outputs remain");
     let cfg = config("yinyang_steady_smoke.json");
     for (flags, msg) in [
         (vec!["--patterns", "0"], "--patterns"),

@@ -3,6 +3,7 @@
 mod bench;
 mod dataset;
 mod merge;
+mod plot;
 mod run;
 mod validity;
 
@@ -24,6 +25,8 @@ pub enum Command {
     Dataset(dataset::DatasetArgs),
     /// Combine the output folders of the shards of one experiment.
     Merge(merge::MergeArgs),
+    /// Draw the figures of a run folder (PNG and SVG in DIR/plots).
+    Plot(plot::PlotArgs),
     /// Measure instance-steps per second with full plasticity.
     Bench(bench::BenchArgs),
     /// Compare the steady-state model with the full simulation (relative RMS deviation of soma
@@ -45,6 +48,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Dataset(a) => dataset::dataset(a),
         Command::Bench(a) => bench::bench(a),
         Command::Merge(a) => merge::merge(a),
+        Command::Plot(a) => plot::plot(a),
         Command::Validity(a) => validity::validity(a),
     }
 }

@@ -21,7 +21,7 @@ pub enum PrecisionArg {
 pub struct RunArgs {
     /// Experiment config (JSON); see the README's config reference.
     pub config: PathBuf,
-    /// Output folder (default: out/<config name>).
+    /// Output folder (default: `out/<config name>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// CPU threads (default: all cores).

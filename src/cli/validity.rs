@@ -12,7 +12,8 @@ pub struct ValidityArgs {
     /// Experiment config (JSON): network, the parameters of its first instance and its task's
     /// training set (in file order) are used; `model` is ignored.
     pub config: PathBuf,
-    /// Output folder for validity.csv and validity.png (default: out/<config name>_validity).
+    /// Output folder for validity.csv, validity.png and validity.svg (default:
+    /// out/<config name>_validity).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Training patterns to present (the training set is cycled if shorter).
@@ -76,11 +77,7 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
         None => run(),
     };
     output::write_text(&out.join("validity.csv"), &validity::to_csv(&curves))?;
-    let title = format!(
-        "{name} {}: relative RMS deviation, steady vs full",
-        plan.shape.label()
-    );
-    output::validity_png(&out.join("validity.png"), &curves, &title)?;
+    crate::plot::save(&validity::figure(&curves), &out.join("validity"))?;
     for c in &curves {
         let last = c.rel_rms.last().copied().unwrap_or(0.0);
         let mean = c.rel_rms.iter().sum::<f64>() / c.rel_rms.len() as f64;

@@ -1,5 +1,5 @@
 //! The CPU reference integrator of the full dynamics (MODEL.md sections 2–4), generic over f32 and
-//! f64, one instance at a time; batches run instances in parallel (see [`crate::run`]).
+//! f64, one instance at a time; batches run instances in parallel ([`CpuBackend`]).
 
 mod batch;
 mod consts;

@@ -70,6 +70,10 @@ pub fn write_results(dir: &Path, cfg: &Config, r: &Results) -> anyhow::Result<()
         &dir.join("summary.json"),
         &(serde_json::to_string_pretty(&summary)? + "\n"),
     )?;
+    write_text(
+        &dir.join("summary.csv"),
+        &summary_csv(&summarise(&outcomes(&r.instances))),
+    )?;
     for res in &r.instances {
         write_weights(
             &dir.join("weights")
@@ -170,6 +174,35 @@ fn curves_csv(r: &Results) -> String {
             c.sp_ip,
             c.sp_pi
         );
+    }
+    s
+}
+
+/// `summary.csv`: one row per sweep point with its swept values and mean, std of every metric.
+pub fn summary_csv(points: &[Summary]) -> String {
+    let keys: Vec<&String> = points
+        .first()
+        .map(|p| p.params.keys().collect())
+        .unwrap_or_default();
+    let mut s = String::from("point");
+    for k in &keys {
+        s += &format!(",{k}");
+    }
+    s += ",n_seeds,val_acc_mean,val_acc_std,val_mse_mean,val_mse_std,test_acc_mean,test_acc_std,test_mse_mean,test_mse_std\n";
+    for p in points {
+        s += &p.point.to_string();
+        for k in &keys {
+            // list values (e.g. eta_up) are written with ';' so the CSV stays rectangular
+            s += &format!(",{}", p.params[k.as_str()].to_string().replace(',', ";"));
+        }
+        s += &format!(",{}", p.seeds.len());
+        for st in [&p.val_acc, &p.val_mse, &p.test_acc, &p.test_mse] {
+            s += &match st {
+                Some(st) => format!(",{},{}", st.mean, st.std),
+                None => ",,".into(),
+            };
+        }
+        s += "\n";
     }
     s
 }
