@@ -5,6 +5,7 @@ mod dataset;
 mod merge;
 mod plot;
 mod run;
+mod validity;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,9 @@ pub enum Command {
     Plot(plot::PlotArgs),
     /// Measure instance-steps per second with full plasticity.
     Bench(bench::BenchArgs),
+    /// Compare the steady-state model with the full simulation (relative RMS deviation of soma
+    /// potentials and weights against patterns seen): validity.csv and validity.png.
+    Validity(validity::ValidityArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -45,5 +49,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Bench(a) => bench::bench(a),
         Command::Merge(a) => merge::merge(a),
         Command::Plot(a) => plot::plot(a),
+        Command::Validity(a) => validity::validity(a),
     }
 }

@@ -32,6 +32,10 @@ pub struct ParamsConfig {
     pub init_pi: f64,
     pub init_ip: f64,
     pub reset_deltas: bool,
+    /// Steady-state model: relaxation passes per exposure (ignored by the full model).
+    pub n_passes: usize,
+    /// Steady-state model: relaxation + plasticity updates per pattern (ignored by the full model).
+    pub n_exposures: usize,
 }
 
 impl Default for ParamsConfig {
@@ -61,12 +65,14 @@ impl Default for ParamsConfig {
             init_pi: r.init_pi,
             init_ip: r.init_ip,
             reset_deltas: r.reset_deltas,
+            n_passes: r.n_passes,
+            n_exposures: r.n_exposures,
         }
     }
 }
 
 /// Names of the keys a sweep may vary.
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 25] = [
     "gl",
     "gb",
     "ga",
@@ -90,6 +96,8 @@ pub const KEYS: [&str; 23] = [
     "init_pi",
     "init_ip",
     "reset_deltas",
+    "n_passes",
+    "n_exposures",
 ];
 
 impl ParamsConfig {
@@ -124,6 +132,14 @@ impl ParamsConfig {
         for (k, v) in non_negative {
             if !(v.is_finite() && v >= 0.0) {
                 bail!("{at}params.{k} must be a finite number ≥ 0, got {v}");
+            }
+        }
+        for (k, v) in [
+            ("n_passes", self.n_passes),
+            ("n_exposures", self.n_exposures),
+        ] {
+            if v == 0 {
+                bail!("{at}params.{k} must be an integer ≥ 1, got 0");
             }
         }
         if !self.bias.is_finite() {
@@ -181,6 +197,8 @@ impl ParamsConfig {
             init_pi: self.init_pi,
             init_ip: self.init_ip,
             reset_deltas: self.reset_deltas,
+            n_passes: self.n_passes,
+            n_exposures: self.n_exposures,
             seed,
         };
         if p.steps_per_pattern() <= p.out_lag_steps() {

@@ -9,10 +9,11 @@ pub use metrics::{argmax, metrics, Metrics};
 pub use stream::Streams;
 
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
-use crate::config::{Config, InstanceSpec, Plan, Precision, TaskData};
+use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
 use crate::cpu::CpuBackend;
 use crate::model::{init, Weights};
 use crate::output;
+use crate::steady::SteadyBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -122,18 +123,7 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Resul
             })
             .collect(),
     };
-    let mut backend: Box<dyn Backend> = match opts.precision.unwrap_or(cfg.precision) {
-        Precision::F32 => Box::new(CpuBackend::<f32>::new(
-            &batch,
-            opts.threads,
-            opts.record.clone(),
-        )?),
-        Precision::F64 => Box::new(CpuBackend::<f64>::new(
-            &batch,
-            opts.threads,
-            opts.record.clone(),
-        )?),
-    };
+    let mut backend = make_backend(cfg, &batch, opts)?;
     let mut runner = Runner::new(cfg, plan, &data, opts);
     if opts.resume {
         runner.resume(backend.as_mut())?;
@@ -161,6 +151,41 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Resul
         traces: backend.take_traces(),
         seconds,
         instance_steps: runner.instance_steps,
+    })
+}
+
+/// The backend for the config's model and the chosen precision. Traces exist only for the full
+/// model (the steady state has no time course).
+fn make_backend(
+    cfg: &Config,
+    batch: &Batch,
+    opts: &RunOptions,
+) -> anyhow::Result<Box<dyn Backend>> {
+    let precision = opts.precision.unwrap_or(cfg.precision);
+    Ok(match cfg.model {
+        ModelKind::Full => match precision {
+            Precision::F32 => Box::new(CpuBackend::<f32>::new(
+                batch,
+                opts.threads,
+                opts.record.clone(),
+            )?),
+            Precision::F64 => Box::new(CpuBackend::<f64>::new(
+                batch,
+                opts.threads,
+                opts.record.clone(),
+            )?),
+        },
+        ModelKind::Steady => {
+            if opts.record.stride > 0 {
+                anyhow::bail!(
+                    "--record needs \"model\": \"full\": the steady-state model has no time course to record"
+                );
+            }
+            match precision {
+                Precision::F32 => Box::new(SteadyBackend::<f32>::new(batch, opts.threads)?),
+                Precision::F64 => Box::new(SteadyBackend::<f64>::new(batch, opts.threads)?),
+            }
+        }
     })
 }
 

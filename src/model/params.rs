@@ -46,6 +46,10 @@ pub struct InstanceParams {
     pub init_ip: f64,
     /// Zero every Δ after each pattern.
     pub reset_deltas: bool,
+    /// Steady-state model only: relaxation passes per exposure (MODEL.md section 7, ≥ 1).
+    pub n_passes: usize,
+    /// Steady-state model only: relaxation + plasticity updates per pattern (≥ 1).
+    pub n_exposures: usize,
     /// Seed of the instance: weights, data order and noise.
     pub seed: u64,
 }
@@ -105,6 +109,8 @@ impl InstanceParams {
             init_pi: 1.0,
             init_ip: 1.0,
             reset_deltas: false,
+            n_passes: 2,
+            n_exposures: 1,
             seed: 0,
         }
     }

@@ -109,7 +109,7 @@ fn list(v: &[f64]) -> String {
 fn instances_csv(rows: &[InstanceResult]) -> String {
     let mut s = String::from(
         "instance,point,seed,gl,gb,ga,gd,gsom,dt,tau_w,tau0,t_pattern,learning_lag,out_lag,noise,bias,\
-         eta_up,eta_pi,eta_ip,eta_down,init,init_up,init_down,init_pi,init_ip,reset_deltas,\
+         eta_up,eta_pi,eta_ip,eta_down,init,init_up,init_down,init_pi,init_ip,reset_deltas,n_passes,n_exposures,\
          val_acc,val_mse,test_acc,test_mse\n",
     );
     for r in rows {
@@ -119,7 +119,7 @@ fn instances_csv(rows: &[InstanceResult]) -> String {
             .and_then(|v| v.as_str().map(str::to_owned));
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.spec.index,
             r.spec.point,
             p.seed,
@@ -146,6 +146,8 @@ fn instances_csv(rows: &[InstanceResult]) -> String {
             p.init_pi,
             p.init_ip,
             p.reset_deltas,
+            p.n_passes,
+            p.n_exposures,
             num(r.val.acc),
             num(r.val.mse),
             num(r.test.acc),
