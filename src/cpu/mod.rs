@@ -5,10 +5,12 @@ mod batch;
 mod consts;
 mod instance;
 mod plasticity;
+mod pool;
 mod state;
 
 pub use batch::CpuBackend;
 pub use consts::Consts;
 pub use instance::{Instance, PatternKind};
 pub use plasticity::low_pass_update;
+pub use pool::{per_pattern, Pool};
 pub use state::State;

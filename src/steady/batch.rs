@@ -3,14 +3,14 @@
 
 use super::SteadyInstance;
 use crate::backend::{Backend, Batch, Chunk};
-use crate::cpu::{PatternKind, State};
+use crate::cpu::{per_pattern, PatternKind, Pool, State};
 use crate::model::{Real, Weights};
 use rayon::prelude::*;
 
 /// Steady-state backend in precision `F`.
 pub struct SteadyBackend<F: Real> {
     pub instances: Vec<SteadyInstance<F>>,
-    pool: Option<rayon::ThreadPool>,
+    pool: Pool,
 }
 
 impl<F: Real> SteadyBackend<F> {
@@ -22,18 +22,10 @@ impl<F: Real> SteadyBackend<F> {
             .zip(&batch.init)
             .map(|(p, w)| SteadyInstance::new(batch.shape.clone(), batch.phi, p.clone(), w))
             .collect();
-        let pool = match threads {
-            Some(n) => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?),
-            None => None,
-        };
-        Ok(SteadyBackend { instances, pool })
-    }
-
-    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match &self.pool {
-            Some(pool) => pool.install(f),
-            None => f(),
-        }
+        Ok(SteadyBackend {
+            instances,
+            pool: Pool::new(threads)?,
+        })
     }
 }
 
@@ -46,27 +38,19 @@ fn run_patterns<F: Real>(
     kind: PatternKind,
 ) -> Vec<f64> {
     let (n_in, n_out) = (inst.shape.n_in(), inst.shape.n_out());
-    let patterns = x.len() / n_in;
-    let mut out = vec![0.0; patterns * n_out];
-    for (p, readout) in out.chunks_exact_mut(n_out).enumerate() {
-        let (xp, yp) = (&x[p * n_in..(p + 1) * n_in], &y[p * n_out..(p + 1) * n_out]);
-        inst.run_pattern(xp, yp, kind, readout);
-    }
-    out
+    per_pattern(x, y, n_in, n_out, |xp, yp, readout| {
+        inst.run_pattern(xp, yp, kind, readout)
+    })
 }
 
 impl<F: Real> Backend for SteadyBackend<F> {
     fn name(&self) -> String {
-        let threads = self
-            .pool
-            .as_ref()
-            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-        format!("steady-cpu-{} ({threads} threads)", F::NAME)
+        format!("steady-cpu-{} ({} threads)", F::NAME, self.pool.threads())
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
         let mut instances = std::mem::take(&mut self.instances);
-        let out = self.install(|| {
+        let out = self.pool.install(|| {
             instances
                 .par_iter_mut()
                 .zip(chunk.x.par_iter().zip(&chunk.y))
@@ -79,7 +63,7 @@ impl<F: Real> Backend for SteadyBackend<F> {
 
     fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
         let instances = &self.instances;
-        Ok(self.install(|| {
+        Ok(self.pool.install(|| {
             instances
                 .par_iter()
                 .zip(chunk.x.par_iter().zip(&chunk.y))
