@@ -6,7 +6,6 @@ mod params;
 mod sweep;
 mod task;
 
-pub use params::ParamsConfig;
 pub use sweep::{InstanceSpec, Plan};
 pub use task::{FileTargets, NpyPair, TargetsConfig, TaskConfig, TaskData};
 

@@ -1,7 +1,7 @@
 //! Sweep expansion: the cartesian product of the `sweep` lists, times the seeds, gives the
 //! instances of an experiment.
 
-use super::{params::KEYS, Config, ParamsConfig};
+use super::{params, Config};
 use crate::model::{InstanceParams, Shape, Transfer};
 use anyhow::bail;
 use serde_json::Value;
@@ -49,7 +49,7 @@ impl Plan {
 fn params_error(map: &serde_json::Map<String, Value>, e: &serde_json::Error) -> String {
     for (k, v) in map {
         let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
-        if let Err(e1) = serde_json::from_value::<ParamsConfig>(Value::Object(one)) {
+        if let Err(e1) = serde_json::from_value::<InstanceParams>(Value::Object(one)) {
             return format!("params.{k}: {e1}");
         }
     }
@@ -61,14 +61,15 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
     let shape = cfg.shape();
     // A key may name several parameters joined by commas ("t_pattern,out_lag"): its values
     // are then lists with one value per name, varied together (zipped).
+    let keys = params::keys();
     let mut groups: Vec<(Vec<String>, &Vec<Value>)> = Vec::new();
     for (key, values) in &cfg.sweep {
         let names: Vec<String> = key.split(',').map(|n| n.trim().to_string()).collect();
         for name in &names {
-            if !KEYS.contains(&name.as_str()) {
+            if !keys.contains(name) {
                 bail!(
                     "sweep.{key}: `{name}` is not a sweepable parameter; allowed: {}",
-                    KEYS.join(", ")
+                    keys.join(", ")
                 );
             }
         }
@@ -118,10 +119,10 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
             let desc: Vec<String> = swept.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("sweep point {}: ", desc.join(", "))
         };
-        let pc: ParamsConfig = serde_json::from_value(Value::Object(map.clone()))
+        let pc: InstanceParams = serde_json::from_value(Value::Object(map.clone()))
             .map_err(|e| anyhow::anyhow!("{at}{}", params_error(&map, &e)))?;
         for &seed in &cfg.seeds {
-            let params = pc.resolve(&shape, seed, &at)?;
+            let params = params::resolve(&pc, &shape, seed, &at)?;
             instances.push(InstanceSpec {
                 index: instances.len(),
                 point,
