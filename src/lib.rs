@@ -1,7 +1,8 @@
 //! pyralnet: a batched simulator of dendritic cortical microcircuits (Sacramento et al. 2018).
 //!
 //! `model` holds the pure model (shapes, parameters, φ, weights, initialisation), `cpu` the
-//! reference integrator, `gpu` the wgpu backend.
+//! reference integrator of the full dynamics, `steady` the steady-state approximation, `gpu` the
+//! wgpu backend.
 
 pub mod backend;
 pub mod bench;
@@ -13,4 +14,7 @@ pub mod experiment;
 pub mod gpu;
 pub mod model;
 pub mod output;
+pub mod plot;
+pub mod steady;
 pub mod tasks;
+pub mod validity;

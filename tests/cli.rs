@@ -240,9 +240,63 @@ fn every_subcommand_has_help() {
         vec!["--help"],
         vec!["run", "--help"],
         vec!["dataset", "--help"],
+        vec!["validity", "--help"],
     ] {
         let o = pyralnet(&sub);
         assert!(o.status.success());
         assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
     }
+}
+
+#[test]
+fn validity_writes_csv_and_figures_and_checks_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v");
+    run_ok(&[
+        "validity",
+        &config("yinyang_steady_smoke.json"),
+        "--patterns",
+        "3",
+        "--passes",
+        "1,3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let csv = std::fs::read_to_string(out.join("validity.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("init,n_passes,quantity,pattern,rel_rms"));
+    // 2 inits × 2 quantities × 2 pass counts × 3 patterns
+    assert_eq!(lines.count(), 24);
+    assert!(csv.contains("self_predicting,3,somas,3,"));
+    let png = std::fs::read(out.join("validity.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let svg = std::fs::read_to_string(out.join("validity.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("n_passes 3, self-predicting"));
+    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(leftovers.len(), 3, "only the three outputs remain");
+    let cfg = config("yinyang_steady_smoke.json");
+    for (flags, msg) in [
+        (vec!["--patterns", "0"], "--patterns"),
+        (vec!["--passes", "1,0"], "--passes"),
+    ] {
+        let mut args = vec!["validity", cfg.as_str()];
+        args.extend(flags);
+        let o = pyralnet(&args);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(msg), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn steady_runs_refuse_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pyralnet(&[
+        "run",
+        &config("yinyang_steady_smoke.json"),
+        "--record",
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--record"), "{}", stderr(&o));
 }

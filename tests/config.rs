@@ -193,3 +193,138 @@ fn a_good_csv_task_loads_and_sweeps_expand() {
         (1, 5, 0.0, 20.0)
     );
 }
+
+#[test]
+fn zipped_sweep_keys_vary_parameters_together() {
+    let mut v = base();
+    v["sweep"] =
+        json!({"t_pattern,out_lag": [[50.0, 40.0], [100.0, 80.0]], "learning_lag": [0.0, 10.0]});
+    let plan = Config::from_json(&v.to_string()).unwrap().plan().unwrap();
+    assert_eq!(plan.instances.len(), 4);
+    let pairs: Vec<(f64, f64, f64)> = plan
+        .instances
+        .iter()
+        .map(|i| (i.params.learning_lag, i.params.t_pattern, i.params.out_lag))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (0.0, 50.0, 40.0),
+            (0.0, 100.0, 80.0),
+            (10.0, 50.0, 40.0),
+            (10.0, 100.0, 80.0)
+        ]
+    );
+    assert_eq!(
+        plan.sweep_keys,
+        vec!["learning_lag", "t_pattern", "out_lag"]
+    );
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"t_pattern,out_lag": [[50.0]]})),
+        &["sweep.t_pattern,out_lag[0]", "2 values"],
+    );
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"t_pattern,outlag": [[50.0, 1.0]]})),
+        &["`outlag`"],
+    );
+}
+
+#[test]
+fn steady_model_and_its_params_are_checked() {
+    let mut v = base();
+    v["model"] = json!("steady");
+    v["params"]["n_passes"] = json!(4);
+    v["sweep"] = json!({"n_exposures": [1, 3]});
+    let cfg = Config::from_json(&v.to_string()).unwrap();
+    let plan = cfg.plan().unwrap();
+    assert_eq!(plan.instances[1].params.n_exposures, 3);
+    assert_eq!(plan.instances[1].params.n_passes, 4);
+    assert_mentions(
+        &error_of(|v| v["params"]["n_passes"] = json!(0)),
+        &["params.n_passes", "≥ 1"],
+    );
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"n_exposures": [1, 0]})),
+        &["params.n_exposures", "n_exposures=0"],
+    );
+    assert_mentions(
+        &error_of(|v| v["params"]["n_passes"] = json!(1.5)),
+        &["params.n_passes"],
+    );
+    assert_mentions(
+        &error_of(|v| v["model"] = json!("euler")),
+        &["euler", "steady"],
+    );
+}
+
+/// Writes a tiny MNIST-format data set (28×28 images, gzipped) with `n_train` and `n_test` items.
+fn write_idx_set(dir: &std::path::Path, n_train: usize, n_test: usize) {
+    use std::io::Write;
+    let gz = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+        let mut images = 0x0803u32.to_be_bytes().to_vec();
+        for d in [n as u32, 28, 28] {
+            images.extend(d.to_be_bytes());
+        }
+        let mut labels = 0x0801u32.to_be_bytes().to_vec();
+        labels.extend((n as u32).to_be_bytes());
+        for i in 0..n {
+            let class = i % 10;
+            // class c lights up rows 2c and 2c+1
+            images.extend((0..784).map(|p| if p / 28 / 2 == class { 255u8 } else { 0 }));
+            labels.push(class as u8);
+        }
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            gz(&images),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            gz(&labels),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn idx_tasks_run_end_to_end_and_name_missing_files() {
+    use pyralnet::experiment::{run, RunOptions};
+    let dir = tempfile::tempdir().unwrap();
+    write_idx_set(dir.path(), 120, 30);
+    let mut v: Value =
+        serde_json::from_str(include_str!("../configs/fashion_mnist_steady_smoke.json")).unwrap();
+    v["network"]["dims"] = json!([784, 20, 10]);
+    v["task"] = json!({"name": "mnist", "data_dir": dir.path(), "train_size": 100, "val_size": 20});
+    v["protocol"] = json!({"epochs": 10});
+    v["params"]["eta_up"] = json!([0.01, 2e-3]);
+    let cfg = Config::from_json(&v.to_string()).unwrap();
+    let r = run(&cfg, &cfg.plan().unwrap(), &RunOptions::default()).unwrap();
+    let acc = r.instances[0].test.acc.unwrap();
+    assert!(acc > 0.9, "separable toy set, test accuracy {acc}");
+    assert_eq!(r.curves.len(), 11);
+
+    let empty = tempfile::tempdir().unwrap();
+    v["task"] = json!({"name": "fashion_mnist", "data_dir": empty.path()});
+    let cfg = Config::from_json(&v.to_string()).unwrap();
+    let e = format!(
+        "{:#}",
+        run(&cfg, &cfg.plan().unwrap(), &RunOptions::default()).unwrap_err()
+    );
+    assert_mentions(
+        &e,
+        &[
+            "train-images-idx3-ubyte",
+            "dataset-fashion-mnist",
+            "fashion_mnist",
+        ],
+    );
+    assert_mentions(
+        &error_of(|v| v["task"] = json!({"name": "mnist", "data_dir": "x"})),
+        &["784", "mnist"],
+    );
+}

@@ -53,3 +53,23 @@ fn yinyang_smoke_learns_above_chance() {
     let start = r.curves[0].val.acc.unwrap();
     assert!(acc > start + 0.15, "{start} -> {acc}");
 }
+
+/// Experiment D's smoke version: the steady-state model learns Yin-Yang from the
+/// self-predicting start within a few hundred patterns.
+#[test]
+fn yinyang_steady_smoke_learns_above_chance() {
+    let cfg = Config::load(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/configs/yinyang_steady_smoke.json"
+        )
+        .as_ref(),
+    )
+    .unwrap();
+    let r = run(&cfg);
+    assert!(r.backend.starts_with("steady"), "{}", r.backend);
+    let acc = r.instances[0].test.acc.unwrap();
+    let start = r.curves[0].val.acc.unwrap();
+    assert!(acc > 0.7, "test accuracy {acc}");
+    assert!(acc > start + 0.15, "{start} -> {acc}");
+}

@@ -256,3 +256,44 @@ fn shards_merge_into_the_unsharded_result_and_bad_sets_are_refused() {
     let o = run(&["run", c, "--out", "x", "--shard", "3/3"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn plots_and_summary_csv_come_from_a_smoke_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "plots", 5.0);
+    let out = dir.path().join("run");
+    ok(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let mut lines = summary.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("point,tau_w,n_seeds,val_acc_mean"));
+    assert_eq!(lines.count(), 2);
+    ok(&["plot", out.to_str().unwrap()]);
+    for f in [
+        "learning_curves",
+        "self_prediction",
+        "final_vs_tau_w",
+        "yinyang_map",
+    ] {
+        for ext in ["png", "svg"] {
+            let p = out.join("plots").join(format!("{f}.{ext}"));
+            assert!(
+                std::fs::metadata(&p)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{} missing or empty",
+                p.display()
+            );
+        }
+    }
+    let svg = std::fs::read_to_string(out.join("plots/final_vs_tau_w.svg")).unwrap();
+    assert!(svg.contains("tau_w"), "axis label missing");
+}

@@ -8,7 +8,7 @@ use crate::gpu::{self, GpuBackend, GpuOptions};
 use anyhow::bail;
 use clap::Args;
 
-/// The seed's numpy code: ~63 µs per Euler step of [4,120,3] (MODEL.md section 9).
+/// The seed's numpy code: ~63 µs per Euler step of `[4,120,3]` (MODEL.md section 9).
 const SEED_US_PER_STEP: f64 = 63.0;
 
 #[derive(Args, Debug)]

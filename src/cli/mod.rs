@@ -5,7 +5,9 @@ mod check;
 mod dataset;
 mod devices;
 mod merge;
+mod plot;
 mod run;
+mod validity;
 
 pub use check::OverTolerance;
 use clap::{Parser, Subcommand};
@@ -26,6 +28,8 @@ pub enum Command {
     Dataset(dataset::DatasetArgs),
     /// Combine the output folders of the shards of one experiment.
     Merge(merge::MergeArgs),
+    /// Draw the figures of a run folder (PNG and SVG in DIR/plots).
+    Plot(plot::PlotArgs),
     /// Measure instance-steps per second with full plasticity.
     Bench(bench::BenchArgs),
     /// Run a config's instances on the CPU (f32, f64) and the GPU from the same start and
@@ -33,6 +37,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// List the GPU adapters (Vulkan) with their type, driver and limits.
     Devices(devices::DevicesArgs),
+    /// Compare the steady-state model with the full simulation (relative RMS deviation of soma
+    /// potentials and weights against patterns seen): validity.csv and validity.png.
+    Validity(validity::ValidityArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -51,5 +58,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Merge(a) => merge::merge(a),
         Command::Devices(a) => devices::devices(a),
         Command::Check(a) => check::check(a),
+        Command::Plot(a) => plot::plot(a),
+        Command::Validity(a) => validity::validity(a),
     }
 }

@@ -6,7 +6,6 @@ mod params;
 mod sweep;
 mod task;
 
-pub use params::ParamsConfig;
 pub use sweep::{InstanceSpec, Plan};
 pub use task::{FileTargets, NpyPair, TargetsConfig, TaskConfig, TaskData};
 
@@ -22,6 +21,10 @@ use std::path::Path;
 pub enum ModelKind {
     /// Forward-Euler integration of the full dynamics (MODEL.md sections 2–4).
     Full,
+    /// The steady-state approximation "SteadNet" (MODEL.md section 7): per pattern, relax with
+    /// `params.n_passes` sweeps of fixed points, then one plasticity step, `params.n_exposures`
+    /// times.
+    Steady,
 }
 
 /// Working precision of the CPU backend.

@@ -1,7 +1,7 @@
 //! Sweep expansion: the cartesian product of the `sweep` lists, times the seeds, gives the
 //! instances of an experiment.
 
-use super::{params::KEYS, Config, ParamsConfig};
+use super::{params, Config};
 use crate::model::{InstanceParams, Shape, Transfer};
 use anyhow::bail;
 use serde_json::Value;
@@ -49,7 +49,7 @@ impl Plan {
 fn params_error(map: &serde_json::Map<String, Value>, e: &serde_json::Error) -> String {
     for (k, v) in map {
         let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
-        if let Err(e1) = serde_json::from_value::<ParamsConfig>(Value::Object(one)) {
+        if let Err(e1) = serde_json::from_value::<InstanceParams>(Value::Object(one)) {
             return format!("params.{k}: {e1}");
         }
     }
@@ -59,34 +59,59 @@ fn params_error(map: &serde_json::Map<String, Value>, e: &serde_json::Error) -> 
 /// Expands `cfg` into its instances, validating each one's parameters.
 pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
     let shape = cfg.shape();
+    // A key may name several parameters joined by commas ("t_pattern,out_lag"): its values
+    // are then lists with one value per name, varied together (zipped).
+    let keys = params::keys();
+    let mut groups: Vec<(Vec<String>, &Vec<Value>)> = Vec::new();
     for (key, values) in &cfg.sweep {
-        if !KEYS.contains(&key.as_str()) {
-            bail!(
-                "sweep.{key}: not a sweepable parameter; allowed: {}",
-                KEYS.join(", ")
-            );
+        let names: Vec<String> = key.split(',').map(|n| n.trim().to_string()).collect();
+        for name in &names {
+            if !keys.contains(name) {
+                bail!(
+                    "sweep.{key}: `{name}` is not a sweepable parameter; allowed: {}",
+                    keys.join(", ")
+                );
+            }
         }
         if values.is_empty() {
             bail!("sweep.{key}: give at least one value");
         }
+        if names.len() > 1 {
+            for (i, v) in values.iter().enumerate() {
+                if v.as_array().map(Vec::len) != Some(names.len()) {
+                    bail!(
+                        "sweep.{key}[{i}]: give a list of {} values, one for each of {}",
+                        names.len(),
+                        names.join(", ")
+                    );
+                }
+            }
+        }
+        groups.push((names, values));
     }
-    let keys: Vec<String> = cfg.sweep.keys().cloned().collect();
-    let sizes: Vec<usize> = cfg.sweep.values().map(Vec::len).collect();
+    let keys: Vec<String> = groups.iter().flat_map(|(n, _)| n.clone()).collect();
+    let sizes: Vec<usize> = groups.iter().map(|(_, v)| v.len()).collect();
     let points: usize = sizes.iter().product();
     let mut instances = Vec::with_capacity(points * cfg.seeds.len());
     for point in 0..points {
         let mut rest = point;
-        let mut choice = vec![0; keys.len()];
-        for k in (0..keys.len()).rev() {
+        let mut choice = vec![0; groups.len()];
+        for k in (0..groups.len()).rev() {
             choice[k] = rest % sizes[k];
             rest /= sizes[k];
         }
         let mut map = cfg.params.clone();
         let mut swept = Vec::new();
-        for (k, key) in keys.iter().enumerate() {
-            let v = cfg.sweep[key][choice[k]].clone();
-            map.insert(key.clone(), v.clone());
-            swept.push((key.clone(), v));
+        for ((names, values), &c) in groups.iter().zip(&choice) {
+            let v = &values[c];
+            let parts: Vec<Value> = match names.len() {
+                1 => vec![v.clone()],
+                _ => v.as_array().cloned().unwrap_or_default(),
+            };
+            for (name, part) in names.iter().zip(parts) {
+                map.insert(name.clone(), part.clone());
+                swept.push((name.clone(), part));
+            }
         }
         let at = if swept.is_empty() {
             String::new()
@@ -94,10 +119,10 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
             let desc: Vec<String> = swept.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("sweep point {}: ", desc.join(", "))
         };
-        let pc: ParamsConfig = serde_json::from_value(Value::Object(map.clone()))
+        let pc: InstanceParams = serde_json::from_value(Value::Object(map.clone()))
             .map_err(|e| anyhow::anyhow!("{at}{}", params_error(&map, &e)))?;
         for &seed in &cfg.seeds {
-            let params = pc.resolve(&shape, seed, &at)?;
+            let params = params::resolve(&pc, &shape, seed, &at)?;
             instances.push(InstanceSpec {
                 index: instances.len(),
                 point,

@@ -2,7 +2,7 @@
 //! target potentials.
 
 use crate::model::{init, InstanceParams, Shape, Transfer};
-use crate::tasks::{bars, files, mimic, yinyang, Dataset};
+use crate::tasks::{bars, files, idx, mimic, yinyang, Dataset};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -106,6 +106,30 @@ pub enum TaskConfig {
         #[serde(default = "labels")]
         targets: FileTargets,
     },
+    /// MNIST from IDX files in `data_dir` (raw or `.gz`; relative to the config file).
+    /// Validation is the last `val_size` items of the training file, training the first
+    /// `train_size` items before them (default all), test the first `test_size` of the test file.
+    Mnist {
+        data_dir: PathBuf,
+        #[serde(default)]
+        train_size: Option<usize>,
+        #[serde(default = "d10000")]
+        val_size: usize,
+        #[serde(default)]
+        test_size: Option<usize>,
+    },
+    /// Fashion-MNIST, like `mnist`; `data_dir` defaults to where Debian's
+    /// `dataset-fashion-mnist` package puts the files.
+    FashionMnist {
+        #[serde(default = "fashion_dir")]
+        data_dir: PathBuf,
+        #[serde(default)]
+        train_size: Option<usize>,
+        #[serde(default = "d10000")]
+        val_size: usize,
+        #[serde(default)]
+        test_size: Option<usize>,
+    },
     /// `.npy` files.
     Npy {
         train: NpyPair,
@@ -123,6 +147,14 @@ fn d5000() -> usize {
 }
 fn d1000() -> usize {
     1000
+}
+fn d10000() -> usize {
+    10000
+}
+/// Where Debian's `dataset-fashion-mnist` package installs the IDX files.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist/";
+fn fashion_dir() -> PathBuf {
+    PathBuf::from(FASHION_MNIST_DIR)
 }
 fn d42() -> u32 {
     42
@@ -193,6 +225,25 @@ impl TaskConfig {
                 }
                 Ok(())
             }
+            TaskConfig::Mnist {
+                train_size,
+                test_size,
+                ..
+            }
+            | TaskConfig::FashionMnist {
+                train_size,
+                test_size,
+                ..
+            } => {
+                // The files are read (and checked) when the experiment runs.
+                if let Some(n) = train_size {
+                    positive("task.train_size", *n)?;
+                }
+                if let Some(n) = test_size {
+                    positive("task.test_size", *n)?;
+                }
+                fixed(self.name(), 784, idx::N_CLASSES)
+            }
             TaskConfig::Csv { .. } | TaskConfig::Npy { .. } => {
                 // Loading checks the files and the widths.
                 let data = self.load_files(shape, &TargetsConfig::default(), Path::new("."))?;
@@ -262,10 +313,50 @@ impl TaskConfig {
                     test: gen(3, *test_size),
                 }
             }
+            TaskConfig::Mnist {
+                data_dir,
+                train_size,
+                val_size,
+                test_size,
+            }
+            | TaskConfig::FashionMnist {
+                data_dir,
+                train_size,
+                val_size,
+                test_size,
+            } => {
+                let set = match self {
+                    TaskConfig::Mnist { .. } => idx::IdxSet::Mnist,
+                    _ => idx::IdxSet::FashionMnist,
+                };
+                let split = idx::Split {
+                    train: *train_size,
+                    val: *val_size,
+                    test: *test_size,
+                };
+                let (train, val, test) = idx::load(&base.join(data_dir), set, split, hi, lo)
+                    .with_context(|| format!("task {}", self.name()))?;
+                let data = TaskData { train, val, test };
+                check_width(&data.train, shape, "task.data_dir")?;
+                data
+            }
             TaskConfig::Csv { .. } | TaskConfig::Npy { .. } => {
                 self.load_files(shape, targets, base)?
             }
         })
+    }
+
+    /// The task's name as written in configs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskConfig::Yinyang { .. } => "yinyang",
+            TaskConfig::Mimic { .. } => "mimic",
+            TaskConfig::Bars { .. } => "bars",
+            TaskConfig::Csv { .. } => "csv",
+            TaskConfig::Mnist { .. } => "mnist",
+            TaskConfig::FashionMnist { .. } => "fashion_mnist",
+            TaskConfig::Npy { .. } => "npy",
+        }
     }
 
     fn load_files(

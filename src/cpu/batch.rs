@@ -1,7 +1,7 @@
 //! The CPU backend: a batch of [`Instance`]s advanced in parallel with rayon. Instances never
 //! interact, so instance k in a batch computes exactly what it computes alone.
 
-use super::{Instance, PatternKind, State};
+use super::{per_pattern, Instance, PatternKind, Pool, State};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::model::{Real, Weights};
 use rayon::prelude::*;
@@ -11,7 +11,7 @@ pub struct CpuBackend<F: Real> {
     pub instances: Vec<Instance<F>>,
     record: RecordSpec,
     traces: Vec<Trace>,
-    pool: Option<rayon::ThreadPool>,
+    pool: Pool,
 }
 
 impl<F: Real> CpuBackend<F> {
@@ -23,23 +23,12 @@ impl<F: Real> CpuBackend<F> {
             .zip(&batch.init)
             .map(|(p, w)| Instance::new(batch.shape.clone(), batch.phi, p.clone(), w))
             .collect::<Vec<_>>();
-        let pool = match threads {
-            Some(n) => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?),
-            None => None,
-        };
         Ok(CpuBackend {
             traces: vec![Trace::default(); instances.len()],
             instances,
             record,
-            pool,
+            pool: Pool::new(threads)?,
         })
-    }
-
-    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match &self.pool {
-            Some(pool) => pool.install(f),
-            None => f(),
-        }
     }
 }
 
@@ -53,20 +42,16 @@ fn run_patterns<F: Real>(
     trace: &mut Trace,
 ) -> Vec<f64> {
     let (n_in, n_out) = (inst.shape.n_in(), inst.shape.n_out());
-    let patterns = x.len() / n_in;
-    let mut out = vec![0.0; patterns * n_out];
-    for p in 0..patterns {
-        let (xp, yp) = (&x[p * n_in..(p + 1) * n_in], &y[p * n_out..(p + 1) * n_out]);
-        let readout = &mut out[p * n_out..(p + 1) * n_out];
-        if record.stride > 0 && kind == PatternKind::Train {
+    let recording = record.stride > 0 && kind == PatternKind::Train;
+    per_pattern(x, y, n_in, n_out, |xp, yp, readout| {
+        if recording {
             inst.run_pattern(xp, yp, kind, readout, |_, st| {
                 record_step(st, record, trace)
             });
         } else {
             inst.run_pattern(xp, yp, kind, readout, |_, _| {});
         }
-    }
-    out
+    })
 }
 
 /// Appends one sample of `st` to `trace` when the global step is on the stride.
@@ -101,18 +86,14 @@ fn record_step<F: Real>(st: &State<F>, spec: &RecordSpec, trace: &mut Trace) {
 
 impl<F: Real> Backend for CpuBackend<F> {
     fn name(&self) -> String {
-        let threads = self
-            .pool
-            .as_ref()
-            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-        format!("cpu-{} ({threads} threads)", F::NAME)
+        format!("cpu-{} ({} threads)", F::NAME, self.pool.threads())
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
         let record = self.record.clone();
         let mut instances = std::mem::take(&mut self.instances);
         let mut traces = std::mem::take(&mut self.traces);
-        let out = self.install(|| {
+        let out = self.pool.install(|| {
             instances
                 .par_iter_mut()
                 .zip(traces.par_iter_mut())
@@ -130,7 +111,7 @@ impl<F: Real> Backend for CpuBackend<F> {
     fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
         let instances = &self.instances;
         let record = RecordSpec::default();
-        Ok(self.install(|| {
+        Ok(self.pool.install(|| {
             instances
                 .par_iter()
                 .zip(chunk.x.par_iter().zip(&chunk.y))

@@ -9,11 +9,12 @@ pub use metrics::{argmax, metrics, Metrics};
 pub use stream::Streams;
 
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
-use crate::config::{Config, InstanceSpec, Plan, Precision, TaskData};
+use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
 use crate::cpu::CpuBackend;
 use crate::gpu::{self, GpuBackend, GpuOptions};
 use crate::model::{init, Weights};
 use crate::output;
+use crate::steady::SteadyBackend;
 use anyhow::ensure;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -32,8 +33,8 @@ pub enum BackendChoice {
     /// included; an error when there is no adapter.
     Gpu,
     /// The GPU backend when there is an adapter that is not a CPU driver, otherwise the CPU
-    /// backend. Also the CPU backend when f64 is asked for explicitly or traces are recorded,
-    /// which the GPU backend cannot do.
+    /// backend. Also the CPU backend for the steady-state model, and when f64 is asked for
+    /// explicitly or traces are recorded, which the GPU backend cannot do.
     Auto,
 }
 
@@ -131,7 +132,7 @@ pub struct Results {
 pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
     let data = load_data(cfg, plan, opts)?;
     let batch = batch_of(plan, opts);
-    let mut backend = open_backend(&batch, cfg.precision, opts)?;
+    let mut backend = open_backend(cfg, &batch, opts)?;
     if opts.progress {
         eprintln!("backend: {}", backend.name());
     }
@@ -216,19 +217,26 @@ fn chunk_of(
     chunk
 }
 
-/// The backend `opts` asks for, holding `batch` (see [`BackendChoice`]); `precision` is the
-/// config's, which `opts.precision` overrides, for the CPU backend.
+/// The backend for the config's model that `opts` asks for, holding `batch` (see
+/// [`BackendChoice`]). The GPU runs the full model only; the CPU backends run in the config's
+/// precision unless `opts.precision` overrides it; traces exist only for the full model (the
+/// steady state has no time course).
 pub fn open_backend(
+    cfg: &Config,
     batch: &Batch,
-    precision: Precision,
     opts: &RunOptions,
 ) -> anyhow::Result<Box<dyn Backend>> {
+    let full = cfg.model == ModelKind::Full;
     let gpu_options = GpuOptions {
         adapter: opts.adapter.clone(),
         ..Default::default()
     };
     match opts.backend {
         BackendChoice::Gpu => {
+            ensure!(
+                full,
+                "the GPU backend runs the full model only (\"model\": \"full\"); use --backend cpu"
+            );
             ensure!(
                 opts.record.stride == 0,
                 "--record is not supported by the GPU backend yet; use --backend cpu"
@@ -240,7 +248,7 @@ pub fn open_backend(
             return Ok(Box::new(GpuBackend::new(batch, &gpu_options)?));
         }
         BackendChoice::Auto
-            if opts.record.stride == 0 && opts.precision != Some(Precision::F64) =>
+            if full && opts.record.stride == 0 && opts.precision != Some(Precision::F64) =>
         {
             if let Some(gpu) = gpu::open_hardware(opts.adapter.as_deref())? {
                 return Ok(Box::new(GpuBackend::with_gpu(gpu, batch, &gpu_options)?));
@@ -248,17 +256,31 @@ pub fn open_backend(
         }
         BackendChoice::Auto | BackendChoice::Cpu => {}
     }
-    Ok(match opts.precision.unwrap_or(precision) {
-        Precision::F32 => Box::new(CpuBackend::<f32>::new(
-            batch,
-            opts.threads,
-            opts.record.clone(),
-        )?),
-        Precision::F64 => Box::new(CpuBackend::<f64>::new(
-            batch,
-            opts.threads,
-            opts.record.clone(),
-        )?),
+    let precision = opts.precision.unwrap_or(cfg.precision);
+    Ok(match cfg.model {
+        ModelKind::Full => match precision {
+            Precision::F32 => Box::new(CpuBackend::<f32>::new(
+                batch,
+                opts.threads,
+                opts.record.clone(),
+            )?),
+            Precision::F64 => Box::new(CpuBackend::<f64>::new(
+                batch,
+                opts.threads,
+                opts.record.clone(),
+            )?),
+        },
+        ModelKind::Steady => {
+            if opts.record.stride > 0 {
+                anyhow::bail!(
+                    "--record needs \"model\": \"full\": the steady-state model has no time course to record"
+                );
+            }
+            match precision {
+                Precision::F32 => Box::new(SteadyBackend::<f32>::new(batch, opts.threads)?),
+                Precision::F64 => Box::new(SteadyBackend::<f64>::new(batch, opts.threads)?),
+            }
+        }
     })
 }
 

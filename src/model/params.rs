@@ -14,7 +14,10 @@ pub enum InitMode {
 }
 
 /// Numeric parameters and flags of one instance. Units: ms, 1/ms, dimensionless potentials.
+/// This is also the `params` block of a config: keys left out take the [`Default`] values (the
+/// common block of MODEL.md section 9), and a learning-rate list left out or empty means all 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct InstanceParams {
     pub gl: f64,
     pub gb: f64,
@@ -46,8 +49,19 @@ pub struct InstanceParams {
     pub init_ip: f64,
     /// Zero every Δ after each pattern.
     pub reset_deltas: bool,
-    /// Seed of the instance: weights, data order and noise.
+    /// Steady-state model only: relaxation passes per exposure (MODEL.md section 7, ≥ 1).
+    pub n_passes: usize,
+    /// Steady-state model only: relaxation + plasticity updates per pattern (≥ 1).
+    pub n_exposures: usize,
+    /// Seed of the instance: weights, data order and noise (from the config's `seeds`).
+    #[serde(skip)]
     pub seed: u64,
+}
+
+impl Default for InstanceParams {
+    fn default() -> Self {
+        InstanceParams::reference(0)
+    }
 }
 
 impl InstanceParams {
@@ -105,6 +119,8 @@ impl InstanceParams {
             init_pi: 1.0,
             init_ip: 1.0,
             reset_deltas: false,
+            n_passes: 2,
+            n_exposures: 1,
             seed: 0,
         }
     }

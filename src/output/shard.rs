@@ -1,7 +1,7 @@
 //! Shards of an experiment (`--shard I/N`) and `pyralnet merge`, which combines the output
 //! folders of all N shards into the result set of the unsharded run.
 
-use super::{summarise, write_text, Outcome};
+use super::{summarise, summary_csv, write_text, Outcome};
 use crate::config::Config;
 use crate::experiment::Metrics;
 use anyhow::{bail, Context};
@@ -235,6 +235,10 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
     write_text(
         &out.join("summary.json"),
         &(serde_json::to_string_pretty(&summary)? + "\n"),
+    )?;
+    write_text(
+        &out.join("summary.csv"),
+        &summary_csv(&summarise(&outcomes)),
     )?;
     Ok(())
 }

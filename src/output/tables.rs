@@ -70,6 +70,10 @@ pub fn write_results(dir: &Path, cfg: &Config, r: &Results) -> anyhow::Result<()
         &dir.join("summary.json"),
         &(serde_json::to_string_pretty(&summary)? + "\n"),
     )?;
+    write_text(
+        &dir.join("summary.csv"),
+        &summary_csv(&summarise(&outcomes(&r.instances))),
+    )?;
     for res in &r.instances {
         write_weights(
             &dir.join("weights")
@@ -105,7 +109,7 @@ fn list(v: &[f64]) -> String {
 fn instances_csv(rows: &[InstanceResult]) -> String {
     let mut s = String::from(
         "instance,point,seed,gl,gb,ga,gd,gsom,dt,tau_w,tau0,t_pattern,learning_lag,out_lag,noise,bias,\
-         eta_up,eta_pi,eta_ip,eta_down,init,init_up,init_down,init_pi,init_ip,reset_deltas,\
+         eta_up,eta_pi,eta_ip,eta_down,init,init_up,init_down,init_pi,init_ip,reset_deltas,n_passes,n_exposures,\
          val_acc,val_mse,test_acc,test_mse\n",
     );
     for r in rows {
@@ -115,7 +119,7 @@ fn instances_csv(rows: &[InstanceResult]) -> String {
             .and_then(|v| v.as_str().map(str::to_owned));
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.spec.index,
             r.spec.point,
             p.seed,
@@ -142,6 +146,8 @@ fn instances_csv(rows: &[InstanceResult]) -> String {
             p.init_pi,
             p.init_ip,
             p.reset_deltas,
+            p.n_passes,
+            p.n_exposures,
             num(r.val.acc),
             num(r.val.mse),
             num(r.test.acc),
@@ -168,6 +174,35 @@ fn curves_csv(r: &Results) -> String {
             c.sp_ip,
             c.sp_pi
         );
+    }
+    s
+}
+
+/// `summary.csv`: one row per sweep point with its swept values and mean, std of every metric.
+pub fn summary_csv(points: &[Summary]) -> String {
+    let keys: Vec<&String> = points
+        .first()
+        .map(|p| p.params.keys().collect())
+        .unwrap_or_default();
+    let mut s = String::from("point");
+    for k in &keys {
+        s += &format!(",{k}");
+    }
+    s += ",n_seeds,val_acc_mean,val_acc_std,val_mse_mean,val_mse_std,test_acc_mean,test_acc_std,test_mse_mean,test_mse_std\n";
+    for p in points {
+        s += &p.point.to_string();
+        for k in &keys {
+            // list values (e.g. eta_up) are written with ';' so the CSV stays rectangular
+            s += &format!(",{}", p.params[k.as_str()].to_string().replace(',', ";"));
+        }
+        s += &format!(",{}", p.seeds.len());
+        for st in [&p.val_acc, &p.val_mse, &p.test_acc, &p.test_mse] {
+            s += &match st {
+                Some(st) => format!(",{},{}", st.mean, st.std),
+                None => ",,".into(),
+            };
+        }
+        s += "\n";
     }
     s
 }

@@ -10,9 +10,11 @@
 //! * [`bars`]: the 3×3 Bars task (horizontal / vertical / diagonal).
 //! * [`mimic`]: teacher–student regression against a fixed microcircuit.
 //! * [`files`]: data sets read from CSV or `.npy` files.
+//! * [`idx`]: MNIST-format IDX files (raw or gzipped), MNIST and Fashion-MNIST.
 
 pub mod bars;
 pub mod files;
+pub mod idx;
 pub mod mimic;
 pub mod mt19937;
 pub mod yinyang;
