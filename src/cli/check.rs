@@ -2,7 +2,7 @@
 //! the same initial weights and pattern stream, and reports how far they lie apart.
 
 use crate::check::{self, Deviation, Quantity};
-use crate::config::Config;
+use crate::config::{Config, ModelKind};
 use crate::cpu::CpuBackend;
 use crate::experiment::{self, RunOptions};
 use crate::gpu::{GpuBackend, GpuOptions};
@@ -46,6 +46,9 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
         bail!("--tol-f32 and --tol-f64 must be non-negative numbers");
     }
     let cfg = Config::load(&a.config)?;
+    if cfg.model != ModelKind::Full {
+        bail!("check compares backends of the full model; the config has \"model\": \"steady\"");
+    }
     let mut plan = cfg.plan()?;
     if let Some(k) = a.instances {
         plan.instances.truncate(k);
