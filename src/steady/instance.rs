@@ -303,7 +303,7 @@ impl<F: Real> SteadyInstance<F> {
     }
 
     /// One plasticity step from the relaxed state: dendrites recomputed from the somas, then for
-    /// every matrix with η ≠ 0 [`steady_update`] with the error of section 2:
+    /// every matrix with η ≠ 0 `steady_update` with the error of section 2:
     /// forward `e = φ(u^P) − φ(c v_B)` (c = `g_B/(g_l+g_B+g_A)` hidden, `g_B/(g_l+g_B)` output),
     /// pre `pre[l]`; pyramidal → interneuron `e = φ(u^I) − φ(g_D/(g_l+g_D) v_D)`, pre
     /// `pre[l+1]`; interneuron → pyramidal `e = −v_A`, pre `φ(u^I)`; top-down
