@@ -745,3 +745,46 @@ fn bench_command_compares_the_backends() {
         assert!(text.contains(&format!("batch {n}: gpu/cpu = ")), "{text}");
     }
 }
+
+/// A short Yin-Yang training on the GPU ends within 2 percentage points of the CPU run's test
+/// accuracy (same instance, same pattern stream).
+#[test]
+fn short_yinyang_training_matches_the_cpu_accuracy() {
+    if device().is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_pyralnet");
+    let cfg = format!(
+        "{}/configs/yinyang_sps_smoke.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let acc = |backend: &str| {
+        let out = dir.path().join(backend);
+        let o = std::process::Command::new(bin)
+            .args([
+                "run",
+                &cfg,
+                "--quiet",
+                "--precision",
+                "f32",
+                "--backend",
+                backend,
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        s["points"][0]["test_acc"]["mean"].as_f64().unwrap()
+    };
+    let (gpu, cpu) = (acc("gpu"), acc("cpu"));
+    assert!(cpu > 0.5, "the CPU run learned nothing: {cpu}");
+    assert!(
+        (gpu - cpu).abs() <= 0.02,
+        "test accuracy gpu {gpu} vs cpu {cpu}"
+    );
+}
