@@ -29,6 +29,13 @@ fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
+/// `pyralnet run CONFIG --out OUT --quiet EXTRA…`, which must succeed.
+fn run_ok(cfg: &str, out: &str, extra: &[&str]) {
+    let mut args = vec!["run", cfg, "--out", out, "--quiet"];
+    args.extend_from_slice(extra);
+    ok(&args);
+}
+
 fn ok(args: &[&str]) {
     let o = run(args);
     assert!(
@@ -111,13 +118,7 @@ fn resume_after_kill_9_and_after_sigterm_equals_the_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "resume", 5.0);
     let whole = dir.path().join("whole");
-    ok(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        whole.to_str().unwrap(),
-        "--quiet",
-    ]);
+    run_ok(cfg.to_str().unwrap(), whole.to_str().unwrap(), &[]);
 
     let killed = dir.path().join("killed");
     assert_eq!(
@@ -136,14 +137,11 @@ fn resume_after_kill_9_and_after_sigterm_equals_the_uninterrupted_run() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
-    ok(&[
-        "run",
+    run_ok(
         cfg.to_str().unwrap(),
-        "--out",
         killed.to_str().unwrap(),
-        "--quiet",
-        "--resume",
-    ]);
+        &["--resume"],
+    );
     assert_same_results(&whole, &killed, 4);
 
     let termed = dir.path().join("termed");
@@ -152,25 +150,19 @@ fn resume_after_kill_9_and_after_sigterm_equals_the_uninterrupted_run() {
         Some(130),
         "SIGTERM stops cleanly with 130"
     );
-    ok(&[
-        "run",
+    run_ok(
         cfg.to_str().unwrap(),
-        "--out",
         termed.to_str().unwrap(),
-        "--quiet",
-        "--resume",
-    ]);
+        &["--resume"],
+    );
     assert_same_results(&whole, &termed, 4);
 
     // resuming a finished run does nothing; resuming with another config is refused
-    ok(&[
-        "run",
+    run_ok(
         cfg.to_str().unwrap(),
-        "--out",
         termed.to_str().unwrap(),
-        "--quiet",
-        "--resume",
-    ]);
+        &["--resume"],
+    );
     let other = write_config(dir.path(), "resume", 6.0);
     let o = run(&[
         "run",
@@ -190,18 +182,10 @@ fn shards_merge_into_the_unsharded_result_and_bad_sets_are_refused() {
     let cfg = write_config(dir.path(), "shards", 5.0);
     let c = cfg.to_str().unwrap();
     let whole = dir.path().join("whole");
-    ok(&["run", c, "--out", whole.to_str().unwrap(), "--quiet"]);
+    run_ok(c, whole.to_str().unwrap(), &[]);
     let shard_dirs: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("s{i}"))).collect();
     for (i, d) in shard_dirs.iter().enumerate() {
-        ok(&[
-            "run",
-            c,
-            "--out",
-            d.to_str().unwrap(),
-            "--quiet",
-            "--shard",
-            &format!("{i}/3"),
-        ]);
+        run_ok(c, d.to_str().unwrap(), &["--shard", &format!("{i}/3")]);
     }
     let merged = dir.path().join("merged");
     let mut args = vec!["merge", merged.to_str().unwrap()];
@@ -239,15 +223,11 @@ fn shards_merge_into_the_unsharded_result_and_bad_sets_are_refused() {
     );
     let other_cfg = write_config(dir.path(), "shards", 6.0);
     let other = dir.path().join("other2");
-    ok(&[
-        "run",
+    run_ok(
         other_cfg.to_str().unwrap(),
-        "--out",
         other.to_str().unwrap(),
-        "--quiet",
-        "--shard",
-        "2/3",
-    ]);
+        &["--shard", "2/3"],
+    );
     refuse(
         &[&shard_dirs[0], &shard_dirs[1], &other],
         "different config",
@@ -262,13 +242,7 @@ fn plots_and_summary_csv_come_from_a_smoke_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "plots", 5.0);
     let out = dir.path().join("run");
-    ok(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    run_ok(cfg.to_str().unwrap(), out.to_str().unwrap(), &[]);
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     let mut lines = summary.lines();
     assert!(lines
