@@ -460,27 +460,21 @@ fn split_run_equals_whole_run_and_evaluation_changes_nothing() {
     let mut a = CpuBackend::<f64>::new(&b, None, RecordSpec::default()).unwrap();
     let out_whole = a.train(&whole).unwrap();
     let mut s = CpuBackend::<f64>::new(&b, None, RecordSpec::default()).unwrap();
+    // the first or the second 2 of the 4 patterns of every instance
+    let side = |v: &[Vec<f64>], at: usize, first: bool| -> Vec<Vec<f64>> {
+        v.iter()
+            .map(|p| {
+                if first {
+                    p[..at].to_vec()
+                } else {
+                    p[at..].to_vec()
+                }
+            })
+            .collect()
+    };
     let half = |c: &Chunk, first: bool| Chunk {
-        x: c.x
-            .iter()
-            .map(|v| {
-                if first {
-                    v[..8].to_vec()
-                } else {
-                    v[8..].to_vec()
-                }
-            })
-            .collect(),
-        y: c.y
-            .iter()
-            .map(|v| {
-                if first {
-                    v[..6].to_vec()
-                } else {
-                    v[6..].to_vec()
-                }
-            })
-            .collect(),
+        x: side(&c.x, 8, first),
+        y: side(&c.y, 6, first),
     };
     let mut out_split = s.train(&half(&whole, true)).unwrap();
     let before = s.weights().unwrap();
