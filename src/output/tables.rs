@@ -1,4 +1,4 @@
-//! Result tables: `config.json`, `instances.csv`, `curves.csv`, `summary.json`, and the
+//! Result tables: `instances.csv`, `curves.csv`, `summary.json`, and the
 //! per-instance weights and traces.
 
 use super::{write_text, write_trace, write_weights};
@@ -49,13 +49,10 @@ pub struct Summary {
     pub test_mse: Option<Stat>,
 }
 
-/// Writes every output of a run into `dir` (created if needed).
+/// Writes every result of a run into `dir` (created if needed). `config.json` is not among
+/// them: `pyralnet run` writes it when the run starts, so `--resume` can check it.
 pub fn write_results(dir: &Path, cfg: &Config, r: &Results) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("weights"))?;
-    write_text(
-        &dir.join("config.json"),
-        &(serde_json::to_string_pretty(cfg)? + "\n"),
-    )?;
     write_text(&dir.join("instances.csv"), &instances_csv(&r.instances))?;
     write_text(&dir.join("curves.csv"), &curves_csv(r))?;
     let summary = json!({
