@@ -10,15 +10,9 @@ seeds=${3:-0}
 cargo build --release --quiet
 cfg=$(mktemp --suffix=.json)
 trap 'rm -f "$cfg"' EXIT
-python3 - "$cfg" "$epochs" "$seeds" <<'PY'
-import json, sys
-c = json.load(open("configs/mimic.json"))
-c["name"] = "experiment_a"
-c["protocol"]["epochs"] = int(sys.argv[2])
-c["protocol"]["eval_every"] = 1000
-if int(sys.argv[3]) > 0:
-    c["seeds"] = list(range(int(sys.argv[3])))
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+seeds_arg=()
+if [ "$seeds" -gt 0 ]; then seeds_arg=("seeds=$(python3 -c "print(list(range($seeds)))")"); fi
+python3 scripts/config_variant.py configs/mimic.json "$cfg" name=experiment_a \
+  protocol.epochs="$epochs" protocol.eval_every=1000 "${seeds_arg[@]}"
 ./target/release/pyralnet run "$cfg" --out "$out" --force
 python3 scripts/curve_ratios.py "$out"
