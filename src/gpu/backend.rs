@@ -200,7 +200,12 @@ impl GpuBackend {
     }
 
     /// Uploads the batch to an already open device, split into sub-batches whose buffers fit
-    /// the device's binding limits.
+    /// the device's binding limits. Unless `opts` names them, the kernel and its workgroups per
+    /// instance come from the adapter: on CPU drivers the first of serial, fused workgroup and
+    /// phased kernel whose step fits llvmpipe's loop limit (the phased one with the fewest
+    /// workgroups per instance that fit; an error when none does); on GPUs the fused kernel
+    /// unless a step takes one thread more than 4096 loop trips, else the phased one with
+    /// workgroups doubled until a step takes at most 1024.
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
         batch.shape.validate().map_err(anyhow::Error::msg)?;
         ensure!(!batch.is_empty(), "empty batch");
