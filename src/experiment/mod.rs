@@ -34,7 +34,7 @@ pub enum BackendChoice {
     Gpu,
     /// The GPU backend when there is an adapter that is not a CPU driver, otherwise the CPU
     /// backend. Also the CPU backend for the steady-state model, and when f64 is asked for
-    /// explicitly or traces are recorded, which the GPU backend cannot do.
+    /// explicitly, which the GPU backend cannot do.
     Auto,
 }
 
@@ -229,6 +229,7 @@ pub fn open_backend(
     let full = cfg.model == ModelKind::Full;
     let gpu_options = GpuOptions {
         adapter: opts.adapter.clone(),
+        record: opts.record.clone(),
         ..Default::default()
     };
     match opts.backend {
@@ -238,18 +239,12 @@ pub fn open_backend(
                 "the GPU backend runs the full model only (\"model\": \"full\"); use --backend cpu"
             );
             ensure!(
-                opts.record.stride == 0,
-                "--record is not supported by the GPU backend yet; use --backend cpu"
-            );
-            ensure!(
                 opts.precision != Some(Precision::F64),
                 "the GPU backend computes in f32; use --backend cpu for f64"
             );
             return Ok(Box::new(GpuBackend::new(batch, &gpu_options)?));
         }
-        BackendChoice::Auto
-            if full && opts.record.stride == 0 && opts.precision != Some(Precision::F64) =>
-        {
+        BackendChoice::Auto if full && opts.precision != Some(Precision::F64) => {
             if let Some(gpu) = gpu::open_hardware(opts.adapter.as_deref())? {
                 return Ok(Box::new(GpuBackend::with_gpu(gpu, batch, &gpu_options)?));
             }
