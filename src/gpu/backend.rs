@@ -76,6 +76,8 @@ pub struct GpuBackend {
     /// Largest binding (bytes) any buffer may have.
     max_binding: u64,
     piece_patterns: Option<usize>,
+    /// Instances per sub-batch: as many as the binding limits allow (or `max_group`).
+    per_group: usize,
 }
 
 /// A kernel's layout and sources (training and evaluation) for one batch, with the loop
@@ -220,6 +222,7 @@ impl GpuBackend {
             window,
             max_binding,
             piece_patterns: opts.piece_patterns,
+            per_group,
         })
     }
 
@@ -443,6 +446,11 @@ impl GpuBackend {
 }
 
 impl Backend for GpuBackend {
+    /// One sub-batch: more instances would need more buffers of the binding limit's size.
+    fn batch_capacity(&self) -> Option<usize> {
+        Some(self.per_group)
+    }
+
     fn name(&self) -> String {
         format!("gpu {}", self.gpu.label())
     }
