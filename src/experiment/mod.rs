@@ -148,9 +148,7 @@ pub struct Results {
 /// Runs every instance of `plan` to the end of the protocol, in one batch, and returns the
 /// results (for sweeps of any size, [`run_batches`] hands out the results batch by batch).
 pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
-    let schedule = Schedule {
-        batches: vec![0..plan.instances.len()],
-    };
+    let schedule = Schedule::of_plan(cfg, plan, plan.instances.len());
     let mut meter = Meter::new(&schedule, opts.progress);
     let mut results = None;
     run_batches(cfg, plan, opts, &schedule, 0, &mut meter, |_, r| {
