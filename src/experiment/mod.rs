@@ -447,11 +447,11 @@ impl<'a> Runner<'a> {
         self.curves = progress.curves;
         meter.resumed(self.done * self.plan.instances.len());
         if self.opts.progress {
-            eprintln!(
+            meter.println(&format!(
                 "resuming batch {} after {} training patterns",
                 self.batch + 1,
                 self.done
-            );
+            ));
         }
         Ok(())
     }

@@ -98,7 +98,8 @@ impl Meter {
         }
     }
 
-    fn println(&self, line: &str) {
+    /// Prints a line above the bar (to stderr without one).
+    pub(super) fn println(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
