@@ -75,6 +75,12 @@ pub trait Backend {
     fn snapshot(&mut self) -> anyhow::Result<Vec<State<f64>>>;
     /// Puts every instance back into a state taken by [`Backend::snapshot`].
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()>;
+    /// Most instances one batch may hold where the device's memory limits it (the GPU: one
+    /// sub-batch whose buffers fit the adapter's binding limits); `None` where only host memory
+    /// does.
+    fn batch_capacity(&self) -> Option<usize> {
+        None
+    }
     /// Traces recorded during training so far (drained), when recording was requested.
     fn take_traces(&mut self) -> Vec<Trace> {
         Vec::new()

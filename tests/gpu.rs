@@ -505,6 +505,9 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
         };
         let mut split = gpu_backend(&g, &big, &opts);
         assert_eq!(split.groups(), 4);
+        // the batch capacity it reports to the scheduler is one sub-batch
+        assert_eq!(split.batch_capacity(), Some(10));
+        assert!(other.batch_capacity().unwrap() >= big.len() && other.groups() == 1);
         assert_eq!(split.train(&data).unwrap(), r_all, "{kernel:?}");
         assert_eq!(split.weights().unwrap(), w_all, "{kernel:?}");
         for k in [0, 5, 17, 36] {

@@ -73,21 +73,30 @@ fn assert_same_results(a: &Path, b: &Path, n: usize) {
 
 /// Starts a run and stops it with `signal` once its first checkpoint after `min_patterns` exists.
 fn start_and_stop(cfg: &Path, out: &Path, signal: &str, min_patterns: u64) -> Option<i32> {
+    start_and_stop_when(cfg, out, signal, &[], |p| {
+        p["patterns"].as_u64().unwrap() >= min_patterns
+    })
+}
+
+/// Starts `pyralnet run CONFIG --out OUT --quiet EXTRA…` and stops it with `signal` once a
+/// checkpoint's progress.json satisfies `ready`.
+fn start_and_stop_when(
+    cfg: &Path,
+    out: &Path,
+    signal: &str,
+    extra: &[&str],
+    ready: impl Fn(&Value) -> bool,
+) -> Option<i32> {
+    let mut args = vec![
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
     let mut child = Command::new(BIN)
-        .args(
-            [
-                cfg.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--quiet",
-            ]
-            .iter()
-            .copied()
-            .fold(vec!["run"], |mut v, a| {
-                v.push(a);
-                v
-            }),
-        )
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -96,7 +105,7 @@ fn start_and_stop(cfg: &Path, out: &Path, signal: &str, min_patterns: u64) -> Op
     loop {
         if let Ok(text) = std::fs::read_to_string(out.join("checkpoint/progress.json")) {
             let v: Value = serde_json::from_str(&text).unwrap();
-            if v["patterns"].as_u64().unwrap() >= min_patterns {
+            if ready(&v) {
                 break;
             }
         }
@@ -174,6 +183,62 @@ fn resume_after_kill_9_and_after_sigterm_equals_the_uninterrupted_run() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("different config"));
+}
+
+#[test]
+fn a_run_killed_in_batch_3_of_5_resumes_there_and_equals_the_run_in_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "batches", 5.0);
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    c["seeds"] = json!([1, 2, 3, 4, 5]);
+    c["protocol"]["epochs"] = json!(2);
+    std::fs::write(&cfg, c.to_string()).unwrap();
+    let whole = dir.path().join("whole");
+    run_ok(cfg.to_str().unwrap(), whole.to_str().unwrap(), &[]);
+
+    // 10 instances in batches of 2; kill -9 in the middle of batch 3 (index 2)
+    let killed = dir.path().join("killed");
+    let code = start_and_stop_when(&cfg, &killed, "-9", &["--max-batch", "2"], |p| {
+        p["batch"] == json!(2) && p["patterns"].as_u64().unwrap() >= 200
+    });
+    assert_eq!(code, None);
+    let batches = killed.join("batches");
+    for k in 0..2 {
+        assert!(
+            batches.join(format!("batch_{k}.json")).is_file(),
+            "batch {k} not done"
+        );
+    }
+    assert!(!batches.join("batch_2.json").exists());
+    let mtime = |i: usize| {
+        std::fs::metadata(killed.join(format!("weights/instance_{i}.npz")))
+            .and_then(|m| m.modified())
+            .unwrap()
+    };
+    let before: Vec<_> = (0..4).map(mtime).collect();
+    assert!(!killed.join("weights/instance_4.npz").exists());
+    // the resumed run keeps the 5 batches of 2 although it is not given --max-batch
+    let o = run(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("5 batches of at most 2 instances, 2 done already"),
+        "{err}"
+    );
+    assert_eq!(
+        (0..4).map(mtime).collect::<Vec<_>>(),
+        before,
+        "batches 1 and 2 were redone"
+    );
+    assert_same_results(&whole, &killed, 10);
+    assert!(!batches.exists(), "batches/ left behind");
 }
 
 #[test]

@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// SLURM_ARRAY_TASK_COUNT when set).
     #[arg(long)]
     pub shard: Option<String>,
+    /// At most N instances per batch (default: as many as half the available memory, at most
+    /// 512 MiB, and the GPU's buffer limits allow). A resumed run keeps its batches.
+    #[arg(long, value_name = "N")]
+    pub max_batch: Option<usize>,
     /// Seconds between checkpoints (there is also one at every evaluation point).
     #[arg(long, default_value_t = 300.0)]
     pub checkpoint_seconds: f64,
@@ -165,6 +169,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if a.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
+    if a.max_batch == Some(0) {
+        bail!("--max-batch must be at least 1");
+    }
     if a.record && a.record_stride == 0 {
         bail!("--record-stride must be at least 1");
     }
@@ -180,7 +187,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             eprintln!("{} is complete already; nothing to resume", out.display());
             return Ok(());
         }
-    } else if out.join("summary.json").exists() || out.join("checkpoint").exists() {
+    } else if out.join("summary.json").exists()
+        || out.join("checkpoint").exists()
+        || output::has_batches(&out)
+    {
         if !a.force {
             bail!(
                 "{} already holds a run; pass --resume to continue it, --force to overwrite it, or choose another --out",
@@ -221,6 +231,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         progress: !a.quiet,
         base_dir: a.config.parent().map(PathBuf::from).unwrap_or_default(),
         chunk: 0,
+        max_batch: a.max_batch,
         checkpoint_dir: Some(out.clone()),
         checkpoint_seconds: a.checkpoint_seconds,
         resume: a.resume,
@@ -238,17 +249,38 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         )),
         out.display()
     );
-    let results = match experiment::run(&cfg, &plan, &opts) {
-        Ok(r) => r,
+    let mut writer = output::SweepWriter::open(&out, a.resume, || {
+        experiment::plan_schedule(&cfg, &plan, &opts)
+    })?;
+    let schedule = writer.schedule().clone();
+    let first = writer.finished();
+    eprintln!(
+        "{} batches of at most {} instances{}",
+        schedule.batches.len(),
+        schedule.largest(),
+        match first {
+            0 => String::new(),
+            k => format!(", {k} done already"),
+        }
+    );
+    let mut meter = experiment::Meter::new(&schedule, opts.progress);
+    let ran = experiment::run_batches(&cfg, &plan, &opts, &schedule, first, &mut meter, |k, r| {
+        writer.write_batch(k, &r)?;
+        output::remove_checkpoints(&out)
+    });
+    match ran {
+        Ok(()) => meter.finish(),
         Err(e) if e.is::<Interrupted>() => {
             eprintln!("{e}");
             std::process::exit(130);
         }
         Err(e) => return Err(e),
-    };
-    output::write_results(&out, &cfg, &results)?;
-    output::remove_checkpoints(&out)?;
-    for s in output::summarise(&output::outcomes(&results.instances)) {
+    }
+    let outcomes = writer.outcomes(&plan)?;
+    let (seconds, instance_steps) = writer.totals();
+    let backend = writer.backend().to_string();
+    writer.finish(&cfg, &plan)?;
+    for s in output::summarise(&outcomes) {
         let fmt = |st: &Option<output::Stat>, scale: f64| {
             st.as_ref().map_or("-".into(), |s| {
                 format!("{:.4} ± {:.4}", s.mean * scale, s.std * scale)
@@ -267,11 +299,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "{} on {}: {:.1} s, {:.3e} instance-steps/s",
+        "{} on {backend}: {seconds:.1} s, {:.3e} instance-steps/s",
         out.display(),
-        results.backend,
-        results.seconds,
-        results.instance_steps / results.seconds.max(1e-9)
+        instance_steps / seconds.max(1e-9)
     );
     Ok(())
 }

@@ -1,12 +1,18 @@
-//! Runs an experiment: builds the instances of a [`Plan`], streams each instance's patterns
-//! through a backend chunk by chunk, evaluates on the validation set at the protocol's cadence
-//! (on a copy of the state), and collects the results that [`crate::output`] writes.
+//! Runs an experiment: splits the instances of a [`Plan`] into batches ([`schedule`]), and for
+//! each batch builds its instances, streams each instance's patterns through a backend chunk by
+//! chunk, evaluates on the validation set at the protocol's cadence (on a copy of the state),
+//! and hands the batch's results to the caller ([`sweep`]), which writes them with
+//! [`crate::output`].
 
 mod metrics;
+pub mod schedule;
 mod stream;
+mod sweep;
 
 pub use metrics::{argmax, metrics, Metrics};
+pub use schedule::Schedule;
 pub use stream::Streams;
+pub use sweep::{plan_schedule, run_batches, Meter};
 
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
@@ -16,7 +22,6 @@ use crate::model::{init, Weights};
 use crate::output;
 use crate::steady::SteadyBackend;
 use anyhow::ensure;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +60,8 @@ pub struct RunOptions {
     pub base_dir: PathBuf,
     /// Training patterns per backend call at most (progress granularity); 0 = default.
     pub chunk: usize,
+    /// At most this many instances per batch (`None`: as many as the memory budget allows).
+    pub max_batch: Option<usize>,
     /// Folder for checkpoints (none: no checkpoints).
     pub checkpoint_dir: Option<PathBuf>,
     /// Seconds between checkpoints (besides one at every evaluation point); 0 = 300.
@@ -65,9 +72,13 @@ pub struct RunOptions {
     pub stop: Option<Arc<AtomicBool>>,
 }
 
-/// The run stopped on request after writing a checkpoint.
+/// The run stopped on request after writing a checkpoint (or between two batches).
 #[derive(Debug)]
 pub struct Interrupted {
+    /// The batch that was running (0-based) and how many the sweep has.
+    pub batch: usize,
+    pub batches: usize,
+    /// Training patterns every instance of that batch had seen.
     pub patterns: usize,
 }
 
@@ -75,8 +86,11 @@ impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "interrupted after {} training patterns; checkpoint written, continue with --resume",
-            self.patterns
+            "interrupted after {} training patterns of batch {} of {}; checkpoint written, \
+             continue with --resume",
+            self.patterns,
+            self.batch + 1,
+            self.batches
         )
     }
 }
@@ -86,6 +100,9 @@ impl std::error::Error for Interrupted {}
 /// What a checkpoint records besides the instances' states.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Progress {
+    /// The batch whose instances the checkpoint holds.
+    #[serde(default)]
+    pub batch: usize,
     /// Training patterns every instance has seen.
     pub patterns: usize,
     pub instance_steps: f64,
@@ -117,7 +134,7 @@ pub struct InstanceResult {
     pub weights: Weights<f64>,
 }
 
-/// Everything an experiment produces.
+/// Everything an experiment (or one batch of it) produces.
 #[derive(Clone, Debug)]
 pub struct Results {
     pub backend: String,
@@ -128,19 +145,37 @@ pub struct Results {
     pub instance_steps: f64,
 }
 
-/// Runs every instance of `plan` to the end of the protocol.
+/// Runs every instance of `plan` to the end of the protocol, in one batch, and returns the
+/// results (for sweeps of any size, [`run_batches`] hands out the results batch by batch).
 pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
-    let data = load_data(cfg, plan, opts)?;
-    let batch = batch_of(plan, opts);
-    let mut backend = open_backend(cfg, &batch, opts)?;
-    if opts.progress {
-        eprintln!("backend: {}", backend.name());
-    }
-    let mut runner = Runner::new(cfg, plan, &data, opts);
+    let schedule = Schedule::of_plan(cfg, plan, plan.instances.len());
+    let mut meter = Meter::new(&schedule, opts.progress);
+    let mut results = None;
+    run_batches(cfg, plan, opts, &schedule, 0, &mut meter, |_, r| {
+        results = Some(r);
+        Ok(())
+    })?;
+    meter.finish();
+    Ok(results.expect("the one batch has run"))
+}
+
+/// Runs one batch (the instances of `plan`, batch number `batch` of the sweep) with the data
+/// sets `data` to the end of the protocol, resuming from its checkpoint when asked.
+fn run_batch(
+    cfg: &Config,
+    plan: &Plan,
+    data: &[Arc<TaskData>],
+    opts: &RunOptions,
+    batch: usize,
+    meter: &mut Meter,
+) -> anyhow::Result<Results> {
+    let mut backend = open_backend(cfg, &batch_of(plan, opts), opts)?;
+    meter.backend(&backend.name());
+    let mut runner = Runner::new(cfg, plan, data, opts, batch);
     if opts.resume {
-        runner.resume(backend.as_mut())?;
+        runner.resume(backend.as_mut(), meter)?;
     }
-    runner.run(backend.as_mut())?;
+    runner.run(backend.as_mut(), meter)?;
     let weights = backend.weights()?;
     let (val, test) = runner.final_metrics(backend.as_mut())?;
     let instances = plan
@@ -192,7 +227,8 @@ pub fn training_patterns(
     opts: &RunOptions,
     n: usize,
 ) -> anyhow::Result<Chunk> {
-    let data = load_data(cfg, plan, opts)?;
+    let shared = shared_data(cfg, plan, opts)?;
+    let data = load_data(cfg, plan, opts, shared.as_ref())?;
     let seeds: Vec<u64> = plan.instances.iter().map(|s| s.params.seed).collect();
     let rows = Streams::new(&seeds, data[0].train.len(), cfg.protocol.shuffle).next(n);
     Ok(chunk_of(&data, &rows, |d| &d.train))
@@ -279,24 +315,51 @@ pub fn open_backend(
     })
 }
 
-/// The data sets of every instance (shared when they do not depend on the instance).
-fn load_data(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Vec<Arc<TaskData>>> {
-    let load = |s: &InstanceSpec| {
-        cfg.task
-            .load(
-                &plan.shape,
-                plan.phi,
-                &s.params,
-                &cfg.targets,
-                &opts.base_dir,
-            )
-            .map(Arc::new)
-    };
-    if cfg.task.per_instance() {
-        plan.instances.iter().map(load).collect()
-    } else {
-        let shared = load(&plan.instances[0])?;
-        Ok(vec![shared; plan.instances.len()])
+/// The data sets of instance `s`.
+fn load_one(
+    cfg: &Config,
+    plan: &Plan,
+    opts: &RunOptions,
+    s: &InstanceSpec,
+) -> anyhow::Result<Arc<TaskData>> {
+    cfg.task
+        .load(
+            &plan.shape,
+            plan.phi,
+            &s.params,
+            &cfg.targets,
+            &opts.base_dir,
+        )
+        .map(Arc::new)
+}
+
+/// The data sets of every instance of `plan`: `shared` for all when the task's data do not
+/// depend on the instance, else each instance's own.
+fn load_data(
+    cfg: &Config,
+    plan: &Plan,
+    opts: &RunOptions,
+    shared: Option<&Arc<TaskData>>,
+) -> anyhow::Result<Vec<Arc<TaskData>>> {
+    match shared {
+        Some(d) => Ok(vec![d.clone(); plan.instances.len()]),
+        None => plan
+            .instances
+            .iter()
+            .map(|s| load_one(cfg, plan, opts, s))
+            .collect(),
+    }
+}
+
+/// The data sets all instances share, loaded once (`None` when every instance has its own).
+fn shared_data(
+    cfg: &Config,
+    plan: &Plan,
+    opts: &RunOptions,
+) -> anyhow::Result<Option<Arc<TaskData>>> {
+    match cfg.task.per_instance() {
+        true => Ok(None),
+        false => load_one(cfg, plan, opts, &plan.instances[0]).map(Some),
     }
 }
 
@@ -307,8 +370,9 @@ struct Runner<'a> {
     data: &'a [Arc<TaskData>],
     streams: Streams,
     chunk: usize,
-    progress: bool,
     opts: &'a RunOptions,
+    /// Which batch of the sweep these instances are (checkpoints record it).
+    batch: usize,
     /// Training patterns done so far.
     done: usize,
     curves: Vec<CurvePoint>,
@@ -325,6 +389,7 @@ impl<'a> Runner<'a> {
         plan: &'a Plan,
         data: &'a [Arc<TaskData>],
         opts: &'a RunOptions,
+        batch: usize,
     ) -> Self {
         let train_len = data[0].train.len();
         let seeds: Vec<u64> = plan.instances.iter().map(|s| s.params.seed).collect();
@@ -333,9 +398,9 @@ impl<'a> Runner<'a> {
             plan,
             data,
             streams: Streams::new(&seeds, train_len, cfg.protocol.shuffle),
-            chunk: if opts.chunk == 0 { 200 } else { opts.chunk },
-            progress: opts.progress,
+            chunk: chunk_len(opts),
             opts,
+            batch,
             done: 0,
             curves: Vec::new(),
             instance_steps: 0.0,
@@ -353,24 +418,35 @@ impl<'a> Runner<'a> {
         self.plan.instances.iter().map(|s| s.index).collect()
     }
 
-    /// Continues from the newest checkpoint, if there is one.
-    fn resume(&mut self, backend: &mut dyn Backend) -> anyhow::Result<()> {
+    /// Continues from the newest checkpoint if there is one of this batch (one of an earlier
+    /// batch is left over from a stop between finishing that batch and removing it).
+    fn resume(&mut self, backend: &mut dyn Backend, meter: &mut Meter) -> anyhow::Result<()> {
         let Some(dir) = &self.opts.checkpoint_dir else {
             return Ok(());
         };
-        let Some((progress, states)) =
-            output::read_checkpoint::<Progress>(dir, &self.plan.shape, &self.indices())?
-        else {
+        let Some((progress, ck)) = output::read_progress::<Progress>(dir)? else {
             return Ok(());
         };
-        backend.restore(&states)?;
+        if progress.batch != self.batch {
+            return Ok(());
+        }
+        backend.restore(&output::read_states(
+            &ck,
+            &self.plan.shape,
+            &self.indices(),
+        )?)?;
         self.streams.next(progress.patterns);
         self.done = progress.patterns;
         self.instance_steps = progress.instance_steps;
         self.seconds_before = progress.seconds;
         self.curves = progress.curves;
-        if self.progress {
-            eprintln!("resuming after {} training patterns", self.done);
+        meter.resumed(self.done * self.plan.instances.len());
+        if self.opts.progress {
+            meter.println(&format!(
+                "resuming batch {} after {} training patterns",
+                self.batch + 1,
+                self.done
+            ));
         }
         Ok(())
     }
@@ -386,6 +462,7 @@ impl<'a> Runner<'a> {
             .zip(backend.snapshot()?)
             .collect();
         let progress = Progress {
+            batch: self.batch,
             patterns: self.done,
             instance_steps: self.instance_steps,
             seconds: self.seconds(),
@@ -396,7 +473,7 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    fn run(&mut self, backend: &mut dyn Backend) -> anyhow::Result<()> {
+    fn run(&mut self, backend: &mut dyn Backend, meter: &mut Meter) -> anyhow::Result<()> {
         let train_len = self.data[0].train.len();
         let total = self.cfg.protocol.epochs * train_len;
         let eval_every = self.cfg.protocol.eval_every.unwrap_or(train_len);
@@ -406,7 +483,6 @@ impl<'a> Runner<'a> {
             .iter()
             .map(|s| s.params.steps_per_pattern() as f64)
             .sum();
-        let bar = self.progress_bar(total as u64);
         if self.cfg.protocol.eval_at_start && self.done == 0 {
             self.evaluate_point(backend, 0)?;
         }
@@ -414,7 +490,7 @@ impl<'a> Runner<'a> {
             s if s > 0.0 => s,
             _ => 300.0,
         };
-        let (t0, steps0) = (Instant::now(), self.instance_steps);
+        let instances = self.plan.instances.len();
         while self.done < total {
             let done = self.done;
             let next_eval = (done / eval_every + 1) * eval_every;
@@ -426,11 +502,7 @@ impl<'a> Runner<'a> {
             backend.train(&chunk)?;
             self.done += n;
             self.instance_steps += n as f64 * steps_per_pattern;
-            if let Some(bar) = &bar {
-                bar.set_position(self.done as u64);
-                let rate = (self.instance_steps - steps0) / t0.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!("{:.3e} instance-steps/s", rate));
-            }
+            meter.advance(n * instances, n as f64 * steps_per_pattern);
             let at_eval = self.done % eval_every == 0 || self.done == total;
             if at_eval {
                 self.evaluate_point(backend, self.done)?;
@@ -440,40 +512,24 @@ impl<'a> Runner<'a> {
                 .stop
                 .as_ref()
                 .is_some_and(|s| s.load(Ordering::SeqCst));
+            // at the end of the batch its results are written instead
+            if self.done == total {
+                break;
+            }
             if at_eval || stop || self.last_checkpoint.elapsed().as_secs_f64() > every {
                 self.checkpoint(backend)?;
             }
-            if stop && self.done < total {
-                if let Some(bar) = &bar {
-                    bar.abandon();
-                }
+            if stop {
+                meter.abandon();
                 return Err(Interrupted {
+                    batch: self.batch,
+                    batches: meter.batches(),
                     patterns: self.done,
                 }
                 .into());
             }
         }
-        if let Some(bar) = bar {
-            bar.finish();
-        }
         Ok(())
-    }
-
-    fn progress_bar(&self, total: u64) -> Option<ProgressBar> {
-        if !self.progress {
-            return None;
-        }
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} patterns × {prefix} instances, {msg}, ETA {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(self.plan.instances.len().to_string());
-        bar.set_position(self.done as u64);
-        Some(bar)
     }
 
     /// Evaluates every instance on `set` in file order.
@@ -525,6 +581,15 @@ impl<'a> Runner<'a> {
             false => self.evaluate(backend, |d| &d.val)?,
         };
         Ok((last_val, self.evaluate(backend, |d| &d.test)?))
+    }
+}
+
+/// Training patterns per backend call.
+fn chunk_len(opts: &RunOptions) -> usize {
+    if opts.chunk == 0 {
+        200
+    } else {
+        opts.chunk
     }
 }
 

@@ -97,6 +97,8 @@ pub struct GpuBackend {
     /// Largest binding (bytes) any buffer may have.
     max_binding: u64,
     piece_patterns: Option<usize>,
+    /// Instances per sub-batch: as many as the binding limits allow (or `max_group`).
+    per_group: usize,
 }
 
 /// A kernel's layout and sources (training and evaluation), its entry points (one dispatch of
@@ -348,6 +350,7 @@ impl GpuBackend {
             record_columns,
             record_width,
             traces: vec![Trace::default(); batch.len()],
+            per_group,
         })
     }
 
@@ -682,6 +685,11 @@ impl GpuBackend {
 }
 
 impl Backend for GpuBackend {
+    /// One sub-batch: more instances would need more buffers of the binding limit's size.
+    fn batch_capacity(&self) -> Option<usize> {
+        Some(self.per_group)
+    }
+
     fn name(&self) -> String {
         format!("gpu {}", self.gpu.label())
     }

@@ -1,7 +1,9 @@
 //! Checkpoints of a run: the dynamic state of every instance and the progress of the protocol,
 //! written so that a crash at any moment leaves a complete checkpoint behind.
 //!
-//! Layout in the run folder: `checkpoint/progress.json` and `checkpoint/instance_<i>.npz`.
+//! Layout in the run folder: `checkpoint/progress.json` and `checkpoint/states.npz`, which holds
+//! instance i's arrays under the prefix `instance_<i>/` (one file, so a checkpoint of thousands
+//! of instances costs one sync, not one per instance).
 //! A new checkpoint is written to `checkpoint.new/` (progress.json last, which marks it
 //! complete), then `checkpoint/` is renamed to `checkpoint.old/`, `checkpoint.new/` to
 //! `checkpoint/`, and `checkpoint.old/` removed. Reading takes the first complete one of
@@ -18,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 const PROGRESS: &str = "progress.json";
 
-/// Writes a checkpoint of `states` (indexed by instance position) and `progress` into `dir`.
+const STATES: &str = "states.npz";
+
+/// Writes a checkpoint of `states` (each with its instance index) and `progress` into `dir`.
 pub fn write_checkpoint<P: Serialize>(
     dir: &Path,
     progress: &P,
@@ -31,9 +35,7 @@ pub fn write_checkpoint<P: Serialize>(
         std::fs::remove_dir_all(&new)?;
     }
     std::fs::create_dir_all(&new)?;
-    for (index, st) in states {
-        write_state(&new.join(format!("instance_{index}.npz")), st)?;
-    }
+    write_states(&new.join(STATES), states)?;
     write_text(&new.join(PROGRESS), &serde_json::to_string(progress)?)?;
     if old.exists() {
         std::fs::remove_dir_all(&old)?;
@@ -48,13 +50,9 @@ pub fn write_checkpoint<P: Serialize>(
     Ok(())
 }
 
-/// The newest complete checkpoint in `dir`, if any: the progress and the states of the
-/// instances with the given indices.
-pub fn read_checkpoint<P: DeserializeOwned>(
-    dir: &Path,
-    shape: &Shape,
-    indices: &[usize],
-) -> anyhow::Result<Option<(P, Vec<State<f64>>)>> {
+/// The newest complete checkpoint in `dir`, if any: its progress and its folder (for
+/// [`read_states`]).
+pub fn read_progress<P: DeserializeOwned>(dir: &Path) -> anyhow::Result<Option<(P, PathBuf)>> {
     let Some(ck) = ["checkpoint", "checkpoint.new", "checkpoint.old"]
         .iter()
         .map(|n| dir.join(n))
@@ -65,11 +63,21 @@ pub fn read_checkpoint<P: DeserializeOwned>(
     let text = std::fs::read_to_string(ck.join(PROGRESS))?;
     let progress: P = serde_json::from_str(&text)
         .with_context(|| format!("{} is damaged", ck.join(PROGRESS).display()))?;
-    let states = indices
+    Ok(Some((progress, ck)))
+}
+
+/// The states of the instances with the given indices from the checkpoint folder `ck` found by
+/// [`read_progress`].
+pub fn read_states(ck: &Path, shape: &Shape, indices: &[usize]) -> anyhow::Result<Vec<State<f64>>> {
+    let path = ck.join(STATES);
+    let file = std::fs::File::open(&path)
+        .with_context(|| format!("checkpoint file {} is missing", path.display()))?;
+    let mut npz = NpzReader::new(file).with_context(|| format!("{} is damaged", path.display()))?;
+    indices
         .iter()
-        .map(|i| read_state(&ck.join(format!("instance_{i}.npz")), shape))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Some((progress, states)))
+        .map(|i| read_state(&mut npz, &format!("instance_{i}/"), shape))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .with_context(|| format!("checkpoint {}", path.display()))
 }
 
 /// Removes every checkpoint folder (after a run has finished and written its results).
@@ -83,55 +91,62 @@ pub fn remove_checkpoints(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_state(path: &Path, st: &State<f64>) -> anyhow::Result<()> {
+fn write_states(path: &Path, states: &[(usize, State<f64>)]) -> anyhow::Result<()> {
     write_atomic(path, |f| {
         let mut npz = NpzWriter::new(f);
-        for (prefix, w) in [("w", &st.w), ("delta", &st.delta)] {
-            for (name, m) in w.named() {
-                npz.add_array(
-                    format!("{prefix}.{name}").as_str(),
-                    &Array2::from_shape_vec((m.rows, m.cols), m.data.clone())?,
-                )?;
+        for (index, st) in states {
+            let at = |name: &str| format!("instance_{index}/{name}");
+            for (prefix, w) in [("w", &st.w), ("delta", &st.delta)] {
+                for (name, m) in w.named() {
+                    npz.add_array(
+                        at(&format!("{prefix}.{name}")).as_str(),
+                        &Array2::from_shape_vec((m.rows, m.cols), m.data.clone())?,
+                    )?;
+                }
             }
+            for (l, u) in st.u_p.iter().enumerate() {
+                npz.add_array(at(&format!("u_p.{l}")).as_str(), &Array1::from(u.clone()))?;
+            }
+            for (l, u) in st.u_i.iter().enumerate() {
+                npz.add_array(at(&format!("u_i.{l}")).as_str(), &Array1::from(u.clone()))?;
+            }
+            npz.add_array(at("r0").as_str(), &Array1::from(st.r0.clone()))?;
+            npz.add_array(at("u_tgt").as_str(), &Array1::from(st.u_tgt.clone()))?;
+            npz.add_array(at("step").as_str(), &Array1::from(vec![st.step]))?;
         }
-        for (l, u) in st.u_p.iter().enumerate() {
-            npz.add_array(format!("u_p.{l}").as_str(), &Array1::from(u.clone()))?;
-        }
-        for (l, u) in st.u_i.iter().enumerate() {
-            npz.add_array(format!("u_i.{l}").as_str(), &Array1::from(u.clone()))?;
-        }
-        npz.add_array("r0", &Array1::from(st.r0.clone()))?;
-        npz.add_array("u_tgt", &Array1::from(st.u_tgt.clone()))?;
-        npz.add_array("step", &Array1::from(vec![st.step]))?;
         npz.finish()?;
         Ok(())
     })
 }
 
-fn read_state(path: &Path, shape: &Shape) -> anyhow::Result<State<f64>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("checkpoint file {} is missing", path.display()))?;
-    let mut npz = NpzReader::new(file).with_context(|| format!("{} is damaged", path.display()))?;
+/// The state stored under `prefix` (e.g. `instance_3/`) in a checkpoint's npz.
+fn read_state(
+    npz: &mut NpzReader<std::fs::File>,
+    prefix: &str,
+    shape: &Shape,
+) -> anyhow::Result<State<f64>> {
     let mut st = State::new(shape, Weights::<f64>::zeros(shape));
     let names: Vec<String> = st.w.named().into_iter().map(|(n, _)| n).collect();
     for name in &names {
-        for (prefix, w) in [("w", &mut st.w), ("delta", &mut st.delta)] {
+        for (kind, w) in [("w", &mut st.w), ("delta", &mut st.delta)] {
+            let key = format!("{prefix}{kind}.{name}");
             let a: Array2<f64> = npz
-                .by_name(&format!("{prefix}.{name}.npy"))
-                .with_context(|| format!("{}: {prefix}.{name}", path.display()))?;
+                .by_name(&format!("{key}.npy"))
+                .with_context(|| format!("{key} is missing"))?;
             let m = w.get_mut(name).expect("named matrix");
             if a.dim() != (m.rows, m.cols) {
-                bail!("{}: {prefix}.{name} has the wrong shape", path.display());
+                bail!("{key} has the wrong shape");
             }
             m.data = a.iter().copied().collect();
         }
     }
     let mut vec = |name: String, len: usize| -> anyhow::Result<Vec<f64>> {
+        let key = format!("{prefix}{name}");
         let a: Array1<f64> = npz
-            .by_name(&format!("{name}.npy"))
-            .with_context(|| format!("{}: {name}", path.display()))?;
+            .by_name(&format!("{key}.npy"))
+            .with_context(|| format!("{key} is missing"))?;
         if a.len() != len {
-            bail!("{}: {name} has the wrong length", path.display());
+            bail!("{key} has the wrong length");
         }
         Ok(a.to_vec())
     };
@@ -143,9 +158,10 @@ fn read_state(path: &Path, shape: &Shape) -> anyhow::Result<State<f64>> {
     }
     st.r0 = vec("r0".into(), st.r0.len())?;
     st.u_tgt = vec("u_tgt".into(), st.u_tgt.len())?;
+    let key = format!("{prefix}step");
     let step: Array1<u64> = npz
-        .by_name("step.npy")
-        .with_context(|| format!("{}: step", path.display()))?;
+        .by_name(&format!("{key}.npy"))
+        .with_context(|| format!("{key} is missing"))?;
     st.step = *step.first().context("empty step")?;
     Ok(st)
 }

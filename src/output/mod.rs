@@ -4,12 +4,14 @@
 mod checkpoint;
 mod npz;
 mod shard;
+mod sweep;
 mod tables;
 
-pub use checkpoint::{read_checkpoint, remove_checkpoints, write_checkpoint};
+pub use checkpoint::{read_progress, read_states, remove_checkpoints, write_checkpoint};
 pub use npz::{read_weights, write_trace, write_weights};
 pub use shard::{merge, read_shard, write_shard, Shard};
-pub use tables::{outcomes, summarise, summary_csv, write_results, Outcome, Stat, Summary};
+pub use sweep::{has_batches, SweepWriter};
+pub use tables::{summarise, summary_csv, Outcome, Stat, Summary};
 
 use anyhow::Context;
 use std::io::Write;

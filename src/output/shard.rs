@@ -1,6 +1,7 @@
 //! Shards of an experiment (`--shard I/N`) and `pyralnet merge`, which combines the output
 //! folders of all N shards into the result set of the unsharded run.
 
+use super::tables::final_metrics;
 use super::{summarise, summary_csv, write_text, Outcome};
 use crate::config::Config;
 use crate::experiment::Metrics;
@@ -44,7 +45,8 @@ struct ShardDir {
     path: PathBuf,
     shard: Shard,
     header: String,
-    rows: BTreeMap<usize, String>,
+    /// Per instance index: its row and final validation and test metrics.
+    rows: BTreeMap<usize, (String, Metrics, Metrics)>,
     curves_header: String,
     curves: Vec<(usize, usize, String)>,
     summary: Value,
@@ -76,13 +78,9 @@ fn load_shard(dir: &Path, config: &Value) -> anyhow::Result<ShardDir> {
     let header = lines.next().unwrap_or_default().to_string();
     let mut rows = BTreeMap::new();
     for line in lines {
-        let index: usize = line
-            .split(',')
-            .next()
-            .unwrap_or_default()
-            .parse()
+        let (index, val, test) = final_metrics(&header, line)
             .with_context(|| format!("{}/instances.csv is damaged", dir.display()))?;
-        rows.insert(index, line.to_string());
+        rows.insert(index, (line.to_string(), val, test));
     }
     let text = read(&dir.join("curves.csv"))?;
     let mut lines = text.lines();
@@ -109,12 +107,6 @@ fn load_shard(dir: &Path, config: &Value) -> anyhow::Result<ShardDir> {
         curves,
         summary,
     })
-}
-
-/// The value of column `name` of a CSV row.
-fn column(header: &str, row: &str, name: &str) -> Option<f64> {
-    let k = header.split(',').position(|h| h == name)?;
-    row.split(',').nth(k)?.parse().ok()
 }
 
 /// Merges the folders of all shards of one experiment into `out`, refusing shards of different
@@ -188,13 +180,9 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
             .iter()
             .find(|s| s.rows.contains_key(&spec.index))
             .expect("checked above");
-        let row = &s.rows[&spec.index];
+        let (row, val, test) = &s.rows[&spec.index];
         instances += &format!("{row}\n");
-        let m = |set: &str| Metrics {
-            acc: column(header, row, &format!("{set}_acc")),
-            mse: column(header, row, &format!("{set}_mse")),
-        };
-        outcomes.push((spec.clone(), m("val"), m("test")));
+        outcomes.push((spec.clone(), *val, *test));
         for sub in ["weights", "traces"] {
             let src = s
                 .path

@@ -1,0 +1,210 @@
+//! The outputs of a sweep, written batch by batch so that memory holds one batch at a time.
+//!
+//! When batch k finishes, its weights (and traces) go straight to `weights/` (`traces/`), its
+//! rows of `instances.csv` and `curves.csv` to `batches/batch_<k>.instances.csv` and
+//! `batches/batch_<k>.curves.csv`, and last `batches/batch_<k>.json` (backend, seconds,
+//! instance-steps), which marks the batch done: a resumed
+//! run skips it. `batches/schedule.json` fixes the batches when the run starts, so a resumed run
+//! cuts the same batches whatever memory it finds. [`SweepWriter::finish`] streams the rows of
+//! all batches, in order, into `instances.csv` and `curves.csv`, writes the summary and removes
+//! `batches/`.
+
+use super::tables::{
+    curve_rows, final_metrics, instance_rows, write_instance_files, write_summary, CURVES_HEADER,
+    INSTANCES_HEADER,
+};
+use super::{write_atomic, write_text, Outcome};
+use crate::config::{Config, Plan};
+use crate::experiment::{Results, Schedule};
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const FOLDER: &str = "batches";
+const SCHEDULE: &str = "schedule.json";
+
+/// What a finished batch leaves besides its rows and files.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct BatchRecord {
+    backend: String,
+    seconds: f64,
+    instance_steps: f64,
+}
+
+/// Writes a sweep's outputs batch by batch (see the module docs).
+pub struct SweepWriter {
+    dir: PathBuf,
+    schedule: Schedule,
+    /// Records of the finished batches, which are always the first ones.
+    done: Vec<BatchRecord>,
+}
+
+impl SweepWriter {
+    /// Opens the outputs in `dir`: the schedule and finished batches of the run there when
+    /// `resume` is set and it has some, else a fresh start with the schedule `plan()` gives.
+    pub fn open(
+        dir: &Path,
+        resume: bool,
+        plan: impl FnOnce() -> anyhow::Result<Schedule>,
+    ) -> anyhow::Result<SweepWriter> {
+        let folder = dir.join(FOLDER);
+        let path = folder.join(SCHEDULE);
+        if resume && path.is_file() {
+            let schedule: Schedule = serde_json::from_str(&std::fs::read_to_string(&path)?)
+                .with_context(|| format!("{} is damaged", path.display()))?;
+            let mut done = Vec::new();
+            while let Some(r) = read_record(&folder, done.len())? {
+                done.push(r);
+            }
+            return Ok(SweepWriter {
+                dir: dir.to_path_buf(),
+                schedule,
+                done,
+            });
+        }
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder)?;
+        }
+        let schedule = plan()?;
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+        write_text(&path, &(serde_json::to_string(&schedule)? + "\n"))?;
+        Ok(SweepWriter {
+            dir: dir.to_path_buf(),
+            schedule,
+            done: Vec::new(),
+        })
+    }
+
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Number of finished batches (the first ones of the schedule).
+    pub fn finished(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Writes the results of batch `k`, the next unfinished one; the time this takes counts
+    /// into the batch's wall time.
+    pub fn write_batch(&mut self, k: usize, r: &Results) -> anyhow::Result<()> {
+        if k != self.done.len() {
+            bail!("batch {k} finished before batch {}", self.done.len());
+        }
+        let t0 = std::time::Instant::now();
+        write_instance_files(&self.dir, &r.instances, &r.traces)?;
+        let folder = self.dir.join(FOLDER);
+        write_text(
+            &folder.join(format!("batch_{k}.instances.csv")),
+            &instance_rows(&r.instances),
+        )?;
+        write_text(
+            &folder.join(format!("batch_{k}.curves.csv")),
+            &curve_rows(&r.curves),
+        )?;
+        let record = BatchRecord {
+            backend: r.backend.clone(),
+            seconds: r.seconds + t0.elapsed().as_secs_f64(),
+            instance_steps: r.instance_steps,
+        };
+        write_text(
+            &folder.join(format!("batch_{k}.json")),
+            &serde_json::to_string(&record)?,
+        )?;
+        self.done.push(record);
+        Ok(())
+    }
+
+    /// The final metrics of every instance of the finished batches, read back from their
+    /// rows (so a resumed run sums up exactly what an uninterrupted one does), with its spec
+    /// from `plan`.
+    pub fn outcomes(&self, plan: &Plan) -> anyhow::Result<Vec<Outcome>> {
+        let mut out = Vec::new();
+        for (k, range) in self.schedule.batches[..self.done.len()].iter().enumerate() {
+            let path = self
+                .dir
+                .join(FOLDER)
+                .join(format!("batch_{k}.instances.csv"));
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let specs = plan.instances.get(range.clone()).unwrap_or_default();
+            if text.lines().count() != specs.len() {
+                bail!("{} does not hold the rows of batch {k}", path.display());
+            }
+            for (row, spec) in text.lines().zip(specs) {
+                let (index, val, test) = final_metrics(INSTANCES_HEADER, row)
+                    .with_context(|| format!("{} is damaged", path.display()))?;
+                if index != spec.index {
+                    bail!("{} does not hold the rows of batch {k}", path.display());
+                }
+                out.push((spec.clone(), val, test));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The backend that ran the first batch.
+    pub fn backend(&self) -> &str {
+        self.done.first().map_or("", |r| r.backend.as_str())
+    }
+
+    /// Wall seconds and instance-steps over all finished batches.
+    pub fn totals(&self) -> (f64, f64) {
+        self.done.iter().fold((0.0, 0.0), |(s, n), r| {
+            (s + r.seconds, n + r.instance_steps)
+        })
+    }
+
+    /// Writes `instances.csv`, `curves.csv` and the summary once every batch is done, and
+    /// removes `batches/`.
+    pub fn finish(self, cfg: &Config, plan: &Plan) -> anyhow::Result<()> {
+        let n = self.schedule.batches.len();
+        if self.done.len() != n {
+            bail!("{} of {n} batches are done", self.done.len());
+        }
+        let folder = self.dir.join(FOLDER);
+        for (name, header) in [("instances", INSTANCES_HEADER), ("curves", CURVES_HEADER)] {
+            write_atomic(&self.dir.join(format!("{name}.csv")), |f| {
+                let mut out = std::io::BufWriter::new(f);
+                out.write_all(header.as_bytes())?;
+                for k in 0..n {
+                    let part = folder.join(format!("batch_{k}.{name}.csv"));
+                    let mut src = std::fs::File::open(&part)
+                        .with_context(|| format!("cannot read {}", part.display()))?;
+                    std::io::copy(&mut src, &mut out)?;
+                }
+                out.flush()?;
+                Ok(())
+            })?;
+        }
+        let (seconds, steps) = self.totals();
+        write_summary(
+            &self.dir,
+            cfg,
+            self.backend(),
+            seconds,
+            steps,
+            &self.outcomes(plan)?,
+        )?;
+        std::fs::remove_dir_all(&folder)?;
+        Ok(())
+    }
+}
+
+/// The record of batch `k` if that batch is done.
+fn read_record(folder: &Path, k: usize) -> anyhow::Result<Option<BatchRecord>> {
+    let path = folder.join(format!("batch_{k}.json"));
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)?;
+    Ok(Some(serde_json::from_str(&text).with_context(|| {
+        format!("{} is damaged", path.display())
+    })?))
+}
+
+/// Whether `dir` holds batches of an unfinished sweep.
+pub fn has_batches(dir: &Path) -> bool {
+    dir.join(FOLDER).exists()
+}
