@@ -17,3 +17,22 @@ for inst in sorted({r["instance"] for r in rows}, key=int):
         return f"{x:.3g}→{y:.3g} ({x / y if y else float('inf'):.1f}×)"
 
     print(f"{inst:>8} {float(b['epoch']):>6g} {fall('val_mse'):>34} {fall('sp_ip'):>28} {fall('sp_pi'):>28}")
+
+# Over all instances: the median and geometric-mean fall, and how many fell at least 10×.
+insts = sorted({r["instance"] for r in rows}, key=int)
+if len(insts) > 1:
+    import math
+    import statistics
+
+    for k, label in [("val_mse", "val_mse"), ("sp_ip", "‖W_ip−cW_up‖²"), ("sp_pi", "‖W_pi+W_down‖²")]:
+        falls = []
+        for inst in insts:
+            r = [x for x in rows if x["instance"] == inst]
+            x, y = float(r[0][k]), float(r[-1][k])
+            falls.append(x / y if y else float("inf"))
+        finite = [f for f in falls if math.isfinite(f) and f > 0]
+        geo = math.exp(statistics.mean(math.log(f) for f in finite)) if finite else float("nan")
+        print(
+            f"{label}: median fall {statistics.median(falls):.1f}×, geometric mean {geo:.1f}×, "
+            f"{sum(f >= 10 for f in falls)}/{len(falls)} instances fell ≥ 10×"
+        )

@@ -9,12 +9,7 @@ shift || true
 cargo build --release --quiet
 cfg=$(mktemp --suffix=.json)
 trap 'rm -f "$cfg"' EXIT
-python3 - "$cfg" <<'PY'
-import json, sys
-c = json.load(open("configs/yinyang_sps.json"))
-c["name"] = "experiment_b"
-c["sweep"] = {"learning_lag": [0.0, 20.0]}
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+python3 scripts/config_variant.py configs/yinyang_sps.json "$cfg" name=experiment_b \
+  'sweep={"learning_lag": [0.0, 20.0]}'
 mkdir -p "$(dirname "$out")"
 /usr/bin/time -v ./target/release/pyralnet run "$cfg" --out "$out" "$@" 2> >(tee "$out.log" >&2)

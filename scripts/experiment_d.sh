@@ -10,12 +10,6 @@ shift || true
 cargo build --release --quiet
 cfg=$(mktemp --suffix=.json)
 trap 'rm -f "$cfg"' EXIT
-python3 - "$cfg" <<'PY'
-import json, sys
-c = json.load(open("configs/yinyang_steady.json"))
-c["name"] = "experiment_d"
-c["seeds"] = list(range(10))
-c["sweep"] = {"reset_deltas": [False, True]}
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+python3 scripts/config_variant.py configs/yinyang_steady.json "$cfg" name=experiment_d \
+  'seeds=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]' 'sweep={"reset_deltas": [false, true]}'
 ./target/release/pyralnet run "$cfg" --out "$out" --force "$@"

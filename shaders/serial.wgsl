@@ -23,8 +23,14 @@ struct Dispatch {
     train: u32,
     // patterns per instance in the uploaded piece (row stride of `patterns` and `readouts`)
     n_patterns: u32,
-    // instances in the sub-batch (invocations beyond it return at once)
+    // instances in the sub-batch (invocations beyond it return at once; words of the trace
+    // header)
     n_instances: u32,
+    // recording: every rec_stride-th training step (0: off), words per sample, samples per
+    // instance in the trace buffer
+    rec_stride: u32,
+    rec_width: u32,
+    rec_cap: u32,
 }
 
 @group(0) @binding(0) var<storage, read> table: array<u32>;
@@ -34,6 +40,9 @@ struct Dispatch {
 @group(0) @binding(4) var<storage, read_write> counters: array<u32>;
 @group(0) @binding(5) var<storage, read_write> readouts: array<f32>;
 @group(0) @binding(6) var<uniform> disp: Dispatch;
+// trace: one word per instance (the stream step of its first sample in this piece), then
+// rec_cap samples of rec_width words (f32 bits) per instance
+@group(0) @binding(7) var<storage, read_write> trace: array<u32>;
 
 // Word and vec4 bases of the instance's state and scratch, its parameter record, the vec4
 // offset of Delta behind W.
@@ -85,6 +94,33 @@ fn cset(a: u32, v: f32) {
 
 fn phi4(x: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(phi(x.x), phi(x.y), phi(x.z), phi(x.w));
+}
+
+// n state words from word `src` into the trace at word `at`.
+fn copy_to_trace(at: u32, src: u32, n: u32) {
+    for (var i = 0u; i < n; i++) {
+        trace[at + i] = bitcast<u32>(sget(src + i));
+    }
+}
+
+fn layer_word(l: u32, field: u32) -> u32 {
+    return table[H_LAYERS + l * L_STRIDE + field];
+}
+
+// The trace sample at word `at` (the columns of `Layout::record_columns`): output somas,
+// u_tgt, r_0, then, when the sample is that wide, u^P and u^I of every hidden layer.
+fn record_sample(at: u32) {
+    let n = table[H_N];
+    let n_out = table[H_N_OUT];
+    copy_to_trace(at, sb + layer_word(n - 1u, L_U_P), n_out);
+    copy_to_trace(at + n_out, sb + table[H_UTGT], n_out);
+    copy_to_trace(at + 2u * n_out, sb + table[H_R0], table[H_N_IN]);
+    for (var l = 0u; l + 1u < n; l++) {
+        if layer_word(l, L_REC_P) < disp.rec_width {
+            copy_to_trace(at + layer_word(l, L_REC_P), sb + layer_word(l, L_U_P), layer_word(l, L_NPYR));
+            copy_to_trace(at + layer_word(l, L_REC_I), sb + layer_word(l, L_U_I), layer_word(l, L_NINT));
+        }
+    }
 }
 
 @compute @workgroup_size(WG)
@@ -144,6 +180,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         euler_step(row * (n_in + n_out), train, train && s >= lag, noisy, seed, step,
                    s >= out_lag, s + 1u == steps || (s + 1u) % ACC_BLOCK == 0u);
+        if train && disp.rec_stride != 0u {
+            // every rec_stride-th stream step from the instance's first sample
+            let first_sample = trace[inst];
+            if t >= first_sample && (t - first_sample) % disp.rec_stride == 0u {
+                let k = (t - first_sample) / disp.rec_stride;
+                record_sample(disp.n_instances + (inst * disp.rec_cap + k) * disp.rec_width);
+            }
+        }
         step.x += 1u;
         if step.x == 0u {
             step.y += 1u;

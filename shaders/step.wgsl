@@ -1,12 +1,19 @@
-// The Euler integrator of MODEL.md section 3: one workgroup per instance, WG threads spread over
-// the neurons, matrix rows and matrix entries of that instance. Each instance runs through the
-// steps of its patterns as one stream (pattern p = t / steps, step index s = t % steps, its own
-// `steps` per pattern); one dispatch runs stream steps [disp.t_begin, disp.t_end).
+// The Euler integrator of MODEL.md section 3 on NT threads per instance, spread over the
+// neurons, matrix rows and matrix entries of that instance (NT is prepended by the host). Each
+// instance runs through the steps of its patterns as one stream (pattern p = t / steps, step
+// index s = t % steps, its own `steps` per pattern). Two ways to run it:
 //
-// Loop trips per step are bounded on the host (`layout::loop_trips_*`), which sizes the
-// windows: llvmpipe/lavapipe stops a shader after 65535 loop iterations in total
-// (LP_MAX_TGSI_LOOP_ITERATIONS). Keep both in step when changing a loop here.
-// Needs the prelude (word indices) and common.wgsl (noise, phi).
+// * `main` (fused): one workgroup per instance (NT = WG), one dispatch runs stream steps
+//   [disp.t_begin, disp.t_end), the phases A, B, C of a step separated by storageBarrier().
+// * `phase_a`, `phase_b`, `phase_c` (phased): NT / WG workgroups per instance (workgroup_id.x
+//   the tile, .y the instance), each entry point runs one phase of the one stream step
+//   disp.t_begin; the dispatch boundaries between them replace the barriers.
+//
+// A phase reads only what earlier phases of the step wrote or what the same thread wrote in
+// it, so both give the same numbers bit for bit. Loop trips per step are bounded on the host
+// (`layout::loop_trips_*`), which sizes the windows: llvmpipe/lavapipe stops a shader after
+// 65535 loop iterations in total (LP_MAX_TGSI_LOOP_ITERATIONS). Keep both in step when
+// changing a loop here. Needs the prelude (word indices) and common.wgsl (noise, phi).
 
 struct Dispatch {
     t_begin: u32,
@@ -15,6 +22,13 @@ struct Dispatch {
     train: u32,
     // patterns per instance in the uploaded piece (row stride of `patterns` and `readouts`)
     n_patterns: u32,
+    // instances in the sub-batch (words of the trace header)
+    n_instances: u32,
+    // recording: every rec_stride-th training step (0: off), words per sample, samples per
+    // instance in the trace buffer
+    rec_stride: u32,
+    rec_width: u32,
+    rec_cap: u32,
 }
 
 @group(0) @binding(0) var<storage, read> table: array<u32>;
@@ -24,13 +38,33 @@ struct Dispatch {
 @group(0) @binding(4) var<storage, read_write> counters: array<u32>;
 @group(0) @binding(5) var<storage, read_write> readouts: array<f32>;
 @group(0) @binding(6) var<uniform> disp: Dispatch;
+// trace: one word per instance (the stream step of its first sample in this piece), then
+// rec_cap samples of rec_width words (f32 bits) per instance
+@group(0) @binding(7) var<storage, read_write> trace: array<u32>;
 
-// Per invocation: thread index, state / scratch / parameter bases of the instance.
+// Per invocation: thread index within the instance, state / scratch / parameter bases of
+// the instance.
 var<private> tid: u32;
+var<private> inst: u32;
 var<private> sb: u32;
 var<private> cb: u32;
 var<private> pb: u32;
 var<private> n_layers: u32;
+// The instance's stream: steps per pattern, learning and readout lags, training flags.
+var<private> steps: u32;
+var<private> lag: u32;
+var<private> out_lag: u32;
+var<private> train: bool;
+var<private> noisy: bool;
+var<private> reset: bool;
+var<private> seed: vec2<u32>;
+// The current step: index in the pattern, row of the pattern in `patterns` / `readouts`,
+// trace word of this step's sample (NO_SAMPLE when it records none).
+var<private> s: u32;
+var<private> row: u32;
+var<private> sample: u32;
+
+const NO_SAMPLE: u32 = 0xffffffffu;
 
 fn lay(l: u32, field: u32) -> u32 {
     return table[H_LAYERS + l * L_STRIDE + field];
@@ -52,7 +86,7 @@ fn eta(k: u32, l: u32) -> f32 {
 // First index this thread handles in a segment that starts at global position g, so that
 // consecutive segments continue one round-robin over the threads.
 fn first(g: u32) -> u32 {
-    return (tid + WG - g % WG) % WG;
+    return (tid + NT - g % NT) % NT;
 }
 
 // sum_j W[w + j] x[x + j], W in the state, x in the scratch; four partial sums (fewer loop
@@ -79,13 +113,13 @@ fn phase_a(xo: u32) {
     let n_out = table[H_N_OUT];
     let r0 = sb + table[H_R0];
     let pre0 = cb + lay(0u, L_PRE);
-    for (var j = tid; j < n_in; j += WG) {
+    for (var j = tid; j < n_in; j += NT) {
         let r = st[r0 + j] + k0 * (patterns[xo + j] - st[r0 + j]);
         st[r0 + j] = r;
         sc[pre0 + j] = r;
     }
     let ut = sb + table[H_UTGT];
-    for (var j = tid; j < n_out; j += WG) {
+    for (var j = tid; j < n_out; j += NT) {
         st[ut + j] = st[ut + j] + k0 * (patterns[xo + n_in + j] - st[ut + j]);
     }
     var g = n_in;
@@ -93,19 +127,19 @@ fn phase_a(xo: u32) {
         let np = lay(l, L_NPYR);
         let up = sb + lay(l, L_U_P);
         let nx = cb + lay(l, L_PRE_NEXT);
-        for (var i = first(g); i < np; i += WG) {
+        for (var i = first(g); i < np; i += NT) {
             sc[nx + i] = phi(st[up + i]);
         }
         g += np;
         let ni = lay(l, L_NINT);
         let ui = sb + lay(l, L_U_I);
         let ri = cb + lay(l, L_R_I);
-        for (var j = first(g); j < ni; j += WG) {
+        for (var j = first(g); j < ni; j += NT) {
             sc[ri + j] = phi(st[ui + j]);
         }
         g += ni;
     }
-    if table[H_BIAS] != 0u && tid == WG - 1u {
+    if table[H_BIAS] != 0u && tid == NT - 1u {
         let b = par(P_BIAS);
         for (var l = 0u; l < n_layers; l++) {
             sc[cb + lay(l, L_PRE) + lay(l, L_NPRE) - 1u] = b;
@@ -124,7 +158,7 @@ fn phase_a(xo: u32) {
 //           e_ip = phi(u^I) - phi(c_i v_D)
 //   output: du^P = dt (-g_l u + g_B (v_B - u) + g_nudge (u_tgt - u)), e_up = phi(u) - phi(c_o v_B)
 // plus sqrt(dt) sigma xi on every soma when noisy.
-fn phase_b(train: bool, plastic: bool, noisy: bool, seed: vec2<u32>, step: vec2<u32>) {
+fn phase_b(plastic: bool, step: vec2<u32>) {
     let dt = par(P_DT);
     let gl = par(P_GL);
     let gb = par(P_GB);
@@ -158,7 +192,7 @@ fn phase_b(train: bool, plastic: bool, noisy: bool, seed: vec2<u32>, step: vec2<
             let learn_down = plastic && eta(3u, l) != 0.0;
             let e_pi = cb + lay(l, L_E_PI);
             let e_down = cb + lay(l, L_E_DOWN);
-            for (var i = first(g); i < np; i += WG) {
+            for (var i = first(g); i < np; i += NT) {
                 let vb = dot_row(w_up + i * ncol, pre, ncol);
                 let vdown = dot_row(w_down + i * ni, above, ni);
                 let va = dot_row(w_pi + i * ni, ri, ni) + vdown;
@@ -188,7 +222,7 @@ fn phase_b(train: bool, plastic: bool, noisy: bool, seed: vec2<u32>, step: vec2<
             let ci = par(P_C_INTER);
             let learn_ip = plastic && eta(2u, l) != 0.0;
             let noise_i = lay(l, L_NOISE_I);
-            for (var j = first(g); j < ni; j += WG) {
+            for (var j = first(g); j < ni; j += NT) {
                 let vd = dot_row(w_ip + j * nip, nx, nip);
                 let u = st[ui + j];
                 var du = dt * (-gl * u + gd * (vd - u) + gsom * (st[up_above + j] - u));
@@ -203,7 +237,7 @@ fn phase_b(train: bool, plastic: bool, noisy: bool, seed: vec2<u32>, step: vec2<
             g += ni;
         } else {
             let co = par(P_C_OUTPUT);
-            for (var i = first(g); i < np; i += WG) {
+            for (var i = first(g); i < np; i += NT) {
                 let vb = dot_row(w_up + i * ncol, pre, ncol);
                 let u = st[up + i];
                 var du = dt * (-gl * u + gb * (vb - u) + g_nudge * (st[ut + i] - u));
@@ -221,21 +255,22 @@ fn phase_b(train: bool, plastic: bool, noisy: bool, seed: vec2<u32>, step: vec2<
 }
 
 // (3) for one plastic matrix (rows x cols at state offset w, Delta at w + W_TOTAL):
-// W += dt eta Delta (old Delta), then Delta += dt/tau_w (e r^T - Delta). Entries are spread over
-// the threads round-robin from global position g; (i, j) is advanced without divisions.
-fn learn(g: u32, w: u32, e: u32, r: u32, rows: u32, cols: u32, eta_dt: f32, kw: f32) {
+// W += dt eta Delta (old Delta), then Delta += dt/tau_w (e r^T - Delta), or Delta = 0 when
+// `zero` (the last step of a pattern with reset_deltas). Entries are spread over the threads
+// round-robin from global position g; (i, j) is advanced without divisions.
+fn learn(g: u32, w: u32, e: u32, r: u32, rows: u32, cols: u32, eta_dt: f32, kw: f32, zero: bool) {
     let n = rows * cols;
     let d = w + table[H_W_TOTAL];
     var k = first(g);
     var i = k / cols;
     var j = k % cols;
-    let di = WG / cols;
-    let dj = WG % cols;
+    let di = NT / cols;
+    let dj = NT % cols;
     while k < n {
         let dv = st[d + k];
         st[w + k] = st[w + k] + eta_dt * dv;
-        st[d + k] = dv + kw * (sc[e + i] * sc[r + j] - dv);
-        k += WG;
+        st[d + k] = select(dv + kw * (sc[e + i] * sc[r + j] - dv), 0.0, zero);
+        k += NT;
         i += di;
         j += dj;
         if j >= cols {
@@ -245,48 +280,72 @@ fn learn(g: u32, w: u32, e: u32, r: u32, rows: u32, cols: u32, eta_dt: f32, kw: 
     }
 }
 
-// Phase C: (3) plasticity of every learning matrix, then (4) u += du for every soma; the output
-// somas after the step enter the readout sum when `acc_on`, the block sum is folded into the
-// total when `fold`.
-fn phase_c(plastic: bool, acc_on: bool, fold: bool) {
+// Delta = 0 for the n entries of a matrix at state offset w that does not learn at this step
+// (reset_deltas at the end of a pattern), entries spread round-robin from position g.
+fn zero_delta(g: u32, w: u32, n: u32) {
+    let d = w + table[H_W_TOTAL];
+    for (var k = first(g); k < n; k += NT) {
+        st[d + k] = 0.0;
+    }
+}
+
+// (3) for matrix kind k of layer l (rows x cols at state offset w, errors at scratch e,
+// presynaptic rates at scratch r) when it learns at this step, else Delta = 0 when `zero`;
+// returns the next round-robin position.
+fn plasticity(g: u32, k: u32, l: u32, w: u32, e: u32, r: u32, rows: u32, cols: u32,
+              plastic: bool, zero: bool) -> u32 {
+    if plastic && eta(k, l) != 0.0 {
+        learn(g, w, e, r, rows, cols, eta(k, l), par(P_KW), zero);
+    } else if zero {
+        zero_delta(g, w, rows * cols);
+    }
+    return g + rows * cols;
+}
+
+// Phase C: (3) plasticity of every learning matrix (Delta zeroed after the last step of a
+// training pattern with reset_deltas), then (4) u += du for every soma; the output somas after
+// the step enter the readout sum from step index out_lag on (the block sum of ACC_BLOCK steps
+// folded into the total at block ends), and after the last step of a pattern the readout is the
+// mean of the sum. The step's trace sample takes the new somas and the filtered stimulus.
+fn phase_c(plastic: bool) {
+    let last = s + 1u == steps;
+    let zero = reset && last;
     var g = 0u;
-    if plastic {
-        let kw = par(P_KW);
+    if plastic || zero {
         for (var l = 0u; l < n_layers; l++) {
             let np = lay(l, L_NPYR);
             let ni = lay(l, L_NINT);
             let ncol = lay(l, L_NPRE);
             let nx = cb + lay(l, L_PRE_NEXT);
-            if eta(0u, l) != 0.0 {
-                learn(g, sb + lay(l, L_W_UP), cb + lay(l, L_E_UP), cb + lay(l, L_PRE), np, ncol, eta(0u, l), kw);
-                g += np * ncol;
-            }
+            g = plasticity(g, 0u, l, sb + lay(l, L_W_UP), cb + lay(l, L_E_UP), cb + lay(l, L_PRE),
+                           np, ncol, plastic, zero);
             if lay(l, L_HIDDEN) == 0u {
                 continue;
             }
-            if eta(2u, l) != 0.0 {
-                let nip = lay(l + 1u, L_NPRE);
-                learn(g, sb + lay(l, L_W_IP), cb + lay(l, L_E_IP), nx, ni, nip, eta(2u, l), kw);
-                g += ni * nip;
-            }
-            if eta(1u, l) != 0.0 {
-                learn(g, sb + lay(l, L_W_PI), cb + lay(l, L_E_PI), cb + lay(l, L_R_I), np, ni, eta(1u, l), kw);
-                g += np * ni;
-            }
-            if eta(3u, l) != 0.0 {
-                let above = cb + lay(l + 1u, L_PRE_NEXT);
-                learn(g, sb + lay(l, L_W_DOWN), cb + lay(l, L_E_DOWN), above, np, ni, eta(3u, l), kw);
-                g += np * ni;
-            }
+            let nip = lay(l + 1u, L_NPRE);
+            let above = cb + lay(l + 1u, L_PRE_NEXT);
+            g = plasticity(g, 2u, l, sb + lay(l, L_W_IP), cb + lay(l, L_E_IP), nx, ni, nip,
+                           plastic, zero);
+            g = plasticity(g, 1u, l, sb + lay(l, L_W_PI), cb + lay(l, L_E_PI), cb + lay(l, L_R_I),
+                           np, ni, plastic, zero);
+            g = plasticity(g, 3u, l, sb + lay(l, L_W_DOWN), cb + lay(l, L_E_DOWN), above, np, ni,
+                           plastic, zero);
         }
     }
+    let acc_on = s >= out_lag;
+    let fold = last || (s + 1u) % ACC_BLOCK == 0u;
+    let n_mean = f32(max(steps, out_lag + 1u) - out_lag);
     let acc = cb + table[H_ACC];
+    let record = sample != NO_SAMPLE;
     for (var l = 0u; l < n_layers; l++) {
         let np = lay(l, L_NPYR);
         let up = sb + lay(l, L_U_P);
         let du_p = cb + lay(l, L_DU_P);
         let output = lay(l, L_HIDDEN) == 0u;
-        for (var i = first(g); i < np; i += WG) {
+        // the columns of this layer's somas in a sample (hidden ones only when recording all)
+        let col_p = lay(l, L_REC_P);
+        let rec_p = record && col_p < disp.rec_width;
+        for (var i = first(g); i < np; i += NT) {
             let u = st[up + i] + sc[du_p + i];
             st[up + i] = u;
             if output && acc_on {
@@ -300,22 +359,47 @@ fn phase_c(plastic: bool, acc_on: bool, fold: bool) {
                 }
                 sc[acc + np + i] = b;
             }
+            if output && last {
+                readouts[row * np + i] = sc[acc + i] / n_mean;
+            }
+            if rec_p {
+                trace[sample + col_p + i] = bitcast<u32>(u);
+            }
         }
         g += np;
         let ni = lay(l, L_NINT);
         let ui = sb + lay(l, L_U_I);
         let du_i = cb + lay(l, L_DU_I);
-        for (var j = first(g); j < ni; j += WG) {
-            st[ui + j] = st[ui + j] + sc[du_i + j];
+        let col_i = lay(l, L_REC_I);
+        let rec_i = record && col_i < disp.rec_width;
+        for (var j = first(g); j < ni; j += NT) {
+            let u = st[ui + j] + sc[du_i + j];
+            st[ui + j] = u;
+            if rec_i {
+                trace[sample + col_i + j] = bitcast<u32>(u);
+            }
         }
         g += ni;
     }
+    if record {
+        // u_tgt and r_0 as phase A left them (no thread writes them in this phase)
+        let n_out = table[H_N_OUT];
+        let ut = sb + table[H_UTGT];
+        for (var i = first(g); i < n_out; i += NT) {
+            trace[sample + n_out + i] = bitcast<u32>(st[ut + i]);
+        }
+        g += n_out;
+        let r0 = sb + table[H_R0];
+        for (var j = first(g); j < table[H_N_IN]; j += NT) {
+            trace[sample + 2u * n_out + j] = bitcast<u32>(st[r0 + j]);
+        }
+    }
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let inst = wg.x;
-    tid = lid;
+// Sets the invocation's instance, thread and stream constants.
+fn begin(instance: u32, thread: u32) {
+    inst = instance;
+    tid = thread;
     sb = inst * table[H_STATE_STRIDE];
     cb = inst * table[H_SCRATCH_STRIDE];
     pb = table[H_PARAMS] + inst * table[H_PARAMS_STRIDE];
@@ -324,57 +408,123 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     phi_gamma = bitcast<f32>(table[H_PHI_GAMMA]);
     phi_beta = bitcast<f32>(table[H_PHI_BETA]);
     phi_theta = bitcast<f32>(table[H_PHI_THETA]);
+    train = disp.train != 0u;
+    steps = paru(P_STEPS);
+    lag = paru(P_LAG);
+    out_lag = paru(P_OUT_LAG);
+    noisy = train && par(P_NOISE) != 0.0;
+    reset = train && paru(P_RESET) != 0u;
+    seed = vec2<u32>(paru(P_SEED_LO), paru(P_SEED_HI));
+}
 
-    let train = disp.train != 0u;
-    let steps = paru(P_STEPS);
-    let lag = paru(P_LAG);
-    let out_lag = paru(P_OUT_LAG);
-    let noisy = train && par(P_NOISE) != 0.0;
-    let reset = train && paru(P_RESET) != 0u;
-    let seed = vec2<u32>(paru(P_SEED_LO), paru(P_SEED_HI));
-    var step = vec2<u32>(counters[2u * inst], counters[2u * inst + 1u]);
-    let n_in = table[H_N_IN];
-    let n_out = table[H_N_OUT];
+// End of the instance's stream in this piece.
+fn stream_end() -> u32 {
+    return disp.n_patterns * steps;
+}
+
+// Sets the current step from stream step t: index in the pattern, pattern row, and the trace
+// word of the sample when training records this step (every rec_stride-th stream step from
+// the instance's first sample, trace[inst]).
+fn at_step(t: u32) {
+    let p = t / steps;
+    s = t - p * steps;
+    row = inst * disp.n_patterns + p;
+    sample = NO_SAMPLE;
+    if train && disp.rec_stride != 0u {
+        let first_sample = trace[inst];
+        if t >= first_sample && (t - first_sample) % disp.rec_stride == 0u {
+            let k = (t - first_sample) / disp.rec_stride;
+            sample = disp.n_instances + (inst * disp.rec_cap + k) * disp.rec_width;
+        }
+    }
+}
+
+// At the start of a pattern: clear the readout sums (total and block).
+fn clear_readout_sums() {
     let acc = cb + table[H_ACC];
-    let w_total = table[H_W_TOTAL];
+    for (var i = tid; i < 2u * table[H_N_OUT]; i += NT) {
+        sc[acc + i] = 0.0;
+    }
+}
 
-    let t_end = min(disp.t_end, disp.n_patterns * steps);
-    let n_mean = f32(max(steps, out_lag + 1u) - out_lag);
+// Phase A's pattern row: the inputs then the targets of the current pattern.
+fn pattern_offset() -> u32 {
+    return row * (table[H_N_IN] + table[H_N_OUT]);
+}
+
+fn plastic_now() -> bool {
+    return train && s >= lag;
+}
+
+// The 64-bit training step counter (lo, hi) plus one.
+fn next_step(step: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(step.x + 1u, step.y + u32(step.x == 0xffffffffu));
+}
+
+// Fused: one workgroup (y) per instance runs the window of stream steps.
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    begin(wg.y, lid);
+    var step = vec2<u32>(counters[2u * inst], counters[2u * inst + 1u]);
+    // from uniform values only (the barriers below need uniform control flow)
+    let p_steps = table[table[H_PARAMS] + wg.y * table[H_PARAMS_STRIDE] + P_STEPS];
+    let t_end = min(disp.t_end, disp.n_patterns * p_steps);
     for (var t = disp.t_begin; t < t_end; t++) {
-        let p = t / steps;
-        let s = t - p * steps;
-        let row = inst * disp.n_patterns + p;
+        at_step(t);
         if s == 0u {
-            for (var i = tid; i < 2u * n_out; i += WG) {
-                sc[acc + i] = 0.0;
-            }
+            clear_readout_sums();
         }
-        phase_a(row * (n_in + n_out));
+        phase_a(pattern_offset());
         storageBarrier();
-        let plastic = train && s >= lag;
-        phase_b(train, plastic, noisy, seed, step);
+        let plastic = plastic_now();
+        phase_b(plastic, step);
         storageBarrier();
-        phase_c(plastic, s >= out_lag, s + 1u == steps || (s + 1u) % ACC_BLOCK == 0u);
+        phase_c(plastic);
         storageBarrier();
-        step.x += 1u;
-        if step.x == 0u {
-            step.y += 1u;
-        }
-        if s + 1u == steps {
-            // end of the pattern: readout = mean output soma over steps >= out_lag
-            for (var i = tid; i < n_out; i += WG) {
-                readouts[row * n_out + i] = sc[acc + i] / n_mean;
-            }
-            if reset {
-                for (var k = tid; k < w_total; k += WG) {
-                    st[sb + w_total + k] = 0.0;
-                }
-                storageBarrier();
-            }
-        }
+        step = next_step(step);
     }
     if train && tid == 0u {
         counters[2u * inst] = step.x;
         counters[2u * inst + 1u] = step.y;
+    }
+}
+
+// Phased: workgroup (x, y) is tile x of instance y; each entry point runs one phase of stream
+// step disp.t_begin, and returns at once when the instance's stream has ended.
+fn begin_phase(wg: vec3<u32>, lid: u32) -> bool {
+    begin(wg.y, wg.x * WG + lid);
+    if disp.t_begin >= stream_end() {
+        return false;
+    }
+    at_step(disp.t_begin);
+    return true;
+}
+
+@compute @workgroup_size(WG)
+fn phase_a_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if begin_phase(wg, lid) {
+        if s == 0u {
+            clear_readout_sums();
+        }
+        phase_a(pattern_offset());
+    }
+}
+
+@compute @workgroup_size(WG)
+fn phase_b_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if begin_phase(wg, lid) {
+        phase_b(plastic_now(), vec2<u32>(counters[2u * inst], counters[2u * inst + 1u]));
+    }
+}
+
+@compute @workgroup_size(WG)
+fn phase_c_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if begin_phase(wg, lid) {
+        phase_c(plastic_now());
+        if train && tid == 0u {
+            let step = next_step(vec2<u32>(counters[2u * inst], counters[2u * inst + 1u]));
+            counters[2u * inst] = step.x;
+            counters[2u * inst + 1u] = step.y;
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! Vulkan adapter exists, unless `PYRALNET_REQUIRE_GPU` is set, which turns the skip into a
 //! failure (CI sets it: lavapipe is installed there).
 
-use pyralnet::backend::{Backend, Batch, Chunk};
+use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use pyralnet::cpu::CpuBackend;
 use pyralnet::gpu::{self, Gpu, GpuBackend, GpuError, GpuOptions, KernelKind};
 use pyralnet::model::init::init_weights;
@@ -96,21 +96,27 @@ fn deviation(
     }
 }
 
-/// Options selecting each kernel (with the device's default workgroup size).
-fn both_kernels() -> Vec<GpuOptions> {
-    [KernelKind::Workgroup, KernelKind::Serial]
-        .into_iter()
-        .map(|k| GpuOptions {
-            kernel: Some(k),
-            ..Default::default()
-        })
-        .collect()
+/// Options selecting each kernel (with the device's default workgroup size; the phased one
+/// with 3 workgroups per instance, so that workgroups share the rows and entries).
+fn all_kernels() -> Vec<GpuOptions> {
+    [
+        KernelKind::Workgroup,
+        KernelKind::Serial,
+        KernelKind::Phased,
+    ]
+    .into_iter()
+    .map(|k| GpuOptions {
+        kernel: Some(k),
+        tiles: (k == KernelKind::Phased).then_some(3),
+        ..Default::default()
+    })
+    .collect()
 }
 
-/// Trains `chunks` on the GPU (both kernels) and on the CPU in f32 and f64, then checks
+/// Trains `chunks` on the GPU (every kernel) and on the CPU in f32 and f64, then checks
 /// weights, weight changes and readouts (training and one evaluation chunk) against both.
 fn compare_with_cpu(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk) {
-    for opts in both_kernels() {
+    for opts in all_kernels() {
         compare_with_cpu_opts(g, b, chunks, eval, &opts)
     }
 }
@@ -272,7 +278,7 @@ fn yinyang_4_120_3_sigmoid_bias_lag_reset_mixed_clocks() {
     let b = batch(shape.clone(), Transfer::Sigmoid, params);
     let chunks = [chunk(&shape, 4, 2, 3), chunk(&shape, 4, 1, 4)];
     // both kernels and workgroup sizes, whichever the device would pick
-    for opts in both_kernels() {
+    for opts in all_kernels() {
         for wg in [8, 64] {
             let opts = GpuOptions {
                 workgroup_size: Some(wg),
@@ -302,7 +308,7 @@ fn mnist_sized_784_20_10() {
         .collect();
     let b = batch(shape.clone(), Transfer::Sigmoid, params);
     let chunks = [chunk(&shape, 2, 3, 6)];
-    for opts in both_kernels() {
+    for opts in all_kernels() {
         for wg in [8, 64] {
             let opts = GpuOptions {
                 workgroup_size: Some(wg),
@@ -366,13 +372,57 @@ fn long_patterns_span_several_dispatches() {
     }
 }
 
+/// Networks whose fused step exceeds llvmpipe's loop limit run phased, each step split into one
+/// dispatch per phase over several workgroups per instance (chosen from the adapter), and agree
+/// with the CPU like the small ones: [784, 500, 10] (two instances, reset_deltas in one) and
+/// [784, 500, 500, 10].
+#[test]
+fn large_networks_run_phased() {
+    let Some(g) = device() else { return };
+    let cpu_driver = g.info.device_type == wgpu::DeviceType::Cpu;
+    for (dims, n, t_pattern, patterns) in [
+        (vec![784, 500, 10], 2, 2.0, 2),
+        (vec![784, 500, 500, 10], 1, 1.0, 1),
+    ] {
+        let shape = Shape::new(dims, true);
+        let hidden = shape.n_layers() - 1;
+        let params: Vec<InstanceParams> = (0..n)
+            .map(|k| {
+                let mut p = InstanceParams::reference(shape.n_layers());
+                p.t_pattern = t_pattern;
+                p.out_lag = t_pattern / 2.0;
+                p.init_up = 0.05;
+                p.eta_up = [vec![0.5; hidden], vec![0.05]].concat();
+                p.eta_ip = vec![0.05; hidden];
+                p.eta_pi = vec![0.05; hidden];
+                p.reset_deltas = k == 1;
+                p.seed = 70 + k as u64;
+                p
+            })
+            .collect();
+        let b = batch(shape.clone(), Transfer::Sigmoid, params);
+        let opts = GpuOptions::default();
+        let (kind, tiles) = gpu_backend(&g, &b, &opts).kernel();
+        println!(
+            "{}: {kind:?} kernel, {tiles} workgroups per instance",
+            shape.label()
+        );
+        if cpu_driver {
+            assert!(kind == KernelKind::Phased && tiles > 1, "{kind:?} {tiles}");
+        }
+        let train = chunk(&shape, n, patterns, 21);
+        compare_with_cpu_opts(&g, &b, &[train], &chunk(&shape, n, 1, 22), &opts);
+    }
+}
+
 #[test]
 fn too_large_for_lavapipe_is_an_error_not_a_truncation() {
     let Some(g) = device() else { return };
     if g.info.device_type != wgpu::DeviceType::Cpu {
         return;
     }
-    let shape = Shape::new(vec![784, 4000, 10], false);
+    // one dendrite of 300 000 inputs is a loop of 75 000 trips in any kernel
+    let shape = Shape::new(vec![300_000, 2, 1], false);
     let p = InstanceParams::reference(2);
     let b = Batch {
         init: vec![Weights::zeros(&shape)],
@@ -412,11 +462,24 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
         (0..n).map(varied).collect(),
     );
     let data = chunk(&shape, n, 3, 12);
-    for base in both_kernels() {
+    let mut fused = None;
+    for base in all_kernels() {
         let kernel = base.kernel;
         let mut all = gpu_backend(&g, &big, &base);
         let r_all = all.train(&data).unwrap();
         let w_all = all.weights().unwrap();
+        // the phased kernel runs the fused kernel's phases as dispatches: the same numbers
+        match kernel {
+            Some(KernelKind::Workgroup) => fused = Some((r_all.clone(), w_all.clone())),
+            Some(KernelKind::Phased) => {
+                assert_eq!(
+                    fused,
+                    Some((r_all.clone(), w_all.clone())),
+                    "phased vs fused"
+                )
+            }
+            _ => {}
+        }
         // the other workgroup size: threads (or instances) share the work differently, the
         // arithmetic per value is the same
         let wg = if g.info.device_type == wgpu::DeviceType::Cpu {
@@ -466,6 +529,70 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
                 w_all[k],
                 "{kernel:?}, weights of {k}"
             );
+        }
+    }
+}
+
+/// Traces recorded on the GPU equal the CPU's in f32: the same arrays at the same global
+/// steps, values to f32 accuracy, over two chunks and pieces of two patterns (so samples do not
+/// start at the stream's start), with mixed clocks, noise and two hidden layers; evaluation
+/// records nothing, and taking the traces drains them.
+#[test]
+fn traces_match_the_cpu() {
+    let Some(g) = device() else { return };
+    let shape = Shape::new(vec![3, 6, 4, 2], true);
+    let n = 5;
+    let params = (0..n)
+        .map(|k| {
+            let mut p = varied(k);
+            p.eta_up = vec![0.3, 0.1, 0.1];
+            p.eta_ip = vec![0.2, 0.1];
+            p.eta_pi = vec![p.eta_pi[0]; 2];
+            p.eta_down = vec![0.0; 2];
+            p
+        })
+        .collect();
+    let b = batch(shape.clone(), Transfer::Sigmoid, params);
+    let chunks = [chunk(&shape, n, 3, 50), chunk(&shape, n, 2, 51)];
+    for all in [false, true] {
+        let record = RecordSpec {
+            stride: 7,
+            all_compartments: all,
+        };
+        let mut cpu = CpuBackend::<f32>::new(&b, None, record.clone()).unwrap();
+        for c in &chunks {
+            cpu.train(c).unwrap();
+        }
+        let want = cpu.take_traces();
+        for base in all_kernels() {
+            let opts = GpuOptions {
+                record: record.clone(),
+                piece_patterns: Some(2),
+                ..base
+            };
+            let mut gpu = gpu_backend(&g, &b, &opts);
+            for c in &chunks {
+                gpu.train(c).unwrap();
+                gpu.evaluate(c).unwrap();
+            }
+            let got = gpu.take_traces();
+            assert_eq!(got.len(), n);
+            for (k, (a, w)) in got.iter().zip(&want).enumerate() {
+                let what = format!("{:?}, all {all}, instance {k}", opts.kernel);
+                assert!(w.step.len() > 10, "{what}: too few samples to test");
+                assert_eq!(a.step, w.step, "{what}");
+                let names = |t: &Trace| -> Vec<(String, usize)> {
+                    t.arrays.iter().map(|(n, w, _)| (n.clone(), *w)).collect()
+                };
+                assert_eq!(names(a), names(w), "{what}");
+                assert_eq!(a.arrays.len(), if all { 7 } else { 3 });
+                for ((name, _, va), (_, _, vw)) in a.arrays.iter().zip(&w.arrays) {
+                    assert_eq!(va.len(), vw.len(), "{what} {name}");
+                    let dev = rel_rms(va.iter().zip(vw));
+                    assert!(dev <= 1e-5, "{what} {name}: {dev:e}");
+                }
+            }
+            assert!(gpu.take_traces().iter().all(|t| t.step.is_empty()));
         }
     }
 }
@@ -589,7 +716,7 @@ fn snapshot_and_restore_continue_bit_for_bit() {
             .map(|(a, c)| [&a[..], c].concat())
             .collect(),
     };
-    for base in both_kernels() {
+    for base in all_kernels() {
         let mut straight = gpu_backend(&g, &b, &base);
         let r_whole = straight.train(&whole).unwrap();
         let mut before = gpu_backend(&g, &b, &base);
@@ -628,8 +755,8 @@ fn snapshot_and_restore_continue_bit_for_bit() {
     }
 }
 
-/// `pyralnet run --backend gpu` end to end: the results agree with the CPU in f32, and what
-/// the GPU backend cannot do is refused before anything runs.
+/// `pyralnet run --backend gpu` end to end: the results and the recorded traces agree with the
+/// CPU in f32, and what the GPU backend cannot do is refused before anything runs.
 #[test]
 fn run_command_on_the_gpu_backend() {
     if device().is_none() {
@@ -647,12 +774,32 @@ fn run_command_on_the_gpu_backend() {
             .unwrap();
         (out, o)
     };
-    let (gpu_out, o) = run("gpu", &["--backend", "gpu"]);
+    let record = ["--record", "--record-all", "--record-stride", "9"];
+    let (gpu_out, o) = run("gpu", &[&["--backend", "gpu"][..], &record].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = std::fs::read_to_string(gpu_out.join("summary.json")).unwrap();
     assert!(summary.contains("\"backend\": \"gpu "), "{summary}");
-    let (cpu_out, o) = run("cpu", &["--backend", "cpu", "--precision", "f32"]);
+    let cpu_args = [&["--backend", "cpu", "--precision", "f32"][..], &record].concat();
+    let (cpu_out, o) = run("cpu", &cpu_args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let traces = |d: &std::path::Path| {
+        let file = std::fs::File::open(d.join("traces/instance_0.npz")).unwrap();
+        let mut npz = ndarray_npy::NpzReader::new(file).unwrap();
+        let step: ndarray::Array1<u64> = npz.by_name("step").unwrap();
+        let arrays: Vec<ndarray::Array2<f64>> =
+            ["u_out", "u_tgt", "r0", "layer0.u_p", "layer0.u_i"]
+                .iter()
+                .map(|n| npz.by_name(n).unwrap())
+                .collect();
+        (step, arrays)
+    };
+    let ((sg, ag), (sc, ac)) = (traces(&gpu_out), traces(&cpu_out));
+    assert!(sg.len() > 10 && sg == sc, "trace steps");
+    for (a, c) in ag.iter().zip(&ac) {
+        assert_eq!(a.dim(), c.dim());
+        let dev = rel_rms(a.iter().zip(c.iter()));
+        assert!(dev < 1e-4, "trace gpu vs cpu-f32: {dev:e}");
+    }
     let shape = Shape::new(vec![2, 3, 2], false);
     let w = |d: &std::path::Path| {
         pyralnet::output::read_weights(&d.join("weights/instance_0.npz"), &shape).unwrap()
@@ -660,19 +807,10 @@ fn run_command_on_the_gpu_backend() {
     let (wg, wc) = (flat(&w(&gpu_out)), flat(&w(&cpu_out)));
     let dev = rel_rms(wg.iter().zip(&wc));
     assert!(dev < 1e-4, "weights gpu vs cpu-f32: {dev:e}");
-    for (extra, msg) in [
-        (
-            &["--record"][..],
-            "--record is not supported by the GPU backend",
-        ),
-        (&["--precision", "f64"][..], "computes in f32"),
-    ] {
-        let args: Vec<&str> = ["--backend", "gpu"].iter().chain(extra).copied().collect();
-        let (out, o) = run("refused", &args);
-        assert_eq!(o.status.code(), Some(2));
-        assert!(String::from_utf8_lossy(&o.stderr).contains(msg));
-        assert!(!out.exists(), "nothing is written");
-    }
+    let (out, o) = run("refused", &["--backend", "gpu", "--precision", "f64"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("computes in f32"));
+    assert!(!out.exists(), "nothing is written");
 }
 
 /// `pyralnet check` on the Yin-Yang smoke config: passes with the default tolerances, prints

@@ -53,7 +53,7 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
     /// Simulator: auto picks a GPU when there is one (not a CPU driver such as lavapipe) and
-    /// neither --precision f64 nor --record is given, else the CPU (see `pyralnet devices`).
+    /// --precision f64 is not given, else the CPU (see `pyralnet devices`).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendArg,
     /// GPU adapter to use: the first whose name contains this (case-insensitive).
@@ -167,13 +167,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if a.record && a.record_stride == 0 {
         bail!("--record-stride must be at least 1");
     }
-    if matches!(a.backend, BackendArg::Gpu) {
-        if a.record {
-            bail!("--record is not supported by the GPU backend yet; use --backend cpu");
-        }
-        if matches!(a.precision, Some(PrecisionArg::F64)) {
-            bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
-        }
+    if matches!(a.backend, BackendArg::Gpu) && matches!(a.precision, Some(PrecisionArg::F64)) {
+        bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
     }
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");

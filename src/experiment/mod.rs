@@ -33,8 +33,8 @@ pub enum BackendChoice {
     /// included; an error when there is no adapter.
     Gpu,
     /// The GPU backend when there is an adapter that is not a CPU driver, otherwise the CPU
-    /// backend. Also the CPU backend when f64 is asked for explicitly or traces are recorded,
-    /// which the GPU backend cannot do.
+    /// backend. Also the CPU backend when f64 is asked for explicitly, which the GPU backend
+    /// cannot do.
     Auto,
 }
 
@@ -217,6 +217,10 @@ fn chunk_of(
     chunk
 }
 
+/// Why `--record` is refused for the steady-state model on every backend.
+const NO_STEADY_TRACES: &str =
+    "--record needs \"model\": \"full\": the steady-state model has no time course to record";
+
 /// The backend for the config's model that `opts` asks for, holding `batch` (see
 /// [`BackendChoice`]). The GPU runs both models in f32; the CPU backends run in the config's
 /// precision unless `opts.precision` overrides it; traces exist only for the full model (the
@@ -226,8 +230,10 @@ pub fn open_backend(
     batch: &Batch,
     opts: &RunOptions,
 ) -> anyhow::Result<Box<dyn Backend>> {
+    let full = cfg.model == ModelKind::Full;
     let gpu_options = GpuOptions {
         adapter: opts.adapter.clone(),
+        record: opts.record.clone(),
         ..Default::default()
     };
     let on_gpu = |gpu: Gpu| -> anyhow::Result<Box<dyn Backend>> {
@@ -238,10 +244,7 @@ pub fn open_backend(
     };
     match opts.backend {
         BackendChoice::Gpu => {
-            ensure!(
-                opts.record.stride == 0,
-                "--record is not supported by the GPU backend yet; use --backend cpu"
-            );
+            ensure!(full || opts.record.stride == 0, "{NO_STEADY_TRACES}");
             ensure!(
                 opts.precision != Some(Precision::F64),
                 "the GPU backend computes in f32; use --backend cpu for f64"
@@ -249,7 +252,7 @@ pub fn open_backend(
             return on_gpu(gpu::open(opts.adapter.as_deref())?);
         }
         BackendChoice::Auto
-            if opts.record.stride == 0 && opts.precision != Some(Precision::F64) =>
+            if opts.precision != Some(Precision::F64) && (full || opts.record.stride == 0) =>
         {
             if let Some(gpu) = gpu::open_hardware(opts.adapter.as_deref())? {
                 return on_gpu(gpu);
@@ -273,9 +276,7 @@ pub fn open_backend(
         },
         ModelKind::Steady => {
             if opts.record.stride > 0 {
-                anyhow::bail!(
-                    "--record needs \"model\": \"full\": the steady-state model has no time course to record"
-                );
+                anyhow::bail!(NO_STEADY_TRACES);
             }
             match precision {
                 Precision::F32 => Box::new(SteadyBackend::<f32>::new(batch, opts.threads)?),

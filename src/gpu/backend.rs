@@ -6,16 +6,22 @@ use super::kernel::{
 };
 use super::layout::{KernelKind, Layout, DISPATCH_STRIDE, LOOP_BUDGET};
 use super::serial::{step_source, Features};
-use crate::backend::{Backend, Batch, Chunk};
+use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::cpu::State;
 use crate::model::Weights;
 use anyhow::{ensure, Context};
 
 /// Dispatch records in the uniform buffer, i.e. dispatches per submission.
 const DISPATCH_CAP: usize = 256;
-/// Bytes of one dispatch record as the kernels read it (`struct Dispatch`, at most 5 words),
-/// rounded up to 16.
+/// Bytes of one dispatch record as the kernels read it (`struct Dispatch`, 8 words).
 const DISPATCH_BYTES: u64 = 32;
+/// Loop trips per thread and step above which a GPU runs the phased kernel instead of the
+/// fused one (the fused kernel's one workgroup per instance would then work through long
+/// serial loops while most of the device idles).
+const FUSED_TRIPS_GPU: u64 = 4096;
+/// Loop trips per thread and step the phased kernel aims at on a GPU when choosing its
+/// workgroups per instance.
+const PHASED_TRIPS_GPU: u64 = 1024;
 /// Largest pattern upload per sub-batch; longer chunks are processed in pieces.
 const PATTERN_BYTES_CAP: u64 = 64 << 20;
 
@@ -31,9 +37,13 @@ pub struct GpuOptions {
     pub piece_patterns: Option<usize>,
     /// Threads per workgroup (`None`: 8 on CPU drivers such as lavapipe, 64 on GPUs).
     pub workgroup_size: Option<usize>,
-    /// Integrator kernel (`None`: the serial kernel on CPU drivers when one step of the shape
-    /// fits llvmpipe's loop limit, else the workgroup kernel).
+    /// Integrator kernel (`None`: chosen from the device, see [`GpuBackend::with_gpu`]).
     pub kernel: Option<KernelKind>,
+    /// Workgroups per instance of the phased kernel (`None`: from the device, see
+    /// [`GpuBackend::with_gpu`]).
+    pub tiles: Option<usize>,
+    /// Traces to record during training (as the CPU backend records them).
+    pub record: RecordSpec,
 }
 
 /// Pattern buffers of one sub-batch, sized for `cap` patterns per instance, with the bind
@@ -42,6 +52,8 @@ struct Io {
     cap: usize,
     patterns: wgpu::Buffer,
     readouts: wgpu::Buffer,
+    /// Per instance the stream step of its first sample, then its samples (when recording).
+    trace: wgpu::Buffer,
     train: wgpu::BindGroup,
     eval: wgpu::BindGroup,
 }
@@ -61,53 +73,115 @@ struct Group {
 }
 
 /// The GPU backend: every instance's state lives on the device; each chunk uploads the
-/// patterns, runs them in a few dispatches and reads back only the readouts. Recording traces
-/// is not supported (`take_traces` returns nothing).
+/// patterns, runs them in a few dispatches and reads back the readouts and, when recording,
+/// the trace samples of the chunk.
 pub struct GpuBackend {
     gpu: Gpu,
     layout: Layout,
     kernel: StepKernel,
+    /// Workgroups per instance (phased kernel) or 1.
+    tiles: usize,
     groups: Vec<Group>,
     dispatch: wgpu::Buffer,
-    /// Steps per pattern of the slowest instance.
+    /// Steps per pattern of every instance, and of the slowest.
+    steps: Vec<usize>,
     max_steps: usize,
-    /// Stream steps one dispatch runs (see [`Layout::steps_per_dispatch`]).
+    /// Stream steps one dispatch runs (see [`Layout::steps_per_dispatch`]; one step for the
+    /// phased kernel).
     window: usize,
+    record: RecordSpec,
+    /// Arrays of a trace sample and their widths, words per sample (empty, 0: no recording).
+    record_columns: Vec<(String, usize)>,
+    record_width: usize,
+    traces: Vec<Trace>,
     /// Largest binding (bytes) any buffer may have.
     max_binding: u64,
     piece_patterns: Option<usize>,
 }
 
-/// A kernel's layout and sources (training and evaluation) for one batch, with the loop
-/// iterations of one step.
+/// A kernel's layout and sources (training and evaluation), its entry points (one dispatch of
+/// each per step window), threads per instance, and the loop iterations of one step (recording
+/// included).
 struct Program {
     layout: Layout,
     train: String,
     eval: String,
+    entries: &'static [&'static str],
+    /// Workgroups per instance (phased kernel) or 1.
+    tiles: usize,
+    threads: usize,
     step_trips: u64,
 }
 
 impl Program {
-    fn new(batch: &Batch, wg: usize, kind: KernelKind) -> Self {
+    /// The program of kernel `kind` with `wg` threads per workgroup and, for the phased
+    /// kernel, `tiles` workgroups per instance; `record_width` words per trace sample (0: no
+    /// recording).
+    fn new(batch: &Batch, wg: usize, kind: KernelKind, tiles: usize, record_width: usize) -> Self {
         let layout = Layout::new(&batch.shape, batch.phi, wg, kind);
+        let tiles = if kind == KernelKind::Phased { tiles } else { 1 };
+        let threads = wg * tiles;
+        let record_trips = match record_width {
+            0 => 0,
+            w => layout.record_trips_per_step(threads, w),
+        };
         match kind {
-            KernelKind::Workgroup => Program {
-                train: STEP.into(),
-                eval: STEP.into(),
-                step_trips: layout.workgroup_trips_per_step(),
-                layout,
-            },
+            KernelKind::Workgroup | KernelKind::Phased => {
+                let body = format!("const NT: u32 = {threads}u;\n{STEP}");
+                Program {
+                    train: body.clone(),
+                    eval: body,
+                    entries: match kind {
+                        KernelKind::Phased => &["phase_a_main", "phase_b_main", "phase_c_main"],
+                        _ => &["main"],
+                    },
+                    tiles,
+                    threads,
+                    step_trips: layout.workgroup_trips_per_step(threads) + record_trips,
+                    layout,
+                }
+            }
             KernelKind::Serial => {
                 let train = step_source(&layout, &Features::training(batch));
                 let eval = step_source(&layout, &Features::evaluation(batch.shape.n_layers()));
                 Program {
                     train: format!("{SERIAL}\n{}", train.wgsl),
                     eval: format!("{SERIAL}\n{}", eval.wgsl),
-                    step_trips: train.trips.max(eval.trips),
+                    entries: &["main"],
+                    tiles,
+                    threads,
+                    step_trips: train.trips.max(eval.trips) + record_trips,
                     layout,
                 }
             }
         }
+    }
+
+    /// Loop iterations one invocation may run for one step and two pattern boundaries (what
+    /// must fit llvmpipe's limit).
+    fn need(&self) -> u64 {
+        self.step_trips + 2 * self.layout.loop_trips_per_pattern(self.threads)
+    }
+
+    /// The phased program with the fewest workgroups per instance (doubling, up to `max_tiles`)
+    /// whose step needs at most `target` loop iterations per invocation, or the most that
+    /// still lower it.
+    fn phased(
+        batch: &Batch,
+        wg: usize,
+        target: u64,
+        max_tiles: usize,
+        record_width: usize,
+    ) -> Self {
+        let mut p = Program::new(batch, wg, KernelKind::Phased, 1, record_width);
+        while p.need() > target && 2 * p.tiles <= max_tiles {
+            let next = Program::new(batch, wg, KernelKind::Phased, 2 * p.tiles, record_width);
+            if next.need() >= p.need() {
+                break;
+            }
+            p = next;
+        }
+        p
     }
 }
 
@@ -126,7 +200,12 @@ impl GpuBackend {
     }
 
     /// Uploads the batch to an already open device, split into sub-batches whose buffers fit
-    /// the device's binding limits.
+    /// the device's binding limits. Unless `opts` names them, the kernel and its workgroups per
+    /// instance come from the adapter: on CPU drivers the first of serial, fused workgroup and
+    /// phased kernel whose step fits llvmpipe's loop limit (the phased one with the fewest
+    /// workgroups per instance that fit; an error when none does); on GPUs the fused kernel
+    /// unless a step takes one thread more than 4096 loop trips, else the phased one with
+    /// workgroups doubled until a step takes at most 1024.
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
         batch.shape.validate().map_err(anyhow::Error::msg)?;
         ensure!(!batch.is_empty(), "empty batch");
@@ -143,39 +222,85 @@ impl GpuBackend {
             "workgroup size {wg} not supported by the device"
         );
         let cpu_driver = super::device::is_cpu_driver(&gpu.info);
-        // llvmpipe ends an invocation after LOOP_BUDGET-ish loop iterations: one step and two
-        // pattern boundaries must fit into one dispatch
-        let need = |p: &Program| p.step_trips + 2 * p.layout.loop_trips_per_pattern();
-        let fits = |p: &Program| !cpu_driver || need(p) <= LOOP_BUDGET;
+        let record_columns = match opts.record.stride {
+            0 => Vec::new(),
+            _ => Layout::new(&batch.shape, batch.phi, wg, KernelKind::Workgroup)
+                .record_columns(opts.record.all_compartments),
+        };
+        let record_width: usize = record_columns.iter().map(|c| c.1).sum();
+        let max_tiles = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        // llvmpipe ends an invocation after LOOP_BUDGET-ish loop iterations: one step (one
+        // phase of it for the phased kernel) and two pattern boundaries must fit into one
+        // dispatch
+        let fits = |p: &Program| !cpu_driver || p.need() <= LOOP_BUDGET;
+        let new = |kind| Program::new(batch, wg, kind, opts.tiles.unwrap_or(1), record_width);
+        let phased = || {
+            let target = if cpu_driver {
+                LOOP_BUDGET
+            } else {
+                PHASED_TRIPS_GPU
+            };
+            Program::phased(batch, wg, target, max_tiles, record_width)
+        };
+        if let Some(tiles) = opts.tiles {
+            ensure!(
+                (1..=max_tiles).contains(&tiles),
+                "{tiles} workgroups per instance not supported by the device (1 to {max_tiles})"
+            );
+        }
         let program = match opts.kernel {
-            Some(kind) => Program::new(batch, wg, kind),
-            None if cpu_driver => Some(Program::new(batch, wg, KernelKind::Serial))
-                .filter(fits)
-                .unwrap_or_else(|| Program::new(batch, wg, KernelKind::Workgroup)),
-            None => Program::new(batch, wg, KernelKind::Workgroup),
+            Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
+            Some(kind) => new(kind),
+            // CPU drivers: the serial kernel when one step fits the loop limit, else the fused
+            // workgroup kernel, else the phased one
+            None if cpu_driver => [KernelKind::Serial, KernelKind::Workgroup]
+                .into_iter()
+                .map(new)
+                .find(fits)
+                .unwrap_or_else(phased),
+            // GPUs: the fused kernel unless a step is long work for one workgroup
+            None => Some(new(KernelKind::Workgroup))
+                .filter(|p| p.step_trips <= FUSED_TRIPS_GPU)
+                .unwrap_or_else(phased),
         };
         ensure!(
             fits(&program),
             "{} is too large for a CPU Vulkan driver: one step and pattern boundary need up to \
              {} loop iterations per invocation, llvmpipe stops a shader after 65535",
             batch.shape.label(),
-            need(&program)
+            program.need()
         );
-        let kernel = StepKernel::new(&gpu, wg, &program.train, &program.eval)?;
+        let kernel = StepKernel::new(&gpu, wg, &program.train, &program.eval, program.entries)?;
         let Program {
-            layout, step_trips, ..
+            layout,
+            step_trips,
+            tiles,
+            threads,
+            ..
         } = program;
         let lim = &gpu.limits;
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
         let shape = &batch.shape;
+        let steps: Vec<usize> = batch.params.iter().map(|p| p.steps_per_pattern()).collect();
+        let (min_steps, max_steps) = (*steps.iter().min().unwrap(), *steps.iter().max().unwrap());
+        ensure!(
+            min_steps > 0,
+            "every instance needs at least one Euler step per pattern (t_pattern ≥ dt/2)"
+        );
+        // a pattern's trace samples, with the instance's word of the trace header
+        let trace_words = match opts.record.stride {
+            0 => 0,
+            stride => 1 + max_steps.div_ceil(stride) * record_width,
+        };
         let widest = layout
             .state_len
             .max(layout.scratch_len)
             .max(layout.params_len())
-            .max(shape.n_in() + shape.n_out()) as u64
+            .max(shape.n_in() + shape.n_out())
+            .max(trace_words) as u64
             * 4;
         let instances_per_workgroup = match layout.kernel {
-            KernelKind::Workgroup => 1,
+            KernelKind::Workgroup | KernelKind::Phased => 1,
             KernelKind::Serial => wg as u64,
         };
         let mut per_group = (max_binding / widest)
@@ -197,29 +322,32 @@ impl GpuBackend {
                 Self::group(&gpu, &layout, batch, first, len)
             })
             .collect::<anyhow::Result<_>>()?;
-        let steps = batch.params.iter().map(|p| p.steps_per_pattern());
-        let (min_steps, max_steps) = (steps.clone().min().unwrap(), steps.max().unwrap());
-        ensure!(
-            min_steps > 0,
-            "every instance needs at least one Euler step per pattern (t_pattern ≥ dt/2)"
-        );
         let dispatch = zeroed(
             &gpu,
             "dispatch",
             DISPATCH_CAP as u64 * DISPATCH_STRIDE as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        let window = layout.steps_per_dispatch(min_steps, step_trips);
+        let window = match layout.kernel {
+            KernelKind::Phased => 1,
+            _ => layout.steps_per_dispatch(min_steps, step_trips, threads),
+        };
         Ok(GpuBackend {
             gpu,
             layout,
             kernel,
+            tiles,
             groups,
             dispatch,
             max_steps,
+            steps,
             window,
             max_binding,
             piece_patterns: opts.piece_patterns,
+            record: opts.record.clone(),
+            record_columns,
+            record_width,
+            traces: vec![Trace::default(); batch.len()],
         })
     }
 
@@ -259,21 +387,41 @@ impl GpuBackend {
         &self.gpu
     }
 
+    /// The kernel that runs the batch and its workgroups per instance (phased kernel; else 1).
+    pub fn kernel(&self) -> (KernelKind, usize) {
+        (self.layout.kernel, self.tiles)
+    }
+
     /// Number of sub-batches the batch was split into.
     pub fn groups(&self) -> usize {
         self.groups.len()
     }
 
-    /// Patterns per instance that one upload of sub-batch `len` may hold.
+    /// Patterns per instance that one upload of sub-batch `len` may hold (and, when recording,
+    /// whose trace samples one buffer may hold).
     fn piece_cap(&self, len: usize, patterns: usize) -> usize {
         let shape = &self.layout.shape;
+        let limit = self.max_binding.min(PATTERN_BYTES_CAP);
         let per_pattern = 4 * (len * (shape.n_in() + shape.n_out())) as u64;
-        let cap = (self.max_binding.min(PATTERN_BYTES_CAP) / per_pattern) as usize;
+        let mut cap = (limit / per_pattern) as usize;
+        if self.record.stride > 0 {
+            let samples = self.max_steps.div_ceil(self.record.stride);
+            let trace_per_pattern = 4 * (len * samples * self.record_width) as u64;
+            cap = cap.min((limit.saturating_sub(4 * len as u64) / trace_per_pattern) as usize);
+        }
         patterns
             .min(cap)
             .min(self.piece_patterns.unwrap_or(usize::MAX))
             .min(u32::MAX as usize / self.max_steps)
             .max(1)
+    }
+
+    /// Trace samples per instance that a piece of `pc` patterns may record.
+    fn trace_cap(&self, pc: usize) -> usize {
+        match self.record.stride {
+            0 => 0,
+            stride => (pc * self.max_steps).div_ceil(stride),
+        }
     }
 
     /// Makes sure group `gi` has pattern buffers for at least `cap` patterns per instance.
@@ -292,6 +440,11 @@ impl GpuBackend {
             4 * (g.len * cap * shape.n_out()) as u64,
             STORAGE,
         );
+        let trace_words = match self.record.stride {
+            0 => 1,
+            _ => g.len * (1 + self.trace_cap(cap) * self.record_width),
+        };
+        let trace = zeroed(gpu, "trace", 4 * trace_words as u64, STORAGE);
         let bind = |state: &wgpu::Buffer| {
             self.kernel.bind(
                 gpu,
@@ -303,6 +456,7 @@ impl GpuBackend {
                     &g.counters,
                     &readouts,
                     &self.dispatch,
+                    &trace,
                 ],
                 DISPATCH_BYTES,
             )
@@ -312,9 +466,24 @@ impl GpuBackend {
             cap,
             patterns,
             readouts,
+            trace,
             train,
             eval,
         });
+    }
+
+    /// The training step counters of group `gi`'s instances.
+    fn counters(&self, gi: usize) -> anyhow::Result<Vec<u64>> {
+        let g = &self.groups[gi];
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&read_back(
+            &self.gpu,
+            &g.counters,
+            &[(0, 8 * g.len as u64)],
+        )?);
+        Ok(words
+            .chunks_exact(2)
+            .map(|c| u64::from(c[0]) | u64::from(c[1]) << 32)
+            .collect())
     }
 
     /// Runs every instance through its patterns of `chunk` and returns the readouts.
@@ -387,14 +556,40 @@ impl GpuBackend {
         pc: usize,
         mode: Mode,
     ) -> anyhow::Result<Vec<f32>> {
+        // recording: every instance's first sample is at the first stream step whose global
+        // training step is a multiple of the stride
+        let stride = match mode {
+            Mode::Train => self.record.stride,
+            Mode::Eval => 0,
+        };
+        let first_step = match stride {
+            0 => Vec::new(),
+            _ => self.counters(gi)?,
+        };
+        let first_sample: Vec<u32> = first_step
+            .iter()
+            .map(|&g0| (g0.next_multiple_of(stride as u64) - g0) as u32)
+            .collect();
+        let trace_cap = match stride {
+            0 => 0,
+            _ => self.trace_cap(pc),
+        };
         let g = &self.groups[gi];
         let io = g.io.as_ref().context("pattern buffers allocated")?;
         let gpu = &self.gpu;
         gpu.queue
             .write_buffer(&io.patterns, 0, bytemuck::cast_slice(data));
-        let bind = match mode {
-            Mode::Train => &io.train,
-            Mode::Eval => &io.eval,
+        if stride > 0 {
+            gpu.queue
+                .write_buffer(&io.trace, 0, bytemuck::cast_slice(&first_sample));
+        }
+        let (bind, pipelines) = match mode {
+            Mode::Train => (&io.train, &self.kernel.train),
+            Mode::Eval => (&io.eval, &self.kernel.eval),
+        };
+        let workgroups = match self.layout.kernel {
+            KernelKind::Workgroup | KernelKind::Phased => [self.tiles, g.len],
+            KernelKind::Serial => [g.len.div_ceil(self.layout.wg), 1],
         };
         // windows of the instances' step streams; each instance stops at its own end
         let total = pc * self.max_steps;
@@ -405,12 +600,15 @@ impl GpuBackend {
         for batch in ranges.chunks(DISPATCH_CAP) {
             let mut records = vec![0u32; batch.len() * DISPATCH_STRIDE / 4];
             for (k, &(b, e)) in batch.iter().enumerate() {
-                records[k * DISPATCH_STRIDE / 4..][..5].copy_from_slice(&[
+                records[k * DISPATCH_STRIDE / 4..][..8].copy_from_slice(&[
                     b as u32,
                     e as u32,
                     u32::from(mode == Mode::Train),
                     pc as u32,
                     g.len as u32,
+                    stride as u32,
+                    self.record_width as u32,
+                    trace_cap as u32,
                 ]);
             }
             gpu.queue
@@ -418,27 +616,68 @@ impl GpuBackend {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(match mode {
-                    Mode::Train => &self.kernel.train,
-                    Mode::Eval => &self.kernel.eval,
-                });
-                let workgroups = match self.layout.kernel {
-                    KernelKind::Workgroup => g.len,
-                    KernelKind::Serial => g.len.div_ceil(self.layout.wg),
-                };
                 for k in 0..batch.len() {
                     pass.set_bind_group(0, bind, &[(k * DISPATCH_STRIDE) as u32]);
-                    pass.dispatch_workgroups(workgroups as u32, 1, 1);
+                    for pipeline in pipelines {
+                        pass.set_pipeline(pipeline);
+                        pass.dispatch_workgroups(workgroups[0] as u32, workgroups[1] as u32, 1);
+                    }
                 }
             }
             gpu.queue.submit([enc.finish()]);
         }
         let bytes = 4 * (g.len * pc * self.layout.shape.n_out()) as u64;
-        Ok(bytemuck::pod_collect_to_vec(&read_back(
-            gpu,
-            &io.readouts,
-            &[(0, bytes)],
-        )?))
+        let readouts = bytemuck::pod_collect_to_vec(&read_back(gpu, &io.readouts, &[(0, bytes)])?);
+        if stride > 0 {
+            let words = 4 * (g.len * trace_cap * self.record_width) as u64;
+            let samples: Vec<u32> = bytemuck::pod_collect_to_vec(&read_back(
+                gpu,
+                &io.trace,
+                &[(4 * g.len as u64, words)],
+            )?);
+            self.append_samples(gi, pc, trace_cap, &first_step, &first_sample, &samples);
+        }
+        Ok(readouts)
+    }
+
+    /// Appends the samples of a piece of `pc` patterns to the traces of group `gi`'s
+    /// instances: instance k's sample j (of `cap`) is stream step `first_sample[k] + j·stride`,
+    /// global training step `first_step[k]` further on.
+    fn append_samples(
+        &mut self,
+        gi: usize,
+        pc: usize,
+        cap: usize,
+        first_step: &[u64],
+        first_sample: &[u32],
+        samples: &[u32],
+    ) {
+        let (first, len) = (self.groups[gi].first, self.groups[gi].len);
+        let (stride, width) = (self.record.stride, self.record_width);
+        for k in 0..len {
+            let trace = &mut self.traces[first + k];
+            let stream = pc * self.steps[first + k];
+            let ts = (first_sample[k] as usize..stream).step_by(stride);
+            for (j, t) in ts.enumerate() {
+                if trace.arrays.is_empty() {
+                    trace.arrays = self
+                        .record_columns
+                        .iter()
+                        .map(|(name, w)| (name.clone(), *w, Vec::new()))
+                        .collect();
+                }
+                trace.step.push(first_step[k] + t as u64);
+                let mut words = samples[(k * cap + j) * width..].iter();
+                for (_, w, dst) in &mut trace.arrays {
+                    dst.extend(
+                        words
+                            .by_ref()
+                            .take(*w)
+                            .map(|&b| f64::from(f32::from_bits(b))),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -459,19 +698,14 @@ impl Backend for GpuBackend {
     fn snapshot(&mut self) -> anyhow::Result<Vec<State<f64>>> {
         let stride = self.layout.state_len;
         let mut out = Vec::with_capacity(self.groups.iter().map(|g| g.len).sum());
-        for g in &self.groups {
+        for (gi, g) in self.groups.iter().enumerate() {
             let words: Vec<f32> = bytemuck::pod_collect_to_vec(&read_back(
                 &self.gpu,
                 &g.state,
                 &[(0, 4 * (g.len * stride) as u64)],
             )?);
-            let counters: Vec<u32> = bytemuck::pod_collect_to_vec(&read_back(
-                &self.gpu,
-                &g.counters,
-                &[(0, 8 * g.len as u64)],
-            )?);
-            for (k, w) in words.chunks_exact(stride).enumerate() {
-                let step = u64::from(counters[2 * k]) | u64::from(counters[2 * k + 1]) << 32;
+            let counters = self.counters(gi)?;
+            for (w, &step) in words.chunks_exact(stride).zip(&counters) {
                 out.push(self.layout.unpack(w, step));
             }
         }
@@ -510,6 +744,11 @@ impl Backend for GpuBackend {
                 .write_buffer(&g.counters, 0, bytemuck::cast_slice(&counters));
         }
         Ok(())
+    }
+
+    fn take_traces(&mut self) -> Vec<Trace> {
+        let n = self.traces.len();
+        std::mem::replace(&mut self.traces, vec![Trace::default(); n])
     }
 
     fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {

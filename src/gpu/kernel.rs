@@ -27,17 +27,17 @@ pub(crate) fn workgroup_size(gpu: &Gpu) -> usize {
     }
 }
 
-/// Compiles `body` for `wg` threads per workgroup and builds its compute pipeline (entry point
-/// `main`); `layout = None` lets
-/// wgpu derive the bind group layout from the shader. Compilation and validation errors come
-/// back as errors instead of panics.
-fn pipeline(
+/// Compiles `body` for `wg` threads per workgroup and builds a compute pipeline for each of
+/// its entry points `entries`; `layout = None` lets wgpu derive the bind group layout from the
+/// shader. Compilation and validation errors come back as errors instead of panics.
+fn pipelines(
     gpu: &Gpu,
     label: &str,
     body: &str,
     wg: usize,
     layout: Option<&wgpu::PipelineLayout>,
-) -> anyhow::Result<wgpu::ComputePipeline> {
+    entries: &[&str],
+) -> anyhow::Result<Vec<wgpu::ComputePipeline>> {
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = gpu
         .device
@@ -45,25 +45,30 @@ fn pipeline(
             label: Some(label),
             source: wgpu::ShaderSource::Wgsl(source(body, wg).into()),
         });
-    let pipeline = gpu
-        .device
-        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(label),
-            layout,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+    let pipelines = entries
+        .iter()
+        .map(|&entry| {
+            gpu.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(label),
+                    layout,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+        })
+        .collect();
     if let Some(e) = pollster::block_on(scope.pop()) {
         bail!("building kernel {label}: {e}");
     }
-    Ok(pipeline)
+    Ok(pipelines)
 }
 
 /// The bindings of the step kernel, in binding order: meta (read), patterns (read), state,
-/// scratch, counters, readouts (read-write storage), the per-dispatch uniform (dynamic offset).
-const STEP_BINDINGS: [(bool, Option<bool>); 7] = [
+/// scratch, counters, readouts (read-write storage), the per-dispatch uniform (dynamic offset),
+/// the trace (read-write storage).
+const STEP_BINDINGS: [(bool, Option<bool>); 8] = [
     (false, Some(true)),
     (false, Some(true)),
     (false, Some(false)),
@@ -71,20 +76,32 @@ const STEP_BINDINGS: [(bool, Option<bool>); 7] = [
     (false, Some(false)),
     (false, Some(false)),
     (true, None),
+    (false, Some(false)),
 ];
 
-/// The integrator pipelines for training and evaluation (either kernel; both take the same
-/// bindings) and their bind group layout.
+/// Index of the dispatch uniform in [`STEP_BINDINGS`].
+const UNIFORM_BINDING: usize = 6;
+
+/// The integrator pipelines for training and evaluation (any kernel; all take the same
+/// bindings) and their bind group layout. One Euler step window is one dispatch of each of
+/// the pipelines in order (one for the fused and serial kernels, one per phase for the phased
+/// kernel).
 pub(crate) struct StepKernel {
-    pub train: wgpu::ComputePipeline,
-    pub eval: wgpu::ComputePipeline,
+    pub train: Vec<wgpu::ComputePipeline>,
+    pub eval: Vec<wgpu::ComputePipeline>,
     pub bind_layout: wgpu::BindGroupLayout,
 }
 
 impl StepKernel {
     /// Builds the kernels with bodies `train` and `eval` (the same source compiles once) for
-    /// `wg` threads per workgroup.
-    pub fn new(gpu: &Gpu, wg: usize, train: &str, eval: &str) -> anyhow::Result<Self> {
+    /// `wg` threads per workgroup, with the entry points `entry_points`.
+    pub fn new(
+        gpu: &Gpu,
+        wg: usize,
+        train: &str,
+        eval: &str,
+        entry_points: &[&str],
+    ) -> anyhow::Result<Self> {
         let entries: Vec<wgpu::BindGroupLayoutEntry> = STEP_BINDINGS
             .iter()
             .enumerate()
@@ -115,10 +132,17 @@ impl StepKernel {
                 bind_group_layouts: &[Some(&bind_layout)],
                 immediate_size: 0,
             });
-        let train_pipeline = pipeline(gpu, "step", train, wg, Some(&layout))?;
+        let train_pipeline = pipelines(gpu, "step", train, wg, Some(&layout), entry_points)?;
         let eval_pipeline = match eval == train {
             true => train_pipeline.clone(),
-            false => pipeline(gpu, "evaluation step", eval, wg, Some(&layout))?,
+            false => pipelines(
+                gpu,
+                "evaluation step",
+                eval,
+                wg,
+                Some(&layout),
+                entry_points,
+            )?,
         };
         Ok(StepKernel {
             train: train_pipeline,
@@ -127,12 +151,12 @@ impl StepKernel {
         })
     }
 
-    /// A bind group over the given buffers (in binding order); the last one is the dispatch
-    /// uniform, bound with `uniform_size` bytes at a dynamic offset.
+    /// A bind group over the given buffers (in binding order); the dispatch uniform is bound
+    /// with `uniform_size` bytes at a dynamic offset.
     pub fn bind(
         &self,
         gpu: &Gpu,
-        buffers: [&wgpu::Buffer; 7],
+        buffers: [&wgpu::Buffer; STEP_BINDINGS.len()],
         uniform_size: u64,
     ) -> wgpu::BindGroup {
         let entries: Vec<wgpu::BindGroupEntry> = buffers
@@ -143,7 +167,8 @@ impl StepKernel {
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: b,
                     offset: 0,
-                    size: (i == 6).then(|| wgpu::BufferSize::new(uniform_size).unwrap()),
+                    size: (i == UNIFORM_BINDING)
+                        .then(|| wgpu::BufferSize::new(uniform_size).unwrap()),
                 }),
             })
             .collect();
@@ -239,7 +264,7 @@ pub fn probe(
 ) -> anyhow::Result<Vec<(u32, f32, f32)>> {
     use super::layout::{PHI_SCALED_SOFTPLUS, PHI_SIGMOID, PHI_SOFTPLUS};
     use crate::model::Transfer;
-    let pipe = pipeline(gpu, "probe", PROBE, WG_GPU, None)?;
+    let pipe = pipelines(gpu, "probe", PROBE, WG_GPU, None, &["main"])?.remove(0);
     let (code, g, b, t) = match phi {
         Transfer::Sigmoid => (PHI_SIGMOID, 0.0, 0.0, 0.0),
         Transfer::Softplus => (PHI_SOFTPLUS, 0.0, 0.0, 0.0),

@@ -86,7 +86,10 @@ words! {
     /// Noise index of the first pyramidal cell / interneuron of the layer.
     L_NOISE_P = 19,
     L_NOISE_I = 20,
-    L_STRIDE = 21,
+    /// Columns of `u^P[l]` and `u^I[l]` in a trace sample (see [`Layout::record_columns`]).
+    L_REC_P = 21,
+    L_REC_I = 22,
+    L_STRIDE = 23,
     // ---- per-instance parameter record ----
     P_GL = 0,
     P_GB = 1,
@@ -145,9 +148,14 @@ pub(crate) fn wgsl_prelude(wg: usize) -> String {
 /// Which integrator kernel runs the instances; it decides the layout's alignment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelKind {
-    /// `shaders/step.wgsl`: one workgroup per instance, whose threads share the rows and
-    /// matrix entries, with barriers between the phases of a step. For GPUs.
+    /// `shaders/step.wgsl`, fused: one workgroup per instance, whose threads share the rows
+    /// and matrix entries, with barriers between the phases of a step, many steps per
+    /// dispatch. For GPUs and networks whose step is small.
     Workgroup,
+    /// `shaders/step.wgsl`, phased: several workgroups per instance sharing its rows and
+    /// entries, one dispatch per phase of a step. For networks whose step is too much work
+    /// for one workgroup (or, on CPU drivers, for llvmpipe's loop limit).
+    Phased,
     /// `shaders/serial.wgsl`: one invocation per instance runs the whole step, rows padded to
     /// multiples of 4 words and read as `vec4`. For CPU drivers, which run the invocations of
     /// a workgroup as SIMD lanes and pay per vector memory access, not per lane.
@@ -158,7 +166,7 @@ impl KernelKind {
     /// Alignment (words) of matrix rows and scratch vectors.
     fn align(self) -> usize {
         match self {
-            KernelKind::Workgroup => 1,
+            KernelKind::Workgroup | KernelKind::Phased => 1,
             KernelKind::Serial => 4,
         }
     }
@@ -292,6 +300,16 @@ impl Layout {
             st += ni;
             noise += ni;
         }
+        // columns of the somas in a trace sample: u_out first, hidden layers after u_tgt and r_0
+        let mut col = 2 * shape.n_out() + shape.n_in();
+        for l in 0..n {
+            let rec = &mut table[H_LAYERS + l * L_STRIDE..H_LAYERS + (l + 1) * L_STRIDE];
+            if shape.is_hidden(l) {
+                rec[L_REC_P] = col as u32;
+                rec[L_REC_I] = (col + shape.n_pyr(l)) as u32;
+                col += shape.n_pyr(l) + shape.n_inter(l);
+            }
+        }
         let r0 = pad(st);
         let utgt = pad(r0 + shape.n_in());
         let st = pad(utgt + shape.n_out());
@@ -360,14 +378,14 @@ impl Layout {
     }
 
     /// Upper bound of the loop iterations one thread of `shaders/step.wgsl` runs in one
-    /// Euler step: every loop counted with two extra trips (what llvmpipe's limiter charges:
-    /// measured 106 per step for 3-9-2 where the trips alone are 90), every thread assumed to
-    /// get the most rows of every layer. (The serial kernel's count comes with its source,
-    /// [`super::serial::step_source`].)
-    pub fn workgroup_trips_per_step(&self) -> u64 {
+    /// Euler step when `threads` threads share an instance: every loop counted with two extra
+    /// trips (what llvmpipe's limiter charges: measured 106 per step for 3-9-2 where the trips
+    /// alone are 90), every thread assumed to get the most rows of every layer. (The serial
+    /// kernel's count comes with its source, [`super::serial::step_source`].)
+    pub fn workgroup_trips_per_step(&self, threads: usize) -> u64 {
         let s = &self.shape;
         let n = s.n_layers() as u64;
-        let per_thread = |k: usize| k.div_ceil(self.wg) as u64 + 2;
+        let per_thread = |k: usize| k.div_ceil(threads) as u64 + 2;
         let dot = |k: usize| (k / 4 + k % 4) as u64 + 4;
         let mut trips = 2 + per_thread(s.n_in()) + per_thread(s.n_out()) + 3 * (n + 2);
         for l in 0..s.n_layers() {
@@ -388,25 +406,60 @@ impl Layout {
         trips
     }
 
-    /// Upper bound of the extra loop iterations at a pattern boundary: zeroing the readout
-    /// sum, writing the readout, zeroing Δ.
-    pub fn loop_trips_per_pattern(&self) -> u64 {
+    /// Upper bound of the extra loop iterations at a pattern boundary with `threads` threads
+    /// per instance (serial kernel: one): zeroing the readout sums, writing the readout, zeroing
+    /// Δ (one loop per matrix in `shaders/step.wgsl`).
+    pub fn loop_trips_per_pattern(&self, threads: usize) -> u64 {
         let n_out = self.shape.n_out();
         match self.kernel {
-            KernelKind::Workgroup => {
-                let per_thread = |k: usize| k.div_ceil(self.wg) as u64 + 2;
-                per_thread(2 * n_out) + per_thread(n_out) + per_thread(self.w_total)
+            KernelKind::Workgroup | KernelKind::Phased => {
+                let per_thread = |k: usize| k.div_ceil(threads) as u64 + 2;
+                per_thread(2 * n_out) + per_thread(self.w_total) + 8 * self.shape.n_layers() as u64
             }
             // scalar loops over the readout, Δ zeroed in vec4 chunks
             KernelKind::Serial => (3 * n_out + self.w_total / 4) as u64 + 6,
         }
     }
 
+    /// The arrays of a trace sample in order, with their widths: `u_out`, `u_tgt`, `r0`, then,
+    /// when `all`, `layer{l}.u_p` and `layer{l}.u_i` of every hidden layer (what the CPU
+    /// backend records). The layer records hold the columns of the somas (`L_REC_P`,
+    /// `L_REC_I`).
+    pub fn record_columns(&self, all: bool) -> Vec<(String, usize)> {
+        let s = &self.shape;
+        let mut out = vec![
+            ("u_out".to_string(), s.n_out()),
+            ("u_tgt".to_string(), s.n_out()),
+            ("r0".to_string(), s.n_in()),
+        ];
+        if all {
+            for l in 0..s.n_layers() - 1 {
+                out.push((format!("layer{l}.u_p"), s.n_pyr(l)));
+                out.push((format!("layer{l}.u_i"), s.n_inter(l)));
+            }
+        }
+        out
+    }
+
+    /// Upper bound of the extra loop iterations of recording a sample of `width` words at a
+    /// step, with `threads` threads per instance.
+    pub fn record_trips_per_step(&self, threads: usize, width: usize) -> u64 {
+        let (n_in, n_out) = (self.shape.n_in(), self.shape.n_out());
+        match self.kernel {
+            // somas written where they are updated, u_tgt and r_0 in loops of their own
+            KernelKind::Workgroup | KernelKind::Phased => {
+                (n_out.div_ceil(threads) + n_in.div_ceil(threads)) as u64 + 4
+            }
+            // a scalar copy loop per array, a loop over the hidden layers
+            KernelKind::Serial => (width + 3 * (2 + 2 * self.shape.n_layers())) as u64,
+        }
+    }
+
     /// Stream steps per dispatch such that no invocation exceeds [`LOOP_BUDGET`] loop
     /// iterations when the shortest pattern has `min_steps` steps (at least 1) and one step
     /// takes up to `step` loop iterations.
-    pub fn steps_per_dispatch(&self, min_steps: usize, step: u64) -> usize {
-        let pattern = self.loop_trips_per_pattern();
+    pub fn steps_per_dispatch(&self, min_steps: usize, step: u64, threads: usize) -> usize {
+        let pattern = self.loop_trips_per_pattern(threads);
         let m = min_steps.max(1) as u64;
         // window of S steps: S·step + (S/m + 2)·pattern ≤ budget
         let room = LOOP_BUDGET.saturating_sub(2 * pattern);
@@ -627,7 +680,7 @@ mod tests {
     #[test]
     fn prelude_declares_every_word() {
         let pre = wgsl_prelude(WG_GPU);
-        assert!(pre.contains("const L_STRIDE: u32 = 21u;"));
+        assert!(pre.contains("const L_STRIDE: u32 = 23u;"));
         assert!(pre.contains("const WG: u32 = 64u;"));
     }
 
@@ -642,7 +695,7 @@ mod tests {
                 WG_GPU,
                 KernelKind::Workgroup,
             );
-            assert!(lay.workgroup_trips_per_step() >= measured);
+            assert!(lay.workgroup_trips_per_step(WG_GPU) >= measured);
         }
     }
 }

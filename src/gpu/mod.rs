@@ -26,7 +26,23 @@
 //!
 //! Work items are dealt round-robin over the threads continuing across layers and matrices,
 //! so small layers do not leave the same threads idle every time. After a training pattern
-//! with `reset_deltas` all Δ are zeroed.
+//! with `reset_deltas` all Δ are zeroed (in phase C of the pattern's last step, each entry by
+//! the thread that updates it); the readout is written in the same phase by the thread of each
+//! output soma.
+//!
+//! **The phased kernel, for large networks.** One workgroup per instance stops paying off when a
+//! step is much work ([784,500,10]: 400 000 weights): on a GPU one workgroup per instance leaves
+//! the device idle, on lavapipe one phase C alone exceeds llvmpipe's loop limit (below). The
+//! same shader (`shaders/step.wgsl`) then runs with `NT = WG·tiles` threads per instance in
+//! `tiles` workgroups (workgroup x the tile, y the instance), the phases A, B, C as three entry
+//! points, one dispatch each per Euler step: the dispatch boundaries replace the barriers, and
+//! since a phase reads only what earlier phases wrote or what the same thread wrote, the numbers
+//! are the fused kernel's bit for bit. The backend picks the kernel from the adapter at run time:
+//! on CPU drivers the serial kernel, else the fused one, else the phased one, whichever first
+//! fits the loop limit, the phased one with the fewest tiles (doubling) that fit; on GPUs the
+//! fused kernel while a step takes each thread at most 4096 loop trips, else the phased one with
+//! tiles doubled until a step takes at most 1024 (`GpuOptions::kernel`/`tiles` override).
+//! Measured on lavapipe: [784,500,10] runs with 4 tiles, [784,500,500,10] with 16.
 //!
 //! **The serial kernel, for CPU drivers.** llvmpipe (lavapipe, Mesa 22) runs the invocations
 //! of a workgroup as the lanes of SIMD vectors (8 f32 lanes) and (1) compiles every
@@ -63,15 +79,23 @@
 //! loop iterations in total (`LP_MAX_TGSI_LOOP_ITERATIONS`, shared by all loops of a shader):
 //! a dispatch running a whole 1000-step pattern would stop part-way without any error. The
 //! host therefore bounds the loop iterations of one step and of one pattern boundary
-//! (`Layout::workgroup_trips_per_step` mirroring the workgroup kernel's loops, the generator's
-//! count for the serial kernel, `Layout::loop_trips_per_pattern`) and sizes the windows so that
-//! no invocation exceeds 60 000 iterations per dispatch. All windows of a piece are recorded
+//! (`Layout::workgroup_trips_per_step` mirroring the workgroup kernel's loops for a number of
+//! threads per instance, the generator's count for the serial kernel,
+//! `Layout::loop_trips_per_pattern`, `Layout::record_trips_per_step` when recording) and sizes
+//! the windows so that no invocation exceeds 60 000 iterations per dispatch (the phased kernel
+//! runs one step per window; its tiles are chosen so that one phase fits). All windows of a piece are recorded
 //! in one submission, each dispatch reading its window from a dynamic-offset uniform. On other
 //! drivers the windows merely bound how long one dispatch runs (a watchdog concern); the
 //! extra dispatches cost microseconds against milliseconds of work.
 //!
 //! **Per chunk** only the patterns go up and the readouts (mean output soma per pattern) come
-//! back. **Checkpoints** (`snapshot`/`restore`) read back or upload each instance's state words
+//! back. **Recording** (`GpuOptions::record`, what `CpuBackend` records: `u_out`, `u_tgt`, `r0`
+//! and with all compartments `u^P`, `u^I` of every hidden layer, after every step whose global
+//! training step is a multiple of the stride) writes samples into a `trace` buffer: per piece
+//! the host reads the step counters, writes each instance's first sampled stream step into the
+//! buffer's header, and reads the samples back after the piece (pieces shrink so that the trace
+//! fits one binding). The kernels write a soma's sample where they update it (serial kernel: a
+//! copy after the step), so recording adds no barrier or dispatch. **Checkpoints** (`snapshot`/`restore`) read back or upload each instance's state words
 //! and its step counter; chunks end at pattern boundaries, where the scratch holds nothing
 //! that the next pattern reads, so this is the whole state. **Evaluation** copies `state` into
 //! a second buffer on the device and runs the kernel on the copy with nudging, plasticity and

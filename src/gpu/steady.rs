@@ -17,7 +17,7 @@
 //! shape that fits no workgroup size is an error.
 //!
 //! The bind group layout, buffer helpers and read-back are those of the full model's kernels
-//! ([`super::kernel`]); the kernel ignores their scratch and counter bindings.
+//! ([`super::kernel`]); the kernel ignores their scratch, counter and trace bindings.
 
 mod layout;
 
@@ -68,8 +68,8 @@ pub struct SteadyGpuBackend {
     wg: usize,
     groups: Vec<Group>,
     jobs: wgpu::Buffer,
-    /// Bound to the scratch and counter slots of the shared bind group layout.
-    unused: [wgpu::Buffer; 2],
+    /// Bound to the scratch, counter and trace slots of the shared bind group layout.
+    unused: [wgpu::Buffer; 3],
     /// Bias value of each instance (the bias slots of its rate vectors).
     bias: Vec<f64>,
     max_passes: usize,
@@ -90,9 +90,14 @@ impl SteadyGpuBackend {
         Self::with_gpu(gpu, batch, opts)
     }
 
-    /// Uploads the batch to an open device (`opts.kernel` does not apply to this model).
+    /// Uploads the batch to an open device (`opts.kernel` and `opts.tiles` do not apply to this
+    /// model; recording is refused: the steady state has no time course).
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
         batch.shape.validate().map_err(anyhow::Error::msg)?;
+        ensure!(
+            opts.record.stride == 0,
+            "the steady-state model has no time course to record"
+        );
         ensure!(!batch.is_empty(), "empty batch");
         ensure!(
             batch.init.len() == batch.len(),
@@ -128,7 +133,7 @@ impl SteadyGpuBackend {
             layout.max_trips(wg)
         );
         let body = format!("{}\n{STEADY}", layout::wgsl_constants());
-        let kernel = StepKernel::new(&gpu, wg, &body, &body)?;
+        let kernel = StepKernel::new(&gpu, wg, &body, &body, &["main"])?;
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
         let widest = 4 * layout.stride.max(batch.shape.n_in() + batch.shape.n_out()) as u64;
         let mut per_group = (max_binding / widest)
@@ -179,7 +184,7 @@ impl SteadyGpuBackend {
             (JOB_CAP * DISPATCH_STRIDE) as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        let unused = [0, 1].map(|_| zeroed(&gpu, "unused", 4, STORAGE));
+        let unused = [0, 1, 2].map(|_| zeroed(&gpu, "unused", 4, STORAGE));
         Ok(SteadyGpuBackend {
             max_passes: batch.params.iter().map(|p| p.n_passes).max().unwrap_or(1),
             max_exposures,
@@ -243,9 +248,9 @@ impl SteadyGpuBackend {
         let outs = 4 * (g.len * cap * shape.n_out()) as u64;
         let readouts = zeroed(gpu, "readouts", outs, STORAGE);
         let bind = |state: &wgpu::Buffer| {
-            let [scratch, counters] = &self.unused;
+            let [scratch, counters, trace] = &self.unused;
             let buffers = [
-                &g.table, &patterns, state, scratch, counters, &readouts, &self.jobs,
+                &g.table, &patterns, state, scratch, counters, &readouts, &self.jobs, trace,
             ];
             self.kernel.bind(gpu, buffers, JOB_BYTES)
         };
@@ -346,7 +351,7 @@ impl SteadyGpuBackend {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&self.kernel.train);
+                pass.set_pipeline(&self.kernel.train[0]);
                 for k in 0..batch.len() {
                     pass.set_bind_group(0, bind, &[(k * DISPATCH_STRIDE) as u32]);
                     pass.dispatch_workgroups(g.len as u32, 1, 1);
