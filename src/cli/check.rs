@@ -1,11 +1,14 @@
 //! `pyralnet check`: runs a config's instances on the CPU (f32 and f64) and on the GPU from
-//! the same initial weights and pattern stream, and reports how far they lie apart.
+//! the same initial weights and pattern stream, and reports how far they lie apart. The
+//! backends are those of the config's model (full or steady).
 
+use crate::backend::Backend;
 use crate::check::{self, Deviation, Quantity};
 use crate::config::{Config, ModelKind};
 use crate::cpu::CpuBackend;
 use crate::experiment::{self, RunOptions};
-use crate::gpu::{GpuBackend, GpuOptions};
+use crate::gpu::{GpuBackend, GpuOptions, SteadyGpuBackend};
+use crate::steady::SteadyBackend;
 use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
@@ -46,9 +49,6 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
         bail!("--tol-f32 and --tol-f64 must be non-negative numbers");
     }
     let cfg = Config::load(&a.config)?;
-    if cfg.model != ModelKind::Full {
-        bail!("check compares backends of the full model; the config has \"model\": \"steady\"");
-    }
     let mut plan = cfg.plan()?;
     if let Some(k) = a.instances {
         plan.instances.truncate(k);
@@ -63,15 +63,24 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
         adapter: a.adapter.clone(),
         ..Default::default()
     };
-    let (gpu_name, gpu) = check::run(&mut GpuBackend::new(&batch, &gpu_opts)?, &chunk)?;
-    let (f32_name, c32) = check::run(
-        &mut CpuBackend::<f32>::new(&batch, None, Default::default())?,
-        &chunk,
-    )?;
-    let (f64_name, c64) = check::run(
-        &mut CpuBackend::<f64>::new(&batch, None, Default::default())?,
-        &chunk,
-    )?;
+    let mut backends: [Box<dyn Backend>; 3] = match cfg.model {
+        ModelKind::Full => [
+            Box::new(GpuBackend::new(&batch, &gpu_opts)?),
+            Box::new(CpuBackend::<f32>::new(&batch, None, Default::default())?),
+            Box::new(CpuBackend::<f64>::new(&batch, None, Default::default())?),
+        ],
+        ModelKind::Steady => [
+            Box::new(SteadyGpuBackend::new(&batch, &gpu_opts)?),
+            Box::new(SteadyBackend::<f32>::new(&batch, None)?),
+            Box::new(SteadyBackend::<f64>::new(&batch, None)?),
+        ],
+    };
+    let mut runs = Vec::new();
+    for b in &mut backends {
+        runs.push(check::run(b.as_mut(), &chunk)?);
+    }
+    let [(gpu_name, gpu), (f32_name, c32), (f64_name, c64)]: [_; 3] =
+        runs.try_into().expect("three backends");
     println!(
         "{}: {} instances of {} ({}), their first {} training patterns",
         cfg.name.as_deref().unwrap_or("check"),

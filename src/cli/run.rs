@@ -22,8 +22,8 @@ pub enum PrecisionArg {
 pub enum BackendArg {
     /// The CPU backend (f64 unless --precision or the config say f32).
     Cpu,
-    /// The GPU backend (f32, full model), on a CPU Vulkan driver such as lavapipe too when
-    /// there is no GPU.
+    /// The GPU backend (f32, full or steady model), on a CPU Vulkan driver such as lavapipe
+    /// too when there is no GPU.
     Gpu,
     /// A GPU that is not a CPU driver when there is one, else the CPU backend.
     Auto,
@@ -52,9 +52,8 @@ pub struct RunArgs {
     /// Working precision of the CPU backend (default: the config's, f64 if unset).
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
-    /// Simulator: auto picks a GPU when there is one (not a CPU driver such as lavapipe), the
-    /// model is full and --precision f64 is not given, else the CPU (see
-    /// `pyralnet devices`).
+    /// Simulator: auto picks a GPU when there is one (not a CPU driver such as lavapipe) and
+    /// --precision f64 is not given, else the CPU (see `pyralnet devices`).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendArg,
     /// GPU adapter to use: the first whose name contains this (case-insensitive).

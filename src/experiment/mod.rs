@@ -17,7 +17,7 @@ pub use sweep::{plan_schedule, run_batches, Meter};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
 use crate::cpu::CpuBackend;
-use crate::gpu::{self, GpuBackend, GpuOptions};
+use crate::gpu::{self, Gpu, GpuBackend, GpuOptions, SteadyGpuBackend};
 use crate::model::{init, Weights};
 use crate::output;
 use crate::steady::SteadyBackend;
@@ -38,8 +38,8 @@ pub enum BackendChoice {
     /// included; an error when there is no adapter.
     Gpu,
     /// The GPU backend when there is an adapter that is not a CPU driver, otherwise the CPU
-    /// backend. Also the CPU backend for the steady-state model, and when f64 is asked for
-    /// explicitly, which the GPU backend cannot do.
+    /// backend. Also the CPU backend when f64 is asked for explicitly, which the GPU backend
+    /// cannot do.
     Auto,
 }
 
@@ -253,8 +253,12 @@ fn chunk_of(
     chunk
 }
 
+/// Why `--record` is refused for the steady-state model on every backend.
+const NO_STEADY_TRACES: &str =
+    "--record needs \"model\": \"full\": the steady-state model has no time course to record";
+
 /// The backend for the config's model that `opts` asks for, holding `batch` (see
-/// [`BackendChoice`]). The GPU runs the full model only; the CPU backends run in the config's
+/// [`BackendChoice`]). The GPU runs both models in f32; the CPU backends run in the config's
 /// precision unless `opts.precision` overrides it; traces exist only for the full model (the
 /// steady state has no time course).
 pub fn open_backend(
@@ -268,21 +272,26 @@ pub fn open_backend(
         record: opts.record.clone(),
         ..Default::default()
     };
+    let on_gpu = |gpu: Gpu| -> anyhow::Result<Box<dyn Backend>> {
+        Ok(match cfg.model {
+            ModelKind::Full => Box::new(GpuBackend::with_gpu(gpu, batch, &gpu_options)?),
+            ModelKind::Steady => Box::new(SteadyGpuBackend::with_gpu(gpu, batch, &gpu_options)?),
+        })
+    };
     match opts.backend {
         BackendChoice::Gpu => {
-            ensure!(
-                full,
-                "the GPU backend runs the full model only (\"model\": \"full\"); use --backend cpu"
-            );
+            ensure!(full || opts.record.stride == 0, "{NO_STEADY_TRACES}");
             ensure!(
                 opts.precision != Some(Precision::F64),
                 "the GPU backend computes in f32; use --backend cpu for f64"
             );
-            return Ok(Box::new(GpuBackend::new(batch, &gpu_options)?));
+            return on_gpu(gpu::open(opts.adapter.as_deref())?);
         }
-        BackendChoice::Auto if full && opts.precision != Some(Precision::F64) => {
+        BackendChoice::Auto
+            if opts.precision != Some(Precision::F64) && (full || opts.record.stride == 0) =>
+        {
             if let Some(gpu) = gpu::open_hardware(opts.adapter.as_deref())? {
-                return Ok(Box::new(GpuBackend::with_gpu(gpu, batch, &gpu_options)?));
+                return on_gpu(gpu);
             }
         }
         BackendChoice::Auto | BackendChoice::Cpu => {}
@@ -303,9 +312,7 @@ pub fn open_backend(
         },
         ModelKind::Steady => {
             if opts.record.stride > 0 {
-                anyhow::bail!(
-                    "--record needs \"model\": \"full\": the steady-state model has no time course to record"
-                );
+                anyhow::bail!(NO_STEADY_TRACES);
             }
             match precision {
                 Precision::F32 => Box::new(SteadyBackend::<f32>::new(batch, opts.threads)?),

@@ -107,12 +107,16 @@
 //! readout mean is summed in blocks of 64 steps (a plain f32 sum over thousands of steps
 //! drifts by 1e-4). The GPU agrees with `CpuBackend<f32>` to about 1e-7 relative RMS in
 //! weights and readouts after a few patterns (`tests/gpu.rs`).
+//!
+//! The steady-state model has its own kernel and backend, [`SteadyGpuBackend`] (module
+//! `steady`), on the same device, pipeline and buffer helpers.
 
 mod backend;
 pub mod device;
 mod kernel;
 mod layout;
 mod serial;
+mod steady;
 
 pub use backend::{GpuBackend, GpuOptions};
 pub use device::{
@@ -120,3 +124,4 @@ pub use device::{
 };
 pub use kernel::probe;
 pub use layout::KernelKind;
+pub use steady::SteadyGpuBackend;

@@ -4,30 +4,31 @@
 use crate::cpu::{PatternKind, State};
 use crate::model::{InstanceParams, Mat, Real, Shape, Transfer, Weights};
 
-/// Per-instance constants in precision `F`.
+/// Per-instance constants in precision `F` (the GPU backend uploads the f32 ones, so both
+/// start from bit-identical factors).
 #[derive(Clone, Debug)]
-struct Coef<F> {
-    gl: F,
-    gb: F,
-    ga: F,
-    gd: F,
-    gsom: F,
-    bias: F,
+pub(crate) struct Coef<F> {
+    pub(crate) gl: F,
+    pub(crate) gb: F,
+    pub(crate) ga: F,
+    pub(crate) gd: F,
+    pub(crate) gsom: F,
+    pub(crate) bias: F,
     /// `g_B/(g_l+g_B+g_A)`, `g_B/(g_l+g_B)`, `g_D/(g_l+g_D)`: dendritic prediction factors.
-    c_hidden: F,
-    c_output: F,
-    c_inter: F,
+    pub(crate) c_hidden: F,
+    pub(crate) c_output: F,
+    pub(crate) c_inter: F,
     /// `a = dT/(τ_w + dT)`, `dT = (t_pattern − learning_lag)/n_exposures`.
-    a: F,
+    pub(crate) a: F,
     /// `dT·η` per layer for W_up, W_pi, W_ip, W_down.
-    eta_up: Vec<F>,
-    eta_pi: Vec<F>,
-    eta_ip: Vec<F>,
-    eta_down: Vec<F>,
+    pub(crate) eta_up: Vec<F>,
+    pub(crate) eta_pi: Vec<F>,
+    pub(crate) eta_ip: Vec<F>,
+    pub(crate) eta_down: Vec<F>,
 }
 
 impl<F: Real> Coef<F> {
-    fn new(p: &InstanceParams) -> Self {
+    pub(crate) fn new(p: &InstanceParams) -> Self {
         let d_t = (p.t_pattern - p.learning_lag) / p.n_exposures as f64;
         let scaled = |etas: &[f64]| etas.iter().map(|&e| F::of(d_t * e)).collect();
         Coef {
@@ -48,7 +49,7 @@ impl<F: Real> Coef<F> {
         }
     }
 
-    fn any_plastic(&self) -> bool {
+    pub(crate) fn any_plastic(&self) -> bool {
         [&self.eta_up, &self.eta_pi, &self.eta_ip, &self.eta_down]
             .iter()
             .any(|v| v.iter().any(|&e| e != F::zero()))

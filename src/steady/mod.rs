@@ -51,4 +51,5 @@ mod batch;
 mod instance;
 
 pub use batch::SteadyBackend;
+pub(crate) use instance::Coef;
 pub use instance::SteadyInstance;
