@@ -2,51 +2,16 @@
 //! Vulkan adapter exists, unless `PYRALNET_REQUIRE_GPU` is set, which turns the skip into a
 //! failure (CI sets it: lavapipe is installed there).
 
+mod common;
+use common::{batch, chunk, device};
 use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use pyralnet::cpu::CpuBackend;
 use pyralnet::gpu::{self, Gpu, GpuBackend, GpuError, GpuOptions, KernelKind};
-use pyralnet::model::init::init_weights;
 use pyralnet::model::noise;
 use pyralnet::model::{InitMode, InstanceParams, Shape, Transfer, Weights};
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
-
-/// The device, or `None` (test skipped) when the machine has no adapter.
-fn device() -> Option<Gpu> {
-    match gpu::open(None) {
-        Ok(g) => Some(g),
-        Err(GpuError::NoAdapter) if std::env::var_os("PYRALNET_REQUIRE_GPU").is_none() => {
-            eprintln!("skipping GPU test: {}", GpuError::NoAdapter);
-            None
-        }
-        Err(e) => panic!("opening the GPU: {e}"),
-    }
-}
 
 fn gpu_backend(g: &Gpu, batch: &Batch, opts: &GpuOptions) -> GpuBackend {
     GpuBackend::with_gpu(g.clone(), batch, opts).expect("GPU backend")
-}
-
-fn batch(shape: Shape, phi: Transfer, params: Vec<InstanceParams>) -> Batch {
-    let init = params.iter().map(|p| init_weights(&shape, p)).collect();
-    Batch {
-        shape,
-        phi,
-        params,
-        init,
-    }
-}
-
-/// `patterns` random inputs in [0, 1) and targets in [0.1, 1) per instance.
-fn chunk(shape: &Shape, instances: usize, patterns: usize, seed: u64) -> Chunk {
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let mut draw = |n: usize, lo: f64| -> Vec<f64> {
-        (0..n * patterns).map(|_| rng.gen_range(lo..1.0)).collect()
-    };
-    let (x, y) = (0..instances)
-        .map(|_| (draw(shape.n_in(), 0.0), draw(shape.n_out(), 0.1)))
-        .unzip();
-    Chunk { x, y }
 }
 
 /// `sqrt(Σ (a − b)² / Σ b²)` over paired values.
@@ -246,7 +211,7 @@ fn mimic_2_3_2_softplus_all_pathways_plastic() {
             p
         })
         .collect();
-    let b = batch(shape.clone(), Transfer::Softplus, params);
+    let b = batch(&shape, Transfer::Softplus, params);
     let chunks = [chunk(&shape, 3, 3, 1)];
     compare_with_cpu(&g, &b, &chunks, &chunk(&shape, 3, 2, 2));
 }
@@ -275,7 +240,7 @@ fn yinyang_4_120_3_sigmoid_bias_lag_reset_mixed_clocks() {
             p
         })
         .collect();
-    let b = batch(shape.clone(), Transfer::Sigmoid, params);
+    let b = batch(&shape, Transfer::Sigmoid, params);
     let chunks = [chunk(&shape, 4, 2, 3), chunk(&shape, 4, 1, 4)];
     // both kernels and workgroup sizes, whichever the device would pick
     for opts in all_kernels() {
@@ -306,7 +271,7 @@ fn mnist_sized_784_20_10() {
             p
         })
         .collect();
-    let b = batch(shape.clone(), Transfer::Sigmoid, params);
+    let b = batch(&shape, Transfer::Sigmoid, params);
     let chunks = [chunk(&shape, 2, 3, 6)];
     for opts in all_kernels() {
         for wg in [8, 64] {
@@ -335,7 +300,7 @@ fn noisy_training_agrees_with_the_cpu() {
             p
         })
         .collect();
-    let b = batch(shape.clone(), Transfer::Softplus, params);
+    let b = batch(&shape, Transfer::Softplus, params);
     compare_with_cpu(
         &g,
         &b,
@@ -367,7 +332,7 @@ fn long_patterns_span_several_dispatches() {
                 p
             })
             .collect();
-        let b = batch(shape.clone(), Transfer::Sigmoid, params);
+        let b = batch(&shape, Transfer::Sigmoid, params);
         compare_with_cpu(&g, &b, &[chunk(&shape, 2, 2, 13)], &chunk(&shape, 2, 1, 14));
     }
 }
@@ -400,7 +365,7 @@ fn large_networks_run_phased() {
                 p
             })
             .collect();
-        let b = batch(shape.clone(), Transfer::Sigmoid, params);
+        let b = batch(&shape, Transfer::Sigmoid, params);
         let opts = GpuOptions::default();
         let (kind, tiles) = gpu_backend(&g, &b, &opts).kernel();
         println!(
@@ -456,11 +421,7 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
     let Some(g) = device() else { return };
     let shape = Shape::new(vec![3, 9, 2], true);
     let n = 37;
-    let big = batch(
-        shape.clone(),
-        Transfer::Sigmoid,
-        (0..n).map(varied).collect(),
-    );
+    let big = batch(&shape, Transfer::Sigmoid, (0..n).map(varied).collect());
     let data = chunk(&shape, n, 3, 12);
     let mut fused = None;
     for base in all_kernels() {
@@ -555,7 +516,7 @@ fn traces_match_the_cpu() {
             p
         })
         .collect();
-    let b = batch(shape.clone(), Transfer::Sigmoid, params);
+    let b = batch(&shape, Transfer::Sigmoid, params);
     let chunks = [chunk(&shape, n, 3, 50), chunk(&shape, n, 2, 51)];
     for all in [false, true] {
         let record = RecordSpec {
@@ -605,11 +566,7 @@ fn evaluate_leaves_the_state_unchanged() {
     let Some(g) = device() else { return };
     let shape = Shape::new(vec![3, 9, 2], true);
     let n = 5;
-    let b = batch(
-        shape.clone(),
-        Transfer::Softplus,
-        (0..n).map(varied).collect(),
-    );
+    let b = batch(&shape, Transfer::Softplus, (0..n).map(varied).collect());
     let (first, eval, second) = (
         chunk(&shape, n, 2, 20),
         chunk(&shape, n, 3, 21),
@@ -674,7 +631,7 @@ fn throughput_4_120_3_batch_256() {
             p
         })
         .collect();
-    let b = batch(shape.clone(), Transfer::Sigmoid, params);
+    let b = batch(&shape, Transfer::Sigmoid, params);
     let (warm, data) = (chunk(&shape, 256, 1, 30), chunk(&shape, 256, 4, 31));
     let steps = (256 * 4 * 100) as f64;
     let rate = |be: &mut dyn Backend| {
@@ -699,11 +656,7 @@ fn snapshot_and_restore_continue_bit_for_bit() {
     let Some(g) = device() else { return };
     let shape = Shape::new(vec![3, 9, 2], true);
     let n = 7;
-    let b = batch(
-        shape.clone(),
-        Transfer::Sigmoid,
-        (0..n).map(varied).collect(),
-    );
+    let b = batch(&shape, Transfer::Sigmoid, (0..n).map(varied).collect());
     let (first, second) = (chunk(&shape, n, 2, 40), chunk(&shape, n, 2, 41));
     let whole = Chunk {
         x: first

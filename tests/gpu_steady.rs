@@ -3,51 +3,16 @@
 //! exists, unless `PYRALNET_REQUIRE_GPU` is set (CI: lavapipe), which turns the skip into a
 //! failure.
 
+mod common;
+use common::{batch, chunk, device};
 use pyralnet::backend::{Backend, Batch, Chunk};
 use pyralnet::cpu::State;
-use pyralnet::gpu::{self, Gpu, GpuError, GpuOptions, SteadyGpuBackend};
-use pyralnet::model::init::init_weights;
+use pyralnet::gpu::{Gpu, GpuOptions, SteadyGpuBackend};
 use pyralnet::model::{InitMode, InstanceParams, Shape, Transfer, Weights};
 use pyralnet::steady::SteadyBackend;
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
-
-/// The device, or `None` (test skipped) when the machine has no adapter.
-fn device() -> Option<Gpu> {
-    match gpu::open(None) {
-        Ok(g) => Some(g),
-        Err(GpuError::NoAdapter) if std::env::var_os("PYRALNET_REQUIRE_GPU").is_none() => {
-            eprintln!("skipping GPU test: {}", GpuError::NoAdapter);
-            None
-        }
-        Err(e) => panic!("opening the GPU: {e}"),
-    }
-}
 
 fn backend(g: &Gpu, b: &Batch, opts: &GpuOptions) -> SteadyGpuBackend {
     SteadyGpuBackend::with_gpu(g.clone(), b, opts).expect("steady GPU backend")
-}
-
-fn batch(shape: &Shape, phi: Transfer, params: Vec<InstanceParams>) -> Batch {
-    let init = params.iter().map(|p| init_weights(shape, p)).collect();
-    Batch {
-        shape: shape.clone(),
-        phi,
-        params,
-        init,
-    }
-}
-
-/// `patterns` random inputs in [0, 1) and targets in [0.1, 1) per instance.
-fn chunk(shape: &Shape, instances: usize, patterns: usize, seed: u64) -> Chunk {
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let mut draw = |n: usize, lo: f64| -> Vec<f64> {
-        (0..n * patterns).map(|_| rng.gen_range(lo..1.0)).collect()
-    };
-    let (x, y) = (0..instances)
-        .map(|_| (draw(shape.n_in(), 0.0), draw(shape.n_out(), 0.1)))
-        .unzip();
-    Chunk { x, y }
 }
 
 /// `sqrt(Σ (a − b)² / Σ b²)`.
