@@ -5,6 +5,7 @@ use super::kernel::{
     read_back, storage_init, workgroup_size, zeroed, StepKernel, SERIAL, STEP, STORAGE,
 };
 use super::layout::{KernelKind, Layout, DISPATCH_STRIDE, LOOP_BUDGET};
+use super::pieces;
 use super::serial::{step_source, Features};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::cpu::State;
@@ -494,19 +495,7 @@ impl GpuBackend {
         let shape = self.layout.shape.clone();
         let (n_in, n_out) = (shape.n_in(), shape.n_out());
         let n = self.groups.iter().map(|g| g.len).sum::<usize>();
-        ensure!(
-            chunk.x.len() == n && chunk.y.len() == n,
-            "chunk has inputs for {} and targets for {} instances, batch has {n}",
-            chunk.x.len(),
-            chunk.y.len()
-        );
-        let patterns = chunk.patterns(n_in);
-        for (x, y) in chunk.x.iter().zip(&chunk.y) {
-            ensure!(
-                x.len() == patterns * n_in && y.len() == patterns * n_out,
-                "every instance needs {patterns} patterns of {n_in} inputs and {n_out} targets"
-            );
-        }
+        let patterns = pieces::chunk_patterns(chunk, n, n_in, n_out)?;
         let mut out = vec![vec![0.0; patterns * n_out]; n];
         if patterns == 0 {
             return Ok(out);
@@ -523,28 +512,9 @@ impl GpuBackend {
             self.ensure_io(gi, cap);
             for start in (0..patterns).step_by(cap) {
                 let pc = cap.min(patterns - start);
-                let mut data = Vec::with_capacity(len * pc * (n_in + n_out));
-                for i in first..first + len {
-                    for p in start..start + pc {
-                        data.extend(
-                            chunk.x[i][p * n_in..(p + 1) * n_in]
-                                .iter()
-                                .map(|&v| v as f32),
-                        );
-                        data.extend(
-                            chunk.y[i][p * n_out..(p + 1) * n_out]
-                                .iter()
-                                .map(|&v| v as f32),
-                        );
-                    }
-                }
+                let data = pieces::pack(chunk, first..first + len, start..start + pc, n_in, n_out);
                 let readouts = self.run_piece(gi, &data, pc, mode)?;
-                for (k, o) in out[first..first + len].iter_mut().enumerate() {
-                    let src = &readouts[k * pc * n_out..(k + 1) * pc * n_out];
-                    for (d, &v) in o[start * n_out..].iter_mut().zip(src) {
-                        *d = f64::from(v);
-                    }
-                }
+                pieces::unpack(&mut out[first..first + len], &readouts, start, pc, n_out);
             }
         }
         Ok(out)

@@ -115,6 +115,7 @@ mod backend;
 pub mod device;
 mod kernel;
 mod layout;
+mod pieces;
 mod serial;
 mod steady;
 

@@ -24,7 +24,7 @@ mod layout;
 use super::device::{is_cpu_driver, open, Gpu};
 use super::kernel::{read_back, storage_init, workgroup_size, zeroed, StepKernel, STORAGE};
 use super::layout::{DISPATCH_STRIDE, LOOP_BUDGET};
-use super::GpuOptions;
+use super::{pieces, GpuOptions};
 use crate::backend::{Backend, Batch, Chunk};
 use crate::cpu::State;
 use crate::model::Weights;
@@ -268,19 +268,7 @@ impl SteadyGpuBackend {
     fn run(&mut self, chunk: &Chunk, train: bool) -> anyhow::Result<Vec<Vec<f64>>> {
         let (n_in, n_out) = (self.layout.shape.n_in(), self.layout.shape.n_out());
         let n: usize = self.groups.iter().map(|g| g.len).sum();
-        ensure!(
-            chunk.x.len() == n && chunk.y.len() == n,
-            "chunk has inputs for {} and targets for {} instances, batch has {n}",
-            chunk.x.len(),
-            chunk.y.len()
-        );
-        let patterns = chunk.patterns(n_in);
-        for (x, y) in chunk.x.iter().zip(&chunk.y) {
-            ensure!(
-                x.len() == patterns * n_in && y.len() == patterns * n_out,
-                "every instance needs {patterns} patterns of {n_in} inputs and {n_out} targets"
-            );
-        }
+        let patterns = pieces::chunk_patterns(chunk, n, n_in, n_out)?;
         let mut out = vec![vec![0.0; patterns * n_out]; n];
         if patterns == 0 {
             return Ok(out);
@@ -297,21 +285,9 @@ impl SteadyGpuBackend {
             self.ensure_io(gi, cap);
             for start in (0..patterns).step_by(cap) {
                 let pc = cap.min(patterns - start);
-                let mut data = Vec::with_capacity(len * pc * (n_in + n_out));
-                for i in first..first + len {
-                    for p in start..start + pc {
-                        let x = &chunk.x[i][p * n_in..(p + 1) * n_in];
-                        let y = &chunk.y[i][p * n_out..(p + 1) * n_out];
-                        data.extend(x.iter().chain(y).map(|&v| v as f32));
-                    }
-                }
+                let data = pieces::pack(chunk, first..first + len, start..start + pc, n_in, n_out);
                 let readouts = self.run_piece(gi, &data, pc, train)?;
-                for (k, o) in out[first..first + len].iter_mut().enumerate() {
-                    let src = &readouts[k * pc * n_out..(k + 1) * pc * n_out];
-                    for (d, &v) in o[start * n_out..].iter_mut().zip(src) {
-                        *d = f64::from(v);
-                    }
-                }
+                pieces::unpack(&mut out[first..first + len], &readouts, start, pc, n_out);
             }
         }
         Ok(out)
