@@ -270,6 +270,9 @@ pub fn open_backend(
                 opts.record.clone(),
             )?),
         },
+        ModelKind::Gclusteron => anyhow::bail!(
+            "this command runs the microcircuit models; a \"model\": \"gclusteron\" config runs with pyralnet run and pyralnet check"
+        ),
         ModelKind::Steady => {
             if opts.record.stride > 0 {
                 anyhow::bail!(

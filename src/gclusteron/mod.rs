@@ -6,11 +6,32 @@
 //!
 //! * [`params`]: the config's `params` block and its resolution per instance.
 //! * [`backend`]: the boundary between the host protocol and the CPU / GPU arithmetic.
+//! * [`kernel`], [`forward`], [`rules`], [`adam`]: the equations of spec §1–2.
+//! * [`init`]: initial states from the instance seed.
+//! * [`instance`], [`batch`]: the CPU backend ([`GcCpu`]).
+//! * [`setup`]: the config's `gclusteron` block and the data sets it prepares.
+//! * [`protocol`]: minibatch draws, the iteration loop, evaluation and convergence.
+//! * [`logreg`]: the logistic-regression baseline.
+//! * [`run`], [`output`]: a whole run and its output files.
 
+pub mod adam;
 pub mod backend;
+pub mod batch;
+pub mod forward;
+pub mod init;
+pub mod instance;
+pub mod kernel;
+pub mod logreg;
+pub mod output;
 pub mod params;
+pub mod protocol;
+pub mod rules;
+pub mod run;
+pub mod setup;
 
 pub use backend::{
     ErrorMode, GcBackend, GcBatch, GcData, GcHyper, GcState, KernelAt, Moments, Readout,
 };
+pub use batch::GcCpu;
 pub use params::{ErrorKind, GcParams, InitKind, Optimiser, Rule};
+pub use setup::{GcConfig, ReadoutKind};

@@ -9,7 +9,9 @@ mod tables;
 pub use checkpoint::{read_checkpoint, remove_checkpoints, write_checkpoint};
 pub use npz::{read_weights, write_trace, write_weights};
 pub use shard::{merge, read_shard, write_shard, Shard};
-pub use tables::{outcomes, summarise, summary_csv, write_results, Outcome, Stat, Summary};
+pub use tables::{
+    outcomes, outcomes_of, summarise, summary_csv, write_results, Outcome, Stat, Summary,
+};
 
 use anyhow::Context;
 use std::io::Write;

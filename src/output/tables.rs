@@ -209,9 +209,14 @@ pub type Outcome = (InstanceSpec, Metrics, Metrics);
 
 /// The outcomes of a run's instances.
 pub fn outcomes(rows: &[InstanceResult]) -> Vec<Outcome> {
-    rows.iter()
-        .map(|r| (r.spec.clone(), r.val, r.test))
-        .collect()
+    outcomes_of(rows.iter().map(|r| (&r.spec, r.val, r.test)))
+}
+
+/// Outcomes from (spec, validation, test) of each instance, whatever the model.
+pub fn outcomes_of<'a>(
+    rows: impl Iterator<Item = (&'a InstanceSpec, Metrics, Metrics)>,
+) -> Vec<Outcome> {
+    rows.map(|(s, v, t)| (s.clone(), v, t)).collect()
 }
 
 /// Mean ± std over seeds for each sweep point.
