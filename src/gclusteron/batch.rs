@@ -3,15 +3,14 @@
 
 use super::backend::{GcBackend, GcBatch, GcData, GcHyper, GcState, KernelAt, Readout};
 use super::instance::{outputs_on, train_step, Set};
+use super::kernel::GcReal;
 use crate::cpu::Pool;
-use crate::model::Real;
 use anyhow::ensure;
-use ndarray::LinalgScalar;
 use rayon::prelude::*;
 use std::sync::Arc;
 
 /// A batch of G-clusteron instances on the CPU.
-pub struct GcCpu<T: Real> {
+pub struct GcCpu<T: GcReal> {
     n: usize,
     k: usize,
     readout: Readout,
@@ -21,7 +20,7 @@ pub struct GcCpu<T: Real> {
     pool: Pool,
 }
 
-impl<T: Real + LinalgScalar> GcCpu<T> {
+impl<T: GcReal> GcCpu<T> {
     /// Holds `batch`, with `sets[0]` the training set. `threads = None` uses all cores.
     pub fn new(
         batch: &GcBatch,
@@ -63,7 +62,7 @@ impl<T: Real + LinalgScalar> GcCpu<T> {
     }
 }
 
-impl<T: Real + LinalgScalar> GcBackend for GcCpu<T> {
+impl<T: GcReal> GcBackend for GcCpu<T> {
     fn name(&self) -> String {
         format!("gc-cpu-{} ({} threads)", T::NAME, self.pool.threads())
     }

@@ -2,11 +2,11 @@
 //! last paragraph): `s = w∘x`, `u = F s`, `v = F (s∘l)`, `y = s·u`, `o = y − b`.
 //! Patterns are rows: S (P × N), U = S F, V = (S∘l) F (F is symmetric).
 
-use crate::model::Real;
-use ndarray::{linalg::general_mat_mul, ArrayView2, ArrayViewMut2, LinalgScalar};
+use super::kernel::GcReal;
+use ndarray::{linalg::general_mat_mul, ArrayView2, ArrayViewMut2};
 
 /// `S_pi = w_i x_pi` for every row p of `x` (P × N).
-pub fn drives<T: Real>(w: &[T], x: &[T], s: &mut [T]) {
+pub fn drives<T: GcReal>(w: &[T], x: &[T], s: &mut [T]) {
     let n = w.len();
     for (sp, xp) in s.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
         for ((si, &xi), &wi) in sp.iter_mut().zip(xp).zip(w) {
@@ -16,7 +16,7 @@ pub fn drives<T: Real>(w: &[T], x: &[T], s: &mut [T]) {
 }
 
 /// `out = a F` for the rows of `a` (P × N): `out_pi = Σ_j a_pj F_ji = Σ_j F_ij a_pj`.
-pub fn apply_kernel<T: Real + LinalgScalar>(a: &[T], f: &[T], n: usize, out: &mut [T]) {
+pub fn apply_kernel<T: GcReal>(a: &[T], f: &[T], n: usize, out: &mut [T]) {
     let p = a.len() / n;
     let a = ArrayView2::from_shape((p, n), a).expect("P × N rows");
     let f = ArrayView2::from_shape((n, n), f).expect("N × N kernel");
@@ -25,7 +25,7 @@ pub fn apply_kernel<T: Real + LinalgScalar>(a: &[T], f: &[T], n: usize, out: &mu
 }
 
 /// `(S∘l)_pi = S_pi l_i`.
-pub fn drives_at_locations<T: Real>(s: &[T], l: &[T], out: &mut [T]) {
+pub fn drives_at_locations<T: GcReal>(s: &[T], l: &[T], out: &mut [T]) {
     let n = l.len();
     for (op, sp) in out.chunks_exact_mut(n).zip(s.chunks_exact(n)) {
         for ((o, &si), &li) in op.iter_mut().zip(sp).zip(l) {
@@ -35,7 +35,7 @@ pub fn drives_at_locations<T: Real>(s: &[T], l: &[T], out: &mut [T]) {
 }
 
 /// `o_p = y_p − b` with the dendritic sum `y_p = s_p · u_p = Σ_i a_pi` (`a_i = s_i u_i`).
-pub fn outputs<T: Real>(s: &[T], u: &[T], b: T, n: usize, o: &mut [T]) {
+pub fn outputs<T: GcReal>(s: &[T], u: &[T], b: T, n: usize, o: &mut [T]) {
     for ((op, sp), up) in o.iter_mut().zip(s.chunks_exact(n)).zip(u.chunks_exact(n)) {
         *op = sp.iter().zip(up).map(|(&a, &c)| a * c).sum::<T>() - b;
     }

@@ -5,9 +5,8 @@ use super::adam;
 use super::backend::{GcHyper, GcState, KernelAt, Readout};
 use super::forward::{apply_kernel, drives, drives_at_locations, outputs};
 use super::kernel::kernel_matrix;
+use super::kernel::GcReal;
 use super::rules::{binary_error, delta_b, delta_l, delta_w, softmax_error};
-use crate::model::Real;
-use ndarray::LinalgScalar;
 use rayon::prelude::*;
 
 /// A data set in the working precision: `x` (patterns × N), `t` (patterns × K).
@@ -27,7 +26,7 @@ struct UnitPass<T> {
 /// One iteration of spec §2.4 on the patterns `rows` of `train`: (1) F from the current l,
 /// (3) forward pass, errors and Δl, Δw, Δb from the same pre-update state, (4) update l (if it
 /// learns), then w (if it learns), then b.
-pub fn train_step<T: Real + LinalgScalar>(
+pub fn train_step<T: GcReal>(
     st: &mut GcState<T>,
     h: &GcHyper,
     readout: Readout,
@@ -137,7 +136,7 @@ const EVAL_BLOCK: usize = 512;
 
 /// `o` (patterns × K) of every pattern of `x` (patterns × N) with the kernel built from the
 /// current or the last step's locations.
-pub fn outputs_on<T: Real + LinalgScalar>(
+pub fn outputs_on<T: GcReal>(
     st: &GcState<T>,
     h: &GcHyper,
     x: &[T],

@@ -13,10 +13,13 @@
 //! * [`protocol`]: minibatch draws, the iteration loop, evaluation and convergence.
 //! * [`logreg`]: the logistic-regression baseline.
 //! * [`run`], [`output`]: a whole run and its output files.
+//! * [`check`]: backends compared on the same stream (`pyralnet check`).
+//! * [`toy`]: the toy demonstrations of synapse movement (spec §3.4).
 
 pub mod adam;
 pub mod backend;
 pub mod batch;
+pub mod check;
 pub mod forward;
 pub mod init;
 pub mod instance;
@@ -28,10 +31,12 @@ pub mod protocol;
 pub mod rules;
 pub mod run;
 pub mod setup;
+pub mod toy;
 
 pub use backend::{
     ErrorMode, GcBackend, GcBatch, GcData, GcHyper, GcState, KernelAt, Moments, Readout,
 };
 pub use batch::GcCpu;
+pub use kernel::GcReal;
 pub use params::{ErrorKind, GcParams, InitKind, Optimiser, Rule};
 pub use setup::{GcConfig, ReadoutKind};
