@@ -11,6 +11,8 @@ suffix=""
 if [ "${1:-}" = "--smoke" ]; then suffix="_smoke"; shift; fi
 cargo build --release --quiet
 bin=./target/release/pyralnet
+# per-class copies of the one-vs-all configs live next to them (relative data paths stay valid)
+trap 'rm -f configs/.gc_*_ova_[0-9].json' EXIT
 
 run() { # run CONFIG_NAME [OUT_NAME]: run configs/CONFIG_NAME.json into out/OUT_NAME once
   local cfg=configs/$1.json out=out/${2:-$1}
@@ -24,7 +26,6 @@ one_vs_all() { # one_vs_all CONFIG_NAME: every positive class 0..9 from the clas
   for d in 0 1 2 3 4 5 6 7 8 9; do
     sed "s/\"positive_class\": 0/\"positive_class\": $d/" "configs/$base.json" > "configs/.${base}_$d.json"
     run ".${base}_$d" "${base}_class$d" "$@"
-    rm -f "configs/.${base}_$d.json"
   done
 }
 

@@ -216,8 +216,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     output::write_shard(&out, shard)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    // A second signal while stopping gets the default behaviour back only through kill -9.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let opts = RunOptions {
         threads: a.threads,
         precision: a.precision.map(|p| match p {
@@ -252,8 +250,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         out.display()
     );
     if cfg.model == ModelKind::Gclusteron {
+        // no checkpoints to write: SIGINT/SIGTERM keep their default (end the process)
         return run_gclusteron(&cfg, &plan, &opts, &out);
     }
+    // A second signal while stopping gets the default behaviour back only through kill -9.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let results = match experiment::run(&cfg, &plan, &opts) {
         Ok(r) => r,
         Err(e) if e.is::<Interrupted>() => {

@@ -134,7 +134,7 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
                     seed,
                     ..Default::default()
                 };
-                (params, Some(g.resolve(seed, None, &at)?))
+                (params, Some(g.resolve(seed, &at)?))
             } else {
                 let pc: InstanceParams = serde_json::from_value(Value::Object(map.clone()))
                     .map_err(|e| {

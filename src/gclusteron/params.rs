@@ -112,7 +112,8 @@ impl GcParams {
     }
 
     /// Validates the values (`at` prefixes messages, e.g. `sweep point r=1: `) and sets `seed`.
-    pub fn resolve(&self, seed: u64, train_len: Option<usize>, at: &str) -> anyhow::Result<Self> {
+    /// (`batch_size` against the training set is checked when the data are loaded.)
+    pub fn resolve(&self, seed: u64, at: &str) -> anyhow::Result<Self> {
         match (self.r, self.d_half) {
             (Some(_), Some(_)) => bail!("{at}params: give either r or d_half, not both"),
             (None, None) => {
@@ -141,14 +142,6 @@ impl GcParams {
         }
         if self.batch_size == 0 {
             bail!("{at}params.batch_size must be at least 1");
-        }
-        if let Some(n) = train_len {
-            if self.batch_size > n {
-                bail!(
-                    "{at}params.batch_size ({}) exceeds the {n} training patterns (batches are drawn without replacement)",
-                    self.batch_size
-                );
-            }
         }
         Ok(GcParams {
             seed,
