@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod cpu;
 pub mod experiment;
+pub mod gclusteron;
 pub mod gpu;
 pub mod model;
 pub mod output;

@@ -1,6 +1,7 @@
 //! `pyralnet check`: runs a config's instances on the CPU (f32 and f64) and on the GPU from
 //! the same initial weights and pattern stream, and reports how far they lie apart. The
-//! backends are those of the config's model (full or steady).
+//! backends are those of the config's model (full or steady); G-clusteron configs compare the
+//! CPU in f32 and f64 (no GPU backend for that model yet).
 
 use crate::backend::Backend;
 use crate::check::{self, Deviation, Quantity};
@@ -17,7 +18,8 @@ use std::path::PathBuf;
 pub struct CheckArgs {
     /// Experiment config (JSON).
     pub config: PathBuf,
-    /// Training patterns per instance: the first N of each instance's training stream.
+    /// Training patterns per instance: the first N of each instance's training stream
+    /// (G-clusteron: the first N minibatch iterations).
     #[arg(long, default_value_t = 20)]
     pub patterns: usize,
     /// Check only the first K instances of the config (default: all).
@@ -31,14 +33,14 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 1e-4)]
     pub tol_f32: f64,
     /// Largest relative RMS deviation of the GPU from the CPU in f64, for every compartment
-    /// and weight type.
+    /// and weight type (G-clusteron: of the CPU in f32 from f64).
     #[arg(long, default_value_t = 1e-3)]
     pub tol_f64: f64,
 }
 
 /// The GPU lies further from the CPU than the tolerance (exit code 1).
 #[derive(Debug, thiserror::Error)]
-#[error("the GPU deviates beyond tolerance: {0}")]
+#[error("the backends deviate beyond tolerance: {0}")]
 pub struct OverTolerance(String);
 
 pub fn check(a: CheckArgs) -> anyhow::Result<()> {
@@ -57,23 +59,27 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
         base_dir: a.config.parent().map(PathBuf::from).unwrap_or_default(),
         ..Default::default()
     };
+    if cfg.model == ModelKind::Gclusteron {
+        return check_gclusteron(&cfg, &plan, &opts, &a);
+    }
     let batch = experiment::batch_of(&plan, &opts);
     let chunk = experiment::training_patterns(&cfg, &plan, &opts, a.patterns)?;
     let gpu_opts = GpuOptions {
         adapter: a.adapter.clone(),
         ..Default::default()
     };
-    let mut backends: [Box<dyn Backend>; 3] = match cfg.model {
-        ModelKind::Full => [
-            Box::new(GpuBackend::new(&batch, &gpu_opts)?),
-            Box::new(CpuBackend::<f32>::new(&batch, None, Default::default())?),
-            Box::new(CpuBackend::<f64>::new(&batch, None, Default::default())?),
-        ],
-        ModelKind::Steady => [
+    let mut backends: [Box<dyn Backend>; 3] = if cfg.model == ModelKind::Steady {
+        [
             Box::new(SteadyGpuBackend::new(&batch, &gpu_opts)?),
             Box::new(SteadyBackend::<f32>::new(&batch, None)?),
             Box::new(SteadyBackend::<f64>::new(&batch, None)?),
-        ],
+        ]
+    } else {
+        [
+            Box::new(GpuBackend::new(&batch, &gpu_opts)?),
+            Box::new(CpuBackend::<f32>::new(&batch, None, Default::default())?),
+            Box::new(CpuBackend::<f64>::new(&batch, None, Default::default())?),
+        ]
     };
     let mut runs = Vec::new();
     for b in &mut backends {
@@ -121,6 +127,62 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
         worst[0].0, worst[0].1, a.tol_f32, worst[1].0, worst[1].1, a.tol_f64
     );
     if !(worst[0].0 <= a.tol_f32 && worst[1].0 <= a.tol_f64) {
+        return Err(OverTolerance(verdict).into());
+    }
+    println!("ok: {verdict}");
+    Ok(())
+}
+
+/// The G-clusteron: the CPU in f32 against f64 (there is no GPU backend for it yet) after
+/// `--patterns` iterations of every instance's minibatch stream; judged by `--tol-f64`.
+fn check_gclusteron(
+    cfg: &Config,
+    plan: &crate::config::Plan,
+    opts: &RunOptions,
+    a: &CheckArgs,
+) -> anyhow::Result<()> {
+    use crate::gclusteron::{check as gc_check, protocol::Minibatches, run, GcCpu};
+    let sets = run::load_sets(cfg, plan, opts)?;
+    let data: Vec<_> = sets.iter().map(|(d, _)| d.clone()).collect();
+    let batch = run::batch_of(cfg, plan)?;
+    let seeds: Vec<u64> = plan.instances.iter().map(|s| s.params.seed).collect();
+    let bsz: Vec<usize> = batch.hyper.iter().map(|h| h.batch).collect();
+    let rows =
+        Minibatches::new(&seeds, data[0].len()).next(a.patterns, &bsz, &vec![true; seeds.len()]);
+    let (f32_name, c32) = gc_check::run(
+        &mut GcCpu::<f32>::new(&batch, &data, None)?,
+        a.patterns,
+        &rows,
+    )?;
+    let (f64_name, c64) = gc_check::run(
+        &mut GcCpu::<f64>::new(&batch, &data, None)?,
+        a.patterns,
+        &rows,
+    )?;
+    println!(
+        "{}: {} G-clusteron instances ({} synapses, {} units), their first {} iterations",
+        cfg.name.as_deref().unwrap_or("check"),
+        plan.instances.len(),
+        batch.n,
+        batch.k,
+        a.patterns
+    );
+    println!("f32 = {f32_name}; f64 = {f64_name} (no GPU backend for the G-clusteron yet)");
+    println!("relative deviation (max |a−b| / max |b|, and RMS: sqrt(Σ(a−b)² / Σb²)) at the end:");
+    println!("{:<16} {:>10} {:>10}", "quantity", "max", "rms");
+    let mut worst = (0.0f64, String::new());
+    for (s, d) in c32.iter().zip(&c64) {
+        let dev = Deviation::of(&s.values, &d.values);
+        println!("{:<16} {:>10.2e} {:>10.2e}", s.name, dev.max, dev.rms);
+        if dev.rms > worst.0 || dev.rms.is_nan() {
+            worst = (dev.rms, s.name.clone());
+        }
+    }
+    let verdict = format!(
+        "worst RMS deviation of f32 from f64 {:.2e} ({}, tolerance {:.0e})",
+        worst.0, worst.1, a.tol_f64
+    );
+    if worst.0.is_nan() || worst.0 > a.tol_f64 {
         return Err(OverTolerance(verdict).into());
     }
     println!("ok: {verdict}");

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod dataset;
 mod devices;
+mod gc_toy;
 mod merge;
 mod plot;
 mod run;
@@ -37,6 +38,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// List the GPU adapters (Vulkan) with their type, driver and limits.
     Devices(devices::DevicesArgs),
+    /// Run the G-clusteron's toy demonstrations of synapse movement and draw the locations
+    /// over training.
+    GcToy(gc_toy::GcToyArgs),
     /// Compare the steady-state model with the full simulation (relative RMS deviation of soma
     /// potentials and weights against patterns seen): validity.csv and validity.png.
     Validity(validity::ValidityArgs),
@@ -60,5 +64,6 @@ pub fn main() -> anyhow::Result<()> {
         Command::Check(a) => check::check(a),
         Command::Plot(a) => plot::plot(a),
         Command::Validity(a) => validity::validity(a),
+        Command::GcToy(a) => gc_toy::gc_toy(a),
     }
 }

@@ -2,7 +2,7 @@
 //! checkpoints, clean stops on SIGINT/SIGTERM and `--resume`.
 
 use crate::backend::RecordSpec;
-use crate::config::{Config, Precision};
+use crate::config::{Config, ModelKind, Precision};
 use crate::experiment::{self, BackendChoice, Interrupted, RunOptions};
 use crate::output::{self, Shard};
 use anyhow::{bail, Context};
@@ -177,6 +177,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if matches!(a.backend, BackendArg::Gpu) && matches!(a.precision, Some(PrecisionArg::F64)) {
         bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
     }
+    if cfg.model == ModelKind::Gclusteron {
+        if a.record || a.init_weights.is_some() || a.resume {
+            bail!("--record, --init-weights and --resume are not available for \"model\": \"gclusteron\" (its runs write no traces or checkpoints)");
+        }
+        if matches!(a.backend, BackendArg::Gpu) {
+            bail!("the G-clusteron has no GPU backend yet; use --backend cpu");
+        }
+    }
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");
     }
@@ -212,8 +220,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     output::write_shard(&out, shard)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    // A second signal while stopping gets the default behaviour back only through kill -9.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let opts = RunOptions {
         threads: a.threads,
         precision: a.precision.map(|p| match p {
@@ -248,6 +254,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         )),
         out.display()
     );
+    if cfg.model == ModelKind::Gclusteron {
+        // no checkpoints to write: SIGINT/SIGTERM keep their default (end the process)
+        return run_gclusteron(&cfg, &plan, &opts, &out);
+    }
+    // A second signal while stopping gets the default behaviour back only through kill -9.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let mut writer = output::SweepWriter::open(&out, a.resume, || {
         experiment::plan_schedule(&cfg, &plan, &opts)
     })?;
@@ -279,7 +291,51 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let (seconds, instance_steps) = writer.totals();
     let backend = writer.backend().to_string();
     writer.finish(&cfg, &plan)?;
-    for s in output::summarise(&outcomes) {
+    print_points(&output::summarise(&outcomes));
+    eprintln!(
+        "{} on {backend}: {seconds:.1} s, {:.3e} instance-steps/s",
+        out.display(),
+        instance_steps / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Runs a G-clusteron config (no checkpoints: its runs are short) and writes its outputs.
+fn run_gclusteron(
+    cfg: &Config,
+    plan: &crate::config::Plan,
+    opts: &RunOptions,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let r = crate::gclusteron::run::run(cfg, plan, opts)?;
+    crate::gclusteron::output::write_results(out, cfg, &r)?;
+    output::remove_checkpoints(out)?;
+    print_points(&output::summarise(&crate::gclusteron::output::outcomes(&r)));
+    if let Some(b) = &r.baseline {
+        eprintln!(
+            "logistic regression: test acc % {}, val acc % {} ({:.1} s)",
+            b.test
+                .acc
+                .map_or("-".into(), |a| format!("{:.2}", 100.0 * a)),
+            b.val
+                .acc
+                .map_or("-".into(), |a| format!("{:.2}", 100.0 * a)),
+            b.seconds
+        );
+    }
+    eprintln!(
+        "{} on {}: {:.1} s, {:.3e} unit-pattern updates/s",
+        out.display(),
+        r.backend,
+        r.seconds,
+        r.unit_patterns / r.seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Prints the mean ± std of every sweep point's metrics.
+fn print_points(points: &[output::Summary]) {
+    for s in points {
         let fmt = |st: &Option<output::Stat>, scale: f64| {
             st.as_ref().map_or("-".into(), |s| {
                 format!("{:.4} ± {:.4}", s.mean * scale, s.std * scale)
@@ -297,10 +353,4 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             fmt(&s.val_mse, 1.0)
         );
     }
-    eprintln!(
-        "{} on {backend}: {seconds:.1} s, {:.3e} instance-steps/s",
-        out.display(),
-        instance_steps / seconds.max(1e-9)
-    );
-    Ok(())
 }

@@ -25,6 +25,9 @@ pub enum ModelKind {
     /// `params.n_passes` sweeps of fixed points, then one plasticity step, `params.n_exposures`
     /// times.
     Steady,
+    /// The gradient clusteron (GCLUSTERON.md): `params` is a [`crate::gclusteron::GcParams`]
+    /// block, the `gclusteron` block sets the readout, `protocol.iterations` the minibatch steps.
+    Gclusteron,
 }
 
 /// Working precision of the CPU backend.
@@ -42,22 +45,36 @@ pub enum Precision {
 pub struct NetworkConfig {
     /// Layer sizes `[n0, n1, ..., nN]`.
     pub dims: Vec<usize>,
-    /// Transfer function φ, e.g. `{"name": "sigmoid"}`.
+    /// Transfer function φ, e.g. `{"name": "sigmoid"}` (the default).
+    #[serde(default = "sigmoid")]
     pub phi: Transfer,
     /// Append a bias unit (constant rate `params.bias`) to every W_up and W_ip input.
     #[serde(default)]
     pub bias: bool,
 }
 
+fn sigmoid() -> Transfer {
+    Transfer::Sigmoid
+}
+
 /// Training and evaluation schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProtocolConfig {
-    /// Passes over the training set.
+    /// Passes over the training set (microcircuit models).
+    #[serde(default)]
     pub epochs: usize,
-    /// Training patterns between evaluations on the validation set (default: one epoch).
+    /// Minibatch steps (G-clusteron; the authors' "epochs").
+    #[serde(default)]
+    pub iterations: Option<usize>,
+    /// Training patterns (G-clusteron: iterations) between evaluations on the validation set
+    /// (default: one epoch; G-clusteron: only at the end).
     #[serde(default)]
     pub eval_every: Option<usize>,
+    /// G-clusteron: stop an instance once its last N validation tests (one after every
+    /// iteration) were all correct (the XOR criterion, N = 10).
+    #[serde(default)]
+    pub converge_window: Option<usize>,
     /// Shuffle the training set every epoch with the instance's seed (false keeps file order).
     #[serde(default = "yes")]
     pub shuffle: bool,
@@ -95,6 +112,9 @@ pub struct Config {
     /// One instance per seed and sweep point.
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
+    /// Batch-wide settings of `"model": "gclusteron"` (readout, z-scoring, baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gclusteron: Option<crate::gclusteron::GcConfig>,
 }
 
 fn full() -> ModelKind {
@@ -139,9 +159,7 @@ impl Config {
                 }
             }
         }
-        if self.protocol.epochs == 0 {
-            bail!("protocol.epochs: must be at least 1");
-        }
+        self.validate_model()?;
         if self.protocol.eval_every == Some(0) {
             bail!(
                 "protocol.eval_every: must be at least 1 pattern (or left out for once per epoch)"
@@ -157,6 +175,52 @@ impl Config {
         self.targets.validate()?;
         self.task.validate(&shape)?;
         Ok(())
+    }
+
+    /// The checks that differ between the microcircuit models and the G-clusteron.
+    fn validate_model(&self) -> anyhow::Result<()> {
+        let p = &self.protocol;
+        if self.model != ModelKind::Gclusteron {
+            if self.gclusteron.is_some() {
+                bail!("gclusteron: this block is only read with \"model\": \"gclusteron\"");
+            }
+            if p.iterations.is_some() || p.converge_window.is_some() {
+                bail!("protocol.iterations and protocol.converge_window are only read with \"model\": \"gclusteron\"; use protocol.epochs");
+            }
+            if p.epochs == 0 {
+                bail!("protocol.epochs: must be at least 1");
+            }
+            return Ok(());
+        }
+        if p.epochs != 0 {
+            bail!(
+                "protocol.epochs: the G-clusteron counts minibatch steps; use protocol.iterations"
+            );
+        }
+        match p.iterations {
+            None | Some(0) => {
+                bail!("protocol.iterations: give the number of minibatch steps (at least 1)")
+            }
+            Some(_) => {}
+        }
+        if p.converge_window == Some(0) {
+            bail!("protocol.converge_window: must be at least 1 iteration");
+        }
+        if self.network.dims.len() != 2 {
+            bail!(
+                "network.dims: the G-clusteron takes [inputs, classes], got {:?}",
+                self.network.dims
+            );
+        }
+        if self.network.phi != Transfer::Sigmoid {
+            bail!("network.phi: the G-clusteron's binary units use the sigmoid; leave phi out");
+        }
+        self.gc_config().validate(self.network.dims[1])
+    }
+
+    /// The `gclusteron` block (defaults when left out).
+    pub fn gc_config(&self) -> crate::gclusteron::GcConfig {
+        self.gclusteron.clone().unwrap_or_default()
     }
 
     /// The network shape.

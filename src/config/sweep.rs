@@ -1,7 +1,8 @@
 //! Sweep expansion: the cartesian product of the `sweep` lists, times the seeds, gives the
 //! instances of an experiment.
 
-use super::{params, Config};
+use super::{params, Config, ModelKind};
+use crate::gclusteron::GcParams;
 use crate::model::{InstanceParams, Shape, Transfer};
 use anyhow::bail;
 use serde_json::Value;
@@ -16,6 +17,8 @@ pub struct InstanceSpec {
     /// The swept values of its point, in key order.
     pub swept: Vec<(String, Value)>,
     pub params: InstanceParams,
+    /// The G-clusteron parameters (`"model": "gclusteron"`; `params` then holds only the seed).
+    pub gc: Option<GcParams>,
 }
 
 /// The instances of an experiment, in order: sweep points (last key varying fastest), and for
@@ -46,10 +49,13 @@ impl Plan {
 
 /// Names the key of a `params` block that serde refused (its own message does not, for values
 /// of the wrong type).
-fn params_error(map: &serde_json::Map<String, Value>, e: &serde_json::Error) -> String {
+fn params_error<P: serde::de::DeserializeOwned>(
+    map: &serde_json::Map<String, Value>,
+    e: &serde_json::Error,
+) -> String {
     for (k, v) in map {
         let one = serde_json::Map::from_iter([(k.clone(), v.clone())]);
-        if let Err(e1) = serde_json::from_value::<InstanceParams>(Value::Object(one)) {
+        if let Err(e1) = serde_json::from_value::<P>(Value::Object(one)) {
             return format!("params.{k}: {e1}");
         }
     }
@@ -61,7 +67,8 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
     let shape = cfg.shape();
     // A key may name several parameters joined by commas ("t_pattern,out_lag"): its values
     // are then lists with one value per name, varied together (zipped).
-    let keys = params::keys();
+    let gc = cfg.model == ModelKind::Gclusteron;
+    let keys = if gc { GcParams::keys() } else { params::keys() };
     let mut groups: Vec<(Vec<String>, &Vec<Value>)> = Vec::new();
     for (key, values) in &cfg.sweep {
         let names: Vec<String> = key.split(',').map(|n| n.trim().to_string()).collect();
@@ -119,15 +126,28 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
             let desc: Vec<String> = swept.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("sweep point {}: ", desc.join(", "))
         };
-        let pc: InstanceParams = serde_json::from_value(Value::Object(map.clone()))
-            .map_err(|e| anyhow::anyhow!("{at}{}", params_error(&map, &e)))?;
         for &seed in &cfg.seeds {
-            let params = params::resolve(&pc, &shape, seed, &at)?;
+            let (params, gc) = if gc {
+                let g: GcParams = serde_json::from_value(Value::Object(map.clone()))
+                    .map_err(|e| anyhow::anyhow!("{at}{}", params_error::<GcParams>(&map, &e)))?;
+                let params = InstanceParams {
+                    seed,
+                    ..Default::default()
+                };
+                (params, Some(g.resolve(seed, &at)?))
+            } else {
+                let pc: InstanceParams = serde_json::from_value(Value::Object(map.clone()))
+                    .map_err(|e| {
+                        anyhow::anyhow!("{at}{}", params_error::<InstanceParams>(&map, &e))
+                    })?;
+                (params::resolve(&pc, &shape, seed, &at)?, None)
+            };
             instances.push(InstanceSpec {
                 index: instances.len(),
                 point,
                 swept: swept.clone(),
                 params,
+                gc,
             });
         }
     }

@@ -96,6 +96,9 @@ pub enum TaskConfig {
         #[serde(default)]
         seed: u64,
     },
+    /// XOR: the four patterns (0,0), (1,0), (0,1), (1,1) with classes 0, 1, 1, 0, as the
+    /// training, validation and test set alike.
+    Xor,
     /// CSV files: feature columns, then an integer label (or `n_out` regression targets).
     Csv {
         train: PathBuf,
@@ -214,6 +217,7 @@ impl TaskConfig {
                 }
                 fixed("bars", 9, 3)
             }
+            TaskConfig::Xor => fixed("xor", 2, 2),
             TaskConfig::Mimic {
                 train_size,
                 teacher_scale,
@@ -294,6 +298,15 @@ impl TaskConfig {
                 val: bars::generate(init::sub_seed(*seed, 2), *val_size, *noise, hi, lo),
                 test: bars::generate(init::sub_seed(*seed, 3), *test_size, *noise, hi, lo),
             },
+            TaskConfig::Xor => {
+                let x = vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+                let set = Dataset::classification(2, x, vec![0, 1, 1, 0], 2, hi, lo);
+                TaskData {
+                    train: set.clone(),
+                    val: set.clone(),
+                    test: set,
+                }
+            }
             TaskConfig::Mimic {
                 train_size,
                 val_size,
@@ -352,6 +365,7 @@ impl TaskConfig {
             TaskConfig::Yinyang { .. } => "yinyang",
             TaskConfig::Mimic { .. } => "mimic",
             TaskConfig::Bars { .. } => "bars",
+            TaskConfig::Xor => "xor",
             TaskConfig::Csv { .. } => "csv",
             TaskConfig::Mnist { .. } => "mnist",
             TaskConfig::FashionMnist { .. } => "fashion_mnist",

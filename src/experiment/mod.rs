@@ -253,6 +253,9 @@ fn chunk_of(
     chunk
 }
 
+/// Why the microcircuit backends refuse a G-clusteron config.
+const NOT_A_MICROCIRCUIT: &str = "this command runs the microcircuit models; a \"model\": \"gclusteron\" config runs with pyralnet run and pyralnet check";
+
 /// Why `--record` is refused for the steady-state model on every backend.
 const NO_STEADY_TRACES: &str =
     "--record needs \"model\": \"full\": the steady-state model has no time course to record";
@@ -276,6 +279,7 @@ pub fn open_backend(
         Ok(match cfg.model {
             ModelKind::Full => Box::new(GpuBackend::with_gpu(gpu, batch, &gpu_options)?),
             ModelKind::Steady => Box::new(SteadyGpuBackend::with_gpu(gpu, batch, &gpu_options)?),
+            ModelKind::Gclusteron => anyhow::bail!(NOT_A_MICROCIRCUIT),
         })
     };
     match opts.backend {
@@ -310,6 +314,7 @@ pub fn open_backend(
                 opts.record.clone(),
             )?),
         },
+        ModelKind::Gclusteron => anyhow::bail!(NOT_A_MICROCIRCUIT),
         ModelKind::Steady => {
             if opts.record.stride > 0 {
                 anyhow::bail!(NO_STEADY_TRACES);

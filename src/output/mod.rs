@@ -11,7 +11,7 @@ pub use checkpoint::{read_progress, read_states, remove_checkpoints, write_check
 pub use npz::{read_weights, write_trace, write_weights};
 pub use shard::{merge, read_shard, write_shard, Shard};
 pub use sweep::{has_batches, SweepWriter};
-pub use tables::{summarise, summary_csv, Outcome, Stat, Summary};
+pub use tables::{outcomes_of, summarise, summary_csv, Outcome, Stat, Summary};
 
 use anyhow::Context;
 use std::io::Write;

@@ -259,6 +259,13 @@ pub fn final_metrics(header: &str, row: &str) -> Option<(usize, Metrics, Metrics
 /// The final metrics of one instance: its spec, validation and test metrics.
 pub type Outcome = (InstanceSpec, Metrics, Metrics);
 
+/// Outcomes from (spec, validation, test) of each instance, whatever the model.
+pub fn outcomes_of<'a>(
+    rows: impl Iterator<Item = (&'a InstanceSpec, Metrics, Metrics)>,
+) -> Vec<Outcome> {
+    rows.map(|(s, v, t)| (s.clone(), v, t)).collect()
+}
+
 /// Mean ± std over seeds for each sweep point (in one pass over the rows, so a sweep of many
 /// points is not quadratic).
 pub fn summarise(rows: &[Outcome]) -> Vec<Summary> {

@@ -16,6 +16,8 @@ pub struct Series {
     pub error_bars: bool,
     /// Draw as a dashed reference (e.g. a target) rather than a solid line.
     pub dashed: bool,
+    /// Palette colour index (default: the series' position), so that series can share colours.
+    pub color: Option<usize>,
 }
 
 /// One panel: axes labels and its series.
@@ -169,7 +171,7 @@ fn draw_panel<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     for (k, s) in panel.series.iter().enumerate() {
-        let color = Palette99::pick(k).to_rgba();
+        let color = Palette99::pick(s.color.unwrap_or(k)).to_rgba();
         if !s.band.is_empty() && !s.error_bars {
             let mut poly: Vec<(f64, f64)> = s.band.iter().map(|&(x, _, hi)| (x, hi)).collect();
             poly.extend(s.band.iter().rev().map(|&(x, lo, _)| (x, lo)));

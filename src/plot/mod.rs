@@ -270,6 +270,7 @@ fn final_against(
             }
         })
         .collect();
+    let (series, x_label) = log_axis_if_wide(series, key);
     Ok(Some(Figure::Panels(vec![Panel {
         title: format!(
             "final {} against {key} (mean ± std over seeds)",
@@ -279,7 +280,7 @@ fn final_against(
                 "test MSE"
             }
         ),
-        x_label: key.into(),
+        x_label,
         y_label: if classification {
             "test accuracy (%)".into()
         } else {
@@ -287,6 +288,25 @@ fn final_against(
         },
         series,
     }])))
+}
+
+/// Swept values that are all positive and span more than two decades (e.g. a kernel width from
+/// 0.001 to 10) are drawn against `log10(value)`; the x label says so.
+fn log_axis_if_wide(series: Vec<Series>, key: &str) -> (Vec<Series>, String) {
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let (lo, hi) = xs.fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+    if !(lo > 0.0 && hi / lo > 100.0) {
+        return (series, key.into());
+    }
+    let log = series
+        .into_iter()
+        .map(|s| Series {
+            points: s.points.iter().map(|&(x, y)| (x.log10(), y)).collect(),
+            band: s.band.iter().map(|&(x, a, b)| (x.log10(), a, b)).collect(),
+            ..s
+        })
+        .collect();
+    (log, format!("log10 {key}"))
 }
 
 /// Output somas and targets over the first and the last recorded patterns (needs `--record`).
@@ -390,4 +410,29 @@ fn yinyang_map(dir: &Path, cfg: &Config, plan: &Plan, instance: usize) -> anyhow
         classes,
         points,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_positive_sweeps_are_drawn_on_a_log_axis() {
+        let s = |xs: &[f64]| Series {
+            points: xs.iter().map(|&x| (x, 1.0)).collect(),
+            band: xs.iter().map(|&x| (x, 0.5, 1.5)).collect(),
+            ..Series::default()
+        };
+        let (log, label) = log_axis_if_wide(vec![s(&[0.001, 0.1, 10.0])], "r");
+        assert_eq!(label, "log10 r");
+        let xs: Vec<f64> = log[0].points.iter().map(|p| p.0).collect();
+        for (a, b) in xs.iter().zip([-3.0, -1.0, 1.0]) {
+            assert!((a - b).abs() < 1e-12);
+        }
+        assert_eq!(log[0].band[2], (1.0, 0.5, 1.5));
+        let (lin, label) = log_axis_if_wide(vec![s(&[0.0, 10.0, 20.0])], "learning_lag");
+        assert_eq!((label.as_str(), lin[0].points[1].0), ("learning_lag", 10.0));
+        let (_, label) = log_axis_if_wide(vec![s(&[1.0, 50.0])], "tau");
+        assert_eq!(label, "tau");
+    }
 }

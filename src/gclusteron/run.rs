@@ -1,0 +1,220 @@
+//! Runs the instances of a `"model": "gclusteron"` plan: loads the task through the config's
+//! task machinery, prepares the G-clusteron sets, fits the logistic-regression baseline, and
+//! trains on the CPU backend in the config's precision.
+
+use super::backend::{GcBackend, GcBatch, GcData, KernelAt};
+use super::batch::GcCpu;
+use super::init::initial_state;
+use super::logreg::LogReg;
+use super::protocol::{accuracy, train, GcCurvePoint, Layout, Schedule};
+use super::GcState;
+use crate::config::{Config, InstanceSpec, Plan, Precision};
+use crate::experiment::{Metrics, RunOptions};
+use anyhow::{bail, Context};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The baseline's accuracies and fitting time.
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    pub val: Metrics,
+    pub test: Metrics,
+    pub seconds: f64,
+}
+
+/// Final results of one instance.
+#[derive(Clone, Debug)]
+pub struct GcInstanceResult {
+    pub spec: InstanceSpec,
+    pub val: Metrics,
+    pub test: Metrics,
+    pub converged_at: Option<usize>,
+    pub state: GcState<f64>,
+}
+
+/// Everything a G-clusteron run produces.
+#[derive(Clone, Debug)]
+pub struct GcResults {
+    pub backend: String,
+    pub instances: Vec<GcInstanceResult>,
+    pub curves: Vec<GcCurvePoint>,
+    /// Training patterns per epoch (to express curves in epochs).
+    pub train_len: usize,
+    pub baseline: Option<Baseline>,
+    pub seconds: f64,
+    /// Σ over instances of iterations × B × K: unit-pattern updates.
+    pub unit_patterns: f64,
+}
+
+/// The batch of `plan`'s instances: hyper-parameters and initial states from their seeds.
+pub fn batch_of(cfg: &Config, plan: &Plan) -> anyhow::Result<GcBatch> {
+    let gc = cfg.gc_config();
+    let (n, classes) = (cfg.network.dims[0], cfg.network.dims[1]);
+    let k = gc.units(classes);
+    let params: Vec<_> = plan
+        .instances
+        .iter()
+        .map(|s| s.gc.clone().context("a G-clusteron plan"))
+        .collect::<anyhow::Result<_>>()?;
+    for p in &params {
+        if p.init == super::InitKind::Xor && n != 2 {
+            bail!("params.init xor needs 2 synapses (network.dims [2, 2]), got {n}");
+        }
+    }
+    Ok(GcBatch {
+        n,
+        k,
+        readout: gc.readout(),
+        hyper: params.iter().map(|p| p.hyper()).collect(),
+        init: params.iter().map(|p| initial_state(p, n, k)).collect(),
+    })
+}
+
+/// The training, validation and test sets of the config's task as G-clusteron sets, with the
+/// labels the metrics compare against.
+pub fn load_sets(
+    cfg: &Config,
+    plan: &Plan,
+    opts: &RunOptions,
+) -> anyhow::Result<Vec<(Arc<GcData>, Vec<usize>)>> {
+    let spec = &plan.instances[0];
+    let data = cfg.task.load(
+        &plan.shape,
+        plan.phi,
+        &spec.params,
+        &cfg.targets,
+        &opts.base_dir,
+    )?;
+    let sets = cfg.gc_config().prepare(&data)?;
+    let train_len = sets[0].0.len();
+    for s in &plan.instances {
+        let g = s.gc.as_ref().context("a G-clusteron plan")?;
+        if g.batch_size > train_len {
+            bail!(
+                "params.batch_size ({}) exceeds the {train_len} training patterns (batches are drawn without replacement)",
+                g.batch_size
+            );
+        }
+    }
+    Ok(sets.into_iter().map(|(d, l)| (Arc::new(d), l)).collect())
+}
+
+/// The CPU backend in the run's precision.
+pub fn open_backend(
+    cfg: &Config,
+    batch: &GcBatch,
+    sets: &[Arc<GcData>],
+    opts: &RunOptions,
+) -> anyhow::Result<Box<dyn GcBackend>> {
+    Ok(match opts.precision.unwrap_or(cfg.precision) {
+        Precision::F32 => Box::new(GcCpu::<f32>::new(batch, sets, opts.threads)?),
+        Precision::F64 => Box::new(GcCpu::<f64>::new(batch, sets, opts.threads)?),
+    })
+}
+
+/// Runs every instance of `plan` through `protocol.iterations` minibatch steps.
+pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<GcResults> {
+    let sets = load_sets(cfg, plan, opts)?;
+    let gc = cfg.gc_config();
+    let baseline = match gc.logreg {
+        false => None,
+        true => {
+            let t0 = Instant::now();
+            let model = LogReg::fit(&sets[0].0, gc.readout(), 100);
+            let b = Baseline {
+                val: model.accuracy(&sets[1].0, &sets[1].1),
+                test: model.accuracy(&sets[2].0, &sets[2].1),
+                seconds: t0.elapsed().as_secs_f64(),
+            };
+            if opts.progress {
+                eprintln!(
+                    "logistic regression: val acc {:?}, test acc {:?} ({:.1} s)",
+                    b.val.acc, b.test.acc, b.seconds
+                );
+            }
+            Some(b)
+        }
+    };
+    let batch = batch_of(cfg, plan)?;
+    let data: Vec<Arc<GcData>> = sets.iter().map(|(d, _)| d.clone()).collect();
+    let mut backend = open_backend(cfg, &batch, &data, opts)?;
+    if opts.progress {
+        eprintln!("backend: {}", backend.name());
+    }
+    let iterations = cfg.protocol.iterations.unwrap_or(1);
+    let schedule = Schedule {
+        iterations,
+        eval_every: cfg.protocol.eval_every.unwrap_or(iterations),
+        eval_at_start: cfg.protocol.eval_at_start,
+        converge_window: cfg.protocol.converge_window,
+    };
+    let seeds: Vec<u64> = plan.instances.iter().map(|s| s.params.seed).collect();
+    let bsz: Vec<usize> = batch.hyper.iter().map(|h| h.batch).collect();
+    let t0 = Instant::now();
+    let bar = opts.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(iterations as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} iterations, ETA {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let layout = Layout {
+        seeds: &seeds,
+        batch: &bsz,
+        train_len: data[0].len(),
+        k: batch.k,
+        val_labels: &sets[1].1,
+    };
+    let trained = train(backend.as_mut(), layout, schedule, |done| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish();
+    }
+    let val = backend.outputs(1, KernelAt::Current)?;
+    let test = backend.outputs(2, KernelAt::Current)?;
+    let states = backend.states()?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let mut curves = trained.curves;
+    for c in &mut curves {
+        c.instance = plan.instances[c.instance].index;
+    }
+    let unit_patterns = plan
+        .instances
+        .iter()
+        .zip(&bsz)
+        .zip(&trained.converged_at)
+        .map(|((_, &b), conv)| {
+            let its = conv.map_or(iterations, |c| c + schedule.converge_window.unwrap_or(0));
+            (its * b * batch.k) as f64
+        })
+        .sum();
+    let instances = plan
+        .instances
+        .iter()
+        .zip(states)
+        .enumerate()
+        .map(|(i, (spec, state))| GcInstanceResult {
+            spec: spec.clone(),
+            val: accuracy(&val[i], batch.k, &sets[1].1),
+            test: accuracy(&test[i], batch.k, &sets[2].1),
+            converged_at: trained.converged_at[i],
+            state,
+        })
+        .collect();
+    Ok(GcResults {
+        backend: backend.name(),
+        instances,
+        curves,
+        train_len: data[0].len(),
+        baseline,
+        seconds,
+        unit_patterns,
+    })
+}
