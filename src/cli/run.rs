@@ -22,7 +22,7 @@ pub enum PrecisionArg {
 pub enum BackendArg {
     /// The CPU backend (f64 unless --precision or the config say f32).
     Cpu,
-    /// The GPU backend (f32, full model), on a CPU Vulkan driver such as lavapipe too when
+    /// The GPU backend (f32; full model and G-clusteron), on a CPU Vulkan driver such as lavapipe too when
     /// there is no GPU.
     Gpu,
     /// A GPU that is not a CPU driver when there is one, else the CPU backend.
@@ -179,9 +179,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if cfg.model == ModelKind::Gclusteron {
         if a.record || a.init_weights.is_some() || a.resume {
             bail!("--record, --init-weights and --resume are not available for \"model\": \"gclusteron\" (its runs write no traces or checkpoints)");
-        }
-        if matches!(a.backend, BackendArg::Gpu) {
-            bail!("the G-clusteron has no GPU backend yet; use --backend cpu");
         }
     }
     if a.record && a.resume {

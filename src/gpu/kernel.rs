@@ -38,27 +38,44 @@ fn pipeline(
     wg: usize,
     layout: Option<&wgpu::PipelineLayout>,
 ) -> anyhow::Result<wgpu::ComputePipeline> {
+    Ok(pipelines(gpu, label, &source(body, wg), &["main"], layout)?.remove(0))
+}
+
+/// Compiles the complete WGSL `source` once and builds a compute pipeline for each of the
+/// `entries` (entry point names) with `layout`. Compilation and validation errors come back
+/// as errors instead of panics.
+pub(crate) fn pipelines(
+    gpu: &Gpu,
+    label: &str,
+    source: &str,
+    entries: &[&str],
+    layout: Option<&wgpu::PipelineLayout>,
+) -> anyhow::Result<Vec<wgpu::ComputePipeline>> {
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = gpu
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(source(body, wg).into()),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-    let pipeline = gpu
-        .device
-        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(label),
-            layout,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+    let pipelines = entries
+        .iter()
+        .map(|entry| {
+            gpu.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(label),
+                    layout,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+        })
+        .collect();
     if let Some(e) = pollster::block_on(scope.pop()) {
         bail!("building kernel {label}: {e}");
     }
-    Ok(pipeline)
+    Ok(pipelines)
 }
 
 /// The bindings of the step kernel, in binding order: meta (read), patterns (read), state,

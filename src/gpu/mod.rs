@@ -86,6 +86,7 @@
 
 mod backend;
 pub mod device;
+mod gclusteron;
 mod kernel;
 mod layout;
 mod serial;
@@ -94,5 +95,6 @@ pub use backend::{GpuBackend, GpuOptions};
 pub use device::{
     is_cpu_driver, list_adapters, open, open_hardware, AdapterSummary, Gpu, GpuError,
 };
+pub use gclusteron::GcGpuBackend;
 pub use kernel::probe;
 pub use layout::KernelKind;
