@@ -1,6 +1,6 @@
 // G-clusteron kernels (GCLUSTERON.md §1–2, f32). The host prepends the constants:
 //   N synapses, K units, M instances, BMAX largest minibatch, WG threads per workgroup,
-//   PV pattern vec4s per workgroup of the tiled product, NX = ceil(N / WG) tiles,
+//   NX = ceil(N / WG) tiles (the tiled product covers 8 patterns per workgroup),
 //   RPP patterns per data piece, PBLK patterns per evaluation block, ST state words per
 //   instance, READOUT (0 softmax, 1 sigmoid).
 //
@@ -69,7 +69,7 @@ struct Hyper {
 @group(0) @binding(13) var<storage, read_write> oeval: array<f32>;
 
 var<workgroup> tile_l: array<f32, WG>;
-var<workgroup> tile_s: array<vec4<f32>, WG * PV>;
+var<workgroup> tile_s: array<vec4<f32>, 2u * WG>;
 var<workgroup> shared_u: vec4<u32>;
 
 /// x_{row, j} of the bound set.
@@ -109,49 +109,54 @@ fn s_eval(count: u32, wbase: u32, p: u32, j: u32) -> f32 {
     return state[wbase + j] * xat(p, j);
 }
 
+/// Accumulators of the tiled product for 8 patterns (lane c of u0 is pattern p0 + c, of u1
+/// pattern p0 + 4 + c). Named vectors, not an array: llvmpipe keeps dynamically indexed local
+/// arrays in memory.
 struct Acc {
-    u: array<vec4<f32>, PV>,
-    g: array<vec4<f32>, PV>,
+    u0: vec4<f32>,
+    u1: vec4<f32>,
+    g0: vec4<f32>,
+    g1: vec4<f32>,
 }
 
-/// The tiled products of one unit for the 4·PV patterns p0 + 0..4·PV (lane c of vec4 q is
-/// pattern p0 + 4q + c), with the kernel computed on the fly instead of stored:
-/// U_pi = Σ_j F_ij s_pj and, if `with_g`, G_pi = Σ_j F_ij (l_j − l_i) s_pj (= V_pi − l_i U_pi
-/// with V = (S∘l) F, without the cancellation), where F_ij = exp(−(l_i − l_j)² / r) and
-/// `nr` = −1/r. The workgroup covers synapses i = wid.x·WG + lid (`li` = l_i); each tile of WG
-/// synapses j puts l_j and s_pj into workgroup memory. Training patterns (`train`) come from
-/// the minibatch of `step`, others from the set (`count` patterns). Must be called in uniform
-/// control flow (it has barriers).
+/// s of the 4 patterns p..p+4 at synapse j, from the minibatch of `step` (`train`) or the
+/// bound set (`count` patterns).
+fn s4(train: bool, h: Hyper, step: u32, wbase: u32, count: u32, p: u32, j: u32) -> vec4<f32> {
+    if train {
+        return vec4(s_train(h, step, wbase, p, j), s_train(h, step, wbase, p + 1u, j),
+                    s_train(h, step, wbase, p + 2u, j), s_train(h, step, wbase, p + 3u, j));
+    }
+    return vec4(s_eval(count, wbase, p, j), s_eval(count, wbase, p + 1u, j),
+                s_eval(count, wbase, p + 2u, j), s_eval(count, wbase, p + 3u, j));
+}
+
+/// The tiled products of one unit for the 8 patterns p0 + 0..8, with the kernel computed on
+/// the fly instead of stored: U_pi = Σ_j F_ij s_pj and, if `with_g`,
+/// G_pi = Σ_j F_ij (l_j − l_i) s_pj (= V_pi − l_i U_pi with V = (S∘l) F, without the
+/// cancellation), where F_ij = exp(−(l_i − l_j)² / r) and `nr` = −1/r. The workgroup covers
+/// synapses i = wid.x·WG + lid (`li` = l_i); each tile of WG synapses j puts l_j and s_pj into
+/// workgroup memory. Must be called in uniform control flow (it has barriers).
 fn tiled_product(lbase: u32, wbase: u32, li: f32, nr: f32, with_g: bool, lid: u32, train: bool,
                  h: Hyper, step: u32, p0: u32, count: u32) -> Acc {
     var acc: Acc;
     for (var t = 0u; t < NX; t++) {
         let j = t * WG + lid;
         tile_l[lid] = state[lbase + min(j, N - 1u)];
-        for (var q = 0u; q < PV; q++) {
-            let p = p0 + 4u * q;
-            var s: vec4<f32>;
-            if train {
-                s = vec4(s_train(h, step, wbase, p, j), s_train(h, step, wbase, p + 1u, j),
-                         s_train(h, step, wbase, p + 2u, j), s_train(h, step, wbase, p + 3u, j));
-            } else {
-                s = vec4(s_eval(count, wbase, p, j), s_eval(count, wbase, p + 1u, j),
-                         s_eval(count, wbase, p + 2u, j), s_eval(count, wbase, p + 3u, j));
-            }
-            tile_s[lid * PV + q] = s;
-        }
+        tile_s[2u * lid] = s4(train, h, step, wbase, count, p0, j);
+        tile_s[2u * lid + 1u] = s4(train, h, step, wbase, count, p0 + 4u, j);
         workgroupBarrier();
         for (var jj = 0u; jj < WG; jj++) {
             let lj = tile_l[jj];
             let d = li - lj;
             let f = exp(d * d * nr);
-            let fd = f * (lj - li);
-            for (var q = 0u; q < PV; q++) {
-                let s = tile_s[jj * PV + q];
-                acc.u[q] += f * s;
-                if with_g {
-                    acc.g[q] += fd * s;
-                }
+            let s0 = tile_s[2u * jj];
+            let s1 = tile_s[2u * jj + 1u];
+            acc.u0 += f * s0;
+            acc.u1 += f * s1;
+            if with_g {
+                let fd = f * (lj - li);
+                acc.g0 += fd * s0;
+                acc.g1 += fd * s1;
             }
         }
         workgroupBarrier();
@@ -159,8 +164,16 @@ fn tiled_product(lbase: u32, wbase: u32, li: f32, nr: f32, with_g: bool, lid: u3
     return acc;
 }
 
+/// Lane c of the 8-pattern vector pair (a0, a1).
+fn lane8(a0: vec4<f32>, a1: vec4<f32>, c: u32) -> f32 {
+    if c < 4u {
+        return a0[c];
+    }
+    return a1[c - 4u];
+}
+
 /// One training step, part 1: U and G of every active instance's unit for its minibatch.
-/// Grid (NX, M·K, ceil(BMAX / 4PV)).
+/// Grid (NX, M·K, ceil(BMAX / 8)).
 @compute @workgroup_size(WG)
 fn forward_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     if lid == 0u {
@@ -170,7 +183,7 @@ fn forward_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let inst = wid.y / K;
     let unit = wid.y % K;
     let h = hyper[inst];
-    let p0 = wid.z * 4u * PV;
+    let p0 = wid.z * 8u;
     if step >= h.steps || p0 >= h.batch {
         return;
     }
@@ -183,14 +196,12 @@ fn forward_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     if i >= N {
         return;
     }
-    for (var q = 0u; q < PV; q++) {
-        for (var c = 0u; c < 4u; c++) {
-            let p = p0 + 4u * q + c;
-            if p < h.batch {
-                let at = ((inst * K + unit) * BMAX + p) * N + i;
-                ubuf[at] = acc.u[q][c];
-                gbuf[at] = acc.g[q][c];
-            }
+    for (var c = 0u; c < 8u; c++) {
+        let p = p0 + c;
+        if p < h.batch {
+            let at = ((inst * K + unit) * BMAX + p) * N + i;
+            ubuf[at] = lane8(acc.u0, acc.u1, c);
+            gbuf[at] = lane8(acc.g0, acc.g1, c);
         }
     }
 }
@@ -338,8 +349,8 @@ fn advance() {
 }
 
 /// Evaluation, part 1: per workgroup of synapses, the partial sums Σ_i s_pi U_pi of patterns
-/// ctrl[1] + wid.z·4PV + 0..4PV of the bound set (ctrl[3] patterns), with the kernel built
-/// from l_kernel (ctrl[2] = 1) or l. Grid (NX, M·K, PBLK / 4PV).
+/// ctrl[1] + wid.z·8 + 0..8 of the bound set (ctrl[3] patterns), with the kernel built
+/// from l_kernel (ctrl[2] = 1) or l. Grid (NX, M·K, PBLK / 8).
 @compute @workgroup_size(WG)
 fn forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     if lid == 0u {
@@ -349,7 +360,7 @@ fn forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let inst = wid.y / K;
     let unit = wid.y % K;
     let h = hyper[inst];
-    let pl0 = wid.z * 4u * PV;
+    let pl0 = wid.z * 8u;
     let p0 = c.x + pl0;
     if p0 >= c.z {
         return;
@@ -359,17 +370,13 @@ fn forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let i = wid.x * WG + lid;
     let li = state[lbase + min(i, N - 1u)];
     var acc = tiled_product(lbase, wbase, li, -1.0 / h.r, false, lid, false, h, 0u, p0, c.z);
-    for (var q = 0u; q < PV; q++) {
-        let p = p0 + 4u * q;
-        let s = vec4(s_eval(c.z, wbase, p, i), s_eval(c.z, wbase, p + 1u, i),
-                     s_eval(c.z, wbase, p + 2u, i), s_eval(c.z, wbase, p + 3u, i));
-        tile_s[lid * PV + q] = s * acc.u[q];
-    }
+    tile_s[2u * lid] = s4(false, h, 0u, wbase, c.z, p0, i) * acc.u0;
+    tile_s[2u * lid + 1u] = s4(false, h, 0u, wbase, c.z, p0 + 4u, i) * acc.u1;
     workgroupBarrier();
-    if lid < PV {
+    if lid < 2u {
         var y = vec4(0.0);
         for (var t = 0u; t < WG; t++) {
-            y += tile_s[t * PV + lid];
+            y += tile_s[2u * t + lid];
         }
         for (var k = 0u; k < 4u; k++) {
             let pl = pl0 + 4u * lid + k;

@@ -176,10 +176,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
         }
     }
-    if cfg.model == ModelKind::Gclusteron {
-        if a.record || a.init_weights.is_some() || a.resume {
-            bail!("--record, --init-weights and --resume are not available for \"model\": \"gclusteron\" (its runs write no traces or checkpoints)");
-        }
+    if cfg.model == ModelKind::Gclusteron && (a.record || a.init_weights.is_some() || a.resume) {
+        bail!("--record, --init-weights and --resume are not available for \"model\": \"gclusteron\" (its runs write no traces or checkpoints)");
     }
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");

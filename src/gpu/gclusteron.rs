@@ -7,8 +7,8 @@
 //! steps (five dispatches each; the step index lives on the device) into a few submissions with
 //! no host round trip. The products U = S F and G = (S∘l) F − l∘U dominate; the kernel
 //! computes F tile by tile from l instead of storing N × N per unit, so memory stays
-//! O(N·B) per unit. Every dispatch loops at most N·(1 + PV) times per invocation (one step per
-//! dispatch), under llvmpipe's silent stop at 65535 loop iterations for any N the constructor
+//! O(N·B) per unit. Every dispatch loops at most about 2N + B times per invocation (one step
+//! per dispatch), under llvmpipe's silent stop at 65535 loop iterations for any N the constructor
 //! accepts. The instances are independent, and nothing an instance computes depends on the
 //! others or on the batch size, so an instance alone and in a batch give the same bits.
 
@@ -28,6 +28,8 @@ const PIECES: usize = 4;
 const STEPS_PER_SUBMIT: usize = 64;
 /// Largest evaluation scratch (partial sums) in bytes.
 const EVAL_BYTES: u64 = 64 << 20;
+/// Patterns one workgroup of the tiled product covers (two vec4s).
+const GROUP_PATTERNS: usize = 8;
 /// Words per instance in the hyper-parameter buffer (`struct Hyper`).
 const HYPER_WORDS: usize = 12;
 
@@ -37,8 +39,7 @@ struct SetBuffers {
     bind: wgpu::BindGroup,
 }
 
-/// The compiled kernels: training (pattern vec4s per workgroup for the minibatch) and
-/// evaluation (4 vec4s: 16 set patterns per exp of the kernel).
+/// The compiled kernels: the five of a training step and the two of an evaluation block.
 struct Kernels {
     forward_train: wgpu::ComputePipeline,
     dot_train: wgpu::ComputePipeline,
@@ -58,10 +59,6 @@ struct Dims {
     bmax: usize,
     wg: usize,
     nx: usize,
-    /// Pattern vec4s per training workgroup.
-    pv_train: usize,
-    /// Pattern vec4s per evaluation workgroup.
-    pv_eval: usize,
     /// Patterns per input piece.
     rpp: usize,
     /// Patterns per evaluation block.
@@ -71,15 +68,14 @@ struct Dims {
 }
 
 impl Dims {
-    /// The shader source with its constants for `pv` pattern vec4s per workgroup.
-    fn source(&self, pv: usize, readout: Readout) -> String {
+    /// The shader source with its constants.
+    fn source(&self, readout: Readout) -> String {
         let consts = [
             ("N", self.n),
             ("K", self.k),
             ("M", self.m),
             ("BMAX", self.bmax),
             ("WG", self.wg),
-            ("PV", pv),
             ("NX", self.nx),
             ("RPP", self.rpp),
             ("PBLK", self.pblk),
@@ -154,10 +150,8 @@ impl GcGpuBackend {
         let lim = &gpu.limits;
         let wg = workgroup_size(&gpu).min(lim.max_compute_workgroup_size_x as usize);
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
-        let pv_train = bmax.div_ceil(4).min(4);
-        let pv_eval = 4;
-        // one dispatch: the tile loop (N/WG tiles of WG·(1 + PV) trips), the update's B trips
-        let trips = (n.next_multiple_of(wg) * (1 + pv_eval)) as u64 + (n + bmax) as u64;
+        // one dispatch: the tile loop (N/WG tiles of WG trips), the update's B trips
+        let trips = (n.next_multiple_of(wg) + n + bmax) as u64;
         ensure!(
             !super::device::is_cpu_driver(&gpu.info) || trips <= LOOP_BUDGET,
             "{n} synapses and minibatches of {bmax} need {trips} loop iterations per shader \
@@ -178,7 +172,7 @@ impl GcGpuBackend {
         );
         let nx = n.div_ceil(wg);
         let per_pattern = (m * k * nx * 4) as u64;
-        let chunk = 4 * pv_eval;
+        let chunk = GROUP_PATTERNS;
         // the partial sums fit the budget, and both evaluation grids the workgroup limit
         let pblk = ((EVAL_BYTES.min(max_binding) / per_pattern) as usize)
             .min(longest)
@@ -193,8 +187,6 @@ impl GcGpuBackend {
             bmax,
             wg,
             nx,
-            pv_train,
-            pv_eval,
             rpp,
             pblk,
             st: 7 * k * n + 3 * k,
@@ -235,33 +227,32 @@ impl GcGpuBackend {
                 bind_group_layouts: &[Some(&bind_layout)],
                 immediate_size: 0,
             });
-        let mut train = pipelines(
-            &gpu,
-            "gclusteron training",
-            &dims.source(pv_train, batch.readout),
-            &["forward_train", "dot_train", "errors", "update", "advance"],
-            Some(&layout),
-        )?
-        .into_iter();
-        let mut eval = pipelines(
-            &gpu,
-            "gclusteron evaluation",
-            &dims.source(pv_eval, batch.readout),
-            &["forward_eval", "dot_eval"],
-            Some(&layout),
-        )?
-        .into_iter();
-        let next = |it: &mut std::vec::IntoIter<wgpu::ComputePipeline>| {
-            it.next().expect("one pipeline per entry point")
-        };
+        let entries = [
+            "forward_train",
+            "dot_train",
+            "errors",
+            "update",
+            "advance",
+            "forward_eval",
+            "dot_eval",
+        ];
+        let [forward_train, dot_train, errors, update, advance, forward_eval, dot_eval] =
+            <[wgpu::ComputePipeline; 7]>::try_from(pipelines(
+                &gpu,
+                "gclusteron",
+                &dims.source(batch.readout),
+                &entries,
+                Some(&layout),
+            )?)
+            .map_err(|_| anyhow::anyhow!("one pipeline per entry point"))?;
         let kernels = Kernels {
-            forward_train: next(&mut train),
-            dot_train: next(&mut train),
-            errors: next(&mut train),
-            update: next(&mut train),
-            advance: next(&mut train),
-            forward_eval: next(&mut eval),
-            dot_eval: next(&mut eval),
+            forward_train,
+            dot_train,
+            errors,
+            update,
+            advance,
+            forward_eval,
+            dot_eval,
         };
         let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
         let state: Vec<f32> = batch
@@ -497,7 +488,7 @@ impl GcBackend for GcGpuBackend {
         let k = &self.kernels;
         let bind = &self.sets[0].bind;
         let mk = (d.m * d.k) as u32;
-        let zt = d.bmax.div_ceil(4 * d.pv_train) as u32;
+        let zt = d.bmax.div_ceil(GROUP_PATTERNS) as u32;
         for window in (0..steps).step_by(STEPS_PER_SUBMIT) {
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             {
@@ -538,7 +529,7 @@ impl GcBackend for GcGpuBackend {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_bind_group(0, &self.sets[set].bind, &[]);
                 pass.set_pipeline(&self.kernels.forward_eval);
-                pass.dispatch_workgroups(d.nx as u32, mk, (d.pblk / (4 * d.pv_eval)) as u32);
+                pass.dispatch_workgroups(d.nx as u32, mk, (d.pblk / GROUP_PATTERNS) as u32);
                 pass.set_pipeline(&self.kernels.dot_eval);
                 pass.dispatch_workgroups(self.groups(d.m * d.k * d.pblk), 1, 1);
             }
