@@ -4,12 +4,12 @@
 //! of §3.3, and config / CLI errors.
 
 use pyralnet::config::Config;
-use pyralnet::gpu;
 use pyralnet::gclusteron::backend::{ErrorMode, GcHyper, KernelAt, Readout};
 use pyralnet::gclusteron::forward::{apply_kernel, drives, drives_at_locations, outputs};
 use pyralnet::gclusteron::kernel::{kernel, kernel_matrix};
 use pyralnet::gclusteron::rules::{binary_error, delta_b, delta_l, delta_w, softmax_error};
 use pyralnet::gclusteron::{adam, init, GcBackend, GcBatch, GcCpu, GcData, GcParams, GcState};
+use pyralnet::gpu;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::process::Command;
@@ -631,8 +631,5 @@ fn check_compares_gpu_f32_and_f64_on_a_gclusteron_config() {
         "{text}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(
-        text.contains("ok: worst RMS deviation"),
-        "{text}"
-    );
+    assert!(text.contains("ok: worst RMS deviation"), "{text}");
 }

@@ -162,8 +162,16 @@ fn gclusteron(
     let gpu = &mut GcGpuBackend::new(&batch, &data, a.adapter.as_deref())?;
     let runs = [
         gc_check::run(gpu, a.patterns, &rows)?,
-        gc_check::run(&mut GcCpu::<f32>::new(&batch, &data, None)?, a.patterns, &rows)?,
-        gc_check::run(&mut GcCpu::<f64>::new(&batch, &data, None)?, a.patterns, &rows)?,
+        gc_check::run(
+            &mut GcCpu::<f32>::new(&batch, &data, None)?,
+            a.patterns,
+            &rows,
+        )?,
+        gc_check::run(
+            &mut GcCpu::<f64>::new(&batch, &data, None)?,
+            a.patterns,
+            &rows,
+        )?,
     ];
     println!(
         "{}: {} G-clusteron instances ({} synapses, {} units), their first {} iterations",
