@@ -9,6 +9,7 @@ use pyralnet::gclusteron::forward::{apply_kernel, drives, drives_at_locations, o
 use pyralnet::gclusteron::kernel::{kernel, kernel_matrix};
 use pyralnet::gclusteron::rules::{binary_error, delta_b, delta_l, delta_w, softmax_error};
 use pyralnet::gclusteron::{adam, init, GcBackend, GcBatch, GcCpu, GcData, GcParams, GcState};
+use pyralnet::gpu;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::process::Command;
@@ -595,19 +596,6 @@ fn cli_runs_the_xor_smoke_config_and_refuses_bad_input() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let conv = summary["convergence"].as_array().unwrap();
     assert_eq!(conv.len(), 4);
-    let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
-        .args([
-            "run",
-            &cfg,
-            "--out",
-            dir.path().join("g").to_str().unwrap(),
-            "--backend",
-            "gpu",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("GPU"));
 }
 
 #[test]
@@ -627,7 +615,11 @@ fn toy_demos_move_synapses_as_described() {
 }
 
 #[test]
-fn check_compares_f32_with_f64_on_a_gclusteron_config() {
+fn check_compares_gpu_f32_and_f64_on_a_gclusteron_config() {
+    if gpu::list_adapters().is_empty() && std::env::var_os("PYRALNET_REQUIRE_GPU").is_none() {
+        eprintln!("skipping GPU test: {}", gpu::device::INSTALL_HINT);
+        return;
+    }
     let cfg = format!("{}/configs/gc_xor_smoke.json", env!("CARGO_MANIFEST_DIR"));
     let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
         .args(["check", &cfg, "--patterns", "30", "--instances", "8"])
@@ -639,8 +631,5 @@ fn check_compares_f32_with_f64_on_a_gclusteron_config() {
         "{text}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(
-        text.contains("ok: worst RMS deviation of f32 from f64"),
-        "{text}"
-    );
+    assert!(text.contains("ok: worst RMS deviation"), "{text}");
 }

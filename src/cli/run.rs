@@ -22,8 +22,8 @@ pub enum PrecisionArg {
 pub enum BackendArg {
     /// The CPU backend (f64 unless --precision or the config say f32).
     Cpu,
-    /// The GPU backend (f32, full or steady model), on a CPU Vulkan driver such as lavapipe
-    /// too when there is no GPU.
+    /// The GPU backend (f32; full and steady model, G-clusteron), on a CPU Vulkan driver such
+    /// as lavapipe too when there is no GPU.
     Gpu,
     /// A GPU that is not a CPU driver when there is one, else the CPU backend.
     Auto,
@@ -177,13 +177,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if matches!(a.backend, BackendArg::Gpu) && matches!(a.precision, Some(PrecisionArg::F64)) {
         bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
     }
-    if cfg.model == ModelKind::Gclusteron {
-        if a.record || a.init_weights.is_some() || a.resume {
-            bail!("--record, --init-weights and --resume are not available for \"model\": \"gclusteron\" (its runs write no traces or checkpoints)");
-        }
-        if matches!(a.backend, BackendArg::Gpu) {
-            bail!("the G-clusteron has no GPU backend yet; use --backend cpu");
-        }
+    if cfg.model == ModelKind::Gclusteron && (a.record || a.init_weights.is_some() || a.resume) {
+        bail!("--record, --init-weights and --resume are not available for \"model\": \"gclusteron\" (its runs write no traces or checkpoints)");
     }
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");

@@ -8,7 +8,8 @@
 //! * [`backend`]: the boundary between the host protocol and the CPU / GPU arithmetic.
 //! * [`kernel`], [`forward`], [`rules`], [`adam`]: the equations of spec §1–2.
 //! * [`init`]: initial states from the instance seed.
-//! * [`instance`], [`batch`]: the CPU backend ([`GcCpu`]).
+//! * [`instance`], [`batch`]: the CPU backend ([`GcCpu`]); the GPU backend is
+//!   `crate::gpu::GcGpuBackend`.
 //! * [`setup`]: the config's `gclusteron` block and the data sets it prepares.
 //! * [`protocol`]: minibatch draws, the iteration loop, evaluation and convergence.
 //! * [`logreg`]: the logistic-regression baseline.

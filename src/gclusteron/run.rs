@@ -1,6 +1,6 @@
 //! Runs the instances of a `"model": "gclusteron"` plan: loads the task through the config's
 //! task machinery, prepares the G-clusteron sets, fits the logistic-regression baseline, and
-//! trains on the CPU backend in the config's precision.
+//! trains on the chosen backend (CPU in the config's precision, or GPU).
 
 use super::backend::{GcBackend, GcBatch, GcData, KernelAt};
 use super::batch::GcCpu;
@@ -9,8 +9,9 @@ use super::logreg::LogReg;
 use super::protocol::{accuracy, train, GcCurvePoint, Layout, Schedule};
 use super::GcState;
 use crate::config::{Config, InstanceSpec, Plan, Precision};
-use crate::experiment::{Metrics, RunOptions};
-use anyhow::{bail, Context};
+use crate::experiment::{BackendChoice, Metrics, RunOptions};
+use crate::gpu::GcGpuBackend;
+use anyhow::{bail, ensure, Context};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -99,13 +100,31 @@ pub fn load_sets(
     Ok(sets.into_iter().map(|(d, l)| (Arc::new(d), l)).collect())
 }
 
-/// The CPU backend in the run's precision.
+/// The backend `opts.backend` asks for: the GPU (f32) on `gpu`; on `auto` a GPU that is not a
+/// CPU driver when there is one and f64 is not asked for explicitly; else the CPU backend in
+/// the run's precision.
 pub fn open_backend(
     cfg: &Config,
     batch: &GcBatch,
     sets: &[Arc<GcData>],
     opts: &RunOptions,
 ) -> anyhow::Result<Box<dyn GcBackend>> {
+    let adapter = opts.adapter.as_deref();
+    match opts.backend {
+        BackendChoice::Gpu => {
+            ensure!(
+                opts.precision != Some(Precision::F64),
+                "the GPU backend computes in f32; use --backend cpu for f64"
+            );
+            return Ok(Box::new(GcGpuBackend::new(batch, sets, adapter)?));
+        }
+        BackendChoice::Auto if opts.precision != Some(Precision::F64) => {
+            if let Some(gpu) = crate::gpu::open_hardware(adapter)? {
+                return Ok(Box::new(GcGpuBackend::with_gpu(gpu, batch, sets)?));
+            }
+        }
+        BackendChoice::Auto | BackendChoice::Cpu => {}
+    }
     Ok(match opts.precision.unwrap_or(cfg.precision) {
         Precision::F32 => Box::new(GcCpu::<f32>::new(batch, sets, opts.threads)?),
         Precision::F64 => Box::new(GcCpu::<f64>::new(batch, sets, opts.threads)?),

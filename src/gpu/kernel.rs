@@ -29,7 +29,7 @@ pub(crate) fn workgroup_size(gpu: &Gpu) -> usize {
 
 /// Compiles `body` for `wg` threads per workgroup and builds a compute pipeline for each of
 /// its entry points `entries`; `layout = None` lets wgpu derive the bind group layout from the
-/// shader. Compilation and validation errors come back as errors instead of panics.
+/// shader.
 fn pipelines(
     gpu: &Gpu,
     label: &str,
@@ -38,12 +38,25 @@ fn pipelines(
     layout: Option<&wgpu::PipelineLayout>,
     entries: &[&str],
 ) -> anyhow::Result<Vec<wgpu::ComputePipeline>> {
+    compile(gpu, label, &source(body, wg), entries, layout)
+}
+
+/// Compiles the complete WGSL `source` once and builds a compute pipeline for each of the
+/// `entries` (entry point names) with `layout`. Compilation and validation errors come back
+/// as errors instead of panics.
+pub(crate) fn compile(
+    gpu: &Gpu,
+    label: &str,
+    source: &str,
+    entries: &[&str],
+    layout: Option<&wgpu::PipelineLayout>,
+) -> anyhow::Result<Vec<wgpu::ComputePipeline>> {
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = gpu
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(source(body, wg).into()),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
         });
     let pipelines = entries
         .iter()

@@ -113,6 +113,7 @@
 
 mod backend;
 pub mod device;
+mod gclusteron;
 mod kernel;
 mod layout;
 mod pieces;
@@ -123,6 +124,7 @@ pub use backend::{GpuBackend, GpuOptions};
 pub use device::{
     is_cpu_driver, list_adapters, open, open_hardware, AdapterSummary, Gpu, GpuError,
 };
+pub use gclusteron::GcGpuBackend;
 pub use kernel::probe;
 pub use layout::KernelKind;
 pub use steady::SteadyGpuBackend;
