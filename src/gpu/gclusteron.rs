@@ -13,7 +13,7 @@
 //! others or on the batch size, so an instance alone and in a batch give the same bits.
 
 use super::device::{open, Gpu};
-use super::kernel::{compile, read_back, storage_init, workgroup_size, zeroed, STORAGE};
+use super::kernel::{compile, layouts, read_back, storage_init, workgroup_size, zeroed, STORAGE};
 use super::layout::LOOP_BUDGET;
 use crate::gclusteron::{
     ErrorMode, GcBackend, GcBatch, GcData, GcState, KernelAt, Moments, Readout,
@@ -200,33 +200,11 @@ impl GcGpuBackend {
             state_bytes.max(ub_bytes) >> 20,
             max_binding >> 20
         );
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = BINDINGS
+        let bindings: Vec<(bool, Option<bool>)> = BINDINGS
             .iter()
-            .enumerate()
-            .map(|(i, &read_only)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            })
+            .map(|&read_only| (false, Some(read_only)))
             .collect();
-        let bind_layout = gpu
-            .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some("gclusteron"),
-                entries: &entries,
-            });
-        let layout = gpu
-            .device
-            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("gclusteron"),
-                bind_group_layouts: &[Some(&bind_layout)],
-                immediate_size: 0,
-            });
+        let (bind_layout, layout) = layouts(&gpu, "gclusteron", &bindings);
         let entries = [
             "forward_train",
             "dot_train",

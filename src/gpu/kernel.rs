@@ -78,6 +78,46 @@ pub(crate) fn compile(
     Ok(pipelines)
 }
 
+/// The bind group layout of buffer bindings `bindings` (binding i: has a dynamic offset;
+/// `Some(read_only)` storage or `None` uniform) and the pipeline layout over it.
+pub(crate) fn layouts(
+    gpu: &Gpu,
+    label: &str,
+    bindings: &[(bool, Option<bool>)],
+) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+        .iter()
+        .enumerate()
+        .map(|(i, &(dynamic, storage))| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: match storage {
+                    Some(read_only) => wgpu::BufferBindingType::Storage { read_only },
+                    None => wgpu::BufferBindingType::Uniform,
+                },
+                has_dynamic_offset: dynamic,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect();
+    let bind_layout = gpu
+        .device
+        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(label),
+            entries: &entries,
+        });
+    let layout = gpu
+        .device
+        .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(label),
+            bind_group_layouts: &[Some(&bind_layout)],
+            immediate_size: 0,
+        });
+    (bind_layout, layout)
+}
+
 /// The bindings of the step kernel, in binding order: meta (read), patterns (read), state,
 /// scratch, counters, readouts (read-write storage), the per-dispatch uniform (dynamic offset),
 /// the trace (read-write storage).
@@ -115,36 +155,7 @@ impl StepKernel {
         eval: &str,
         entry_points: &[&str],
     ) -> anyhow::Result<Self> {
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = STEP_BINDINGS
-            .iter()
-            .enumerate()
-            .map(|(i, &(dynamic, storage))| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: match storage {
-                        Some(read_only) => wgpu::BufferBindingType::Storage { read_only },
-                        None => wgpu::BufferBindingType::Uniform,
-                    },
-                    has_dynamic_offset: dynamic,
-                    min_binding_size: None,
-                },
-                count: None,
-            })
-            .collect();
-        let bind_layout = gpu
-            .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some("step"),
-                entries: &entries,
-            });
-        let layout = gpu
-            .device
-            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("step"),
-                bind_group_layouts: &[Some(&bind_layout)],
-                immediate_size: 0,
-            });
+        let (bind_layout, layout) = layouts(gpu, "step", &STEP_BINDINGS);
         let train_pipeline = pipelines(gpu, "step", train, wg, Some(&layout), entry_points)?;
         let eval_pipeline = match eval == train {
             true => train_pipeline.clone(),
