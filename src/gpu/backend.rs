@@ -190,7 +190,7 @@ impl Program {
 
 /// Whether a run trains (nudging, plasticity, noise) or evaluates a copy of the state.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     Train,
     Eval,
 }
@@ -490,34 +490,66 @@ impl GpuBackend {
             .collect())
     }
 
-    /// Runs every instance through its patterns of `chunk` and returns the readouts.
-    fn run(&mut self, chunk: &Chunk, mode: Mode) -> anyhow::Result<Vec<Vec<f64>>> {
-        let shape = self.layout.shape.clone();
-        let (n_in, n_out) = (shape.n_in(), shape.n_out());
-        let n = self.groups.iter().map(|g| g.len).sum::<usize>();
-        let patterns = pieces::chunk_patterns(chunk, n, n_in, n_out)?;
-        let mut out = vec![vec![0.0; patterns * n_out]; n];
-        if patterns == 0 {
-            return Ok(out);
-        }
-        for gi in 0..self.groups.len() {
-            let (first, len) = (self.groups[gi].first, self.groups[gi].len);
-            if mode == Mode::Eval {
-                let g = &self.groups[gi];
-                let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-                enc.copy_buffer_to_buffer(&g.state, 0, &g.eval_state, 0, None);
-                self.gpu.queue.submit([enc.finish()]);
+    /// Appends the samples of a piece of `pc` patterns to the traces of group `gi`'s
+    /// instances: instance k's sample j (of `cap`) is stream step `first_sample[k] + j·stride`,
+    /// global training step `first_step[k]` further on.
+    fn append_samples(
+        &mut self,
+        gi: usize,
+        pc: usize,
+        cap: usize,
+        first_step: &[u64],
+        first_sample: &[u32],
+        samples: &[u32],
+    ) {
+        let (first, len) = (self.groups[gi].first, self.groups[gi].len);
+        let (stride, width) = (self.record.stride, self.record_width);
+        for k in 0..len {
+            let trace = &mut self.traces[first + k];
+            let stream = pc * self.steps[first + k];
+            let ts = (first_sample[k] as usize..stream).step_by(stride);
+            for (j, t) in ts.enumerate() {
+                if trace.arrays.is_empty() {
+                    trace.arrays = self
+                        .record_columns
+                        .iter()
+                        .map(|(name, w)| (name.clone(), *w, Vec::new()))
+                        .collect();
+                }
+                trace.step.push(first_step[k] + t as u64);
+                let mut words = samples[(k * cap + j) * width..].iter();
+                for (_, w, dst) in &mut trace.arrays {
+                    dst.extend(
+                        words
+                            .by_ref()
+                            .take(*w)
+                            .map(|&b| f64::from(f32::from_bits(b))),
+                    );
+                }
             }
-            let cap = self.piece_cap(len, patterns);
-            self.ensure_io(gi, cap);
-            for start in (0..patterns).step_by(cap) {
-                let pc = cap.min(patterns - start);
-                let data = pieces::pack(chunk, first..first + len, start..start + pc, n_in, n_out);
-                let readouts = self.run_piece(gi, &data, pc, mode)?;
-                pieces::unpack(&mut out[first..first + len], &readouts, start, pc, n_out);
-            }
         }
-        Ok(out)
+    }
+}
+
+impl pieces::InPieces for GpuBackend {
+    type Mode = Mode;
+
+    fn widths(&self) -> (usize, usize) {
+        (self.layout.shape.n_in(), self.layout.shape.n_out())
+    }
+
+    fn spans(&self) -> Vec<(usize, usize)> {
+        self.groups.iter().map(|g| (g.first, g.len)).collect()
+    }
+
+    fn prepare(&mut self, gi: usize, patterns: usize, mode: Mode) -> usize {
+        let g = &self.groups[gi];
+        if mode == Mode::Eval {
+            pieces::copy_to_eval(&self.gpu, &g.state, &g.eval_state);
+        }
+        let cap = self.piece_cap(g.len, patterns);
+        self.ensure_io(gi, cap);
+        cap
     }
 
     /// Uploads one piece of `pc` patterns per instance to group `gi`, runs it and returns the
@@ -612,46 +644,6 @@ impl GpuBackend {
         }
         Ok(readouts)
     }
-
-    /// Appends the samples of a piece of `pc` patterns to the traces of group `gi`'s
-    /// instances: instance k's sample j (of `cap`) is stream step `first_sample[k] + j·stride`,
-    /// global training step `first_step[k]` further on.
-    fn append_samples(
-        &mut self,
-        gi: usize,
-        pc: usize,
-        cap: usize,
-        first_step: &[u64],
-        first_sample: &[u32],
-        samples: &[u32],
-    ) {
-        let (first, len) = (self.groups[gi].first, self.groups[gi].len);
-        let (stride, width) = (self.record.stride, self.record_width);
-        for k in 0..len {
-            let trace = &mut self.traces[first + k];
-            let stream = pc * self.steps[first + k];
-            let ts = (first_sample[k] as usize..stream).step_by(stride);
-            for (j, t) in ts.enumerate() {
-                if trace.arrays.is_empty() {
-                    trace.arrays = self
-                        .record_columns
-                        .iter()
-                        .map(|(name, w)| (name.clone(), *w, Vec::new()))
-                        .collect();
-                }
-                trace.step.push(first_step[k] + t as u64);
-                let mut words = samples[(k * cap + j) * width..].iter();
-                for (_, w, dst) in &mut trace.arrays {
-                    dst.extend(
-                        words
-                            .by_ref()
-                            .take(*w)
-                            .map(|&b| f64::from(f32::from_bits(b))),
-                    );
-                }
-            }
-        }
-    }
 }
 
 impl Backend for GpuBackend {
@@ -665,11 +657,11 @@ impl Backend for GpuBackend {
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
-        self.run(chunk, Mode::Train)
+        pieces::run(self, chunk, Mode::Train)
     }
 
     fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
-        self.run(chunk, Mode::Eval)
+        pieces::run(self, chunk, Mode::Eval)
     }
 
     /// Reads back every instance's state words and step counter; f32 widens to f64 exactly.

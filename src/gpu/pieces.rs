@@ -63,3 +63,61 @@ pub(crate) fn unpack(
         }
     }
 }
+
+/// A GPU backend whose instances sit in groups (sub-batches with their own buffers) and whose
+/// chunks run in pieces of whole patterns that fit the pattern buffers.
+pub(crate) trait InPieces {
+    /// What the chunk is run for (training or evaluation).
+    type Mode: Copy;
+    /// Inputs and outputs per pattern.
+    fn widths(&self) -> (usize, usize);
+    /// (first instance, instances) of every group.
+    fn spans(&self) -> Vec<(usize, usize)>;
+    /// Readies group `gi` for a chunk of `patterns` patterns in `mode` and returns how many
+    /// patterns one piece holds.
+    fn prepare(&mut self, gi: usize, patterns: usize, mode: Self::Mode) -> usize;
+    /// Runs one piece of `pc` patterns per instance (`data` from [`pack`]) on group `gi` and
+    /// returns its readouts (instance-major, pattern, output).
+    fn run_piece(
+        &mut self,
+        gi: usize,
+        data: &[f32],
+        pc: usize,
+        mode: Self::Mode,
+    ) -> anyhow::Result<Vec<f32>>;
+}
+
+/// Runs every instance of `backend` through its patterns of `chunk`, group by group and piece
+/// by piece, and returns the readouts (patterns × n_out per instance).
+pub(crate) fn run<B: InPieces>(
+    backend: &mut B,
+    chunk: &Chunk,
+    mode: B::Mode,
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    let (n_in, n_out) = backend.widths();
+    let spans = backend.spans();
+    let n = spans.iter().map(|&(_, len)| len).sum();
+    let patterns = chunk_patterns(chunk, n, n_in, n_out)?;
+    let mut out = vec![vec![0.0; patterns * n_out]; n];
+    if patterns == 0 {
+        return Ok(out);
+    }
+    for (gi, &(first, len)) in spans.iter().enumerate() {
+        let cap = backend.prepare(gi, patterns, mode);
+        for start in (0..patterns).step_by(cap) {
+            let pc = cap.min(patterns - start);
+            let data = pack(chunk, first..first + len, start..start + pc, n_in, n_out);
+            let readouts = backend.run_piece(gi, &data, pc, mode)?;
+            unpack(&mut out[first..first + len], &readouts, start, pc, n_out);
+        }
+    }
+    Ok(out)
+}
+
+/// Copies a group's state into its evaluation copy, so that evaluation leaves the state as it
+/// was.
+pub(crate) fn copy_to_eval(gpu: &super::device::Gpu, state: &wgpu::Buffer, eval: &wgpu::Buffer) {
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    enc.copy_buffer_to_buffer(state, 0, eval, 0, None);
+    gpu.queue.submit([enc.finish()]);
+}

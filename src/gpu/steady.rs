@@ -263,34 +263,28 @@ impl SteadyGpuBackend {
             eval,
         });
     }
+}
 
-    /// Runs every instance through its patterns of `chunk` and returns the readouts.
-    fn run(&mut self, chunk: &Chunk, train: bool) -> anyhow::Result<Vec<Vec<f64>>> {
-        let (n_in, n_out) = (self.layout.shape.n_in(), self.layout.shape.n_out());
-        let n: usize = self.groups.iter().map(|g| g.len).sum();
-        let patterns = pieces::chunk_patterns(chunk, n, n_in, n_out)?;
-        let mut out = vec![vec![0.0; patterns * n_out]; n];
-        if patterns == 0 {
-            return Ok(out);
+impl pieces::InPieces for SteadyGpuBackend {
+    /// `true` to train, `false` to evaluate a copy of the state.
+    type Mode = bool;
+
+    fn widths(&self) -> (usize, usize) {
+        (self.layout.shape.n_in(), self.layout.shape.n_out())
+    }
+
+    fn spans(&self) -> Vec<(usize, usize)> {
+        self.groups.iter().map(|g| (g.first, g.len)).collect()
+    }
+
+    fn prepare(&mut self, gi: usize, patterns: usize, mode: bool) -> usize {
+        let g = &self.groups[gi];
+        if !mode {
+            pieces::copy_to_eval(&self.gpu, &g.state, &g.eval_state);
         }
-        for gi in 0..self.groups.len() {
-            let (first, len) = (self.groups[gi].first, self.groups[gi].len);
-            if !train {
-                let g = &self.groups[gi];
-                let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-                enc.copy_buffer_to_buffer(&g.state, 0, &g.eval_state, 0, None);
-                self.gpu.queue.submit([enc.finish()]);
-            }
-            let cap = self.piece_cap(len, patterns);
-            self.ensure_io(gi, cap);
-            for start in (0..patterns).step_by(cap) {
-                let pc = cap.min(patterns - start);
-                let data = pieces::pack(chunk, first..first + len, start..start + pc, n_in, n_out);
-                let readouts = self.run_piece(gi, &data, pc, train)?;
-                pieces::unpack(&mut out[first..first + len], &readouts, start, pc, n_out);
-            }
-        }
-        Ok(out)
+        let cap = self.piece_cap(g.len, patterns);
+        self.ensure_io(gi, cap);
+        cap
     }
 
     /// Uploads `pc` patterns per instance to group `gi`, runs their dispatches in submissions of
@@ -354,11 +348,11 @@ impl Backend for SteadyGpuBackend {
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
-        self.run(chunk, true)
+        pieces::run(self, chunk, true)
     }
 
     fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
-        self.run(chunk, false)
+        pieces::run(self, chunk, false)
     }
 
     fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {
