@@ -1,5 +1,24 @@
-// Functions shared by the kernels: the counter-based noise of `model::noise` and the transfer
-// functions of `model::phi`, in f32. Needs the prelude's PHI_* constants.
+// Shared by the kernels: the dispatch record of the step kernels, the counter-based noise of
+// `model::noise` and the transfer functions of `model::phi`, in f32. Needs the prelude's PHI_*
+// constants.
+
+// One window of Euler steps, as `GpuBackend` writes it (`layout::DISPATCH_STRIDE` apart).
+struct Dispatch {
+    t_begin: u32,
+    t_end: u32,
+    // 1 for training patterns (nudging, plasticity, noise), 0 for evaluation
+    train: u32,
+    // patterns per instance in the uploaded piece (row stride of `patterns` and `readouts`)
+    n_patterns: u32,
+    // instances in the sub-batch (invocations beyond it return at once; words of the trace
+    // header)
+    n_instances: u32,
+    // recording: every rec_stride-th training step (0: off), words per sample, samples per
+    // instance in the trace buffer
+    rec_stride: u32,
+    rec_width: u32,
+    rec_cap: u32,
+}
 
 // Chris Wellons' lowbias32 integer hash (identical to `noise::hash32`).
 fn hash32(x0: u32) -> u32 {

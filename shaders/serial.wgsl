@@ -16,23 +16,6 @@
 // the dispatch windows under llvmpipe's limit of 65535 loop iterations per invocation. Needs
 // the prelude (word indices, WG) and common.wgsl.
 
-struct Dispatch {
-    t_begin: u32,
-    t_end: u32,
-    // 1 for training patterns (nudging, plasticity, noise), 0 for evaluation
-    train: u32,
-    // patterns per instance in the uploaded piece (row stride of `patterns` and `readouts`)
-    n_patterns: u32,
-    // instances in the sub-batch (invocations beyond it return at once; words of the trace
-    // header)
-    n_instances: u32,
-    // recording: every rec_stride-th training step (0: off), words per sample, samples per
-    // instance in the trace buffer
-    rec_stride: u32,
-    rec_width: u32,
-    rec_cap: u32,
-}
-
 @group(0) @binding(0) var<storage, read> table: array<u32>;
 @group(0) @binding(1) var<storage, read> patterns: array<f32>;
 @group(0) @binding(2) var<storage, read_write> st: array<vec4<f32>>;

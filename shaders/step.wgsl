@@ -13,23 +13,7 @@
 // it, so both give the same numbers bit for bit. Loop trips per step are bounded on the host
 // (`layout::loop_trips_*`), which sizes the windows: llvmpipe/lavapipe stops a shader after
 // 65535 loop iterations in total (LP_MAX_TGSI_LOOP_ITERATIONS). Keep both in step when
-// changing a loop here. Needs the prelude (word indices) and common.wgsl (noise, phi).
-
-struct Dispatch {
-    t_begin: u32,
-    t_end: u32,
-    // 1 for training patterns (nudging, plasticity, noise), 0 for evaluation
-    train: u32,
-    // patterns per instance in the uploaded piece (row stride of `patterns` and `readouts`)
-    n_patterns: u32,
-    // instances in the sub-batch (words of the trace header)
-    n_instances: u32,
-    // recording: every rec_stride-th training step (0: off), words per sample, samples per
-    // instance in the trace buffer
-    rec_stride: u32,
-    rec_width: u32,
-    rec_cap: u32,
-}
+// changing a loop here. Needs the prelude (word indices) and common.wgsl (Dispatch, noise, phi).
 
 @group(0) @binding(0) var<storage, read> table: array<u32>;
 @group(0) @binding(1) var<storage, read> patterns: array<f32>;
