@@ -9,7 +9,9 @@
 //!   (η ≠ 0; fixed matrices are equal in both and would only dilute the measure).
 //!
 //! Both models see training patterns (output nudged), noise off, for every `n_passes` asked for
-//! and from random and self-predicting initialisation.
+//! and from random and self-predicting initialisation. One comparison is one seed (initial
+//! weights); [`summarise`] takes the geometric mean and the range over seeds, because single
+//! curves scatter by an order of magnitude between seeds.
 
 use crate::cpu::{Instance, PatternKind};
 use crate::model::{init, InitMode, InstanceParams, Real, Shape, Transfer, Weights};
@@ -36,10 +38,11 @@ impl Quantity {
     }
 }
 
-/// The deviation curve of one (initialisation, quantity, n_passes) combination: entry `k` is
-/// the relative RMS deviation after `k + 1` patterns.
+/// The deviation curve of one (seed, initialisation, quantity, n_passes) combination: entry `k`
+/// is the relative RMS deviation after `k + 1` patterns.
 #[derive(Clone, Debug)]
 pub struct Curve {
+    pub seed: u64,
     pub init: InitMode,
     pub quantity: Quantity,
     pub n_passes: usize,
@@ -99,6 +102,7 @@ fn run_one(
     let mut curves: Vec<Curve> = passes
         .iter()
         .map(|&n| Curve {
+            seed: p.seed,
             init: p.init,
             quantity,
             n_passes: n,
@@ -172,17 +176,22 @@ pub fn rel_rms<'a, F: Real>(a: impl Iterator<Item = &'a F>, b: impl Iterator<Ite
     }
 }
 
-/// The curves as CSV: `init,n_passes,quantity,pattern,rel_rms` (pattern counted from 1).
+fn init_name(init: InitMode) -> &'static str {
+    match init {
+        InitMode::Random => "random",
+        InitMode::SelfPredicting => "self_predicting",
+    }
+}
+
+/// The curves as CSV: `seed,init,n_passes,quantity,pattern,rel_rms` (pattern counted from 1).
 pub fn to_csv(curves: &[Curve]) -> String {
-    let mut s = String::from("init,n_passes,quantity,pattern,rel_rms\n");
+    let mut s = String::from("seed,init,n_passes,quantity,pattern,rel_rms\n");
     for c in curves {
-        let init = match c.init {
-            InitMode::Random => "random",
-            InitMode::SelfPredicting => "self_predicting",
-        };
         for (k, v) in c.rel_rms.iter().enumerate() {
             s.push_str(&format!(
-                "{init},{},{},{},{v:e}\n",
+                "{},{},{},{},{},{v:e}\n",
+                c.seed,
+                init_name(c.init),
                 c.n_passes,
                 c.quantity.name(),
                 k + 1
@@ -192,35 +201,124 @@ pub fn to_csv(curves: &[Curve]) -> String {
     s
 }
 
-/// The figure of the curves: two panels (somas with plasticity off, weights with plasticity
-/// on), `log10` of the relative RMS deviation against patterns seen, one line per `n_passes`
-/// and initialisation (self-predicting dashed). Zero deviations have no logarithm and are left
-/// out.
-pub fn figure(curves: &[Curve]) -> Figure {
+/// One (initialisation, quantity, n_passes) combination over seeds: per pattern the geometric
+/// mean `exp(mean_s ln d_s)` of the relative deviations `d_s` and their minimum and maximum. A
+/// seed whose weights diverged (deviation NaN or infinite) counts as `d_s = ∞`, so the mean and
+/// the maximum are infinite from there on.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub init: InitMode,
+    pub quantity: Quantity,
+    pub n_passes: usize,
+    pub seeds: usize,
+    /// Seeds whose deviation is not finite after the last pattern.
+    pub diverged: usize,
+    pub geo_mean: Vec<f64>,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+}
+
+/// Groups the curves by (initialisation, quantity, n_passes), in order of first appearance, and
+/// summarises each group over its seeds (curves of one group have the same length).
+pub fn summarise(curves: &[Curve]) -> Vec<Summary> {
+    let mut out: Vec<Summary> = Vec::new();
+    let mut logs: Vec<Vec<f64>> = Vec::new();
+    for c in curves {
+        let key = (c.init, c.quantity, c.n_passes);
+        let i = match out
+            .iter()
+            .position(|s| (s.init, s.quantity, s.n_passes) == key)
+        {
+            Some(i) => i,
+            None => {
+                out.push(Summary {
+                    init: c.init,
+                    quantity: c.quantity,
+                    n_passes: c.n_passes,
+                    seeds: 0,
+                    diverged: 0,
+                    geo_mean: Vec::new(),
+                    min: vec![f64::INFINITY; c.rel_rms.len()],
+                    max: vec![0.0; c.rel_rms.len()],
+                });
+                logs.push(vec![0.0; c.rel_rms.len()]);
+                out.len() - 1
+            }
+        };
+        let s = &mut out[i];
+        s.seeds += 1;
+        s.diverged += usize::from(c.rel_rms.last().is_some_and(|v| !v.is_finite()));
+        for (k, &v) in c.rel_rms.iter().enumerate() {
+            let v = if v.is_nan() { f64::INFINITY } else { v };
+            logs[i][k] += v.ln();
+            s.min[k] = s.min[k].min(v);
+            s.max[k] = s.max[k].max(v);
+        }
+    }
+    for (s, l) in out.iter_mut().zip(logs) {
+        s.geo_mean = l.iter().map(|x| (x / s.seeds as f64).exp()).collect();
+    }
+    out
+}
+
+/// The summaries as CSV: `init,n_passes,quantity,pattern,seeds,geo_mean,min,max`.
+pub fn summary_csv(summaries: &[Summary]) -> String {
+    let mut s = String::from("init,n_passes,quantity,pattern,seeds,geo_mean,min,max\n");
+    for m in summaries {
+        for k in 0..m.geo_mean.len() {
+            s.push_str(&format!(
+                "{},{},{},{},{},{:e},{:e},{:e}\n",
+                init_name(m.init),
+                m.n_passes,
+                m.quantity.name(),
+                k + 1,
+                m.seeds,
+                m.geo_mean[k],
+                m.min[k],
+                m.max[k]
+            ));
+        }
+    }
+    s
+}
+
+/// The figure of the summaries: two panels (somas with plasticity off, weights with plasticity
+/// on), `log10` of the geometric mean over seeds of the relative RMS deviation against patterns
+/// seen, with the range over seeds as a band; one line per `n_passes` and initialisation
+/// (self-predicting dashed, same colour as its random partner). Zero deviations have no
+/// logarithm and are left out.
+pub fn figure(summaries: &[Summary]) -> Figure {
+    let ok = |v: f64| v > 0.0 && v.is_finite();
     let panel = |quantity: Quantity, title: &str| Panel {
         title: title.to_string(),
         x_label: "patterns seen".into(),
         y_label: "log10 relative RMS deviation".into(),
-        series: curves
+        series: summaries
             .iter()
-            .filter(|c| c.quantity == quantity)
-            .map(|c| Series {
+            .filter(|m| m.quantity == quantity)
+            .map(|m| Series {
                 label: format!(
                     "n_passes {}, {}",
-                    c.n_passes,
-                    match c.init {
+                    m.n_passes,
+                    match m.init {
                         InitMode::Random => "random",
                         InitMode::SelfPredicting => "self-predicting",
                     }
                 ),
-                points: c
-                    .rel_rms
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v > 0.0 && v.is_finite())
-                    .map(|(k, v)| ((k + 1) as f64, v.log10()))
+                points: (0..m.geo_mean.len())
+                    .filter(|&k| ok(m.geo_mean[k]))
+                    .map(|k| ((k + 1) as f64, m.geo_mean[k].log10()))
                     .collect(),
-                dashed: c.init == InitMode::SelfPredicting,
+                band: if m.seeds > 1 {
+                    (0..m.geo_mean.len())
+                        .filter(|&k| ok(m.min[k]) && ok(m.max[k]))
+                        .map(|k| ((k + 1) as f64, m.min[k].log10(), m.max[k].log10()))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                dashed: m.init == InitMode::SelfPredicting,
+                color: Some(m.n_passes),
                 ..Series::default()
             })
             .collect(),
@@ -285,5 +383,46 @@ mod tests {
             assert!(weights.rel_rms[3] < 0.05, "{:?}", weights.rel_rms);
         }
         assert_eq!(to_csv(&curves).lines().count(), 1 + 12 * 4);
+    }
+
+    fn curve(seed: u64, init: InitMode, n_passes: usize, rel_rms: Vec<f64>) -> Curve {
+        Curve {
+            seed,
+            init,
+            quantity: Quantity::Weights,
+            n_passes,
+            rel_rms,
+        }
+    }
+
+    /// Geometric mean and range per pattern over the seeds of a group; groups kept apart; a
+    /// diverged seed makes the mean infinite and is counted.
+    #[test]
+    fn summaries_take_the_geometric_mean_over_seeds() {
+        let r = InitMode::Random;
+        let curves = [
+            curve(0, r, 2, vec![1e-2, 4.0]),
+            curve(0, InitMode::SelfPredicting, 2, vec![5.0, 5.0]),
+            curve(1, r, 2, vec![1e-4, 1.0]),
+            curve(0, r, 4, vec![3.0, f64::NAN]),
+        ];
+        let m = summarise(&curves);
+        assert_eq!(m.len(), 3);
+        assert_eq!((m[0].seeds, m[0].diverged), (2, 0));
+        assert!(
+            (m[0].geo_mean[0] - 1e-3).abs() < 1e-15,
+            "{:?}",
+            m[0].geo_mean
+        );
+        assert!((m[0].geo_mean[1] - 2.0).abs() < 1e-14);
+        assert_eq!((m[0].min[0], m[0].max[0]), (1e-4, 1e-2));
+        assert_eq!((m[0].min[1], m[0].max[1]), (1.0, 4.0));
+        assert!(m[1].geo_mean.iter().all(|g| (g - 5.0).abs() < 1e-14));
+        assert_eq!(m[2].n_passes, 4);
+        assert_eq!(m[2].diverged, 1);
+        assert_eq!(m[2].geo_mean[1], f64::INFINITY);
+        let csv = summary_csv(&m);
+        assert_eq!(csv.lines().count(), 1 + 3 * 2);
+        assert!(csv.contains("random,2,weights,2,2,2e0,1e0,4e0"), "{csv}");
     }
 }

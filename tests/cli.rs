@@ -252,9 +252,17 @@ fn every_subcommand_has_help() {
 fn validity_writes_csv_and_figures_and_checks_its_flags() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
+    // two seeds of the first sweep point, summarised over seeds
+    let mut cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(config("yinyang_steady_smoke.json")).unwrap(),
+    )
+    .unwrap();
+    cfg["seeds"] = serde_json::json!([0, 5]);
+    let two_seeds = dir.path().join("two_seeds.json");
+    std::fs::write(&two_seeds, cfg.to_string()).unwrap();
     run_ok(&[
         "validity",
-        &config("yinyang_steady_smoke.json"),
+        two_seeds.to_str().unwrap(),
         "--patterns",
         "3",
         "--passes",
@@ -264,16 +272,22 @@ fn validity_writes_csv_and_figures_and_checks_its_flags() {
     ]);
     let csv = std::fs::read_to_string(out.join("validity.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("init,n_passes,quantity,pattern,rel_rms"));
-    // 2 inits × 2 quantities × 2 pass counts × 3 patterns
-    assert_eq!(lines.count(), 24);
-    assert!(csv.contains("self_predicting,3,somas,3,"));
+    assert_eq!(
+        lines.next(),
+        Some("seed,init,n_passes,quantity,pattern,rel_rms")
+    );
+    // seeds × 2 inits × 2 quantities × 2 pass counts × 3 patterns
+    assert_eq!(lines.count(), 2 * 24);
+    assert!(csv.contains("5,self_predicting,3,somas,3,"));
+    let summary = std::fs::read_to_string(out.join("validity_summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 24);
+    assert!(summary.contains("self_predicting,3,somas,3,2,"));
     let png = std::fs::read(out.join("validity.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
     let svg = std::fs::read_to_string(out.join("validity.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("n_passes 3, self-predicting"));
     let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
-    assert_eq!(leftovers.len(), 3, "only the three outputs remain");
+    assert_eq!(leftovers.len(), 4, "only the four outputs remain");
     let cfg = config("yinyang_steady_smoke.json");
     for (flags, msg) in [
         (vec!["--patterns", "0"], "--patterns"),

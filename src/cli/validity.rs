@@ -1,19 +1,22 @@
 //! `pyralnet validity`: the full simulation and the steady-state model side by side.
 
 use crate::config::Config;
+use crate::model::InstanceParams;
 use crate::output;
 use crate::validity;
 use anyhow::{bail, Context};
 use clap::Args;
+use rayon::prelude::*;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct ValidityArgs {
-    /// Experiment config (JSON): network, the parameters of its first instance and its task's
-    /// training set (in file order) are used; `model` is ignored.
+    /// Experiment config (JSON): network, the parameters of its first sweep point with every
+    /// seed of the config, and its task's training set (in file order) are used; `model` is
+    /// ignored.
     pub config: PathBuf,
-    /// Output folder for validity.csv, validity.png and validity.svg (default:
-    /// out/<config name>_validity).
+    /// Output folder for validity.csv, validity_summary.csv, validity.png and validity.svg
+    /// (default: out/<config name>_validity).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Training patterns to present (the training set is cycled if shorter).
@@ -39,11 +42,18 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
     }
     let cfg = Config::load(&a.config)?;
     let plan = cfg.plan()?;
-    let spec = &plan.instances[0];
+    let seeds: Vec<&InstanceParams> = plan
+        .instances
+        .iter()
+        .filter(|s| s.point == 0)
+        .map(|s| &s.params)
+        .collect();
     let base = a.config.parent().map(PathBuf::from).unwrap_or_default();
-    let data = cfg
-        .task
-        .load(&plan.shape, plan.phi, &spec.params, &cfg.targets, &base)?;
+    // Each seed's own training set (a mimic teacher depends on the seed, as in `run`).
+    let data = seeds
+        .iter()
+        .map(|p| cfg.task.load(&plan.shape, plan.phi, p, &cfg.targets, &base))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let name = cfg.name.clone().unwrap_or_default();
     let out = a
         .out
@@ -52,22 +62,22 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
     eprintln!(
-        "{name}: full vs steady state, {} patterns, n_passes {:?}, {} ({}), writing to {}",
+        "{name}: full vs steady state, {} patterns, n_passes {:?}, {} seed(s), {} ({}), writing to {}",
         a.patterns,
         a.passes,
+        seeds.len(),
         plan.shape.label(),
         plan.phi.name(),
         out.display()
     );
-    let run = || {
-        validity::compare(
-            &plan.shape,
-            plan.phi,
-            &spec.params,
-            &data.train,
-            a.patterns,
-            &a.passes,
-        )
+    let run = || -> Vec<validity::Curve> {
+        seeds
+            .par_iter()
+            .zip(&data)
+            .flat_map_iter(|(p, d)| {
+                validity::compare(&plan.shape, plan.phi, p, &d.train, a.patterns, &a.passes)
+            })
+            .collect()
     };
     let curves = match a.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
@@ -76,17 +86,29 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
             .install(run),
         None => run(),
     };
+    let summaries = validity::summarise(&curves);
     output::write_text(&out.join("validity.csv"), &validity::to_csv(&curves))?;
-    crate::plot::save(&validity::figure(&curves), &out.join("validity"))?;
-    for c in &curves {
-        let last = c.rel_rms.last().copied().unwrap_or(0.0);
-        let mean = c.rel_rms.iter().sum::<f64>() / c.rel_rms.len() as f64;
+    output::write_text(
+        &out.join("validity_summary.csv"),
+        &validity::summary_csv(&summaries),
+    )?;
+    crate::plot::save(&validity::figure(&summaries), &out.join("validity"))?;
+    for m in &summaries {
+        let n = m.geo_mean.len();
+        let mean = (m.geo_mean.iter().map(|v| v.ln()).sum::<f64>() / n as f64).exp();
         eprintln!(
-            "{:>15} {:>7} n_passes {}: mean {mean:.3e}, after {} patterns {last:.3e}",
-            format!("{:?}", c.init),
-            c.quantity.name(),
-            c.n_passes,
-            c.rel_rms.len()
+            "{:>15} {:>7} n_passes {}: geometric mean over seeds and patterns {mean:.3e}, \
+             after {n} patterns {:.3e} (seeds {:.3e}…{:.3e}){}",
+            format!("{:?}", m.init),
+            m.quantity.name(),
+            m.n_passes,
+            m.geo_mean[n - 1],
+            m.min[n - 1],
+            m.max[n - 1],
+            match m.diverged {
+                0 => String::new(),
+                k => format!(", diverged in {k} of {} seeds", m.seeds),
+            }
         );
     }
     Ok(())
