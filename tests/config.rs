@@ -328,3 +328,36 @@ fn idx_tasks_run_end_to_end_and_name_missing_files() {
         &["784", "mnist"],
     );
 }
+
+/// Every shipped MNIST / Fashion-MNIST config (two and three layers, full-size and smoke) runs
+/// unchanged apart from the data, pointed at a small separable IDX set, and learns it.
+#[test]
+fn shipped_image_configs_learn_a_toy_idx_set() {
+    use pyralnet::experiment::{run, RunOptions};
+    let dir = tempfile::tempdir().unwrap();
+    write_idx_set(dir.path(), 120, 30);
+    for name in [
+        "fashion_mnist_steady",
+        "fashion_mnist_steady_smoke",
+        "fashion_mnist_deep_steady",
+        "fashion_mnist_deep_steady_smoke",
+        "mnist_steady",
+        "mnist_steady_smoke",
+        "mnist_deep_steady",
+        "mnist_deep_steady_smoke",
+    ] {
+        let path = format!("{}/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let task = v["task"]["name"].clone();
+        v["task"] =
+            json!({"name": task, "data_dir": dir.path(), "train_size": 100, "val_size": 20});
+        v["protocol"] = json!({"epochs": 20});
+        let cfg = Config::from_json(&v.to_string()).unwrap();
+        let r = run(&cfg, &cfg.plan().unwrap(), &RunOptions::default()).unwrap();
+        let acc = r.instances[0].test.acc.unwrap();
+        assert!(
+            acc >= 0.8,
+            "{name}: toy set test accuracy {acc} (chance 0.1)"
+        );
+    }
+}
