@@ -314,3 +314,17 @@ fn steady_runs_refuse_recording() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--record"), "{}", stderr(&o));
 }
+
+/// Listing adapters prints no loader or layer noise: Mesa's device-select layer would print
+/// `error: XDG_RUNTIME_DIR is invalid or not set` without a display session (as on CI).
+#[test]
+fn devices_lists_adapters_without_layer_noise() {
+    let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .arg("devices")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("XDG_RUNTIME_DIR"), "{}", stderr(&o));
+}
