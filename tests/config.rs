@@ -361,3 +361,38 @@ fn shipped_image_configs_learn_a_toy_idx_set() {
         );
     }
 }
+
+/// `seeds` as a range `{"from": a, "count": n}` gives the seeds a … a+n−1, in order, and stays
+/// a list in the resolved config; malformed lists and ranges name the key and both forms.
+#[test]
+fn seeds_take_a_list_or_a_range() {
+    let mut v = base();
+    v["seeds"] = json!({"from": 5, "count": 3});
+    let cfg = Config::from_json(&v.to_string()).unwrap();
+    let seeds: Vec<u64> = cfg
+        .plan()
+        .unwrap()
+        .instances
+        .iter()
+        .map(|s| s.params.seed)
+        .collect();
+    assert_eq!(seeds, vec![5, 6, 7]);
+    assert_eq!(
+        serde_json::to_value(&cfg).unwrap()["seeds"],
+        json!([5, 6, 7])
+    );
+    for bad in [
+        json!({"from": 0}),
+        json!({"from": 0, "count": 2, "step": 3}),
+        json!([0, -1]),
+        json!("0-9"),
+        json!({"from": u64::MAX, "count": 2}),
+    ] {
+        let e = error_of(|v| v["seeds"] = bad.clone());
+        assert_mentions(&e, &["seeds", "\"count\": 1000"]);
+    }
+    assert_mentions(
+        &error_of(|v| v["seeds"] = json!({"from": 3, "count": 0})),
+        &["seeds", "at least one"],
+    );
+}

@@ -109,8 +109,9 @@ pub struct Config {
     /// Lists of values per parameter, combined as a cartesian product.
     #[serde(default)]
     pub sweep: BTreeMap<String, Vec<serde_json::Value>>,
-    /// One instance per seed and sweep point.
-    #[serde(default = "default_seeds")]
+    /// One instance per seed and sweep point: a list, or `{"from": a, "count": n}` for the
+    /// seeds a, a+1, …, a+n−1 (kept as the list in the resolved config).
+    #[serde(default = "default_seeds", deserialize_with = "seeds_list_or_range")]
     pub seeds: Vec<u64>,
     /// Batch-wide settings of `"model": "gclusteron"` (readout, z-scoring, baseline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +124,37 @@ fn full() -> ModelKind {
 
 fn default_seeds() -> Vec<u64> {
     vec![0]
+}
+
+/// `seeds` as a list of integers or as a range `{"from": a, "count": n}`.
+fn seeds_list_or_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Range {
+        from: u64,
+        count: u64,
+    }
+    let allowed = "seeds must be a list of non-negative integers such as [0, 1, 2], or a \
+                   range such as {\"from\": 0, \"count\": 1000}";
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|v| {
+                v.as_u64()
+                    .ok_or_else(|| D::Error::custom(format!("seeds: {v} is not a seed; {allowed}")))
+            })
+            .collect(),
+        v @ serde_json::Value::Object(_) => {
+            let r = Range::deserialize(v)
+                .map_err(|e| D::Error::custom(format!("seeds: {e}; {allowed}")))?;
+            let end = r.from.checked_add(r.count).ok_or_else(|| {
+                D::Error::custom(format!("seeds: from + count overflows; {allowed}"))
+            })?;
+            Ok((r.from..end).collect())
+        }
+        v => Err(D::Error::custom(format!("seeds: got {v}; {allowed}"))),
+    }
 }
 
 impl Config {
