@@ -18,7 +18,7 @@ use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
 use crate::cpu::CpuBackend;
 use crate::gpu::{self, Gpu, GpuBackend, GpuOptions, SteadyGpuBackend};
-use crate::model::{init, Weights};
+use crate::model::{init, self_prediction, Weights};
 use crate::output;
 use crate::steady::SteadyBackend;
 use anyhow::ensure;
@@ -123,7 +123,21 @@ pub struct CurvePoint {
     pub sp_ip: f64,
     /// `Σ_l ‖W_pi[l] + W_down[l]‖²`.
     pub sp_pi: f64,
+    /// The same two errors on the rates of the first [`SP_PATTERNS`] validation patterns
+    /// ([`self_prediction::data_errors`]); NaN in checkpoints written before they existed.
+    #[serde(default = "nan")]
+    pub sp_ip_data: f64,
+    #[serde(default = "nan")]
+    pub sp_pi_data: f64,
 }
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// Validation patterns (the training set's when there are none) on which the data
+/// self-prediction errors of the curves are measured.
+pub const SP_PATTERNS: usize = 100;
 
 /// Final results of one instance.
 #[derive(Clone, Debug)]
@@ -568,7 +582,13 @@ impl<'a> Runner<'a> {
         let weights = backend.weights()?;
         let train_len = self.data[0].train.len() as f64;
         for (i, (m, w)) in val.into_iter().zip(&weights).enumerate() {
-            let (sp_ip, sp_pi) = self_prediction(self.plan, i, w);
+            let (shape, p) = (&self.plan.shape, &self.plan.instances[i].params);
+            let (sp_ip, sp_pi) = self_prediction::weight_errors(shape, p, w);
+            let d = &self.data[i];
+            let set = if d.val.is_empty() { &d.train } else { &d.val };
+            let xs = (0..set.len().min(SP_PATTERNS)).map(|k| set.x_row(k));
+            let (sp_ip_data, sp_pi_data) =
+                self_prediction::data_errors(shape, self.plan.phi, p, w, xs);
             self.curves.push(CurvePoint {
                 instance: self.plan.instances[i].index,
                 patterns,
@@ -576,6 +596,8 @@ impl<'a> Runner<'a> {
                 val: m,
                 sp_ip,
                 sp_pi,
+                sp_ip_data,
+                sp_pi_data,
             });
         }
         Ok(())
@@ -603,12 +625,4 @@ fn chunk_len(opts: &RunOptions) -> usize {
     } else {
         opts.chunk
     }
-}
-
-/// Self-prediction errors summed over the hidden layers of instance `i`.
-fn self_prediction(plan: &Plan, i: usize, w: &Weights<f64>) -> (f64, f64) {
-    let p = &plan.instances[i].params;
-    (0..plan.shape.n_layers() - 1)
-        .map(|l| w.self_prediction_errors(l, init::reflect_factor(&plan.shape, p, l)))
-        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
 }

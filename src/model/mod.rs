@@ -7,6 +7,7 @@ pub mod noise;
 pub mod params;
 pub mod phi;
 pub mod real;
+pub mod self_prediction;
 pub mod shape;
 pub mod weights;
 

@@ -187,7 +187,8 @@ pub fn instance_rows(rows: &[InstanceResult]) -> String {
 }
 
 /// Header of `curves.csv`.
-pub const CURVES_HEADER: &str = "instance,patterns,epoch,val_acc,val_mse,sp_ip,sp_pi\n";
+pub const CURVES_HEADER: &str =
+    "instance,patterns,epoch,val_acc,val_mse,sp_ip,sp_pi,sp_ip_data,sp_pi_data\n";
 
 /// Rows of `curves.csv`, one per instance and evaluation point, grouped by instance.
 pub fn curve_rows(points: &[CurvePoint]) -> String {
@@ -197,14 +198,16 @@ pub fn curve_rows(points: &[CurvePoint]) -> String {
     for c in curves {
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             c.instance,
             c.patterns,
             c.epoch,
             num(c.val.acc),
             num(c.val.mse),
             c.sp_ip,
-            c.sp_pi
+            c.sp_pi,
+            num(Some(c.sp_ip_data).filter(|v| !v.is_nan())),
+            num(Some(c.sp_pi_data).filter(|v| !v.is_nan()))
         );
     }
     s

@@ -26,6 +26,8 @@ struct CurveRow {
     val_mse: Option<f64>,
     sp_ip: f64,
     sp_pi: f64,
+    sp_ip_data: f64,
+    sp_pi_data: f64,
 }
 
 /// Reads a CSV file of our own into (header, rows of fields).
@@ -63,6 +65,8 @@ fn read_curves(dir: &Path) -> anyhow::Result<Vec<CurveRow>> {
                 val_mse: field(&h, r, "val_mse"),
                 sp_ip: field(&h, r, "sp_ip").unwrap_or(f64::NAN),
                 sp_pi: field(&h, r, "sp_pi").unwrap_or(f64::NAN),
+                sp_ip_data: field(&h, r, "sp_ip_data").unwrap_or(f64::NAN),
+                sp_pi_data: field(&h, r, "sp_pi_data").unwrap_or(f64::NAN),
             })
         })
         .collect()
@@ -181,15 +185,20 @@ pub fn plot_dir(dir: &Path, instance: usize) -> anyhow::Result<Vec<PathBuf>> {
             title: title.into(),
             x_label: "epoch".into(),
             y_label: "log10 error".into(),
-            series: banded(&plan, &curves, |c| Some(f(c).max(1e-30).log10())),
+            series: banded(&plan, &curves, |c| {
+                let v = f(c);
+                (!v.is_nan()).then(|| v.max(1e-30).log10())
+            }),
         };
-        emit(
-            Figure::Panels(vec![
-                sp(|c| c.sp_ip, "‖W_ip − c·W_up‖²"),
-                sp(|c| c.sp_pi, "‖W_pi + W_down‖²"),
-            ]),
-            "self_prediction",
-        )?;
+        let mut panels = vec![
+            sp(|c| c.sp_ip, "‖W_ip − c·W_up‖²"),
+            sp(|c| c.sp_pi, "‖W_pi + W_down‖²"),
+        ];
+        if curves.iter().any(|c| !c.sp_ip_data.is_nan()) {
+            panels.push(sp(|c| c.sp_ip_data, "on the data: ‖(W_ip − c·W_up)·r‖²"));
+            panels.push(sp(|c| c.sp_pi_data, "on the data: ‖(W_pi + W_down)·r‖²"));
+        }
+        emit(Figure::Panels(panels), "self_prediction")?;
     }
     for key in &plan.sweep_keys {
         if let Some(fig) = final_against(dir, &plan, key, classification)? {
