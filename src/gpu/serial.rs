@@ -10,9 +10,11 @@
 //! [`super::layout::SHORT_COLS`] columns is stored in row blocks (see `layout::Slot`), so one
 //! `vec4` load brings one column of 4 rows, the block stays in registers from the dendrite to
 //! the plasticity update and the presynaptic vector is read once per step; longer rows are
-//! read in chunks of 4 words, the 4 rows of a block sharing each presynaptic chunk; pathways
-//! that no instance of the batch trains, and the noise when no instance is noisy, are left
-//! out.
+//! read in chunks of 4 words, the 4 rows of a block sharing each presynaptic chunk; the
+//! plasticity update reads and writes a chunk's 4 weights and their 4 Δ, which the layout keeps
+//! side by side, with one 64-bit `vec4` access each (`chunk_get`, `chunk_set` of
+//! `shaders/serial.wgsl`); pathways that no instance of the batch trains, and the noise when no
+//! instance is noisy, are left out.
 //!
 //! The arithmetic is that of MODEL.md section 3 in the reference order (see the comment at
 //! the top of `shaders/serial.wgsl`).
@@ -173,7 +175,8 @@ struct Mat {
     name: &'static str,
     /// Kind (0 up, 1 pi, 2 ip, 3 down), for `dt·η` and the features.
     kind: usize,
-    /// Word offset in the state (Δ lies `w_total` words behind).
+    /// Offset among the weight words (a multiple of 4: its first chunk is `w / 4`; each chunk
+    /// of 4 weights lies next to its Δ, see `Layout::w_word`).
     w: usize,
     cols: usize,
     /// Word offset of the presynaptic vector in the scratch.
@@ -209,19 +212,25 @@ impl Mat {
     }
 
     /// `v{name}`: the dendrites of the `nr` rows of block `b` (`vec4`, zero beyond `nr`).
-    /// A blocked matrix keeps its columns in `{name}_w0`, … and its base in `{name}_b`; a
-    /// row-major one its row bases in `{name}_r0`, …
+    /// A blocked matrix keeps its columns in `{name}_w0`, … (with their Δ in `{name}_c0.d`, …
+    /// when plastic) and its first chunk in `{name}_b`; a row-major one the first chunks of
+    /// its rows in `{name}_r0`, …
     fn dendrite(&self, g: &mut Gen, nr: usize) {
         let n = self.name;
         if self.blocked {
             g.line(&format!(
-                "let {n}_b = sb4 + {}u + b * {}u;",
+                "let {n}_b = {}u + b * {}u;",
                 self.w / 4,
                 self.cols
             ));
             let mut sum = Vec::new();
             for j in 0..self.cols {
-                g.line(&format!("let {n}_w{j} = st[{n}_b + {j}u];"));
+                if self.plastic {
+                    g.line(&format!("let {n}_c{j} = chunk_get({n}_b + {j}u);"));
+                    g.line(&format!("let {n}_w{j} = {n}_c{j}.w;"));
+                } else {
+                    g.line(&format!("let {n}_w{j} = w_get({n}_b + {j}u);"));
+                }
                 sum.push(format!("{n}_w{j} * {}", self.x_at(j)));
             }
             g.line(&format!("let v{n} = {};", sum.join(" + ")));
@@ -229,7 +238,7 @@ impl Mat {
             let n4 = self.chunks();
             for r in 0..nr {
                 g.line(&format!(
-                    "let {n}_r{r} = sb4 + {}u + (b * 4u + {r}u) * {n4}u;",
+                    "let {n}_r{r} = {}u + (b * 4u + {r}u) * {n4}u;",
                     self.w / 4
                 ));
                 g.line(&format!("var {n}_s{r} = vec4<f32>();"));
@@ -238,7 +247,7 @@ impl Mat {
             g.chunk_loop(n4, |g| {
                 g.line(&format!("let x = sc[cb4 + {x}u + k];"));
                 for r in 0..nr {
-                    g.line(&format!("{n}_s{r} += st[{n}_r{r} + k] * x;"));
+                    g.line(&format!("{n}_s{r} += w_get({n}_r{r} + k) * x;"));
                 }
             });
             let parts: Vec<String> = (0..4)
@@ -252,7 +261,7 @@ impl Mat {
     }
 
     /// (3) for the block with errors `e{name}` (per row): `W += dt·η·Δ` with the old Δ, then
-    /// `Δ += dt/τ_w (e r − Δ)`.
+    /// `Δ += dt/τ_w (e r − Δ)`, each chunk's W and Δ written with one access.
     fn learn(&self, g: &mut Gen, nr: usize) {
         let n = self.name;
         g.line(&format!("if eta_{n} != 0.0 {{"));
@@ -260,10 +269,10 @@ impl Mat {
         if self.blocked {
             for j in 0..self.cols {
                 g.block(|g| {
-                    g.line(&format!("let d = st[{n}_b + dq + {j}u];"));
-                    g.line(&format!("st[{n}_b + {j}u] = {n}_w{j} + eta_{n} * d;"));
+                    g.line(&format!("let d = {n}_c{j}.d;"));
                     g.line(&format!(
-                        "st[{n}_b + dq + {j}u] = d + c_kw * (e{n} * {} - d);",
+                        "chunk_set({n}_b + {j}u, {n}_w{j} + eta_{n} * d, \
+                         d + c_kw * (e{n} * {} - d));",
                         self.x_at(j)
                     ));
                 });
@@ -274,12 +283,10 @@ impl Mat {
                 g.line(&format!("let x = sc[cb4 + {x}u + k];"));
                 for (r, lane) in LANE.iter().enumerate().take(nr) {
                     g.block(|g| {
-                        g.line(&format!("let d = st[{n}_r{r} + dq + k];"));
+                        g.line(&format!("let c = chunk_get({n}_r{r} + k);"));
                         g.line(&format!(
-                            "st[{n}_r{r} + k] = st[{n}_r{r} + k] + eta_{n} * d;"
-                        ));
-                        g.line(&format!(
-                            "st[{n}_r{r} + dq + k] = d + c_kw * (e{n}.{lane} * x - d);"
+                            "chunk_set({n}_r{r} + k, c.w + eta_{n} * c.d, \
+                             c.d + c_kw * (e{n}.{lane} * x - c.d));"
                         ));
                     });
                 }
