@@ -14,10 +14,11 @@
 // which is updated later; so each row's plasticity and soma update can follow its dendrite at
 // once and the order equals the reference order (1) filter, (2) dendrites from the old somas,
 // (3) W += dt eta Delta with the old Delta, then Delta += dt/tau_w (e r^T - Delta), (4) u += du.
-// `fn euler_step` is generated per shape and batch (`src/gpu/serial.rs`) and appended; the host
-// counts the loop trips of both parts (this file's: `Layout::loop_trips_per_pattern`) to size
-// the dispatch windows under llvmpipe's limit of 65535 loop iterations per invocation. Needs
-// the prelude (word indices, WG) and common.wgsl.
+// `fn euler_step` and `fn phi_batch` (the batch's transfer function alone: llvmpipe would
+// evaluate every branch of `phi`) are generated per shape and batch (`src/gpu/serial.rs`) and
+// appended; the host counts the loop trips of both parts (this file's:
+// `Layout::loop_trips_per_pattern`) to size the dispatch windows under llvmpipe's limit of
+// 65535 loop iterations per invocation. Needs the prelude (word indices, WG) and common.wgsl.
 
 @group(0) @binding(0) var<storage, read> table: array<u32>;
 @group(0) @binding(1) var<storage, read> patterns: array<f32>;
@@ -107,7 +108,7 @@ fn w_get(c: u32) -> vec4<f32> {
 }
 
 fn phi4(x: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(phi(x.x), phi(x.y), phi(x.z), phi(x.w));
+    return vec4<f32>(phi_batch(x.x), phi_batch(x.y), phi_batch(x.z), phi_batch(x.w));
 }
 
 // n state words from word `src` into the trace at word `at`.

@@ -19,7 +19,8 @@
 //! The arithmetic is that of MODEL.md section 3 in the reference order (see the comment at
 //! the top of `shaders/serial.wgsl`).
 
-use super::layout::{Layout, H_ACC, H_ACC_BLOCK, H_R0, H_UTGT, L_NOISE_I, L_NOISE_P, L_PRE};
+use super::layout::{Layout, H_ACC, H_ACC_BLOCK, H_PHI, H_R0, H_UTGT, L_NOISE_I, L_NOISE_P};
+use super::layout::{L_PRE, PHI_SIGMOID, PHI_SOFTPLUS};
 use super::layout::{L_PRE_NEXT, L_R_I, L_U_I, L_U_P, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP, P_ETA};
 use crate::backend::Batch;
 use crate::cpu::Consts;
@@ -152,7 +153,7 @@ impl Gen {
         if n % 4 != 0 {
             let parts: Vec<String> = (0..4)
                 .map(|k| match k < n % 4 {
-                    true => format!("phi(u.{})", LANE[k]),
+                    true => format!("phi_batch(u.{})", LANE[k]),
                     false => "0.0".into(),
                 })
                 .collect();
@@ -433,8 +434,8 @@ impl RowSet {
     }
 }
 
-/// The generated `euler_step` for `layout` (a [`super::KernelKind::Serial`] layout) and the
-/// pathways in `f`.
+/// The generated `phi_batch` and `euler_step` for `layout` (a [`super::KernelKind::Serial`]
+/// layout) and the pathways in `f`.
 pub(crate) fn step_source(layout: &Layout, f: &Features) -> StepSource {
     let shape = &layout.shape;
     let n = shape.n_layers();
@@ -542,10 +543,15 @@ pub(crate) fn step_source(layout: &Layout, f: &Features) -> StepSource {
     // main's loop runs once per step, and its three pattern-boundary loops run (masked) at
     // every step too
     g.trips += 1 + 3 * 3;
-    let mut wgsl = String::from(
-        "fn euler_step(xo: u32, train: bool, plastic: bool, noisy: bool, seed: vec2<u32>,\n\
-         \x20             step: vec2<u32>, acc_on: bool, fold: bool) {\n",
-    );
+    // φ of the batch (common.wgsl): llvmpipe would run all three branches of `phi`
+    let phi = match layout.header_word(H_PHI) {
+        PHI_SIGMOID => "sigmoid",
+        PHI_SOFTPLUS => "softplus",
+        _ => "scaled_softplus",
+    };
+    let mut wgsl = format!("fn phi_batch(x: f32) -> f32 {{\n    return {phi}(x);\n}}\n\n");
+    wgsl += "fn euler_step(xo: u32, train: bool, plastic: bool, noisy: bool, seed: vec2<u32>,\n\
+             \x20             step: vec2<u32>, acc_on: bool, fold: bool) {\n";
     wgsl += "    let g_nudge = select(0.0, c_gsom, train);\n";
     wgsl += &g.out;
     wgsl += "}\n";
@@ -595,6 +601,8 @@ mod tests {
         assert!(!train.wgsl.contains("eta_pi") && !train.wgsl.contains("eta_dn"));
         let eval = step_source(&lay, &Features::evaluation(2));
         assert!(!eval.wgsl.contains("normal(") && !eval.wgsl.contains("eta_"));
+        // only the batch's transfer function
+        assert!(train.wgsl.contains("return sigmoid(x);") && !train.wgsl.contains("softplus"));
         assert!(eval.trips <= train.trips);
         let quiet = step_source(&lay, &Features::training(&batch(0.0, 0.3)));
         assert!(!quiet.wgsl.contains("normal(") && quiet.wgsl.contains("eta_pi"));
