@@ -27,11 +27,11 @@
 @group(0) @binding(4) var<storage, read_write> counters: array<u32>;
 @group(0) @binding(5) var<storage, read_write> readouts: array<f32>;
 @group(0) @binding(6) var<uniform> disp: Dispatch;
-// the state again, as 64-bit words: W and Delta of a chunk of 4 weights in one vec4<u64>
-@group(0) @binding(8) var<storage, read_write> wd: array<vec4<u64>>;
 // trace: one word per instance (the stream step of its first sample in this piece), then
 // rec_cap samples of rec_width words (f32 bits) per instance
 @group(0) @binding(7) var<storage, read_write> trace: array<u32>;
+// the state again, as 64-bit words: W and Delta of a chunk of 4 weights in one vec4<u64>
+@group(0) @binding(8) var<storage, read_write> wd: array<vec4<u64>>;
 
 // Word, vec4 and vec4<u64> bases of the instance's state and scratch, its parameter record,
 // the chunks of 4 weights.

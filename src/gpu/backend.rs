@@ -205,8 +205,9 @@ impl GpuBackend {
     /// Uploads the batch to an already open device, split into sub-batches whose buffers fit
     /// the device's binding limits. Unless `opts` names them, the kernel and its workgroups per
     /// instance come from the adapter: on CPU drivers the first of serial (which needs 64-bit
-    /// integers in shaders), fused workgroup and phased kernel whose step fits llvmpipe's loop limit (the phased one with the fewest
-    /// workgroups per instance that fit; an error when none does); on GPUs the fused kernel
+    /// integers in shaders), fused workgroup and phased kernel whose step fits llvmpipe's loop
+    /// limit (the phased one with the fewest workgroups per instance that fit; an error when
+    /// none does); on GPUs the fused kernel
     /// unless a step takes one thread more than 4096 loop trips, else the phased one with
     /// workgroups doubled until a step takes at most 1024.
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {

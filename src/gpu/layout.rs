@@ -188,9 +188,10 @@ impl KernelKind {
 pub(crate) const SHORT_COLS: usize = 16;
 
 /// Where one weight matrix lives among the `w_total` weight words of an instance (which
-/// [`Layout::w_word`] places in the state, with their Δ): row-major with rows `stride` words apart, or `blocked`: in blocks of 4 rows stored column
-/// by column, entry (i, j) at `offset + (i/4)·4·cols + 4j + i%4`, so that one `vec4` holds
-/// one column of a row block. Padding is zero.
+/// [`Layout::w_word`] places in the state, with their Δ): row-major with rows `stride` words
+/// apart, or `blocked`: in blocks of 4 rows stored column by column, entry (i, j) at
+/// `offset + (i/4)·4·cols + 4j + i%4`, so that one `vec4` holds one column of a row block.
+/// Padding is zero.
 #[derive(Clone, Debug)]
 struct Slot {
     name: String,
@@ -580,8 +581,8 @@ impl Layout {
     }
 
     /// The state words of one instance: W and Δ (see [`Layout::w_word`]), then the somas and
-    /// the filtered stimulus, each value rounded to f32 (exact for states that came from f32). Errors when
-    /// `st` has another shape.
+    /// the filtered stimulus, each value rounded to f32 (exact for states that came from f32).
+    /// Errors when `st` has another shape.
     pub fn pack(&self, st: &State<f64>) -> anyhow::Result<Vec<f32>> {
         anyhow::ensure!(
             self.fits(st),
