@@ -77,13 +77,23 @@ var<private> phi_gamma: f32;
 var<private> phi_beta: f32;
 var<private> phi_theta: f32;
 
-// r = phi(u): sigmoid 1/(1+e^-x), softplus, or gamma softplus(beta (x - theta)).
+// 1/(1+e^-x).
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+// gamma softplus(beta (x - theta)).
+fn scaled_softplus(x: f32) -> f32 {
+    return phi_gamma * softplus(phi_beta * (x - phi_theta));
+}
+
+// r = phi(u): sigmoid, softplus or scaled softplus, as the meta table says.
 fn phi(x: f32) -> f32 {
     if phi_kind == PHI_SIGMOID {
-        return 1.0 / (1.0 + exp(-x));
+        return sigmoid(x);
     }
     if phi_kind == PHI_SOFTPLUS {
         return softplus(x);
     }
-    return phi_gamma * softplus(phi_beta * (x - phi_theta));
+    return scaled_softplus(x);
 }

@@ -3,7 +3,10 @@
 // vector and pays for every storage-buffer access per vector (a loop over the lanes), so
 // WG instances side by side, each running its whole step with no barriers, keep every lane
 // busy, and `vec4` accesses (matrix rows, soma and scratch vectors aligned to 4 words, with
-// zero padding) move four values per lane per access.
+// zero padding) move four values per lane per access. Each chunk of 4 weights is stored next
+// to its 4 Delta (`Layout::w_word`), and the plasticity update reads and writes both with one
+// `vec4<u64>` access each (8 words; llvmpipe's per-lane loop costs about the same per
+// component whatever its width).
 //
 // Within a step the layers are processed in ascending order and the rows of a layer one by
 // one: a row's dendrite, soma increment and plasticity error use only the rates of the old
@@ -11,10 +14,11 @@
 // which is updated later; so each row's plasticity and soma update can follow its dendrite at
 // once and the order equals the reference order (1) filter, (2) dendrites from the old somas,
 // (3) W += dt eta Delta with the old Delta, then Delta += dt/tau_w (e r^T - Delta), (4) u += du.
-// `fn euler_step` is generated per shape and batch (`src/gpu/serial.rs`) and appended; the host
-// counts the loop trips of both parts (this file's: `Layout::loop_trips_per_pattern`) to size
-// the dispatch windows under llvmpipe's limit of 65535 loop iterations per invocation. Needs
-// the prelude (word indices, WG) and common.wgsl.
+// `fn euler_step` and `fn phi_batch` (the batch's transfer function alone: llvmpipe would
+// evaluate every branch of `phi`) are generated per shape and batch (`src/gpu/serial.rs`) and
+// appended; the host counts the loop trips of both parts (this file's:
+// `Layout::loop_trips_per_pattern`) to size the dispatch windows under llvmpipe's limit of
+// 65535 loop iterations per invocation. Needs the prelude (word indices, WG) and common.wgsl.
 
 @group(0) @binding(0) var<storage, read> table: array<u32>;
 @group(0) @binding(1) var<storage, read> patterns: array<f32>;
@@ -26,15 +30,18 @@
 // trace: one word per instance (the stream step of its first sample in this piece), then
 // rec_cap samples of rec_width words (f32 bits) per instance
 @group(0) @binding(7) var<storage, read_write> trace: array<u32>;
+// the state again, as 64-bit words: W and Delta of a chunk of 4 weights in one vec4<u64>
+@group(0) @binding(8) var<storage, read_write> wd: array<vec4<u64>>;
 
-// Word and vec4 bases of the instance's state and scratch, its parameter record, the vec4
-// offset of Delta behind W.
+// Word, vec4 and vec4<u64> bases of the instance's state and scratch, its parameter record,
+// the chunks of 4 weights.
 var<private> sb: u32;
 var<private> cb: u32;
 var<private> sb4: u32;
+var<private> sb8: u32;
 var<private> cb4: u32;
 var<private> pb: u32;
-var<private> dq: u32;
+var<private> n_chunks: u32;
 // The instance's constants (see `Consts`).
 var<private> c_dt: f32;
 var<private> c_gl: f32;
@@ -75,8 +82,33 @@ fn cset(a: u32, v: f32) {
     sc[a >> 2u][a & 3u] = v;
 }
 
+// W and Delta of weight chunk c: state words 8c..8c+3 and 8c+4..8c+7, as 64-bit words
+// (lo, hi) = (W0, W1), (W2, W3), (D0, D1), (D2, D3).
+struct Chunk {
+    w: vec4<f32>,
+    d: vec4<f32>,
+}
+
+fn chunk_get(c: u32) -> Chunk {
+    let v = wd[sb8 + c];
+    let lo = bitcast<vec4<f32>>(vec4<u32>(v));
+    let hi = bitcast<vec4<f32>>(vec4<u32>(v >> vec4<u32>(32u)));
+    return Chunk(vec4<f32>(lo.x, hi.x, lo.y, hi.y), vec4<f32>(lo.z, hi.z, lo.w, hi.w));
+}
+
+fn chunk_set(c: u32, w: vec4<f32>, d: vec4<f32>) {
+    let lo = vec4<u64>(bitcast<vec4<u32>>(vec4<f32>(w.x, w.z, d.x, d.z)));
+    let hi = vec4<u64>(bitcast<vec4<u32>>(vec4<f32>(w.y, w.w, d.y, d.w)));
+    wd[sb8 + c] = lo | (hi << vec4<u32>(32u));
+}
+
+// W of weight chunk c alone.
+fn w_get(c: u32) -> vec4<f32> {
+    return st[sb4 + 2u * c];
+}
+
 fn phi4(x: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(phi(x.x), phi(x.y), phi(x.z), phi(x.w));
+    return vec4<f32>(phi_batch(x.x), phi_batch(x.y), phi_batch(x.z), phi_batch(x.w));
 }
 
 // n state words from word `src` into the trace at word `at`.
@@ -115,9 +147,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     sb = inst * table[H_STATE_STRIDE];
     cb = inst * table[H_SCRATCH_STRIDE];
     sb4 = sb >> 2u;
+    sb8 = sb >> 3u;
     cb4 = cb >> 2u;
     pb = table[H_PARAMS] + inst * table[H_PARAMS_STRIDE];
-    dq = table[H_W_TOTAL] >> 2u;
+    n_chunks = table[H_W_TOTAL] >> 2u;
     c_dt = par(P_DT);
     c_gl = par(P_GL);
     c_gb = par(P_GB);
@@ -181,8 +214,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 readouts[row * n_out + i] = cget(acc + i) / n_mean;
             }
             if reset {
-                for (var k = 0u; k < dq; k++) {
-                    st[sb4 + dq + k] = vec4<f32>();
+                for (var k = 0u; k < n_chunks; k++) {
+                    st[sb4 + 2u * k + 1u] = vec4<f32>();
                 }
             }
         }

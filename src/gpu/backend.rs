@@ -204,9 +204,10 @@ impl GpuBackend {
 
     /// Uploads the batch to an already open device, split into sub-batches whose buffers fit
     /// the device's binding limits. Unless `opts` names them, the kernel and its workgroups per
-    /// instance come from the adapter: on CPU drivers the first of serial, fused workgroup and
-    /// phased kernel whose step fits llvmpipe's loop limit (the phased one with the fewest
-    /// workgroups per instance that fit; an error when none does); on GPUs the fused kernel
+    /// instance come from the adapter: on CPU drivers the first of serial (which needs 64-bit
+    /// integers in shaders), fused workgroup and phased kernel whose step fits llvmpipe's loop
+    /// limit (the phased one with the fewest workgroups per instance that fit; an error when
+    /// none does); on GPUs the fused kernel
     /// unless a step takes one thread more than 4096 loop trips, else the phased one with
     /// workgroups doubled until a step takes at most 1024.
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
@@ -251,13 +252,20 @@ impl GpuBackend {
                 "{tiles} workgroups per instance not supported by the device (1 to {max_tiles})"
             );
         }
+        let int64 = gpu.device.features().contains(wgpu::Features::SHADER_INT64);
+        ensure!(
+            int64 || opts.kernel != Some(KernelKind::Serial),
+            "the serial kernel needs 64-bit integers in shaders (SHADER_INT64), which {} lacks",
+            gpu.label()
+        );
         let program = match opts.kernel {
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
             Some(kind) => new(kind),
-            // CPU drivers: the serial kernel when one step fits the loop limit, else the fused
-            // workgroup kernel, else the phased one
+            // CPU drivers: the serial kernel when the device has 64-bit integers and one step
+            // fits the loop limit, else the fused workgroup kernel, else the phased one
             None if cpu_driver => [KernelKind::Serial, KernelKind::Workgroup]
                 .into_iter()
+                .filter(|&k| int64 || k != KernelKind::Serial)
                 .map(new)
                 .find(fits)
                 .unwrap_or_else(phased),
@@ -461,6 +469,7 @@ impl GpuBackend {
                     &readouts,
                     &self.dispatch,
                     &trace,
+                    state,
                 ],
                 DISPATCH_BYTES,
             )
@@ -724,7 +733,7 @@ impl Backend for GpuBackend {
     fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {
         let (stride, w) = (
             4 * self.layout.state_len as u64,
-            4 * self.layout.w_total as u64,
+            4 * self.layout.weight_words() as u64,
         );
         let mut out = Vec::new();
         for g in &self.groups {
@@ -733,7 +742,7 @@ impl Backend for GpuBackend {
                 bytemuck::pod_collect_to_vec(&read_back(&self.gpu, &g.state, &ranges)?);
             out.extend(
                 words
-                    .chunks_exact(self.layout.w_total)
+                    .chunks_exact(self.layout.weight_words())
                     .take(g.len)
                     .map(|c| self.layout.unpack_weights(c)),
             );

@@ -120,8 +120,9 @@ pub(crate) fn layouts(
 
 /// The bindings of the step kernel, in binding order: meta (read), patterns (read), state,
 /// scratch, counters, readouts (read-write storage), the per-dispatch uniform (dynamic offset),
-/// the trace (read-write storage).
-const STEP_BINDINGS: [(bool, Option<bool>); 8] = [
+/// the trace, the state once more (read-write storage; the serial kernel reads it as 64-bit
+/// words, the other kernels leave it unused).
+const STEP_BINDINGS: [(bool, Option<bool>); 9] = [
     (false, Some(true)),
     (false, Some(true)),
     (false, Some(false)),
@@ -129,6 +130,7 @@ const STEP_BINDINGS: [(bool, Option<bool>); 8] = [
     (false, Some(false)),
     (false, Some(false)),
     (true, None),
+    (false, Some(false)),
     (false, Some(false)),
 ];
 

@@ -32,7 +32,8 @@ words! {
     H_STATE_STRIDE = 4,
     /// f32 words of scratch per instance.
     H_SCRATCH_STRIDE = 5,
-    /// Words of all weights of one instance; Δ of a matrix lies this far after the matrix.
+    /// Words of all weights of one instance; Δ of a matrix lies this far after the matrix
+    /// (serial kernel: W and Δ interleaved in chunks of 4 words, see [`Layout::w_word`]).
     H_W_TOTAL = 6,
     /// State offset of the filtered input `r_0`.
     H_R0 = 7,
@@ -157,7 +158,8 @@ pub enum KernelKind {
     /// for one workgroup (or, on CPU drivers, for llvmpipe's loop limit).
     Phased,
     /// `shaders/serial.wgsl`: one invocation per instance runs the whole step, rows padded to
-    /// multiples of 4 words and read as `vec4`. For CPU drivers, which run the invocations of
+    /// multiples of 4 words and read as `vec4`, each chunk of 4 weights followed by its 4 Δ so
+    /// that one 64-bit `vec4` access moves both. For CPU drivers, which run the invocations of
     /// a workgroup as SIMD lanes and pay per vector memory access, not per lane.
     Serial,
 }
@@ -170,16 +172,26 @@ impl KernelKind {
             KernelKind::Serial => 4,
         }
     }
+
+    /// Alignment (words) of an instance's state: the serial kernel reads W and Δ as 64-bit
+    /// `vec4`s (8 words).
+    fn state_align(self) -> usize {
+        match self {
+            KernelKind::Workgroup | KernelKind::Phased => 1,
+            KernelKind::Serial => 8,
+        }
+    }
 }
 
 /// Columns up to which the serial kernel stores a matrix in blocks of 4 rows (see [`Slot`]) and
 /// holds a row block in registers.
 pub(crate) const SHORT_COLS: usize = 16;
 
-/// Where one weight matrix lives inside an instance's state (and, shifted by `w_total`, its Δ):
-/// row-major with rows `stride` words apart, or `blocked`: in blocks of 4 rows stored column
-/// by column, entry (i, j) at `offset + (i/4)·4·cols + 4j + i%4`, so that one `vec4` holds
-/// one column of a row block. Padding is zero.
+/// Where one weight matrix lives among the `w_total` weight words of an instance (which
+/// [`Layout::w_word`] places in the state, with their Δ): row-major with rows `stride` words
+/// apart, or `blocked`: in blocks of 4 rows stored column by column, entry (i, j) at
+/// `offset + (i/4)·4·cols + 4j + i%4`, so that one `vec4` holds one column of a row block.
+/// Padding is zero.
 #[derive(Clone, Debug)]
 struct Slot {
     name: String,
@@ -213,6 +225,8 @@ impl Slot {
 /// the matrices in the order of [`Weights::named`] (layer by layer: up, down, pi, ip), each
 /// row-major with rows aligned for the kernel or, for the serial kernel and at most
 /// [`SHORT_COLS`] columns, in row blocks; vectors and the per-instance length are aligned too.
+/// The serial kernel interleaves W and Δ in chunks of 4 words (`[W 0..4 | Δ 0..4 | W 4..8 |
+/// Δ 4..8 | …]`, see [`Layout::w_word`]), the same `2·w_total` words in all.
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
     pub shape: Shape,
@@ -312,7 +326,7 @@ impl Layout {
         }
         let r0 = pad(st);
         let utgt = pad(r0 + shape.n_in());
-        let st = pad(utgt + shape.n_out());
+        let st = pad(utgt + shape.n_out()).next_multiple_of(kernel.state_align());
         let acc = take(shape.n_out());
         let acc_block = take(shape.n_out());
         let (code, gamma, beta, theta) = match phi {
@@ -354,6 +368,26 @@ impl Layout {
             w_total,
             table,
             slots,
+        }
+    }
+
+    /// The state word of weight word `w` (an offset among the `w_total` weight words, as the
+    /// layer records give them), or of its Δ when `delta`: `w` and `w + w_total`, or for the
+    /// serial kernel, which keeps each chunk of 4 weights next to its 4 Δ, `8⌊w/4⌋ + w mod 4`
+    /// and 4 words further.
+    pub fn w_word(&self, w: usize, delta: bool) -> usize {
+        match self.kernel {
+            KernelKind::Workgroup | KernelKind::Phased => w + usize::from(delta) * self.w_total,
+            KernelKind::Serial => 8 * (w / 4) + w % 4 + usize::from(delta) * 4,
+        }
+    }
+
+    /// Words at the start of an instance's state that hold all its weights: `w_total`, or
+    /// `2·w_total` where W and Δ are interleaved (serial kernel).
+    pub fn weight_words(&self) -> usize {
+        match self.kernel {
+            KernelKind::Workgroup | KernelKind::Phased => self.w_total,
+            KernelKind::Serial => 2 * self.w_total,
         }
     }
 
@@ -546,9 +580,9 @@ impl Layout {
         dims(st) == dims(&reference)
     }
 
-    /// The state words of one instance: W, Δ (at `+w_total`), then the somas and the filtered
-    /// stimulus, each value rounded to f32 (exact for states that came from f32). Errors when
-    /// `st` has another shape.
+    /// The state words of one instance: W and Δ (see [`Layout::w_word`]), then the somas and
+    /// the filtered stimulus, each value rounded to f32 (exact for states that came from f32).
+    /// Errors when `st` has another shape.
     pub fn pack(&self, st: &State<f64>) -> anyhow::Result<Vec<f32>> {
         anyhow::ensure!(
             self.fits(st),
@@ -556,11 +590,11 @@ impl Layout {
             self.shape.label()
         );
         let mut out = vec![0.0f32; self.state_len];
-        for (base, w) in [(0, &st.w), (self.w_total, &st.delta)] {
+        for (delta, w) in [(false, &st.w), (true, &st.delta)] {
             for ((_, m), s) in w.named().into_iter().zip(&self.slots) {
                 for (i, row) in m.data.chunks_exact(s.cols).enumerate() {
                     for (j, &v) in row.iter().enumerate() {
-                        out[base + s.index(i, j)] = v as f32;
+                        out[self.w_word(s.index(i, j), delta)] = v as f32;
                     }
                 }
             }
@@ -576,8 +610,8 @@ impl Layout {
     /// The state of one instance from its `state_len` words (widened to f64, exact) and its
     /// training step counter.
     pub fn unpack(&self, words: &[f32], step: u64) -> State<f64> {
-        let mut st = State::new(&self.shape, self.unpack_weights(words));
-        st.delta = self.unpack_weights(&words[self.w_total..]);
+        let mut st = State::new(&self.shape, self.unpack_matrices(words, false));
+        st.delta = self.unpack_matrices(words, true);
         let slots: Vec<(usize, usize)> = self
             .vectors(&st)
             .into_iter()
@@ -597,15 +631,19 @@ impl Layout {
         st
     }
 
-    /// The weights from the first `w_total` words of an instance's state (or the Δ from the
-    /// `w_total` words after them).
+    /// The weights from the first [`Layout::weight_words`] words of an instance's state.
     pub fn unpack_weights(&self, words: &[f32]) -> Weights<f64> {
+        self.unpack_matrices(words, false)
+    }
+
+    /// The weights, or the Δ when `delta`, from an instance's state words.
+    fn unpack_matrices(&self, words: &[f32], delta: bool) -> Weights<f64> {
         let mut w = Weights::<f64>::zeros(&self.shape);
         for s in &self.slots {
             let m: &mut Mat<f64> = w.get_mut(&s.name).expect("layout matches shape");
             for (i, row) in m.data.chunks_exact_mut(s.cols).enumerate() {
                 for (j, d) in row.iter_mut().enumerate() {
-                    *d = f64::from(words[s.index(i, j)]);
+                    *d = f64::from(words[self.w_word(s.index(i, j), delta)]);
                 }
             }
         }
@@ -664,6 +702,17 @@ mod tests {
                 (lay.state_len % a, lay.w_total % a, lay.scratch_len % a),
                 (0, 0, 0)
             );
+            assert_eq!(lay.state_len % kernel.state_align(), 0);
+            // weight word 5 and its Δ: chunk 1, word 1 of W, or of Δ
+            let expected = match kernel {
+                KernelKind::Serial => (9, 13),
+                _ => (5, 5 + lay.w_total),
+            };
+            assert_eq!((lay.w_word(5, false), lay.w_word(5, true)), expected);
+            // the first weight words hold all the weights
+            let mut w_only = words.clone();
+            w_only[lay.weight_words()..].fill(0.0);
+            assert_eq!(lay.unpack_weights(&w_only), st.w);
             // every value has its own word, the padding (serial kernel only) is zero
             let nonzero = words.iter().filter(|&&v| v != 0.0).count();
             assert_eq!(nonzero, values);

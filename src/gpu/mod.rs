@@ -56,10 +56,15 @@
 //! side by side, every lane is busy, there are no barriers, and the control flow is the same
 //! in all lanes (all instances share the shape). Matrix rows, somas and scratch vectors are
 //! aligned to 4 words with zero padding ([`KernelKind::Serial`]'s layout) and read and written
-//! as `vec4`; short rows stay in registers between the dendrite and the plasticity update, and
-//! their presynaptic vectors are read once per step; the generated code holds only the
-//! pathways some instance trains, noise only when some instance is noisy, and a separate
-//! evaluation kernel has neither. Each row's dendrite, plasticity update and soma update follow
+//! as `vec4`; each chunk of 4 weights lies next to its 4 Δ, and the plasticity update reads and
+//! writes both with one `vec4<u64>` access (8 words; llvmpipe's loop costs about the same per
+//! component whatever its width, so this halves the accesses of the update: 1.3× faster for
+//! `[4,120,3]`, see `benches/RESULTS.md`; the serial kernel therefore needs 64-bit integers,
+//! which the device is opened with where the adapter has them); short rows stay in registers
+//! between the dendrite and the plasticity update, and their presynaptic vectors are read once
+//! per step; the generated code holds only the pathways some instance trains, noise only when
+//! some instance is noisy, and a separate evaluation kernel has neither; the step calls only the
+//! batch's transfer function. Each row's dendrite, plasticity update and soma update follow
 //! one another (layers in ascending order), which is the reference order because a row reads
 //! only the rates of the old somas, its own soma and, for interneurons, the somas of the layer
 //! above, which are updated later; so `du` and `e` need no scratch. The backend uses it on CPU

@@ -10,14 +10,17 @@
 //! [`super::layout::SHORT_COLS`] columns is stored in row blocks (see `layout::Slot`), so one
 //! `vec4` load brings one column of 4 rows, the block stays in registers from the dendrite to
 //! the plasticity update and the presynaptic vector is read once per step; longer rows are
-//! read in chunks of 4 words, the 4 rows of a block sharing each presynaptic chunk; pathways
-//! that no instance of the batch trains, and the noise when no instance is noisy, are left
-//! out.
+//! read in chunks of 4 words, the 4 rows of a block sharing each presynaptic chunk; the
+//! plasticity update reads and writes a chunk's 4 weights and their 4 Δ, which the layout keeps
+//! side by side, with one 64-bit `vec4` access each (`chunk_get`, `chunk_set` of
+//! `shaders/serial.wgsl`); pathways that no instance of the batch trains, and the noise when no
+//! instance is noisy, are left out.
 //!
 //! The arithmetic is that of MODEL.md section 3 in the reference order (see the comment at
 //! the top of `shaders/serial.wgsl`).
 
-use super::layout::{Layout, H_ACC, H_ACC_BLOCK, H_R0, H_UTGT, L_NOISE_I, L_NOISE_P, L_PRE};
+use super::layout::{Layout, H_ACC, H_ACC_BLOCK, H_PHI, H_R0, H_UTGT, L_NOISE_I, L_NOISE_P};
+use super::layout::{L_PRE, PHI_SIGMOID, PHI_SOFTPLUS};
 use super::layout::{L_PRE_NEXT, L_R_I, L_U_I, L_U_P, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP, P_ETA};
 use crate::backend::Batch;
 use crate::cpu::Consts;
@@ -150,7 +153,7 @@ impl Gen {
         if n % 4 != 0 {
             let parts: Vec<String> = (0..4)
                 .map(|k| match k < n % 4 {
-                    true => format!("phi(u.{})", LANE[k]),
+                    true => format!("phi_batch(u.{})", LANE[k]),
                     false => "0.0".into(),
                 })
                 .collect();
@@ -173,7 +176,8 @@ struct Mat {
     name: &'static str,
     /// Kind (0 up, 1 pi, 2 ip, 3 down), for `dt·η` and the features.
     kind: usize,
-    /// Word offset in the state (Δ lies `w_total` words behind).
+    /// Offset among the weight words (a multiple of 4: its first chunk is `w / 4`; each chunk
+    /// of 4 weights lies next to its Δ, see `Layout::w_word`).
     w: usize,
     cols: usize,
     /// Word offset of the presynaptic vector in the scratch.
@@ -209,19 +213,25 @@ impl Mat {
     }
 
     /// `v{name}`: the dendrites of the `nr` rows of block `b` (`vec4`, zero beyond `nr`).
-    /// A blocked matrix keeps its columns in `{name}_w0`, … and its base in `{name}_b`; a
-    /// row-major one its row bases in `{name}_r0`, …
+    /// A blocked matrix keeps its columns in `{name}_w0`, … (with their Δ in `{name}_c0.d`, …
+    /// when plastic) and its first chunk in `{name}_b`; a row-major one the first chunks of
+    /// its rows in `{name}_r0`, …
     fn dendrite(&self, g: &mut Gen, nr: usize) {
         let n = self.name;
         if self.blocked {
             g.line(&format!(
-                "let {n}_b = sb4 + {}u + b * {}u;",
+                "let {n}_b = {}u + b * {}u;",
                 self.w / 4,
                 self.cols
             ));
             let mut sum = Vec::new();
             for j in 0..self.cols {
-                g.line(&format!("let {n}_w{j} = st[{n}_b + {j}u];"));
+                if self.plastic {
+                    g.line(&format!("let {n}_c{j} = chunk_get({n}_b + {j}u);"));
+                    g.line(&format!("let {n}_w{j} = {n}_c{j}.w;"));
+                } else {
+                    g.line(&format!("let {n}_w{j} = w_get({n}_b + {j}u);"));
+                }
                 sum.push(format!("{n}_w{j} * {}", self.x_at(j)));
             }
             g.line(&format!("let v{n} = {};", sum.join(" + ")));
@@ -229,7 +239,7 @@ impl Mat {
             let n4 = self.chunks();
             for r in 0..nr {
                 g.line(&format!(
-                    "let {n}_r{r} = sb4 + {}u + (b * 4u + {r}u) * {n4}u;",
+                    "let {n}_r{r} = {}u + (b * 4u + {r}u) * {n4}u;",
                     self.w / 4
                 ));
                 g.line(&format!("var {n}_s{r} = vec4<f32>();"));
@@ -238,7 +248,7 @@ impl Mat {
             g.chunk_loop(n4, |g| {
                 g.line(&format!("let x = sc[cb4 + {x}u + k];"));
                 for r in 0..nr {
-                    g.line(&format!("{n}_s{r} += st[{n}_r{r} + k] * x;"));
+                    g.line(&format!("{n}_s{r} += w_get({n}_r{r} + k) * x;"));
                 }
             });
             let parts: Vec<String> = (0..4)
@@ -252,7 +262,7 @@ impl Mat {
     }
 
     /// (3) for the block with errors `e{name}` (per row): `W += dt·η·Δ` with the old Δ, then
-    /// `Δ += dt/τ_w (e r − Δ)`.
+    /// `Δ += dt/τ_w (e r − Δ)`, each chunk's W and Δ written with one access.
     fn learn(&self, g: &mut Gen, nr: usize) {
         let n = self.name;
         g.line(&format!("if eta_{n} != 0.0 {{"));
@@ -260,10 +270,10 @@ impl Mat {
         if self.blocked {
             for j in 0..self.cols {
                 g.block(|g| {
-                    g.line(&format!("let d = st[{n}_b + dq + {j}u];"));
-                    g.line(&format!("st[{n}_b + {j}u] = {n}_w{j} + eta_{n} * d;"));
+                    g.line(&format!("let d = {n}_c{j}.d;"));
                     g.line(&format!(
-                        "st[{n}_b + dq + {j}u] = d + c_kw * (e{n} * {} - d);",
+                        "chunk_set({n}_b + {j}u, {n}_w{j} + eta_{n} * d, \
+                         d + c_kw * (e{n} * {} - d));",
                         self.x_at(j)
                     ));
                 });
@@ -274,12 +284,10 @@ impl Mat {
                 g.line(&format!("let x = sc[cb4 + {x}u + k];"));
                 for (r, lane) in LANE.iter().enumerate().take(nr) {
                     g.block(|g| {
-                        g.line(&format!("let d = st[{n}_r{r} + dq + k];"));
+                        g.line(&format!("let c = chunk_get({n}_r{r} + k);"));
                         g.line(&format!(
-                            "st[{n}_r{r} + k] = st[{n}_r{r} + k] + eta_{n} * d;"
-                        ));
-                        g.line(&format!(
-                            "st[{n}_r{r} + dq + k] = d + c_kw * (e{n}.{lane} * x - d);"
+                            "chunk_set({n}_r{r} + k, c.w + eta_{n} * c.d, \
+                             c.d + c_kw * (e{n}.{lane} * x - c.d));"
                         ));
                     });
                 }
@@ -426,8 +434,8 @@ impl RowSet {
     }
 }
 
-/// The generated `euler_step` for `layout` (a [`super::KernelKind::Serial`] layout) and the
-/// pathways in `f`.
+/// The generated `phi_batch` and `euler_step` for `layout` (a [`super::KernelKind::Serial`]
+/// layout) and the pathways in `f`.
 pub(crate) fn step_source(layout: &Layout, f: &Features) -> StepSource {
     let shape = &layout.shape;
     let n = shape.n_layers();
@@ -535,10 +543,15 @@ pub(crate) fn step_source(layout: &Layout, f: &Features) -> StepSource {
     // main's loop runs once per step, and its three pattern-boundary loops run (masked) at
     // every step too
     g.trips += 1 + 3 * 3;
-    let mut wgsl = String::from(
-        "fn euler_step(xo: u32, train: bool, plastic: bool, noisy: bool, seed: vec2<u32>,\n\
-         \x20             step: vec2<u32>, acc_on: bool, fold: bool) {\n",
-    );
+    // φ of the batch (common.wgsl): llvmpipe would run all three branches of `phi`
+    let phi = match layout.header_word(H_PHI) {
+        PHI_SIGMOID => "sigmoid",
+        PHI_SOFTPLUS => "softplus",
+        _ => "scaled_softplus",
+    };
+    let mut wgsl = format!("fn phi_batch(x: f32) -> f32 {{\n    return {phi}(x);\n}}\n\n");
+    wgsl += "fn euler_step(xo: u32, train: bool, plastic: bool, noisy: bool, seed: vec2<u32>,\n\
+             \x20             step: vec2<u32>, acc_on: bool, fold: bool) {\n";
     wgsl += "    let g_nudge = select(0.0, c_gsom, train);\n";
     wgsl += &g.out;
     wgsl += "}\n";
@@ -588,6 +601,8 @@ mod tests {
         assert!(!train.wgsl.contains("eta_pi") && !train.wgsl.contains("eta_dn"));
         let eval = step_source(&lay, &Features::evaluation(2));
         assert!(!eval.wgsl.contains("normal(") && !eval.wgsl.contains("eta_"));
+        // only the batch's transfer function
+        assert!(train.wgsl.contains("return sigmoid(x);") && !train.wgsl.contains("softplus"));
         assert!(eval.trips <= train.trips);
         let quiet = step_source(&lay, &Features::training(&batch(0.0, 0.3)));
         assert!(!quiet.wgsl.contains("normal(") && quiet.wgsl.contains("eta_pi"));

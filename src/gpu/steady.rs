@@ -250,7 +250,7 @@ impl SteadyGpuBackend {
         let bind = |state: &wgpu::Buffer| {
             let [scratch, counters, trace] = &self.unused;
             let buffers = [
-                &g.table, &patterns, state, scratch, counters, &readouts, &self.jobs, trace,
+                &g.table, &patterns, state, scratch, counters, &readouts, &self.jobs, trace, state,
             ];
             self.kernel.bind(gpu, buffers, JOB_BYTES)
         };
