@@ -1,6 +1,7 @@
 // G-clusteron kernels (GCLUSTERON.md §1–2, f32). The host prepends expm1.wgsl and the constants:
 //   N synapses, K units, M instances, BMAX largest minibatch, WG threads per workgroup,
-//   NX = ceil(N / WG) tiles (the tiled product covers 8 patterns per workgroup),
+//   NT = ceil(N / WG) tiles of synapses j, NX = ceil(N / (RI·WG)) workgroups of synapses i
+//   (the tiled product covers RI synapses i per thread and 8 patterns per workgroup),
 //   RPP patterns per data piece, PBLK patterns per evaluation block, ST state words per
 //   instance, READOUT (0 softmax, 1 sigmoid).
 //
@@ -15,6 +16,9 @@
 // many steps into one submission without a round trip.
 
 const KN: u32 = K * N;
+// Synapses i per thread of the tiled product (src/gpu/gclusteron.rs: SYNAPSES_PER_THREAD): every
+// value a thread reads from workgroup memory serves RI synapses (llvmpipe loads lane by lane).
+const RI: u32 = 4u;
 const O_L: u32 = 0u;
 const O_W: u32 = KN;
 const O_LK: u32 = 2u * KN;
@@ -162,16 +166,48 @@ fn s4(train: bool, h: Hyper, step: u32, wbase: u32, count: u32, p: u32, j: u32) 
                 s_eval(count, wbase, p + 2u, j), s_eval(count, wbase, p + 3u, j));
 }
 
+/// The accumulators of the RI = 4 synapses of a thread.
+struct Acc4 {
+    a0: Acc,
+    a1: Acc,
+    a2: Acc,
+    a3: Acc,
+}
+
+/// `a` plus synapse pair (i, j)'s terms for 8 patterns with drives (s0, s1) at j:
+/// h += G_ij s_pj and, if `with_z`, z += F_ij (l_j − l_i) s_pj, with
+/// G_ij = 1 − F_ij = −expm1((l_i − l_j)² · nr), `nr` = −1/r.
+fn pair(a: Acc, li: f32, lj: f32, s0: vec4<f32>, s1: vec4<f32>, nr: f32, with_z: bool) -> Acc {
+    let d = li - lj;
+    let g = -expm1_nonpositive(d * d * nr);
+    var b = a;
+    b.h0 += g * s0;
+    b.h1 += g * s1;
+    if with_z {
+        let fd = (1.0 - g) * (lj - li);
+        b.z0 += fd * s0;
+        b.z1 += fd * s1;
+    }
+    return b;
+}
+
+/// Synapse i of slot q (0..RI) of thread `lid` in i-workgroup `gx`: the RI·WG synapses of a
+/// workgroup in RI runs of WG consecutive ones.
+fn syn(gx: u32, q: u32, lid: u32) -> u32 {
+    return (gx * RI + q) * WG + lid;
+}
+
 /// The tiled products of one unit for the 8 patterns p0 + 0..8, with the kernel computed on
 /// the fly instead of stored: H_pi = Σ_j G_ij s_pj (so U_pi = S_p − H_pi) and, if `with_z`,
 /// Z_pi = Σ_j F_ij (l_j − l_i) s_pj (= V_pi − l_i U_pi with V = (S∘l) F, without the
-/// cancellation), where G_ij = 1 − F_ij = −expm1(−(l_i − l_j)² / r) and `nr` = −1/r. The workgroup covers
-/// synapses i = wid.x·WG + lid (`li` = l_i); each tile of WG synapses j puts l_j and s_pj into
-/// workgroup memory. Must be called in uniform control flow (it has barriers).
-fn tiled_product(lbase: u32, wbase: u32, li: f32, nr: f32, with_z: bool, lid: u32, train: bool,
-                 h: Hyper, step: u32, p0: u32, count: u32) -> Acc {
-    var acc: Acc;
-    for (var t = 0u; t < NX; t++) {
+/// cancellation), where G_ij = 1 − F_ij = −expm1(−(l_i − l_j)² / r) and `nr` = −1/r. The
+/// thread covers the RI synapses i = syn(wid.x, q, lid) (`li` = their l_i); each tile of WG
+/// synapses j puts l_j and s_pj into workgroup memory. Must be called in uniform control flow
+/// (it has barriers).
+fn tiled_product(lbase: u32, wbase: u32, li: vec4<f32>, nr: f32, with_z: bool, lid: u32,
+                 train: bool, h: Hyper, step: u32, p0: u32, count: u32) -> Acc4 {
+    var acc: Acc4;
+    for (var t = 0u; t < NT; t++) {
         let j = t * WG + lid;
         tile_l[lid] = state[lbase + min(j, N - 1u)];
         tile_s[2u * lid] = s4(train, h, step, wbase, count, p0, j);
@@ -179,21 +215,24 @@ fn tiled_product(lbase: u32, wbase: u32, li: f32, nr: f32, with_z: bool, lid: u3
         workgroupBarrier();
         for (var jj = 0u; jj < WG; jj++) {
             let lj = tile_l[jj];
-            let d = li - lj;
-            let g = -expm1_nonpositive(d * d * nr);
             let s0 = tile_s[2u * jj];
             let s1 = tile_s[2u * jj + 1u];
-            acc.h0 += g * s0;
-            acc.h1 += g * s1;
-            if with_z {
-                let fd = (1.0 - g) * (lj - li);
-                acc.z0 += fd * s0;
-                acc.z1 += fd * s1;
-            }
+            acc.a0 = pair(acc.a0, li.x, lj, s0, s1, nr, with_z);
+            acc.a1 = pair(acc.a1, li.y, lj, s0, s1, nr, with_z);
+            acc.a2 = pair(acc.a2, li.z, lj, s0, s1, nr, with_z);
+            acc.a3 = pair(acc.a3, li.w, lj, s0, s1, nr, with_z);
         }
         workgroupBarrier();
     }
     return acc;
+}
+
+/// l_i of the RI synapses of thread `lid` in i-workgroup `gx` (the last synapse's beyond N).
+fn locations4(lbase: u32, gx: u32, lid: u32) -> vec4<f32> {
+    return vec4(state[lbase + min(syn(gx, 0u, lid), N - 1u)],
+                state[lbase + min(syn(gx, 1u, lid), N - 1u)],
+                state[lbase + min(syn(gx, 2u, lid), N - 1u)],
+                state[lbase + min(syn(gx, 3u, lid), N - 1u)]);
 }
 
 /// Lane c of the 8-pattern vector pair (a0, a1).
@@ -241,18 +280,28 @@ fn forward_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     }
     let lbase = inst * ST + O_L + unit * N;
     let wbase = inst * ST + O_W + unit * N;
-    let i = wid.x * WG + lid;
-    let li = state[lbase + min(i, N - 1u)];
-    var acc = tiled_product(lbase, wbase, li, -1.0 / h.r, (h.flags & LEARN_L) != 0u, lid, true,
+    let li = locations4(lbase, wid.x, lid);
+    let acc = tiled_product(lbase, wbase, li, -1.0 / h.r, (h.flags & LEARN_L) != 0u, lid, true,
                             h, step, p0, 0u);
+    let sb = S_OFF + (inst * K + unit) * BMAX;
+    let ub = (inst * K + unit) * BMAX;
+    store_train(acc.a0, syn(wid.x, 0u, lid), p0, h.batch, sb, ub);
+    store_train(acc.a1, syn(wid.x, 1u, lid), p0, h.batch, sb, ub);
+    store_train(acc.a2, syn(wid.x, 2u, lid), p0, h.batch, sb, ub);
+    store_train(acc.a3, syn(wid.x, 3u, lid), p0, h.batch, sb, ub);
+}
+
+/// U_pi = S_p − H_pi and Z_pi of synapse i (if i < N) for the minibatch patterns p0 + 0..8
+/// below `batch`; the drive sums S_p are at oe[sb + p], row p of U and Z at (ub + p)·N.
+fn store_train(acc: Acc, i: u32, p0: u32, batch: u32, sb: u32, ub: u32) {
     if i >= N {
         return;
     }
     for (var c = 0u; c < 8u; c++) {
         let p = p0 + c;
-        if p < h.batch {
-            let at = ((inst * K + unit) * BMAX + p) * N + i;
-            ubuf[at] = oe[S_OFF + (inst * K + unit) * BMAX + p] - lane8(acc.h0, acc.h1, c);
+        if p < batch {
+            let at = (ub + p) * N + i;
+            ubuf[at] = oe[sb + p] - lane8(acc.h0, acc.h1, c);
             gbuf[at] = lane8(acc.z0, acc.z1, c);
         }
     }
@@ -353,7 +402,7 @@ fn optimise(theta: u32, mo: u32, vo: u32, delta: f32, eta: f32, adam: bool) {
 
 /// Part 5: Δl_i = −(1/B) Σ_p e_p s_pi Z_pi, Δw_i = −(1/B) Σ_p e_p x_pi U_pi, both from the
 /// pre-update state; l_kernel ← l; then l (if it learns), w (if it learns) and, by thread 0 of
-/// the unit, b with Δb = (1/B) Σ_p e_p. Grid (NX, M·K).
+/// the unit, b with Δb = (1/B) Σ_p e_p. Grid (NT, M·K).
 @compute @workgroup_size(WG)
 fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let inst = wid.y / K;
@@ -438,14 +487,23 @@ fn forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
     let lbase = inst * ST + select(O_L, O_LK, c.y == 1u) + unit * N;
     let wbase = inst * ST + O_W + unit * N;
-    let i = wid.x * WG + lid;
-    let li = state[lbase + min(i, N - 1u)];
-    var acc = tiled_product(lbase, wbase, li, -1.0 / h.r, false, lid, false, h, 0u, p0, c.z);
+    let li = locations4(lbase, wid.x, lid);
+    let acc = tiled_product(lbase, wbase, li, -1.0 / h.r, false, lid, false, h, 0u, p0, c.z);
     let sb = SE_OFF + (inst * K + unit) * PBLK + pl0;
     let s0 = vec4(oeval[sb], oeval[sb + 1u], oeval[sb + 2u], oeval[sb + 3u]);
     let s1 = vec4(oeval[sb + 4u], oeval[sb + 5u], oeval[sb + 6u], oeval[sb + 7u]);
-    tile_s[2u * lid] = s4(false, h, 0u, wbase, c.z, p0, i) * (s0 - acc.h0);
-    tile_s[2u * lid + 1u] = s4(false, h, 0u, wbase, c.z, p0 + 4u, i) * (s1 - acc.h1);
+    // Σ over the thread's synapses of s_pi U_pi (s = 0 beyond N)
+    var y0 = vec4(0.0);
+    var y1 = vec4(0.0);
+    let accs = array(acc.a0, acc.a1, acc.a2, acc.a3);
+    for (var q = 0u; q < RI; q++) {
+        let i = syn(wid.x, q, lid);
+        let a = accs[q];
+        y0 += s4(false, h, 0u, wbase, c.z, p0, i) * (s0 - a.h0);
+        y1 += s4(false, h, 0u, wbase, c.z, p0 + 4u, i) * (s1 - a.h1);
+    }
+    tile_s[2u * lid] = y0;
+    tile_s[2u * lid + 1u] = y1;
     workgroupBarrier();
     if lid < 2u {
         var y = vec4(0.0);

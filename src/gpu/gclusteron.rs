@@ -33,6 +33,8 @@ const STEPS_PER_SUBMIT: usize = 64;
 const EVAL_BYTES: u64 = 64 << 20;
 /// Patterns one workgroup of the tiled product covers (two vec4s).
 const GROUP_PATTERNS: usize = 8;
+/// Synapses i one thread of the tiled product covers (`RI` in the shader).
+const SYNAPSES_PER_THREAD: usize = 4;
 /// Words per instance in the hyper-parameter buffer (`struct Hyper`).
 const HYPER_WORDS: usize = 12;
 
@@ -63,7 +65,10 @@ struct Dims {
     m: usize,
     bmax: usize,
     wg: usize,
+    /// Workgroups of synapses i of the tiled product.
     nx: usize,
+    /// Tiles of synapses j (and workgroups of the update).
+    nt: usize,
     /// Patterns per input piece.
     rpp: usize,
     /// Patterns per evaluation block.
@@ -82,6 +87,7 @@ impl Dims {
             ("BMAX", self.bmax),
             ("WG", self.wg),
             ("NX", self.nx),
+            ("NT", self.nt),
             ("RPP", self.rpp),
             ("PBLK", self.pblk),
             ("ST", self.st),
@@ -176,15 +182,17 @@ impl GcGpuBackend {
             "a data set of {longest} patterns of {n} inputs needs more than {PIECES} storage \
              bindings of {max_binding} bytes"
         );
-        let nx = n.div_ceil(wg);
+        let nx = n.div_ceil(SYNAPSES_PER_THREAD * wg);
         let per_pattern = (m * k * nx * 4) as u64;
         let chunk = GROUP_PATTERNS;
         // the partial sums fit the budget, and both evaluation grids the workgroup limit
-        let pblk = ((EVAL_BYTES.min(max_binding) / per_pattern) as usize)
-            .min(longest)
+        // (rounded down to whole groups of patterns, so that rounding cannot exceed a limit)
+        let cap = ((EVAL_BYTES.min(max_binding) / per_pattern) as usize)
             .min(max_groups * wg / (m * k))
-            .min(max_groups * chunk)
+            .min(max_groups * chunk);
+        let pblk = longest
             .next_multiple_of(chunk)
+            .min(cap / chunk * chunk)
             .max(chunk);
         let dims = Dims {
             n,
@@ -193,6 +201,7 @@ impl GcGpuBackend {
             bmax,
             wg,
             nx,
+            nt: n.div_ceil(wg),
             rpp,
             pblk,
             st: 7 * k * n + 3 * k,
@@ -544,7 +553,7 @@ impl GcBackend for GcGpuBackend {
                     pass.set_pipeline(&k.errors);
                     pass.dispatch_workgroups(self.groups(d.m * d.bmax), 1, 1);
                     pass.set_pipeline(&k.update);
-                    pass.dispatch_workgroups(d.nx as u32, mk, 1);
+                    pass.dispatch_workgroups(d.nt as u32, mk, 1);
                     pass.set_pipeline(&k.advance);
                     pass.dispatch_workgroups(1, 1, 1);
                 }
