@@ -46,12 +46,12 @@ fn o_forward(x: &[f64], w: &[f64], l: &[f64], b: f64, r: f64) -> f64 {
 #[test]
 fn kernel_and_forward_pass_by_hand() {
     // F(d) = exp(−d²/r) = 1 − G(d): d = 1, r = 2 → e^{−1/2}
-    assert!((1.0 - complement(1.0f64, 2.0) - (-0.5f64).exp()).abs() < 1e-15);
+    assert!((1.0 - complement(1.0f64, -0.5) - (-0.5f64).exp()).abs() < 1e-15);
     // G keeps its relative accuracy where F rounds to 1: d = 1e-9, r = 1 → G = 1e-18
-    assert!((complement(1e-9f64, 1.0) - 1e-18).abs() < 1e-32);
+    assert!((complement(1e-9f64, -1.0) - 1e-18).abs() < 1e-32);
     // half height at d_half: r = d_half²/ln 2 gives F(d_half) = 1/2; MNIST literal r
     let r = pyralnet::gclusteron::params::r_from_half_height(0.4);
-    assert!((complement(0.4, r) - 0.5).abs() < 1e-15);
+    assert!((complement(0.4, -1.0 / r) - 0.5).abs() < 1e-15);
     assert!((r - 0.23083120654223419).abs() < 1e-15);
     // two synapses: x = (1, 2), w = (0.5, −1), l = (0, 1), r = 1, b = 0.25
     // s = (0.5, −2), F_12 = e^{−1}; y = 0.25 + 4 + 2·0.5·(−2)·e^{−1} = 4.25 − 2/e

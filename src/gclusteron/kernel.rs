@@ -20,6 +20,12 @@ const SERIES_BELOW: f64 = -0.35;
 pub trait GcReal: Real + LinalgScalar {
     /// `e^x − 1` for `x ≤ 0`, accurate to a few ulp of the result (also for `x → 0`).
     fn expm1_nonpositive(x: Self) -> Self;
+
+    /// `x ← 1 − e^x = −expm1(x)` for every `x ≤ 0` of `xs`.
+    fn one_minus_exp_in_place(xs: &mut [Self]) {
+        xs.iter_mut()
+            .for_each(|x| *x = -Self::expm1_nonpositive(*x));
+    }
 }
 
 impl GcReal for f64 {
@@ -50,20 +56,23 @@ fn exp_nonpositive_f32(x: f32) -> f32 {
     y * f32::from_bits(((n + 127) << 23) as u32)
 }
 
-/// `e^x − 1 = x (1 + x/2 (1 + x/3 (… (1 + x/8))))` (Taylor series to x⁸/8!, Horner form); for
+/// `e^x − 1 = x + x² (1/2! + x (1/3! + … + x/8!))` (Taylor series to x⁸/8!, Horner form); for
 /// `−0.35 ≤ x ≤ 0` the first neglected term is below 1e-9 of the result.
 #[inline(always)]
 fn expm1_series_f32(x: f32) -> f32 {
-    let mut p = 1.0f32;
-    for k in (2..=8).rev() {
-        p = 1.0 + x * p * (1.0 / k as f32);
-    }
-    x * p
+    let mut p = 2.480_158_7e-5f32;
+    p = p * x + 1.984_127e-4;
+    p = p * x + 1.388_888_9e-3;
+    p = p * x + 8.333_334e-3;
+    p = p * x + 4.166_666_8e-2;
+    p = p * x + 1.666_666_7e-1;
+    p = p * x + 0.5;
+    x + x * x * p
 }
 
 impl GcReal for f32 {
     /// The series above −0.35, `e^x − 1` with Cephes' `expf` below; both are evaluated and one
-    /// is selected, so that the loop over a kernel row stays branch-free.
+    /// is selected, so that a loop over many x stays branch-free.
     #[inline(always)]
     fn expm1_nonpositive(x: f32) -> f32 {
         let series = expm1_series_f32(x.max(SERIES_BELOW as f32));
@@ -74,12 +83,26 @@ impl GcReal for f32 {
             direct
         }
     }
+
+    /// In blocks of 8: a block whose arguments are all above −0.35 (every block where the
+    /// locations are close on the kernel's scale) evaluates only the series.
+    fn one_minus_exp_in_place(xs: &mut [f32]) {
+        for block in xs.chunks_mut(8) {
+            if block.iter().all(|&x| x > SERIES_BELOW as f32) {
+                block.iter_mut().for_each(|x| *x = -expm1_series_f32(*x));
+            } else {
+                block
+                    .iter_mut()
+                    .for_each(|x| *x = -f32::expm1_nonpositive(*x));
+            }
+        }
+    }
 }
 
-/// `G(d) = 1 − F(d) = 1 − exp(−d² / r) = −expm1(−d² / r)`.
+/// `G(d) = 1 − F(d) = 1 − exp(−d² / r) = −expm1(−d² / r)`, with `neg_inv_r` = −1/r.
 #[inline(always)]
-pub fn complement<T: GcReal>(d: T, r: T) -> T {
-    -T::expm1_nonpositive(-(d * d) / r)
+pub fn complement<T: GcReal>(d: T, neg_inv_r: T) -> T {
+    -T::expm1_nonpositive(d * d * neg_inv_r)
 }
 
 /// Fills `g` (N × N row-major) with `G_ij = 1 − exp(−(l_i − l_j)² / r)` row by row (G is
@@ -87,10 +110,12 @@ pub fn complement<T: GcReal>(d: T, r: T) -> T {
 pub fn complement_matrix<T: GcReal>(l: &[T], r: T, g: &mut [T]) {
     let n = l.len();
     debug_assert_eq!(g.len(), n * n);
+    let neg_inv_r = -T::one() / r;
     for (row, &li) in g.chunks_exact_mut(n).zip(l) {
         for (gij, &lj) in row.iter_mut().zip(l) {
-            *gij = complement(li - lj, r);
+            *gij = (li - lj) * (li - lj) * neg_inv_r;
         }
+        T::one_minus_exp_in_place(row);
     }
 }
 
@@ -136,19 +161,23 @@ mod tests {
 
     #[test]
     fn complement_matrix_is_one_minus_the_kernel() {
-        let l = [0.0f32, 0.3, -1.2, 2.0, 0.0001];
-        let mut g = [0.0f32; 25];
+        // blocks of 8 with every argument above −0.35 (the first 16 locations, close
+        // together) and mixed ones
+        let mut l: Vec<f32> = (0..16).map(|i| 0.01 * (i as f32 * 0.7).sin()).collect();
+        l.extend([0.0f32, 0.3, -1.2, 2.0, 0.0001]);
+        let n = l.len();
+        let mut g = vec![0.0f32; n * n];
         complement_matrix(&l, 0.5, &mut g);
-        for i in 0..5 {
-            assert_eq!(g[i * 5 + i], 0.0);
-            for j in 0..5 {
-                assert_eq!(g[i * 5 + j], g[j * 5 + i]);
+        for i in 0..n {
+            assert_eq!(g[i * n + i], 0.0);
+            for j in 0..n {
+                assert_eq!(g[i * n + j], g[j * n + i]);
                 let d = l[i] as f64 - l[j] as f64;
-                let want = 1.0 - (-d * d / 0.5).exp();
+                let want = -(-d * d / 0.5).exp_m1();
                 assert!(
-                    (g[i * 5 + j] as f64 - want).abs() <= 1e-6 * want,
+                    (g[i * n + j] as f64 - want).abs() <= 1e-6 * want,
                     "G_{i}{j} {} vs {want}",
-                    g[i * 5 + j]
+                    g[i * n + j]
                 );
             }
         }
