@@ -1,7 +1,8 @@
 // G-clusteron kernels (GCLUSTERON.md §1–2, f32). The host prepends expm1.wgsl and the constants:
 //   N synapses, K units, M instances, BMAX largest minibatch, WG threads per workgroup,
 //   NT = ceil(N / WG) tiles of synapses j, NX = ceil(N / (RI·WG)) workgroups of synapses i
-//   (the tiled product covers RI synapses i per thread and 8 patterns per workgroup),
+//   (the tiled product covers RI synapses i per thread and 8 patterns per workgroup; PG
+//   minibatch patterns, 4 when BMAX ≤ 4, else 8),
 //   RPP patterns per data piece, PBLK patterns per evaluation block, ST state words per
 //   instance, READOUT (0 softmax, 1 sigmoid).
 //
@@ -174,19 +175,24 @@ struct Acc4 {
     a3: Acc,
 }
 
-/// `a` plus synapse pair (i, j)'s terms for 8 patterns with drives (s0, s1) at j:
-/// h += G_ij s_pj and, if `with_z`, z += F_ij (l_j − l_i) s_pj, with
+/// `a` plus synapse pair (i, j)'s terms for 8 patterns (4 unless `eight`) with drives (s0, s1)
+/// at j: h += G_ij s_pj and, if `with_z`, z += F_ij (l_j − l_i) s_pj, with
 /// G_ij = 1 − F_ij = −expm1((l_i − l_j)² · nr), `nr` = −1/r.
-fn pair(a: Acc, li: f32, lj: f32, s0: vec4<f32>, s1: vec4<f32>, nr: f32, with_z: bool) -> Acc {
+fn pair(a: Acc, li: f32, lj: f32, s0: vec4<f32>, s1: vec4<f32>, nr: f32, with_z: bool,
+        eight: bool) -> Acc {
     let d = li - lj;
     let g = -expm1_nonpositive(d * d * nr);
     var b = a;
     b.h0 += g * s0;
-    b.h1 += g * s1;
+    if eight {
+        b.h1 += g * s1;
+    }
     if with_z {
         let fd = (1.0 - g) * (lj - li);
         b.z0 += fd * s0;
-        b.z1 += fd * s1;
+        if eight {
+            b.z1 += fd * s1;
+        }
     }
     return b;
 }
@@ -197,30 +203,36 @@ fn syn(gx: u32, q: u32, lid: u32) -> u32 {
     return (gx * RI + q) * WG + lid;
 }
 
-/// The tiled products of one unit for the 8 patterns p0 + 0..8, with the kernel computed on
+/// The tiled products of one unit for the 8 patterns p0 + 0..8 (4 unless `eight`: the
+/// accumulators of the other 4 stay 0), with the kernel computed on
 /// the fly instead of stored: H_pi = Σ_j G_ij s_pj (so U_pi = S_p − H_pi) and, if `with_z`,
 /// Z_pi = Σ_j F_ij (l_j − l_i) s_pj (= V_pi − l_i U_pi with V = (S∘l) F, without the
 /// cancellation), where G_ij = 1 − F_ij = −expm1(−(l_i − l_j)² / r) and `nr` = −1/r. The
 /// thread covers the RI synapses i = syn(wid.x, q, lid) (`li` = their l_i); each tile of WG
 /// synapses j puts l_j and s_pj into workgroup memory. Must be called in uniform control flow
 /// (it has barriers).
-fn tiled_product(lbase: u32, wbase: u32, li: vec4<f32>, nr: f32, with_z: bool, lid: u32,
-                 train: bool, h: Hyper, step: u32, p0: u32, count: u32) -> Acc4 {
+fn tiled_product(lbase: u32, wbase: u32, li: vec4<f32>, nr: f32, with_z: bool, eight: bool,
+                 lid: u32, train: bool, h: Hyper, step: u32, p0: u32, count: u32) -> Acc4 {
     var acc: Acc4;
     for (var t = 0u; t < NT; t++) {
         let j = t * WG + lid;
         tile_l[lid] = state[lbase + min(j, N - 1u)];
         tile_s[2u * lid] = s4(train, h, step, wbase, count, p0, j);
-        tile_s[2u * lid + 1u] = s4(train, h, step, wbase, count, p0 + 4u, j);
+        if eight {
+            tile_s[2u * lid + 1u] = s4(train, h, step, wbase, count, p0 + 4u, j);
+        }
         workgroupBarrier();
         for (var jj = 0u; jj < WG; jj++) {
             let lj = tile_l[jj];
             let s0 = tile_s[2u * jj];
-            let s1 = tile_s[2u * jj + 1u];
-            acc.a0 = pair(acc.a0, li.x, lj, s0, s1, nr, with_z);
-            acc.a1 = pair(acc.a1, li.y, lj, s0, s1, nr, with_z);
-            acc.a2 = pair(acc.a2, li.z, lj, s0, s1, nr, with_z);
-            acc.a3 = pair(acc.a3, li.w, lj, s0, s1, nr, with_z);
+            var s1 = vec4(0.0);
+            if eight {
+                s1 = tile_s[2u * jj + 1u];
+            }
+            acc.a0 = pair(acc.a0, li.x, lj, s0, s1, nr, with_z, eight);
+            acc.a1 = pair(acc.a1, li.y, lj, s0, s1, nr, with_z, eight);
+            acc.a2 = pair(acc.a2, li.z, lj, s0, s1, nr, with_z, eight);
+            acc.a3 = pair(acc.a3, li.w, lj, s0, s1, nr, with_z, eight);
         }
         workgroupBarrier();
     }
@@ -263,8 +275,8 @@ fn sums_train(@builtin(global_invocation_id) gid: vec3<u32>) {
     oe[S_OFF + (inst * K + unit) * BMAX + p] = drive_sum(wbase, train_row(h, step, p));
 }
 
-/// Part 2: U = S·1 − H and Z of every active instance's unit for its minibatch.
-/// Grid (NX, M·K, ceil(BMAX / 8)).
+/// Part 2: U = S·1 − H and Z of every active instance's unit for its minibatch, PG patterns
+/// per workgroup. Grid (NX, M·K, ceil(BMAX / PG)).
 @compute @workgroup_size(WG)
 fn forward_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     if lid == 0u {
@@ -274,15 +286,15 @@ fn forward_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let inst = wid.y / K;
     let unit = wid.y % K;
     let h = hyper[inst];
-    let p0 = wid.z * 8u;
+    let p0 = wid.z * PG;
     if step >= h.steps || p0 >= h.batch {
         return;
     }
     let lbase = inst * ST + O_L + unit * N;
     let wbase = inst * ST + O_W + unit * N;
     let li = locations4(lbase, wid.x, lid);
-    let acc = tiled_product(lbase, wbase, li, -1.0 / h.r, (h.flags & LEARN_L) != 0u, lid, true,
-                            h, step, p0, 0u);
+    let acc = tiled_product(lbase, wbase, li, -1.0 / h.r, (h.flags & LEARN_L) != 0u, PG == 8u,
+                            lid, true, h, step, p0, 0u);
     let sb = S_OFF + (inst * K + unit) * BMAX;
     let ub = (inst * K + unit) * BMAX;
     store_train(acc.a0, syn(wid.x, 0u, lid), p0, h.batch, sb, ub);
@@ -291,13 +303,13 @@ fn forward_train(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     store_train(acc.a3, syn(wid.x, 3u, lid), p0, h.batch, sb, ub);
 }
 
-/// U_pi = S_p − H_pi and Z_pi of synapse i (if i < N) for the minibatch patterns p0 + 0..8
+/// U_pi = S_p − H_pi and Z_pi of synapse i (if i < N) for the minibatch patterns p0 + 0..PG
 /// below `batch`; the drive sums S_p are at oe[sb + p], row p of U and Z at (ub + p)·N.
 fn store_train(acc: Acc, i: u32, p0: u32, batch: u32, sb: u32, ub: u32) {
     if i >= N {
         return;
     }
-    for (var c = 0u; c < 8u; c++) {
+    for (var c = 0u; c < PG; c++) {
         let p = p0 + c;
         if p < batch {
             let at = (ub + p) * N + i;
@@ -488,7 +500,8 @@ fn forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let lbase = inst * ST + select(O_L, O_LK, c.y == 1u) + unit * N;
     let wbase = inst * ST + O_W + unit * N;
     let li = locations4(lbase, wid.x, lid);
-    let acc = tiled_product(lbase, wbase, li, -1.0 / h.r, false, lid, false, h, 0u, p0, c.z);
+    let acc = tiled_product(lbase, wbase, li, -1.0 / h.r, false, true, lid, false, h, 0u, p0,
+                            c.z);
     let sb = SE_OFF + (inst * K + unit) * PBLK + pl0;
     let s0 = vec4(oeval[sb], oeval[sb + 1u], oeval[sb + 2u], oeval[sb + 3u]);
     let s1 = vec4(oeval[sb + 4u], oeval[sb + 5u], oeval[sb + 6u], oeval[sb + 7u]);

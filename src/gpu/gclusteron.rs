@@ -33,6 +33,9 @@ const STEPS_PER_SUBMIT: usize = 64;
 const EVAL_BYTES: u64 = 64 << 20;
 /// Patterns one workgroup of the tiled product covers (two vec4s).
 const GROUP_PATTERNS: usize = 8;
+/// Minibatch patterns one workgroup of the training product covers when no minibatch has
+/// more (one vec4: half the loads and products of [`GROUP_PATTERNS`]).
+const SMALL_GROUP_PATTERNS: usize = 4;
 /// Synapses i one thread of the tiled product covers (`RI` in the shader).
 const SYNAPSES_PER_THREAD: usize = 4;
 /// Words per instance in the hyper-parameter buffer (`struct Hyper`).
@@ -69,6 +72,8 @@ struct Dims {
     nx: usize,
     /// Tiles of synapses j (and workgroups of the update).
     nt: usize,
+    /// Minibatch patterns per workgroup of the training product.
+    pg: usize,
     /// Patterns per input piece.
     rpp: usize,
     /// Patterns per evaluation block.
@@ -88,6 +93,7 @@ impl Dims {
             ("WG", self.wg),
             ("NX", self.nx),
             ("NT", self.nt),
+            ("PG", self.pg),
             ("RPP", self.rpp),
             ("PBLK", self.pblk),
             ("ST", self.st),
@@ -202,6 +208,11 @@ impl GcGpuBackend {
             wg,
             nx,
             nt: n.div_ceil(wg),
+            pg: if bmax <= SMALL_GROUP_PATTERNS {
+                SMALL_GROUP_PATTERNS
+            } else {
+                GROUP_PATTERNS
+            },
             rpp,
             pblk,
             st: 7 * k * n + 3 * k,
@@ -537,7 +548,7 @@ impl GcBackend for GcGpuBackend {
         let k = &self.kernels;
         let bind = &self.sets[0].bind;
         let mk = (d.m * d.k) as u32;
-        let zt = d.bmax.div_ceil(GROUP_PATTERNS) as u32;
+        let zt = d.bmax.div_ceil(d.pg) as u32;
         for window in (0..steps).step_by(STEPS_PER_SUBMIT) {
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             {
