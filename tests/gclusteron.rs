@@ -693,6 +693,21 @@ fn cli_runs_the_xor_smoke_config_and_refuses_bad_input() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let conv = summary["convergence"].as_array().unwrap();
     assert_eq!(conv.len(), 4);
+    // a G-clusteron sweep runs as one batch: --max-batch is refused, not ignored
+    let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args([
+            "run",
+            &cfg,
+            "--out",
+            out.to_str().unwrap(),
+            "--max-batch",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--max-batch"), "{err}");
 }
 
 #[test]
