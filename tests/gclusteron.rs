@@ -5,10 +5,12 @@
 
 use pyralnet::config::Config;
 use pyralnet::gclusteron::backend::{ErrorMode, GcHyper, KernelAt, Readout};
-use pyralnet::gclusteron::forward::{apply_kernel, drives, drives_at_locations, outputs};
-use pyralnet::gclusteron::kernel::{kernel, kernel_matrix};
+use pyralnet::gclusteron::forward::{apply_kernel, centred, drives, drives_at_locations, outputs};
+use pyralnet::gclusteron::kernel::{complement, complement_matrix};
 use pyralnet::gclusteron::rules::{binary_error, delta_b, delta_l, delta_w, softmax_error};
-use pyralnet::gclusteron::{adam, init, GcBackend, GcBatch, GcCpu, GcData, GcParams, GcState};
+use pyralnet::gclusteron::{
+    adam, init, GcBackend, GcBatch, GcCpu, GcData, GcParams, GcReal, GcState,
+};
 use pyralnet::gpu;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -30,12 +32,12 @@ fn y_direct(x: &[f64], w: &[f64], l: &[f64], r: f64) -> f64 {
 /// `o` of one unit on one pattern through the crate's forward pass.
 fn o_forward(x: &[f64], w: &[f64], l: &[f64], b: f64, r: f64) -> f64 {
     let n = x.len();
-    let mut f = vec![0.0; n * n];
-    kernel_matrix(l, r, &mut f);
+    let mut g = vec![0.0; n * n];
+    complement_matrix(l, r, &mut g);
     let mut s = vec![0.0; n];
     drives(w, x, &mut s);
     let mut u = vec![0.0; n];
-    apply_kernel(&s, &f, n, &mut u);
+    apply_kernel(&s, &g, n, &mut u);
     let mut o = [0.0];
     outputs(&s, &u, b, n, &mut o);
     o[0]
@@ -43,11 +45,13 @@ fn o_forward(x: &[f64], w: &[f64], l: &[f64], b: f64, r: f64) -> f64 {
 
 #[test]
 fn kernel_and_forward_pass_by_hand() {
-    // F(d) = exp(−d²/r): d = 1, r = 2 → e^{−1/2}
-    assert!((kernel(1.0f64, 2.0) - (-0.5f64).exp()).abs() < 1e-15);
+    // F(d) = exp(−d²/r) = 1 − G(d): d = 1, r = 2 → e^{−1/2}
+    assert!((1.0 - complement(1.0f64, -0.5) - (-0.5f64).exp()).abs() < 1e-15);
+    // G keeps its relative accuracy where F rounds to 1: d = 1e-9, r = 1 → G = 1e-18
+    assert!((complement(1e-9f64, -1.0) - 1e-18).abs() < 1e-32);
     // half height at d_half: r = d_half²/ln 2 gives F(d_half) = 1/2; MNIST literal r
     let r = pyralnet::gclusteron::params::r_from_half_height(0.4);
-    assert!((kernel(0.4, r) - 0.5).abs() < 1e-15);
+    assert!((complement(0.4, -1.0 / r) - 0.5).abs() < 1e-15);
     assert!((r - 0.23083120654223419).abs() < 1e-15);
     // two synapses: x = (1, 2), w = (0.5, −1), l = (0, 1), r = 1, b = 0.25
     // s = (0.5, −2), F_12 = e^{−1}; y = 0.25 + 4 + 2·0.5·(−2)·e^{−1} = 4.25 − 2/e
@@ -59,14 +63,14 @@ fn kernel_and_forward_pass_by_hand() {
     let o = o_forward(&x, &w, &l, -0.1, 0.7);
     assert!((o - (y_direct(&x, &w, &l, 0.7) + 0.1)).abs() < 1e-14);
     // v = F (s∘l): v_i − l_i u_i = Σ_j F_ij s_j (l_j − l_i)
-    let mut f = vec![0.0; 9];
-    kernel_matrix(&l, 0.7, &mut f);
+    let mut g = vec![0.0; 9];
+    complement_matrix(&l, 0.7, &mut g);
     let mut s = vec![0.0; 3];
     drives(&w, &x, &mut s);
     let (mut u, mut sl, mut v) = (vec![0.0; 3], vec![0.0; 3], vec![0.0; 3]);
-    apply_kernel(&s, &f, 3, &mut u);
+    apply_kernel(&s, &g, 3, &mut u);
     drives_at_locations(&s, &l, &mut sl);
-    apply_kernel(&sl, &f, 3, &mut v);
+    apply_kernel(&sl, &g, 3, &mut v);
     for i in 0..3 {
         let direct: f64 = (0..3)
             .map(|j| (-(l[i] - l[j]).powi(2) / 0.7).exp() * s[j] * (l[j] - l[i]))
@@ -115,14 +119,14 @@ fn update_rules_are_the_gradients_without_their_constants() {
         0.7,
     );
     let n = 4;
-    let mut f = vec![0.0; n * n];
-    kernel_matrix(&l, r, &mut f);
+    let mut g = vec![0.0; n * n];
+    complement_matrix(&l, r, &mut g);
     let mut s = vec![0.0; n];
     drives(&w, &x, &mut s);
     let (mut u, mut sl, mut v) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    apply_kernel(&s, &f, n, &mut u);
+    apply_kernel(&s, &g, n, &mut u);
     drives_at_locations(&s, &l, &mut sl);
-    apply_kernel(&sl, &f, n, &mut v);
+    apply_kernel(&sl, &g, n, &mut v);
     let (mut dl, mut dw) = (vec![0.0; n], vec![0.0; n]);
     delta_l(&[1.0], &s, &u, &v, &l, &mut dl);
     delta_w(&[1.0], &x, &u, &mut dw);
@@ -142,6 +146,99 @@ fn update_rules_are_the_gradients_without_their_constants() {
     }
     // minibatch means: two patterns with errors e = (0.5, −2) average the per-pattern rules
     assert_eq!(delta_b(&[0.5, -2.0]), -0.75);
+}
+
+/// y, Δl and Δw of one unit on the patterns `x` (rows of N) with errors `e`, through the
+/// crate's forward pass and rules in precision T.
+fn unit_pass<T: GcReal>(x: &[f64], w: &[f64], l: &[f64], r: f64, e: &[f64]) -> [Vec<f64>; 3] {
+    let t = |v: &[f64]| v.iter().map(|&a| T::of(a)).collect::<Vec<T>>();
+    let (x, w, l, e) = (t(x), t(w), t(l), t(e));
+    let n = w.len();
+    let mut g = vec![T::zero(); n * n];
+    complement_matrix(&l, T::of(r), &mut g);
+    let mut s = vec![T::zero(); x.len()];
+    drives(&w, &x, &mut s);
+    let mut u = vec![T::zero(); x.len()];
+    apply_kernel(&s, &g, n, &mut u);
+    let lc = centred(&l);
+    let (mut sl, mut v) = (vec![T::zero(); x.len()], vec![T::zero(); x.len()]);
+    drives_at_locations(&s, &lc, &mut sl);
+    apply_kernel(&sl, &g, n, &mut v);
+    let mut y = vec![T::zero(); e.len()];
+    outputs(&s, &u, T::zero(), n, &mut y);
+    let (mut dl, mut dw) = (vec![T::zero(); n], vec![T::zero(); n]);
+    delta_l(&e, &s, &u, &v, &lc, &mut dl);
+    delta_w(&e, &x, &u, &mut dw);
+    let f = |v: Vec<T>| v.into_iter().map(|a| a.f64()).collect::<Vec<f64>>();
+    [f(y), f(dl), f(dw)]
+}
+
+/// `sqrt(Σ(a−b)²/Σb²)`.
+fn rel_rms(a: &[f64], b: &[f64]) -> f64 {
+    let d: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    (d / b.iter().map(|y| y * y).sum::<f64>()).sqrt()
+}
+
+#[test]
+fn f32_follows_f64_where_the_kernel_is_nearly_one() {
+    // the MNIST regime of spec §4: N = 784, z-scored patterns (Σx = 0), w = 1, locations within
+    // 0.02 and r = 0.2308, so F_ij > 0.998 and y = sᵀF s is ~1e-4 of Σ|s_i s_j|
+    let (n, b, r) = (
+        784,
+        3,
+        pyralnet::gclusteron::params::r_from_half_height(0.4),
+    );
+    let mut rng = Pcg64::seed_from_u64(11);
+    let mut x = Vec::new();
+    for _ in 0..b {
+        let raw: Vec<f64> = (0..n)
+            .map(|_| rng.gen_range(-1.0..1.0f64).powi(3))
+            .collect();
+        let mean = raw.iter().sum::<f64>() / n as f64;
+        let sd = (raw.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+        // inputs as f32 holds them, so that both precisions see the same values
+        x.extend(raw.iter().map(|v| ((v - mean) / sd) as f32 as f64));
+    }
+    let l: Vec<f64> = (0..n)
+        .map(|_| (0.02 * rng.gen::<f64>()) as f32 as f64)
+        .collect();
+    let (w, e) = (vec![1.0; n], [0.3, -0.5, 0.2]);
+    let want = unit_pass::<f64>(&x, &w, &l, r, &e);
+    let got = unit_pass::<f32>(&x, &w, &l, r, &e);
+    for (yg, yw) in got[0].iter().zip(&want[0]) {
+        assert!(((yg - yw) / yw).abs() < 1e-5, "y: f32 {yg} vs f64 {yw}");
+    }
+    assert!(
+        rel_rms(&got[1], &want[1]) < 1e-5,
+        "Δl: {}",
+        rel_rms(&got[1], &want[1])
+    );
+    assert!(
+        rel_rms(&got[2], &want[2]) < 1e-5,
+        "Δw: {}",
+        rel_rms(&got[2], &want[2])
+    );
+    // the same y summed with F itself in f32 (the form this replaces) is off by far more
+    let y_f_form: Vec<f64> = x
+        .chunks_exact(n)
+        .map(|xp| {
+            let mut y = 0.0f32;
+            for i in 0..n {
+                let mut ui = 0.0f32;
+                for j in 0..n {
+                    let d = l[i] as f32 - l[j] as f32;
+                    ui += (-(d * d) / r as f32).exp() * xp[j] as f32;
+                }
+                y += xp[i] as f32 * ui;
+            }
+            y as f64
+        })
+        .collect();
+    assert!(
+        rel_rms(&y_f_form, &want[0]) > 1e-4,
+        "the F form in f32 deviates by only {}",
+        rel_rms(&y_f_form, &want[0])
+    );
 }
 
 #[test]
@@ -596,6 +693,42 @@ fn cli_runs_the_xor_smoke_config_and_refuses_bad_input() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let conv = summary["convergence"].as_array().unwrap();
     assert_eq!(conv.len(), 4);
+    // a G-clusteron sweep runs as one batch: --max-batch is refused, not ignored
+    let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args([
+            "run",
+            &cfg,
+            "--out",
+            out.to_str().unwrap(),
+            "--max-batch",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--max-batch"), "{err}");
+    // shards run, but merge refuses them instead of writing a result without states/
+    let shards: Vec<String> = (0..2)
+        .map(|i| {
+            let dir = dir.path().join(format!("shard{i}"));
+            let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+                .args(["run", &cfg, "--out", dir.to_str().unwrap(), "--quiet"])
+                .args(["--backend", "cpu", "--shard", &format!("{i}/2")])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            dir.to_str().unwrap().to_string()
+        })
+        .collect();
+    let merged = dir.path().join("merged");
+    let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(["merge", merged.to_str().unwrap(), &shards[0], &shards[1]])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("G-clusteron shards"), "{err}");
 }
 
 #[test]

@@ -177,8 +177,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if matches!(a.backend, BackendArg::Gpu) && matches!(a.precision, Some(PrecisionArg::F64)) {
         bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
     }
-    if cfg.model == ModelKind::Gclusteron && (a.record || a.init_weights.is_some() || a.resume) {
-        bail!("--record, --init-weights and --resume are not available for \"model\": \"gclusteron\" (its runs write no traces or checkpoints)");
+    if cfg.model == ModelKind::Gclusteron
+        && (a.record || a.init_weights.is_some() || a.resume || a.max_batch.is_some())
+    {
+        bail!("--record, --init-weights, --resume and --max-batch are not available for \"model\": \"gclusteron\" (its runs write no traces or checkpoints and run every instance in one batch)");
     }
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");

@@ -3,9 +3,8 @@
 
 use super::adam;
 use super::backend::{GcHyper, GcState, KernelAt, Readout};
-use super::forward::{apply_kernel, drives, drives_at_locations, outputs};
-use super::kernel::kernel_matrix;
-use super::kernel::GcReal;
+use super::forward::{apply_kernel, centred, drives, drives_at_locations, outputs};
+use super::kernel::{complement_matrix, GcReal};
 use super::rules::{binary_error, delta_b, delta_l, delta_w, softmax_error};
 use rayon::prelude::*;
 
@@ -15,11 +14,13 @@ pub struct Set<T> {
     pub t: Vec<T>,
 }
 
-/// Forward pass of every unit on one minibatch, kept for the updates.
+/// Forward pass of every unit on one minibatch, kept for the updates (`v` and `lc` only when
+/// the locations learn: `lc` = l − l̄, `v = F (s∘lc)`).
 struct UnitPass<T> {
     s: Vec<T>,
     u: Vec<T>,
     v: Vec<T>,
+    lc: Vec<T>,
     o: Vec<T>,
 }
 
@@ -51,22 +52,23 @@ pub fn train_step<T: GcReal>(
         .map(|unit| {
             let l = &st.l[unit * n..(unit + 1) * n];
             let w = &st.w[unit * n..(unit + 1) * n];
-            let mut f = vec![T::zero(); n * n];
-            kernel_matrix(l, r, &mut f);
+            let mut g = vec![T::zero(); n * n];
+            complement_matrix(l, r, &mut g);
             let mut s = vec![T::zero(); bsz * n];
             drives(w, &x, &mut s);
             let mut u = vec![T::zero(); bsz * n];
-            apply_kernel(&s, &f, n, &mut u);
-            let mut v = Vec::new();
+            apply_kernel(&s, &g, n, &mut u);
+            let (mut v, mut lc) = (Vec::new(), Vec::new());
             if h.learn_l {
+                lc = centred(l);
                 let mut sl = vec![T::zero(); bsz * n];
-                drives_at_locations(&s, l, &mut sl);
+                drives_at_locations(&s, &lc, &mut sl);
                 v = vec![T::zero(); bsz * n];
-                apply_kernel(&sl, &f, n, &mut v);
+                apply_kernel(&sl, &g, n, &mut v);
             }
             let mut o = vec![T::zero(); bsz];
             outputs(&s, &u, st.b[unit], n, &mut o);
-            UnitPass { s, u, v, o }
+            UnitPass { s, u, v, lc, o }
         })
         .collect();
     // e[unit][p]
@@ -94,14 +96,7 @@ pub fn train_step<T: GcReal>(
         let span = unit * n..(unit + 1) * n;
         let eu = &e[unit];
         if h.learn_l {
-            delta_l(
-                eu,
-                &pass.s,
-                &pass.u,
-                &pass.v,
-                &st.l[span.clone()],
-                &mut delta,
-            );
+            delta_l(eu, &pass.s, &pass.u, &pass.v, &pass.lc, &mut delta);
             let m = h.adam.then(|| {
                 (
                     &mut st.adam_l.m[span.clone()],
@@ -153,15 +148,15 @@ pub fn outputs_on<T: GcReal>(
                 KernelAt::Current => &st.l,
                 KernelAt::LastStep => &st.l_kernel,
             };
-            let mut f = vec![T::zero(); n * n];
-            kernel_matrix(&locs[unit * n..(unit + 1) * n], r, &mut f);
+            let mut g = vec![T::zero(); n * n];
+            complement_matrix(&locs[unit * n..(unit + 1) * n], r, &mut g);
             let w = &st.w[unit * n..(unit + 1) * n];
             let mut o = vec![T::zero(); patterns];
             for (xb, ob) in x.chunks(EVAL_BLOCK * n).zip(o.chunks_mut(EVAL_BLOCK)) {
                 let mut s = vec![T::zero(); xb.len()];
                 drives(w, xb, &mut s);
                 let mut u = vec![T::zero(); xb.len()];
-                apply_kernel(&s, &f, n, &mut u);
+                apply_kernel(&s, &g, n, &mut u);
                 outputs(&s, &u, st.b[unit], n, ob);
             }
             o

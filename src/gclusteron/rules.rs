@@ -37,6 +37,8 @@ pub fn binary_error<T: Real>(o: T, t: T, mode: ErrorMode) -> T {
 }
 
 /// `Δl_i = −(1/B) Σ_p e_p s_pi (v_pi − l_i u_pi)` (= `−(1/B) Σ_p e_p s_pi Σ_j s_pj F_ij (l_j − l_i)`).
+/// `l` may be shifted by a constant (the caller passes centred locations) when `v = F (s∘l)`
+/// was computed with the same shift: `v_pi − l_i u_pi` does not change.
 pub fn delta_l<T: Real>(e: &[T], s: &[T], u: &[T], v: &[T], l: &[T], out: &mut [T]) {
     let n = l.len();
     out.iter_mut().for_each(|d| *d = T::zero());

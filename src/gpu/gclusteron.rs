@@ -4,12 +4,13 @@
 //! The data sets go up once (inputs in pieces no larger than the device's storage binding, so
 //! a 60 000-pattern MNIST set fits lavapipe's 128 MiB limit), the state of every instance lives
 //! in one buffer, and each `train` call uploads only the minibatch indices and records all its
-//! steps (five dispatches each; the step index lives on the device) into a few submissions with
-//! no host round trip. The products U = S F and G = (S∘l) F − l∘U dominate; the kernel
-//! computes F tile by tile from l instead of storing N × N per unit, so memory stays
-//! O(N·B) per unit. Every dispatch loops at most about 2N + B times per invocation (one step
-//! per dispatch), under llvmpipe's silent stop at 65535 loop iterations for any N the constructor
-//! accepts. The instances are independent, and nothing an instance computes depends on the
+//! steps (six dispatches each; the step index lives on the device) into a few submissions with
+//! no host round trip. The products U = S F and Z = (S∘l) F − l∘U dominate; the kernel
+//! computes the kernel's complement G = 1 − F tile by tile from l instead of storing N × N per
+//! unit, so memory stays O(N·B) per unit, and forms U = S·1 − S G from the compensated drive
+//! sums S·1 (no cancellation where F ≈ 1, see `crate::gclusteron::kernel`). Every dispatch
+//! loops at most about 2N + B times per invocation (one step per dispatch), under llvmpipe's
+//! silent stop at 65535 loop iterations for any N the constructor accepts. The instances are independent, and nothing an instance computes depends on the
 //! others or on the batch size, so an instance alone and in a batch give the same bits.
 
 use super::device::{open, Gpu};
@@ -22,6 +23,8 @@ use anyhow::{ensure, Context};
 use std::sync::Arc;
 
 const SOURCE: &str = include_str!("../../shaders/gclusteron.wgsl");
+/// `expm1_nonpositive`, WGSL's missing `expm1` (prepended to [`SOURCE`]).
+const EXPM1: &str = include_str!("../../shaders/expm1.wgsl");
 /// Input pieces a set may be split into (bindings 7–10 of the shader).
 const PIECES: usize = 4;
 /// Steps recorded per submission.
@@ -30,6 +33,11 @@ const STEPS_PER_SUBMIT: usize = 64;
 const EVAL_BYTES: u64 = 64 << 20;
 /// Patterns one workgroup of the tiled product covers (two vec4s).
 const GROUP_PATTERNS: usize = 8;
+/// Minibatch patterns one workgroup of the training product covers when no minibatch has
+/// more (one vec4: half the loads and products of [`GROUP_PATTERNS`]).
+const SMALL_GROUP_PATTERNS: usize = 4;
+/// Synapses i one thread of the tiled product covers (`RI` in the shader).
+const SYNAPSES_PER_THREAD: usize = 4;
 /// Words per instance in the hyper-parameter buffer (`struct Hyper`).
 const HYPER_WORDS: usize = 12;
 
@@ -39,13 +47,15 @@ struct SetBuffers {
     bind: wgpu::BindGroup,
 }
 
-/// The compiled kernels: the five of a training step and the two of an evaluation block.
+/// The compiled kernels: the six of a training step and the three of an evaluation block.
 struct Kernels {
+    sums_train: wgpu::ComputePipeline,
     forward_train: wgpu::ComputePipeline,
     dot_train: wgpu::ComputePipeline,
     errors: wgpu::ComputePipeline,
     update: wgpu::ComputePipeline,
     advance: wgpu::ComputePipeline,
+    sums_eval: wgpu::ComputePipeline,
     forward_eval: wgpu::ComputePipeline,
     dot_eval: wgpu::ComputePipeline,
 }
@@ -58,7 +68,12 @@ struct Dims {
     m: usize,
     bmax: usize,
     wg: usize,
+    /// Workgroups of synapses i of the tiled product.
     nx: usize,
+    /// Tiles of synapses j (and workgroups of the update).
+    nt: usize,
+    /// Minibatch patterns per workgroup of the training product.
+    pg: usize,
     /// Patterns per input piece.
     rpp: usize,
     /// Patterns per evaluation block.
@@ -68,7 +83,7 @@ struct Dims {
 }
 
 impl Dims {
-    /// The shader source with its constants.
+    /// The shader source with `expm1_nonpositive` and its constants.
     fn source(&self, readout: Readout) -> String {
         let consts = [
             ("N", self.n),
@@ -77,6 +92,8 @@ impl Dims {
             ("BMAX", self.bmax),
             ("WG", self.wg),
             ("NX", self.nx),
+            ("NT", self.nt),
+            ("PG", self.pg),
             ("RPP", self.rpp),
             ("PBLK", self.pblk),
             ("ST", self.st),
@@ -86,6 +103,7 @@ impl Dims {
             .iter()
             .map(|(name, v)| format!("const {name}: u32 = {v}u;\n"))
             .collect();
+        s.push_str(EXPM1);
         s.push_str(SOURCE);
         s
     }
@@ -102,8 +120,8 @@ pub struct GcGpuBackend {
     rows: wgpu::Buffer,
     state: wgpu::Buffer,
     ctrl: wgpu::Buffer,
-    /// Scratch shared by every set's bind group: U, G, o/e, the evaluation's partial sums and
-    /// outputs (see [`GcGpuBackend::bind`]).
+    /// Scratch shared by every set's bind group: U, Z, o/e/S, the evaluation's partial sums and
+    /// outputs/S (see [`GcGpuBackend::bind`]).
     shared: [wgpu::Buffer; 5],
     sets: Vec<SetBuffers>,
     set_data: Vec<(wgpu::Buffer, Vec<wgpu::Buffer>)>,
@@ -170,15 +188,17 @@ impl GcGpuBackend {
             "a data set of {longest} patterns of {n} inputs needs more than {PIECES} storage \
              bindings of {max_binding} bytes"
         );
-        let nx = n.div_ceil(wg);
+        let nx = n.div_ceil(SYNAPSES_PER_THREAD * wg);
         let per_pattern = (m * k * nx * 4) as u64;
         let chunk = GROUP_PATTERNS;
         // the partial sums fit the budget, and both evaluation grids the workgroup limit
-        let pblk = ((EVAL_BYTES.min(max_binding) / per_pattern) as usize)
-            .min(longest)
+        // (rounded down to whole groups of patterns, so that rounding cannot exceed a limit)
+        let cap = ((EVAL_BYTES.min(max_binding) / per_pattern) as usize)
             .min(max_groups * wg / (m * k))
-            .min(max_groups * chunk)
+            .min(max_groups * chunk);
+        let pblk = longest
             .next_multiple_of(chunk)
+            .min(cap / chunk * chunk)
             .max(chunk);
         let dims = Dims {
             n,
@@ -187,6 +207,12 @@ impl GcGpuBackend {
             bmax,
             wg,
             nx,
+            nt: n.div_ceil(wg),
+            pg: if bmax <= SMALL_GROUP_PATTERNS {
+                SMALL_GROUP_PATTERNS
+            } else {
+                GROUP_PATTERNS
+            },
             rpp,
             pblk,
             st: 7 * k * n + 3 * k,
@@ -206,16 +232,18 @@ impl GcGpuBackend {
             .collect();
         let (bind_layout, layout) = layouts(&gpu, "gclusteron", &bindings);
         let entries = [
+            "sums_train",
             "forward_train",
             "dot_train",
             "errors",
             "update",
             "advance",
+            "sums_eval",
             "forward_eval",
             "dot_eval",
         ];
-        let [forward_train, dot_train, errors, update, advance, forward_eval, dot_eval] =
-            <[wgpu::ComputePipeline; 7]>::try_from(compile(
+        let [sums_train, forward_train, dot_train, errors, update, advance, sums_eval, forward_eval, dot_eval] =
+            <[wgpu::ComputePipeline; 9]>::try_from(compile(
                 &gpu,
                 "gclusteron",
                 &dims.source(batch.readout),
@@ -224,11 +252,13 @@ impl GcGpuBackend {
             )?)
             .map_err(|_| anyhow::anyhow!("one pipeline per entry point"))?;
         let kernels = Kernels {
+            sums_train,
             forward_train,
             dot_train,
             errors,
             update,
             advance,
+            sums_eval,
             forward_eval,
             dot_eval,
         };
@@ -245,10 +275,10 @@ impl GcGpuBackend {
         let scratch = |label: &str, bytes: u64| zeroed(&gpu, label, bytes, STORAGE);
         let shared = [
             scratch("gc u", ub_bytes),
-            scratch("gc g", ub_bytes),
-            scratch("gc oe", (2 * m * bmax * k * 4) as u64),
+            scratch("gc z", ub_bytes),
+            scratch("gc oe", (3 * m * bmax * k * 4) as u64),
             scratch("gc partial", (m * k * pblk * nx * 4) as u64),
-            scratch("gc oeval", (m * pblk * k * 4) as u64),
+            scratch("gc oeval", (2 * m * pblk * k * 4) as u64),
         ];
         let mut backend = GcGpuBackend {
             hyper: storage_init(&gpu, "gc hyper", &[0; 4 * HYPER_WORDS].repeat(m)),
@@ -292,17 +322,17 @@ impl GcGpuBackend {
         Ok(backend)
     }
 
-    /// The bind group of set `s`: hyper, rows, state, U, G, o/e, the set's targets and input
+    /// The bind group of set `s`: hyper, rows, state, U, Z, o/e/S, the set's targets and input
     /// pieces, ctrl, partial sums, evaluation outputs.
     fn bind(&self, s: usize) -> wgpu::BindGroup {
         let (t, x) = &self.set_data[s];
-        let [u, g, oe, partial, oeval] = &self.shared;
+        let [u, z, oe, partial, oeval] = &self.shared;
         let buffers: [&wgpu::Buffer; 14] = [
             &self.hyper,
             &self.rows,
             &self.state,
             u,
-            g,
+            z,
             oe,
             t,
             &x[0],
@@ -371,6 +401,58 @@ impl GcGpuBackend {
     fn groups(&self, invocations: usize) -> u32 {
         invocations.div_ceil(self.dims.wg) as u32
     }
+}
+
+/// `e^x − 1` of every `x[i]` (≤ 0) as the shaders compute it (`shaders/expm1.wgsl`).
+pub fn probe_expm1(gpu: &Gpu, x: &[f32]) -> anyhow::Result<Vec<f32>> {
+    const PROBE: &str = "
+@group(0) @binding(0) var<storage, read> xs: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    if id.x < arrayLength(&xs) {
+        out[id.x] = expm1_nonpositive(xs[id.x]);
+    }
+}
+";
+    ensure!(!x.is_empty(), "nothing to probe");
+    let pipe = compile(
+        gpu,
+        "expm1 probe",
+        &format!("{EXPM1}{PROBE}"),
+        &["main"],
+        None,
+    )?
+    .remove(0);
+    let xs = storage_init(gpu, "expm1 x", bytemuck::cast_slice(x));
+    let bytes = 4 * x.len() as u64;
+    let out = zeroed(gpu, "expm1 out", bytes, STORAGE);
+    let entries: Vec<wgpu::BindGroupEntry> = [&xs, &out]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("expm1 probe"),
+        layout: &pipe.get_bind_group_layout(0),
+        entries: &entries,
+    });
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&pipe);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(x.len().div_ceil(64) as u32, 1, 1);
+    }
+    gpu.queue.submit([enc.finish()]);
+    Ok(bytemuck::pod_collect_to_vec(&read_back(
+        gpu,
+        &out,
+        &[(0, bytes)],
+    )?))
 }
 
 /// The words of one instance's state in the shader's layout: l, w, l_kernel, m_l, v_l, m_w,
@@ -466,13 +548,15 @@ impl GcBackend for GcGpuBackend {
         let k = &self.kernels;
         let bind = &self.sets[0].bind;
         let mk = (d.m * d.k) as u32;
-        let zt = d.bmax.div_ceil(GROUP_PATTERNS) as u32;
+        let zt = d.bmax.div_ceil(d.pg) as u32;
         for window in (0..steps).step_by(STEPS_PER_SUBMIT) {
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_bind_group(0, bind, &[]);
                 for _ in window..(window + STEPS_PER_SUBMIT).min(steps) {
+                    pass.set_pipeline(&k.sums_train);
+                    pass.dispatch_workgroups(self.groups(d.m * d.k * d.bmax), 1, 1);
                     pass.set_pipeline(&k.forward_train);
                     pass.dispatch_workgroups(d.nx as u32, mk, zt);
                     pass.set_pipeline(&k.dot_train);
@@ -480,7 +564,7 @@ impl GcBackend for GcGpuBackend {
                     pass.set_pipeline(&k.errors);
                     pass.dispatch_workgroups(self.groups(d.m * d.bmax), 1, 1);
                     pass.set_pipeline(&k.update);
-                    pass.dispatch_workgroups(d.nx as u32, mk, 1);
+                    pass.dispatch_workgroups(d.nt as u32, mk, 1);
                     pass.set_pipeline(&k.advance);
                     pass.dispatch_workgroups(1, 1, 1);
                 }
@@ -506,6 +590,8 @@ impl GcBackend for GcGpuBackend {
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_bind_group(0, &self.sets[set].bind, &[]);
+                pass.set_pipeline(&self.kernels.sums_eval);
+                pass.dispatch_workgroups(self.groups(d.m * d.k * d.pblk), 1, 1);
                 pass.set_pipeline(&self.kernels.forward_eval);
                 pass.dispatch_workgroups(d.nx as u32, mk, (d.pblk / GROUP_PATTERNS) as u32);
                 pass.set_pipeline(&self.kernels.dot_eval);

@@ -129,7 +129,7 @@ pub use backend::{GpuBackend, GpuOptions};
 pub use device::{
     is_cpu_driver, list_adapters, open, open_hardware, AdapterSummary, Gpu, GpuError,
 };
-pub use gclusteron::GcGpuBackend;
+pub use gclusteron::{probe_expm1, GcGpuBackend};
 pub use kernel::probe;
 pub use layout::KernelKind;
 pub use steady::SteadyGpuBackend;

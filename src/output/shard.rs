@@ -150,6 +150,13 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
         bail!("shards missing: {}", missing.join(", "));
     }
     let cfg: Config = serde_json::from_value(config.clone())?;
+    if cfg.model == crate::config::ModelKind::Gclusteron {
+        bail!(
+            "{} holds G-clusteron shards, which merge cannot combine yet (their states/ and \
+             convergence summary would be lost); run the config without --shard",
+            first.display()
+        );
+    }
     let plan = cfg.plan()?;
     for s in &shards {
         let want: Vec<usize> = plan
