@@ -259,20 +259,32 @@ fn lane8(a0: vec4<f32>, a1: vec4<f32>, c: u32) -> f32 {
 /// minibatch, one invocation per (instance, unit, p).
 @compute @workgroup_size(WG)
 fn sums_train(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let g = gid.x;
-    if g >= M * K * BMAX {
+    let t = train_slot(gid.x);
+    if !t.busy {
         return;
+    }
+    let h = hyper[t.inst];
+    let wbase = t.inst * ST + O_W + t.unit * N;
+    oe[S_OFF + (t.inst * K + t.unit) * BMAX + t.p] = drive_sum(wbase, train_row(h, ctrl[0], t.p));
+}
+
+/// The (instance, unit, minibatch pattern) of invocation g of a per-(instance, unit, p) training
+/// dispatch, and whether it has work: g in range, the instance still training, p in its batch.
+struct TrainSlot {
+    inst: u32,
+    unit: u32,
+    p: u32,
+    busy: bool,
+}
+
+fn train_slot(g: u32) -> TrainSlot {
+    if g >= M * K * BMAX {
+        return TrainSlot(0u, 0u, 0u, false);
     }
     let inst = g / (K * BMAX);
-    let unit = (g / BMAX) % K;
     let p = g % BMAX;
     let h = hyper[inst];
-    let step = ctrl[0];
-    if step >= h.steps || p >= h.batch {
-        return;
-    }
-    let wbase = inst * ST + O_W + unit * N;
-    oe[S_OFF + (inst * K + unit) * BMAX + p] = drive_sum(wbase, train_row(h, step, p));
+    return TrainSlot(inst, (g / BMAX) % K, p, ctrl[0] < h.steps && p < h.batch);
 }
 
 /// Part 2: U = S·1 − H and Z of every active instance's unit for its minibatch, PG patterns
@@ -322,19 +334,14 @@ fn store_train(acc: Acc, i: u32, p0: u32, batch: u32, sb: u32, ub: u32) {
 /// Part 3: o_p = y_p − b with y_p = Σ_i s_pi U_pi, one invocation per (instance, unit, p).
 @compute @workgroup_size(WG)
 fn dot_train(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let g = gid.x;
-    if g >= M * K * BMAX {
+    let t = train_slot(gid.x);
+    if !t.busy {
         return;
     }
-    let inst = g / (K * BMAX);
-    let unit = (g / BMAX) % K;
-    let p = g % BMAX;
-    let h = hyper[inst];
-    let step = ctrl[0];
-    if step >= h.steps || p >= h.batch {
-        return;
-    }
-    let row = train_row(h, step, p);
+    let inst = t.inst;
+    let unit = t.unit;
+    let p = t.p;
+    let row = train_row(hyper[inst], ctrl[0], p);
     let wbase = inst * ST + O_W + unit * N;
     let ub = ((inst * K + unit) * BMAX + p) * N;
     var y = 0.0;

@@ -14,7 +14,9 @@
 //! others or on the batch size, so an instance alone and in a batch give the same bits.
 
 use super::device::{open, Gpu};
-use super::kernel::{compile, layouts, read_back, storage_init, workgroup_size, zeroed, STORAGE};
+use super::kernel::{
+    bind_whole, compile, layouts, read_back, storage_init, workgroup_size, zeroed, STORAGE,
+};
 use super::layout::LOOP_BUDGET;
 use crate::gclusteron::{
     ErrorMode, GcBackend, GcBatch, GcData, GcState, KernelAt, Moments, Readout,
@@ -343,21 +345,7 @@ impl GcGpuBackend {
             partial,
             oeval,
         ];
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        self.gpu
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("gclusteron"),
-                layout: &self.bind_layout,
-                entries: &entries,
-            })
+        bind_whole(&self.gpu, "gclusteron", &self.bind_layout, &buffers)
     }
 
     /// Writes every instance's hyper-parameters with its (rows offset, steps) of this call.
@@ -427,19 +415,12 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let xs = storage_init(gpu, "expm1 x", bytemuck::cast_slice(x));
     let bytes = 4 * x.len() as u64;
     let out = zeroed(gpu, "expm1 out", bytes, STORAGE);
-    let entries: Vec<wgpu::BindGroupEntry> = [&xs, &out]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("expm1 probe"),
-        layout: &pipe.get_bind_group_layout(0),
-        entries: &entries,
-    });
+    let bind = bind_whole(
+        gpu,
+        "expm1 probe",
+        &pipe.get_bind_group_layout(0),
+        &[&xs, &out],
+    );
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     {
         let mut pass = enc.begin_compute_pass(&Default::default());

@@ -279,6 +279,28 @@ pub(crate) fn read_back(
     Ok(bytes)
 }
 
+/// A bind group binding each of `buffers` whole, at bindings 0, 1, … in order.
+pub fn bind_whole(
+    gpu: &Gpu,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
+}
+
 /// Runs the known-answer probe of the shared shader functions: for every `x[i]` returns
 /// `(hash32(i), ξ(seed, step, i), φ(x[i]))` as computed on the GPU (see `shaders/probe.wgsl`).
 pub fn probe(
@@ -319,18 +341,12 @@ pub fn probe(
     let xs = storage_init(gpu, "probe x", bytemuck::cast_slice(x));
     let out_bytes = 12 * x.len() as u64;
     let out = zeroed(gpu, "probe out", out_bytes, STORAGE);
-    let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("probe"),
-        layout: &pipe.get_bind_group_layout(0),
-        entries: &[&uniform, &xs, &out]
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect::<Vec<_>>(),
-    });
+    let bind = bind_whole(
+        gpu,
+        "probe",
+        &pipe.get_bind_group_layout(0),
+        &[&uniform, &xs, &out],
+    );
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     {
         let mut pass = enc.begin_compute_pass(&Default::default());
