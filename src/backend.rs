@@ -86,3 +86,13 @@ pub trait Backend {
         Vec::new()
     }
 }
+
+/// The check every [`Backend::restore`] starts with: a checkpoint of `states` instances fits a
+/// batch of `batch` only if the counts agree.
+pub fn check_restore_len(states: usize, batch: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        states == batch,
+        "a checkpoint of {states} instances cannot restore a batch of {batch}"
+    );
+    Ok(())
+}

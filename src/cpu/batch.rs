@@ -139,12 +139,7 @@ impl<F: Real> Backend for CpuBackend<F> {
     }
 
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            states.len() == self.instances.len(),
-            "a checkpoint of {} instances cannot restore a batch of {}",
-            states.len(),
-            self.instances.len()
-        );
+        crate::backend::check_restore_len(states.len(), self.instances.len())?;
         for (inst, st) in self.instances.iter_mut().zip(states) {
             inst.state = st.cast();
         }

@@ -2,7 +2,8 @@
 
 use super::device::{open, Gpu};
 use super::kernel::{
-    read_back, storage_init, workgroup_size, zeroed, StepKernel, SERIAL, STEP, STORAGE,
+    read_back, read_records, storage_init, workgroup_size, zeroed, StepKernel, SERIAL, STEP,
+    STORAGE,
 };
 use super::layout::{KernelKind, Layout, DISPATCH_STRIDE, LOOP_BUDGET};
 use super::pieces;
@@ -678,11 +679,7 @@ impl Backend for GpuBackend {
         let stride = self.layout.state_len;
         let mut out = Vec::with_capacity(self.groups.iter().map(|g| g.len).sum());
         for (gi, g) in self.groups.iter().enumerate() {
-            let words: Vec<f32> = bytemuck::pod_collect_to_vec(&read_back(
-                &self.gpu,
-                &g.state,
-                &[(0, 4 * (g.len * stride) as u64)],
-            )?);
+            let words = read_records(&self.gpu, &g.state, g.len, stride, stride)?;
             let counters = self.counters(gi)?;
             for (w, &step) in words.chunks_exact(stride).zip(&counters) {
                 out.push(self.layout.unpack(w, step));
@@ -695,11 +692,7 @@ impl Backend for GpuBackend {
     /// counters; the scratch needs no restoring, as every pattern starts by clearing its sums.
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
         let n: usize = self.groups.iter().map(|g| g.len).sum();
-        ensure!(
-            states.len() == n,
-            "a checkpoint of {} instances cannot restore a batch of {n}",
-            states.len()
-        );
+        crate::backend::check_restore_len(states.len(), n)?;
         // pack everything first, so that a state of the wrong shape leaves the backend as it was
         let packed = self
             .groups
@@ -731,21 +724,11 @@ impl Backend for GpuBackend {
     }
 
     fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {
-        let (stride, w) = (
-            4 * self.layout.state_len as u64,
-            4 * self.layout.weight_words() as u64,
-        );
+        let (stride, w) = (self.layout.state_len, self.layout.weight_words());
         let mut out = Vec::new();
         for g in &self.groups {
-            let ranges: Vec<(u64, u64)> = (0..g.len as u64).map(|k| (k * stride, w)).collect();
-            let words: Vec<f32> =
-                bytemuck::pod_collect_to_vec(&read_back(&self.gpu, &g.state, &ranges)?);
-            out.extend(
-                words
-                    .chunks_exact(self.layout.weight_words())
-                    .take(g.len)
-                    .map(|c| self.layout.unpack_weights(c)),
-            );
+            let words = read_records(&self.gpu, &g.state, g.len, stride, w)?;
+            out.extend(words.chunks_exact(w).map(|c| self.layout.unpack_weights(c)));
         }
         Ok(out)
     }

@@ -279,6 +279,24 @@ pub(crate) fn read_back(
     Ok(bytes)
 }
 
+/// The first `take` f32 words of each of the `count` records of `stride` words at the start
+/// of `src`, concatenated (one copy when whole records are read).
+pub(crate) fn read_records(
+    gpu: &Gpu,
+    src: &wgpu::Buffer,
+    count: usize,
+    stride: usize,
+    take: usize,
+) -> anyhow::Result<Vec<f32>> {
+    let (stride, take) = (4 * stride as u64, 4 * take as u64);
+    let ranges: Vec<(u64, u64)> = if take == stride {
+        vec![(0, count as u64 * stride)]
+    } else {
+        (0..count as u64).map(|k| (k * stride, take)).collect()
+    };
+    Ok(bytemuck::pod_collect_to_vec(&read_back(gpu, src, &ranges)?))
+}
+
 /// A bind group binding each of `buffers` whole, at bindings 0, 1, … in order.
 pub fn bind_whole(
     gpu: &Gpu,

@@ -22,7 +22,9 @@
 mod layout;
 
 use super::device::{is_cpu_driver, open, Gpu};
-use super::kernel::{read_back, storage_init, workgroup_size, zeroed, StepKernel, STORAGE};
+use super::kernel::{
+    read_back, read_records, storage_init, workgroup_size, zeroed, StepKernel, STORAGE,
+};
 use super::layout::{DISPATCH_STRIDE, LOOP_BUDGET};
 use super::{pieces, GpuOptions};
 use crate::backend::{Backend, Batch, Chunk};
@@ -356,20 +358,11 @@ impl Backend for SteadyGpuBackend {
     }
 
     fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {
-        let (stride, w) = (
-            4 * self.layout.stride as u64,
-            4 * self.layout.w_total as u64,
-        );
+        let (stride, w) = (self.layout.stride, self.layout.w_total);
         let mut out = Vec::new();
         for g in &self.groups {
-            let ranges: Vec<(u64, u64)> = (0..g.len as u64).map(|k| (k * stride, w)).collect();
-            let words: Vec<f32> =
-                bytemuck::pod_collect_to_vec(&read_back(&self.gpu, &g.state, &ranges)?);
-            out.extend(
-                words
-                    .chunks_exact(self.layout.w_total)
-                    .map(|c| self.layout.unpack_weights(c)),
-            );
+            let words = read_records(&self.gpu, &g.state, g.len, stride, w)?;
+            out.extend(words.chunks_exact(w).map(|c| self.layout.unpack_weights(c)));
         }
         Ok(out)
     }
@@ -379,11 +372,7 @@ impl Backend for SteadyGpuBackend {
         let stride = self.layout.stride;
         let mut out = Vec::new();
         for g in &self.groups {
-            let words: Vec<f32> = bytemuck::pod_collect_to_vec(&read_back(
-                &self.gpu,
-                &g.state,
-                &[(0, 4 * (g.len * stride) as u64)],
-            )?);
+            let words = read_records(&self.gpu, &g.state, g.len, stride, stride)?;
             out.extend(words.chunks_exact(stride).map(|w| self.layout.unpack(w)));
         }
         Ok(out)
@@ -393,11 +382,7 @@ impl Backend for SteadyGpuBackend {
     /// recomputed from the somas.
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
         let n: usize = self.groups.iter().map(|g| g.len).sum();
-        ensure!(
-            states.len() == n,
-            "a checkpoint of {} instances cannot restore a batch of {n}",
-            states.len()
-        );
+        crate::backend::check_restore_len(states.len(), n)?;
         // pack everything first, so that a state of the wrong shape leaves the backend as it was
         let packed = self
             .groups
