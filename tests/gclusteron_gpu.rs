@@ -5,22 +5,13 @@
 use pyralnet::gclusteron::{
     ErrorMode, GcBackend, GcBatch, GcCpu, GcData, GcHyper, GcState, KernelAt, Readout,
 };
-use pyralnet::gpu::{self, GcGpuBackend, Gpu, GpuError};
+use pyralnet::gpu::{self, GcGpuBackend, Gpu};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::sync::Arc;
 
-/// The device, or `None` (test skipped) when the machine has no adapter.
-fn device() -> Option<Gpu> {
-    match gpu::open(None) {
-        Ok(g) => Some(g),
-        Err(GpuError::NoAdapter) if std::env::var_os("PYRALNET_REQUIRE_GPU").is_none() => {
-            eprintln!("skipping GPU test: {}", GpuError::NoAdapter);
-            None
-        }
-        Err(e) => panic!("opening the GPU: {e}"),
-    }
-}
+mod common;
+use common::device;
 
 /// `patterns` z-scored random inputs (Σ_i x_i = 0, unit variance, like the MNIST
 /// preprocessing) with random labels: one-hot targets for K > 1, `t ∈ {0, 1}` for K = 1.

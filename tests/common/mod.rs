@@ -1,4 +1,5 @@
-//! Helpers shared by the GPU test files: the device (or a skip), batches and random chunks.
+//! Helpers shared by the GPU test files (microcircuit and G-clusteron): the device (or a skip),
+//! batches and random chunks.
 #![allow(dead_code)] // each test file uses its own subset
 
 use pyralnet::backend::{Batch, Chunk};
