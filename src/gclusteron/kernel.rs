@@ -45,12 +45,17 @@ fn exp_nonpositive_f32(x: f32) -> f32 {
     let t = x * std::f32::consts::LOG2_E + ROUND;
     let k = t - ROUND;
     let z = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
-    let mut p = 1.987_569_2e-4f32;
-    p = p * z + 1.398_2e-3;
-    p = p * z + 8.333_452e-3;
-    p = p * z + 4.166_579_6e-2;
-    p = p * z + 1.666_666_5e-1;
-    p = p * z + 5.0e-1;
+    let p = horner_f32(
+        &[
+            1.987_569_2e-4,
+            1.398_2e-3,
+            8.333_452e-3,
+            4.166_579_6e-2,
+            1.666_666_5e-1,
+            5.0e-1,
+        ],
+        z,
+    );
     let y = p * z * z + z + 1.0;
     let n = t.to_bits() as i32 - 0x4B40_0000;
     y * f32::from_bits(((n + 127) << 23) as u32)
@@ -60,14 +65,25 @@ fn exp_nonpositive_f32(x: f32) -> f32 {
 /// `−0.35 ≤ x ≤ 0` the first neglected term is below 1e-9 of the result.
 #[inline(always)]
 fn expm1_series_f32(x: f32) -> f32 {
-    let mut p = 2.480_158_7e-5f32;
-    p = p * x + 1.984_127e-4;
-    p = p * x + 1.388_888_9e-3;
-    p = p * x + 8.333_334e-3;
-    p = p * x + 4.166_666_8e-2;
-    p = p * x + 1.666_666_7e-1;
-    p = p * x + 0.5;
+    let p = horner_f32(
+        &[
+            2.480_158_7e-5,
+            1.984_127e-4,
+            1.388_888_9e-3,
+            8.333_334e-3,
+            4.166_666_8e-2,
+            1.666_666_7e-1,
+            0.5,
+        ],
+        x,
+    );
     x + x * x * p
+}
+
+/// `c[0]·x^{n−1} + … + c[n−1]` in Horner form, `p = p·x + c[k]` from the highest coefficient.
+#[inline(always)]
+fn horner_f32(c: &[f32], x: f32) -> f32 {
+    c[1..].iter().fold(c[0], |p, &ck| p * x + ck)
 }
 
 impl GcReal for f32 {
