@@ -281,10 +281,21 @@ fn train_slot(g: u32) -> TrainSlot {
     if g >= M * K * BMAX {
         return TrainSlot(0u, 0u, 0u, false);
     }
-    let inst = g / (K * BMAX);
-    let p = g % BMAX;
-    let h = hyper[inst];
-    return TrainSlot(inst, (g / BMAX) % K, p, ctrl[0] < h.steps && p < h.batch);
+    let s = slot(g, BMAX);
+    let h = hyper[s.inst];
+    return TrainSlot(s.inst, s.unit, s.p, ctrl[0] < h.steps && s.p < h.batch);
+}
+
+/// Invocation g of a dispatch over (instance, unit, pattern) with `per` patterns per unit:
+/// g = (inst·K + unit)·per + p.
+struct Slot {
+    inst: u32,
+    unit: u32,
+    p: u32,
+}
+
+fn slot(g: u32, per: u32) -> Slot {
+    return Slot(g / (K * per), (g / per) % K, g % per);
 }
 
 /// Part 2: U = S·1 − H and Z of every active instance's unit for its minibatch, PG patterns
@@ -476,9 +487,10 @@ fn sums_eval(@builtin(global_invocation_id) gid: vec3<u32>) {
     if g >= M * K * PBLK {
         return;
     }
-    let inst = g / (K * PBLK);
-    let unit = (g / PBLK) % K;
-    let pl = g % PBLK;
+    let s = slot(g, PBLK);
+    let inst = s.inst;
+    let unit = s.unit;
+    let pl = s.p;
     let p = ctrl[1] + pl;
     var sum = 0.0;
     if p < ctrl[3] {
@@ -544,9 +556,10 @@ fn dot_eval(@builtin(global_invocation_id) gid: vec3<u32>) {
     if g >= M * K * PBLK {
         return;
     }
-    let inst = g / (K * PBLK);
-    let unit = (g / PBLK) % K;
-    let pl = g % PBLK;
+    let s = slot(g, PBLK);
+    let inst = s.inst;
+    let unit = s.unit;
+    let pl = s.p;
     if ctrl[1] + pl >= ctrl[3] {
         return;
     }
