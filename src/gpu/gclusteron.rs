@@ -15,7 +15,8 @@
 
 use super::device::{open, Gpu};
 use super::kernel::{
-    bind_whole, compile, layouts, read_back, storage_init, workgroup_size, zeroed, STORAGE,
+    bind_whole, compile, dispatch_and_read, layouts, read_back, storage_init, workgroup_size,
+    zeroed, STORAGE,
 };
 use super::layout::LOOP_BUDGET;
 use crate::gclusteron::{
@@ -421,18 +422,12 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         &pipe.get_bind_group_layout(0),
         &[&xs, &out],
     );
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&pipe);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(x.len().div_ceil(64) as u32, 1, 1);
-    }
-    gpu.queue.submit([enc.finish()]);
-    Ok(bytemuck::pod_collect_to_vec(&read_back(
+    Ok(bytemuck::pod_collect_to_vec(&dispatch_and_read(
         gpu,
+        &pipe,
+        &bind,
+        x.len().div_ceil(64),
         &out,
-        &[(0, bytes)],
     )?))
 }
 

@@ -297,6 +297,26 @@ pub(crate) fn read_records(
     Ok(bytemuck::pod_collect_to_vec(&read_back(gpu, src, &ranges)?))
 }
 
+/// Runs `pipe` once over `groups` workgroups with bind group 0 = `bind`, and returns the whole
+/// of `out` (the probes' one-shot kernels).
+pub(crate) fn dispatch_and_read(
+    gpu: &Gpu,
+    pipe: &wgpu::ComputePipeline,
+    bind: &wgpu::BindGroup,
+    groups: usize,
+    out: &wgpu::Buffer,
+) -> anyhow::Result<Vec<u8>> {
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(pipe);
+        pass.set_bind_group(0, bind, &[]);
+        pass.dispatch_workgroups(groups as u32, 1, 1);
+    }
+    gpu.queue.submit([enc.finish()]);
+    read_back(gpu, out, &[(0, out.size())])
+}
+
 /// A bind group binding each of `buffers` whole, at bindings 0, 1, … in order.
 pub fn bind_whole(
     gpu: &Gpu,
@@ -365,15 +385,13 @@ pub fn probe(
         &pipe.get_bind_group_layout(0),
         &[&uniform, &xs, &out],
     );
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&pipe);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(x.len().div_ceil(WG_GPU) as u32, 1, 1);
-    }
-    gpu.queue.submit([enc.finish()]);
-    let words: Vec<u32> = bytemuck::pod_collect_to_vec(&read_back(gpu, &out, &[(0, out_bytes)])?);
+    let words: Vec<u32> = bytemuck::pod_collect_to_vec(&dispatch_and_read(
+        gpu,
+        &pipe,
+        &bind,
+        x.len().div_ceil(WG_GPU),
+        &out,
+    )?);
     Ok(words
         .chunks_exact(3)
         .map(|c| (c[0], f32::from_bits(c[1]), f32::from_bits(c[2])))
