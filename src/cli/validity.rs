@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use rayon::prelude::*;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Args, Debug)]
 pub struct ValidityArgs {
@@ -49,11 +50,21 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
         .map(|s| &s.params)
         .collect();
     let base = a.config.parent().map(PathBuf::from).unwrap_or_default();
-    // Each seed's own training set (a mimic teacher depends on the seed, as in `run`).
-    let data = seeds
-        .iter()
-        .map(|p| cfg.task.load(&plan.shape, plan.phi, p, &cfg.targets, &base))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Each seed's own training set where the task depends on the seed (a mimic teacher, as in
+    // `run`), else one set loaded once and shared.
+    let load = |p: &InstanceParams| {
+        cfg.task
+            .load(&plan.shape, plan.phi, p, &cfg.targets, &base)
+            .map(Arc::new)
+    };
+    let data = if cfg.task.per_instance() {
+        seeds
+            .iter()
+            .map(|p| load(p))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    } else {
+        vec![load(seeds[0])?; seeds.len()]
+    };
     let name = cfg.name.clone().unwrap_or_default();
     let out = a
         .out
