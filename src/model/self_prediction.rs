@@ -8,7 +8,7 @@
 //! apical compartment: how far the interneurons' prediction and the cancellation of the top-down
 //! input are off on actual rates.
 
-use super::{init, InstanceParams, Shape, Transfer, Weights};
+use super::{fixed_point, init, InstanceParams, Shape, Transfer, Weights};
 
 /// `Σ_l ‖W_ip[l] − c_l·W_up[l+1]‖²` and `Σ_l ‖W_pi[l] + W_down[l]‖²` over the hidden layers,
 /// with `c_l` the reflect factor of [`init::reflect_factor`].
@@ -39,14 +39,17 @@ pub fn data_errors<'a>(
         let mut pre = vec![with_bias(shape, p, x.to_vec())];
         let mut rates = Vec::with_capacity(n);
         for l in 0..n {
-            let c = if shape.is_hidden(l) {
-                p.gb / (p.gl + p.gb + p.ga)
-            } else {
-                p.gb / (p.gl + p.gb)
-            };
             let mut v_b = vec![0.0; shape.n_pyr(l)];
             w.layers[l].up.matvec(&pre[l], &mut v_b);
-            let r: Vec<f64> = v_b.iter().map(|&v| phi.apply(c * v)).collect();
+            let r: Vec<f64> = v_b
+                .iter()
+                .map(|&v| {
+                    phi.apply(match shape.is_hidden(l) {
+                        true => fixed_point::hidden_pyramidal(p, v, 0.0),
+                        false => fixed_point::output(p, v, None),
+                    })
+                })
+                .collect();
             pre.push(with_bias(shape, p, r.clone()));
             rates.push(r);
         }
