@@ -21,6 +21,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Inputs and targets, each (instances, patterns, width).
+type Patterns<'py> = (Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<f64>>);
+
+/// Features (samples × features) and integer labels of a data set.
+type Labelled<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>);
+
 /// Training patterns per backend call of `Simulator.train` (as in `pyralnet run`); Ctrl-C is
 /// looked at between two calls.
 const PIECE: usize = 200;
@@ -155,7 +161,7 @@ fn training_patterns<'py>(
     n: usize,
     path: Option<String>,
     json: Option<String>,
-) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyArray3<f64>>)> {
+) -> PyResult<Patterns<'py>> {
     let (cfg, base_dir) = load_config(path.as_deref(), json.as_deref()).map_err(to_py)?;
     let plan = cfg.plan().map_err(to_py)?;
     let opts = RunOptions {
@@ -181,10 +187,7 @@ fn stack<'py>(
 }
 
 /// `(x, labels)` of a generated data set as `pyralnet dataset` writes it.
-fn dataset_arrays<'py>(
-    py: Python<'py>,
-    ds: pyralnet::tasks::Dataset,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
+fn dataset_arrays<'py>(py: Python<'py>, ds: pyralnet::tasks::Dataset) -> PyResult<Labelled<'py>> {
     let labels: Vec<i64> = ds
         .labels
         .as_ref()
@@ -198,11 +201,7 @@ fn dataset_arrays<'py>(
 /// The Yin-Yang set of `pyralnet dataset yinyang --seed SEED --size SIZE`.
 #[pyfunction]
 #[pyo3(signature = (seed=42, size=5000))]
-fn yinyang_set(
-    py: Python<'_>,
-    seed: u32,
-    size: usize,
-) -> PyResult<(Bound<'_, PyArray2<f64>>, Bound<'_, PyArray1<i64>>)> {
+fn yinyang_set(py: Python<'_>, seed: u32, size: usize) -> PyResult<Labelled<'_>> {
     if size == 0 {
         return Err(PyValueError::new_err("size must be at least 1"));
     }
@@ -213,12 +212,7 @@ fn yinyang_set(
 /// The Bars set of `pyralnet dataset bars --seed SEED --size SIZE --noise NOISE`.
 #[pyfunction]
 #[pyo3(signature = (seed=42, size=5000, noise=0.0))]
-fn bars_set(
-    py: Python<'_>,
-    seed: u32,
-    size: usize,
-    noise: f64,
-) -> PyResult<(Bound<'_, PyArray2<f64>>, Bound<'_, PyArray1<i64>>)> {
+fn bars_set(py: Python<'_>, seed: u32, size: usize, noise: f64) -> PyResult<Labelled<'_>> {
     if size == 0 {
         return Err(PyValueError::new_err("size must be at least 1"));
     }
