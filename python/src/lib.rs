@@ -67,18 +67,33 @@ fn poll<T: Send + 'static>(
     stop: Arc<AtomicBool>,
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> PyResult<T> {
-    let handle = std::thread::spawn(work);
-    while !handle.is_finished() {
-        py.allow_threads(|| std::thread::sleep(Duration::from_millis(50)));
+    let (done, mut result) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let _ = done.send(work());
+    });
+    loop {
+        // returns as soon as the work ends, so a short run pays no polling delay
+        // the receiver goes to the GIL-free closure and back (it is `Send`, not `Sync`)
+        let (got, back) = py.allow_threads(move || {
+            let got = result.recv_timeout(Duration::from_millis(50));
+            (got, result)
+        });
+        result = back;
+        match got {
+            Ok(r) => {
+                let _ = py.allow_threads(|| handle.join());
+                return r.map_err(to_py);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(PyRuntimeError::new_err("the run panicked"));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
         if let Err(interrupt) = py.check_signals() {
             stop.store(true, Ordering::SeqCst);
             let _ = py.allow_threads(|| handle.join());
             return Err(interrupt);
         }
-    }
-    match handle.join() {
-        Ok(r) => r.map_err(to_py),
-        Err(_) => Err(PyRuntimeError::new_err("the run panicked")),
     }
 }
 
