@@ -151,3 +151,14 @@ def test_gpu_simulator_agrees_with_cpu():
     for name in w64:
         assert rel_rms(wg[name], w32[name]) <= 1e-4, name
         assert rel_rms(wg[name], w64[name]) <= 1e-3, name
+
+
+def test_ctrl_c_stops_with_a_checkpoint(tmp_path):
+    import signal
+    import threading
+
+    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        pyralnet.run(ROOT / "configs" / "mimic.json", out=tmp_path / "o", backend="cpu")
+    assert (tmp_path / "o" / "checkpoint").exists()
+    assert not (tmp_path / "o" / "summary.json").exists()
