@@ -7,7 +7,7 @@ mod devices;
 mod gc_toy;
 mod merge;
 mod plot;
-mod run;
+pub mod run;
 mod validity;
 
 pub use check::OverTolerance;

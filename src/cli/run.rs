@@ -153,8 +153,44 @@ fn check_same_run(out: &Path, cfg: &Config, shard: Option<Shard>) -> anyhow::Res
     Ok(())
 }
 
+/// `pyralnet run`: loads the config, runs it with [`execute`] (stop flag set by SIGINT/SIGTERM,
+/// messages to stderr) and exits 130 after a stop.
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let cfg = Config::load(&a.config)?;
+    let base_dir = a.config.parent().map(PathBuf::from).unwrap_or_default();
+    let hooks = Hooks {
+        stop: Arc::new(AtomicBool::new(false)),
+        catch_signals: true,
+        say: &mut |line| eprintln!("{line}"),
+    };
+    match execute(&cfg, &base_dir, &a, hooks) {
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{e}");
+            std::process::exit(130);
+        }
+        other => other,
+    }
+}
+
+/// What [`execute`] reports to and hears from its caller (the CLI or the Python package).
+pub struct Hooks<'a> {
+    /// Set to stop after the current chunk with a checkpoint ([`Interrupted`]).
+    pub stop: Arc<AtomicBool>,
+    /// Whether SIGINT/SIGTERM set `stop` (the CLI); the Python package sets it itself.
+    pub catch_signals: bool,
+    /// Receives every line the run reports (the CLI prints them to stderr).
+    pub say: &'a mut dyn FnMut(&str),
+}
+
+/// Runs the validated config `cfg` (relative data paths resolved in `base_dir`) with the
+/// options `a` (its `config` is not read) and writes its outputs to `a.out`; a stop through
+/// `hooks.stop` ends it with [`Interrupted`].
+pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyhow::Result<()> {
+    let Hooks {
+        stop,
+        catch_signals,
+        say,
+    } = hooks;
     let shard = shard_of(a.shard.as_deref())?;
     let full_plan = cfg.plan()?;
     let plan = match shard {
@@ -186,9 +222,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");
     }
     if a.resume {
-        check_same_run(&out, &cfg, shard)?;
+        check_same_run(&out, cfg, shard)?;
         if out.join("summary.json").exists() {
-            eprintln!("{} is complete already; nothing to resume", out.display());
+            say(&format!(
+                "{} is complete already; nothing to resume",
+                out.display()
+            ));
             return Ok(());
         }
     } else if out.join("summary.json").exists()
@@ -212,10 +251,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
     output::write_text(
         &out.join("config.json"),
-        &(serde_json::to_string_pretty(&cfg)? + "\n"),
+        &(serde_json::to_string_pretty(cfg)? + "\n"),
     )?;
     output::write_shard(&out, shard)?;
-    let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let opts = RunOptions {
         threads: a.threads,
@@ -231,7 +269,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             all_compartments: a.record_all,
         },
         progress: !a.quiet,
-        base_dir: a.config.parent().map(PathBuf::from).unwrap_or_default(),
+        base_dir: base_dir.to_path_buf(),
         chunk: 0,
         max_batch: a.max_batch,
         checkpoint_dir: Some(out.clone()),
@@ -239,7 +277,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         resume: a.resume,
         stop: Some(stop),
     };
-    eprintln!(
+    say(&format!(
         "{}: {} instances of {} ({}){}, writing to {}",
         cfg.name.as_deref().unwrap_or("run"),
         plan.instances.len(),
@@ -250,19 +288,21 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             s.index, s.count
         )),
         out.display()
-    );
+    ));
     if cfg.model == ModelKind::Gclusteron {
         // no checkpoints to write: SIGINT/SIGTERM keep their default (end the process)
-        return run_gclusteron(&cfg, &plan, &opts, &out);
+        return run_gclusteron(cfg, &plan, &opts, &out, say);
     }
     // A second signal while stopping gets the default behaviour back only through kill -9.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    if catch_signals {
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
     let mut writer = output::SweepWriter::open(&out, a.resume, || {
-        experiment::plan_schedule(&cfg, &plan, &opts)
+        experiment::plan_schedule(cfg, &plan, &opts)
     })?;
     let schedule = writer.schedule().clone();
     let first = writer.finished();
-    eprintln!(
+    say(&format!(
         "{} batches of at most {} instances{}",
         schedule.batches.len(),
         schedule.largest(),
@@ -270,30 +310,24 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             0 => String::new(),
             k => format!(", {k} done already"),
         }
-    );
+    ));
     let mut meter = experiment::Meter::new(&schedule, opts.progress);
-    let ran = experiment::run_batches(&cfg, &plan, &opts, &schedule, first, &mut meter, |k, r| {
+    let ran = experiment::run_batches(cfg, &plan, &opts, &schedule, first, &mut meter, |k, r| {
         writer.write_batch(k, &r)?;
         output::remove_checkpoints(&out)
     });
-    match ran {
-        Ok(()) => meter.finish(),
-        Err(e) if e.is::<Interrupted>() => {
-            eprintln!("{e}");
-            std::process::exit(130);
-        }
-        Err(e) => return Err(e),
-    }
+    ran?;
+    meter.finish();
     let outcomes = writer.outcomes(&plan)?;
     let (seconds, instance_steps) = writer.totals();
     let backend = writer.backend().to_string();
-    writer.finish(&cfg, &plan)?;
-    print_points(&output::summarise(&outcomes));
-    eprintln!(
+    writer.finish(cfg, &plan)?;
+    print_points(&output::summarise(&outcomes), say);
+    say(&format!(
         "{} on {backend}: {seconds:.1} s, {:.3e} instance-steps/s",
         out.display(),
         instance_steps / seconds.max(1e-9)
-    );
+    ));
     Ok(())
 }
 
@@ -303,13 +337,17 @@ fn run_gclusteron(
     plan: &crate::config::Plan,
     opts: &RunOptions,
     out: &Path,
+    say: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     let r = crate::gclusteron::run::run(cfg, plan, opts)?;
     crate::gclusteron::output::write_results(out, cfg, &r)?;
     output::remove_checkpoints(out)?;
-    print_points(&output::summarise(&crate::gclusteron::output::outcomes(&r)));
+    print_points(
+        &output::summarise(&crate::gclusteron::output::outcomes(&r)),
+        say,
+    );
     if let Some(b) = &r.baseline {
-        eprintln!(
+        say(&format!(
             "logistic regression: test acc % {}, val acc % {} ({:.1} s)",
             b.test
                 .acc
@@ -318,20 +356,20 @@ fn run_gclusteron(
                 .acc
                 .map_or("-".into(), |a| format!("{:.2}", 100.0 * a)),
             b.seconds
-        );
+        ));
     }
-    eprintln!(
+    say(&format!(
         "{} on {}: {:.1} s, {:.3e} unit-pattern updates/s",
         out.display(),
         r.backend,
         r.seconds,
         r.unit_patterns / r.seconds.max(1e-9)
-    );
+    ));
     Ok(())
 }
 
 /// Prints the mean ± std of every sweep point's metrics.
-fn print_points(points: &[output::Summary]) {
+fn print_points(points: &[output::Summary], say: &mut dyn FnMut(&str)) {
     for s in points {
         let fmt = |st: &Option<output::Stat>, scale: f64| {
             st.as_ref().map_or("-".into(), |s| {
@@ -339,7 +377,7 @@ fn print_points(points: &[output::Summary]) {
             })
         };
         let params: Vec<String> = s.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        eprintln!(
+        say(&format!(
             "point {} [{}] over {} seeds: test acc % {}, test mse {}, val acc % {}, val mse {}",
             s.point,
             params.join(", "),
@@ -348,6 +386,6 @@ fn print_points(points: &[output::Summary]) {
             fmt(&s.test_mse, 1.0),
             fmt(&s.val_acc, 100.0),
             fmt(&s.val_mse, 1.0)
-        );
+        ));
     }
 }

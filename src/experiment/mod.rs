@@ -282,14 +282,14 @@ pub fn open_backend(
     cfg: &Config,
     batch: &Batch,
     opts: &RunOptions,
-) -> anyhow::Result<Box<dyn Backend>> {
+) -> anyhow::Result<Box<dyn Backend + Send>> {
     let full = cfg.model == ModelKind::Full;
     let gpu_options = GpuOptions {
         adapter: opts.adapter.clone(),
         record: opts.record.clone(),
         ..Default::default()
     };
-    let on_gpu = |gpu: Gpu| -> anyhow::Result<Box<dyn Backend>> {
+    let on_gpu = |gpu: Gpu| -> anyhow::Result<Box<dyn Backend + Send>> {
         Ok(match cfg.model {
             ModelKind::Full => Box::new(GpuBackend::with_gpu(gpu, batch, &gpu_options)?),
             ModelKind::Steady => Box::new(SteadyGpuBackend::with_gpu(gpu, batch, &gpu_options)?),
