@@ -111,6 +111,10 @@ fn run_one(
         .collect();
     let plastic = plastic_names(p, shape);
     let mut out = vec![0.0; shape.n_out()];
+    if patterns > 0 && !data.is_empty() {
+        full.state
+            .start_filters(p.filter_start, data.x_row(0), data.y_row(0));
+    }
     for k in 0..patterns {
         let row = k % data.len();
         let (x, y) = (data.x_row(row), data.y_row(row));

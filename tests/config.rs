@@ -396,3 +396,28 @@ fn seeds_take_a_list_or_a_range() {
         &["seeds", "at least one"],
     );
 }
+
+/// `protocol.filter_start` is "first" (the default, as the seed code) or "zero"; anything else
+/// is refused naming the key and both values; the choice reaches every instance.
+#[test]
+fn filter_start_is_first_or_zero() {
+    use pyralnet::model::FilterStart;
+    for bad in [json!("last"), json!(0)] {
+        assert_mentions(
+            &error_of(|v| v["protocol"]["filter_start"] = bad),
+            &["protocol.filter_start", "\"first\"", "\"zero\""],
+        );
+    }
+    let start = |value: Option<&str>| {
+        let mut v = base();
+        if let Some(s) = value {
+            v["protocol"]["filter_start"] = json!(s);
+        }
+        let cfg = Config::from_json(&v.to_string()).unwrap();
+        let plan = cfg.plan().unwrap();
+        plan.instances[0].params.filter_start
+    };
+    assert_eq!(start(None), FilterStart::First);
+    assert_eq!(start(Some("first")), FilterStart::First);
+    assert_eq!(start(Some("zero")), FilterStart::Zero);
+}

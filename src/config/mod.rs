@@ -9,7 +9,7 @@ mod task;
 pub use sweep::{InstanceSpec, Plan};
 pub use task::{FileTargets, NpyPair, TargetsConfig, TaskConfig, TaskData};
 
-use crate::model::Transfer;
+use crate::model::{FilterStart, Transfer};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,6 +81,23 @@ pub struct ProtocolConfig {
     /// Evaluate on the validation set before any training (curve point at 0 patterns).
     #[serde(default = "yes")]
     pub eval_at_start: bool,
+    /// Where the stimulus filter starts: `"first"` (the first training pattern, as the seed
+    /// code; the default) or `"zero"`. The steady-state model has no filter and ignores it.
+    #[serde(default, deserialize_with = "filter_start")]
+    pub filter_start: FilterStart,
+}
+
+/// `protocol.filter_start` as `"first"` or `"zero"`, with an error that names the key.
+fn filter_start<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FilterStart, D::Error> {
+    use serde::de::Error;
+    let v = serde_json::Value::deserialize(d)?;
+    match v.as_str() {
+        Some("first") => Ok(FilterStart::First),
+        Some("zero") => Ok(FilterStart::Zero),
+        _ => Err(D::Error::custom(format!(
+            "protocol.filter_start: must be \"first\" or \"zero\", got {v}"
+        ))),
+    }
 }
 
 fn yes() -> bool {

@@ -140,7 +140,9 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
                     .map_err(|e| {
                         anyhow::anyhow!("{at}{}", params_error::<InstanceParams>(&map, &e))
                     })?;
-                (params::resolve(&pc, &shape, seed, &at)?, None)
+                let mut params = params::resolve(&pc, &shape, seed, &at)?;
+                params.filter_start = cfg.protocol.filter_start;
+                (params, None)
             };
             instances.push(InstanceSpec {
                 index: instances.len(),

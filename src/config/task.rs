@@ -381,7 +381,9 @@ impl TaskConfig {
     ) -> anyhow::Result<TaskData> {
         let (hi, lo) = (targets.u_high, targets.u_low);
         let kind = |t: &FileTargets| match t {
-            FileTargets::Labels => files::TargetKind::Labels,
+            FileTargets::Labels => files::TargetKind::Labels {
+                n_classes: shape.n_out(),
+            },
             FileTargets::Regression => files::TargetKind::Regression {
                 n_out: shape.n_out(),
             },

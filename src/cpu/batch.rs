@@ -99,6 +99,11 @@ impl<F: Real> Backend for CpuBackend<F> {
                 .zip(traces.par_iter_mut())
                 .zip(chunk.x.par_iter().zip(&chunk.y))
                 .map(|((inst, tr), (x, y))| {
+                    let (n_in, n_out) = (inst.shape.n_in(), inst.shape.n_out());
+                    if x.len() >= n_in && y.len() >= n_out {
+                        let start = inst.params.filter_start;
+                        inst.state.start_filters(start, &x[..n_in], &y[..n_out]);
+                    }
                     run_patterns(inst, x, y, PatternKind::Train, &record, tr)
                 })
                 .collect()

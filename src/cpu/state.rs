@@ -1,9 +1,10 @@
 //! The dynamic state of one instance: soma potentials, filtered stimulus, weights and Δ.
 
-use crate::model::{Real, Shape, Weights};
+use crate::model::{FilterStart, Real, Shape, Weights};
 
 /// Everything that evolves during a run. Potentials and Δ start at zero and are not reset
-/// between patterns (MODEL.md section 3).
+/// between patterns (MODEL.md section 3); the stimulus filter starts at zero or at the first
+/// training pattern ([`State::start_filters`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct State<F> {
     pub w: Weights<F>,
@@ -38,6 +39,23 @@ impl<F: Real> State<F> {
         }
     }
 
+    /// Before the first training step (`step == 0`) with [`FilterStart::First`], starts the
+    /// stimulus filter at the first training pattern: `r_0 = x`, `u_tgt = y` (the seed code's
+    /// `r_in = in_seq[0].copy()`, `u_trgt = trgt_seq[0].copy()`, once per run). Later calls,
+    /// resumed states and [`FilterStart::Zero`] leave the state as it is. Backends call it with
+    /// the first pattern of every training chunk.
+    pub fn start_filters(&mut self, start: FilterStart, x: &[f64], y: &[f64]) {
+        if start != FilterStart::First || self.step != 0 {
+            return;
+        }
+        for (r, &v) in self.r0.iter_mut().zip(x) {
+            *r = F::of(v);
+        }
+        for (u, &v) in self.u_tgt.iter_mut().zip(y) {
+            *u = F::of(v);
+        }
+    }
+
     /// Converts to another precision (f32 → f64 → f32 is exact).
     pub fn cast<G: Real>(&self) -> State<G> {
         let vecs = |v: &[Vec<F>]| {
@@ -54,5 +72,28 @@ impl<F: Real> State<F> {
             u_tgt: self.u_tgt.iter().map(|&a| G::of(a.f64())).collect(),
             step: self.step,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_start_at_the_first_pattern_only_before_any_step() {
+        let shape = Shape::new(vec![2, 3, 2], false);
+        let fresh = || State::<f64>::new(&shape, Weights::zeros(&shape));
+        let (x, y) = ([0.25, 0.75], [1.0, 0.1]);
+        let mut st = fresh();
+        st.start_filters(FilterStart::First, &x, &y);
+        assert_eq!((st.r0.as_slice(), st.u_tgt.as_slice()), (&x[..], &y[..]));
+        let mut zero = fresh();
+        zero.start_filters(FilterStart::Zero, &x, &y);
+        assert_eq!(zero, fresh());
+        // a state that has taken a step (a resumed one) keeps its filters
+        let mut later = fresh();
+        later.step = 1;
+        later.start_filters(FilterStart::First, &x, &y);
+        assert!(later.r0.iter().chain(&later.u_tgt).all(|&v| v == 0.0));
     }
 }

@@ -10,7 +10,7 @@ use super::pieces;
 use super::serial::{step_source, Features};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::cpu::State;
-use crate::model::Weights;
+use crate::model::{FilterStart, Weights};
 use anyhow::{ensure, Context};
 
 /// Dispatch records in the uniform buffer, i.e. dispatches per submission.
@@ -101,6 +101,10 @@ pub struct GpuBackend {
     piece_patterns: Option<usize>,
     /// Instances per sub-batch: as many as the binding limits allow (or `max_group`).
     per_group: usize,
+    /// Where each instance's stimulus filter starts, and whether the states have been checked
+    /// for a fresh start since the backend was built or last restored.
+    filter_start: Vec<FilterStart>,
+    filters_checked: bool,
 }
 
 /// A kernel's layout and sources (training and evaluation), its entry points (one dispatch of
@@ -361,7 +365,33 @@ impl GpuBackend {
             record_width,
             traces: vec![Trace::default(); batch.len()],
             per_group,
+            filter_start: batch.params.iter().map(|p| p.filter_start).collect(),
+            filters_checked: false,
         })
+    }
+
+    /// Starts the stimulus filters of instances that have taken no step yet at their first
+    /// training pattern ([`State::start_filters`]), on the host: one snapshot, the change and
+    /// one restore before the first training chunk (and the first after a restore), so the
+    /// kernels start from whatever `r_0`, `u_tgt` the state holds.
+    fn start_filters(&mut self, chunk: &Chunk) -> anyhow::Result<()> {
+        if self.filters_checked || !self.filter_start.contains(&FilterStart::First) {
+            return Ok(());
+        }
+        let (n_in, n_out) = (self.layout.shape.n_in(), self.layout.shape.n_out());
+        if pieces::chunk_patterns(chunk, self.filter_start.len(), n_in, n_out)? == 0 {
+            return Ok(());
+        }
+        let mut states = self.snapshot()?;
+        if states.iter().any(|s| s.step == 0) {
+            let starts = self.filter_start.iter().zip(chunk.x.iter().zip(&chunk.y));
+            for (st, (&start, (x, y))) in states.iter_mut().zip(starts) {
+                st.start_filters(start, &x[..n_in], &y[..n_out]);
+            }
+            self.restore(&states)?;
+        }
+        self.filters_checked = true;
+        Ok(())
     }
 
     fn group(
@@ -667,6 +697,7 @@ impl Backend for GpuBackend {
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
+        self.start_filters(chunk)?;
         pieces::run(self, chunk, Mode::Train)
     }
 
@@ -715,6 +746,7 @@ impl Backend for GpuBackend {
                 .queue
                 .write_buffer(&g.counters, 0, bytemuck::cast_slice(&counters));
         }
+        self.filters_checked = false;
         Ok(())
     }
 

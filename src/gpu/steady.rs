@@ -204,8 +204,9 @@ impl SteadyGpuBackend {
         })
     }
 
-    /// The dispatches of pattern `p`: for each exposure, pass 1 up through every layer, each later
-    /// pass up then down through the hidden layers, then (training with plasticity) the
+    /// The dispatches of pattern `p`: for each exposure, every pass up through every layer and
+    /// then down through the hidden layers (pass 1's up sweep without apical input or
+    /// interneuron nudging), then (training with plasticity) the
     /// plasticity step of every layer. Evaluation relaxes once.
     fn pattern_jobs(&self, p: usize, train: bool) -> Vec<Job> {
         let n = self.layout.shape.n_layers();
@@ -215,9 +216,7 @@ impl SteadyGpuBackend {
         for e in 0..exposures {
             for pass in 0..self.max_passes {
                 jobs.extend((0..n).map(|l| (OP_UP, l, p, pass, e)));
-                if pass > 0 {
-                    jobs.extend((0..n - 1).rev().map(|l| (OP_DOWN, l, p, pass, e)));
-                }
+                jobs.extend((0..n - 1).rev().map(|l| (OP_DOWN, l, p, pass, e)));
             }
             if learn {
                 jobs.extend((0..n).map(|l| (OP_LEARN, l, p, 0, e)));

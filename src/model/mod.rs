@@ -11,7 +11,7 @@ pub mod self_prediction;
 pub mod shape;
 pub mod weights;
 
-pub use params::{InitMode, InstanceParams};
+pub use params::{FilterStart, InitMode, InstanceParams};
 pub use phi::Transfer;
 pub use real::Real;
 pub use shape::Shape;

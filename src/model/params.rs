@@ -13,6 +13,19 @@ pub enum InitMode {
     SelfPredicting,
 }
 
+/// Where the stimulus filter (`r_0`, `u_tgt`, MODEL.md section 3) starts: the config's
+/// `protocol.filter_start`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterStart {
+    /// At the first training pattern, `r_0 = x_1`, `u_tgt = y_1`, once per run (the seed code's
+    /// `r_in = in_seq[0].copy()` at the start of its one `run` over all epochs).
+    #[default]
+    First,
+    /// At zero.
+    Zero,
+}
+
 /// Numeric parameters and flags of one instance. Units: ms, 1/ms, dimensionless potentials.
 /// This is also the `params` block of a config: keys left out take the [`Default`] values (the
 /// common block of MODEL.md section 9), and a learning-rate list left out or empty means all 0.
@@ -56,6 +69,9 @@ pub struct InstanceParams {
     /// Seed of the instance: weights, data order and noise (from the config's `seeds`).
     #[serde(skip)]
     pub seed: u64,
+    /// Where the stimulus filter starts (from the config's `protocol.filter_start`).
+    #[serde(skip)]
+    pub filter_start: FilterStart,
 }
 
 impl Default for InstanceParams {
@@ -69,14 +85,16 @@ impl InstanceParams {
     pub fn steps_per_pattern(&self) -> usize {
         (self.t_pattern / self.dt).round() as usize
     }
-    /// First step index (inside a pattern) at which plasticity is on: `ceil(learning_lag / dt)`,
-    /// with a tolerance of 1e-6 steps so that e.g. 20 ms / 0.1 ms gives 200, not 201.
+    /// First step index (inside a pattern) at which plasticity is on: `round(learning_lag / dt)`,
+    /// halves to even, as the seed code's `round(learning_lag / dt)` (Python's `round` of the
+    /// f64 quotient).
     pub fn lag_steps(&self) -> usize {
-        steps_at_least(self.learning_lag, self.dt)
+        python_round(self.learning_lag / self.dt)
     }
-    /// First step index that enters the readout mean: `ceil(out_lag / dt)`.
+    /// First step index that enters the readout mean: `round(out_lag / dt)`, as
+    /// [`InstanceParams::lag_steps`] (the seed code rounds both the same way).
     pub fn out_lag_steps(&self) -> usize {
-        steps_at_least(self.out_lag, self.dt)
+        python_round(self.out_lag / self.dt)
     }
     /// `g_B / (g_l + g_B + g_A)`: the basal prediction factor of a hidden pyramidal cell.
     pub fn c_hidden(&self) -> f64 {
@@ -122,13 +140,14 @@ impl InstanceParams {
             n_passes: 2,
             n_exposures: 1,
             seed: 0,
+            filter_start: FilterStart::First,
         }
     }
 }
 
-/// Smallest step index `s` with `s·dt ≥ t` (up to 1e-6 of a step).
-fn steps_at_least(t: f64, dt: f64) -> usize {
-    (t / dt - 1e-6).ceil().max(0.0) as usize
+/// Python's `round(q)` for a non-negative f64 `q`: nearest integer, halves to even.
+fn python_round(q: f64) -> usize {
+    q.round_ties_even().max(0.0) as usize
 }
 
 #[cfg(test)]
@@ -141,13 +160,24 @@ mod tests {
         assert_eq!(p.steps_per_pattern(), 1000);
         p.learning_lag = 20.0;
         assert_eq!(p.lag_steps(), 200);
-        p.learning_lag = 4.6;
+        p.learning_lag = 4.6; // 45.99999999999999 steps
         assert_eq!(p.lag_steps(), 46);
-        p.learning_lag = 4.65;
-        assert_eq!(p.lag_steps(), 47);
         p.out_lag = 80.0;
         assert_eq!(p.out_lag_steps(), 800);
         p.learning_lag = 0.0;
         assert_eq!(p.lag_steps(), 0);
+    }
+
+    /// Lags halfway between steps round to the even step, as Python's `round` in the seed code
+    /// (the old `ceil` gave 47, 1, 3, 2 and 4).
+    #[test]
+    fn halfway_lags_round_to_even() {
+        let mut p = InstanceParams::reference(2);
+        for (lag, steps) in [(4.65, 46), (0.05, 0), (0.25, 2), (0.15, 1), (0.35, 3)] {
+            p.learning_lag = lag;
+            assert_eq!(p.lag_steps(), steps, "learning_lag {lag}");
+            p.out_lag = lag;
+            assert_eq!(p.out_lag_steps(), steps, "out_lag {lag}");
+        }
     }
 }

@@ -204,17 +204,15 @@ impl<F: Real> SteadyInstance<F> {
         }
     }
 
-    /// Relaxes the potentials with `n_passes` passes (module docs): pass 1 up without apical
-    /// input or interneuron nudging, every later pass up then down through all hidden layers.
-    /// `nudge` switches the output nudging towards the target.
+    /// Relaxes the potentials with `n_passes` passes (module docs), each up then down through
+    /// every layer: pass 1's up sweep without apical input or interneuron nudging, its down
+    /// sweep and every later pass as usual. `nudge` switches the output nudging towards the
+    /// target.
     pub fn relax(&mut self, nudge: bool) {
         let n = self.shape.n_layers();
-        for l in 0..n {
-            self.up_layer(l, true, nudge);
-        }
-        for _ in 1..self.params.n_passes {
+        for pass in 0..self.params.n_passes {
             for l in 0..n {
-                self.up_layer(l, false, nudge);
+                self.up_layer(l, pass == 0, nudge);
             }
             for l in (0..n - 1).rev() {
                 self.down_layer(l);

@@ -11,34 +11,38 @@
 //! `pre[l+1] = [φ(u^P[l]), b]`; `r_I[l] = φ(u^I[l])`. Whenever a soma is recomputed, its rate is
 //! recomputed with it.
 //!
-//! **Pass 1, up sweep** (dendritic prediction), `l = 0, 1, …, N-1`:
-//! - hidden `l`: `v_B[l] = W_up[l]·pre[l]`; `v_A[l] = 0`;
-//!   `u^P[l] = g_B v_B / (g_l+g_B+g_A)`; then `v_D[l] = W_ip[l]·pre[l+1]`;
-//!   `u^I[l] = g_D v_D / (g_l+g_D)` (no nudging: the layer above is not computed yet);
-//! - output: `v_B = W_up·pre[N-1]`; `u^P = (g_B v_B + g_som u_tgt)/(g_l+g_B+g_som)` on training
-//!   patterns, `g_B v_B/(g_l+g_B)` otherwise.
-//!
-//! **Every later pass** is an up sweep followed by a down sweep.
+//! **Every pass** is an up sweep followed by a down sweep (the seed's `SteadNet.update`).
 //! - Up sweep, `l = 0, 1, …, N-1`, the upper layer's somas taken as they are (from the previous
 //!   pass): hidden `l`: `v_B[l] = W_up[l]·pre[l]`;
 //!   `v_A[l] = W_down[l]·φ(u^P[l+1]) + W_pi[l]·φ(u^I[l])`;
 //!   `u^P[l] = (g_B v_B + g_A v_A)/(g_l+g_B+g_A)`; then `v_D[l] = W_ip[l]·pre[l+1]`;
-//!   `u^I[l] = (g_D v_D + g_som u^P[l+1])/(g_l+g_D+g_som)`. Output as in pass 1.
-//! - Down sweep over **every** hidden layer, `l = N-2, N-3, …, 0` (the output soma depends only
-//!   on its basal input, which the up sweep has just set): interneurons first,
+//!   `u^I[l] = (g_D v_D + g_som u^P[l+1])/(g_l+g_D+g_som)`. Output: `v_B = W_up·pre[N-1]`;
+//!   `u^P = (g_B v_B + g_som u_tgt)/(g_l+g_B+g_som)` on training patterns, `g_B v_B/(g_l+g_B)`
+//!   otherwise.
+//! - In the up sweep of **pass 1** nothing above is known yet (dendritic prediction): hidden
+//!   cells get `v_A[l] = 0`, so `u^P[l] = g_B v_B / (g_l+g_B+g_A)`, and the interneurons are
+//!   not nudged, `u^I[l] = g_D v_D / (g_l+g_D)`; the output is nudged as in every pass.
+//! - Down sweep over **every** hidden layer, `l = N-2, N-3, …, 0`, in every pass including the
+//!   first (so `n_passes = 1` already gives the hidden layers an error signal; the output soma
+//!   depends only on its basal input, which the up sweep has just set): interneurons first,
 //!   `u^I[l] = (g_D v_D[l] + g_som u^P[l+1])/(g_l+g_D+g_som)` with the new `u^P[l+1]` (`v_D[l]`
 //!   is current: `u^P[l]` has not changed since the up sweep); then the pyramidal cells,
 //!   `v_A[l] = W_down[l]·φ(u^P[l+1]) + W_pi[l]·φ(u^I[l])`,
 //!   `u^P[l] = (g_B v_B[l] + g_A v_A[l])/(g_l+g_B+g_A)` (`v_B[l]` is current: the layers below
-//!   are not revisited before this one in the down sweep).
+//!   are not revisited before this one in the down sweep). The seed code's down sweep skips
+//!   the middle layers of networks with more than one hidden layer (an empty
+//!   `range(len(layer) - 1, 1)`); we do not copy that bug.
 //!
 //! # Plasticity
 //! After each relaxation of a training pattern, the dendrites are recomputed from the relaxed
-//! somas as in section 2 (dendrites are instantaneous functions of the somas), and for every
+//! somas as in section 2 (dendrites are instantaneous functions of the somas; the seed code
+//! reuses `v_D` and the output's `v_B` from before the last down update, a departure of ~1e-5
+//! relative in the weights, see the README), and for every
 //! matrix with η ≠ 0, with `dT = (t_pattern − learning_lag)/n_exposures` and
 //! `a = dT/(τ_w + dT)`: `Δ = (1−a)·Δ + a·e r_preᵀ`, then `W += dT·η·Δ` with the **new** Δ;
 //! e and r_pre are those of section 2. Relaxation and update alternate `n_exposures` times.
-//! With `reset_deltas`, Δ of every layer is zeroed after each training pattern. Matrices with
+//! With `reset_deltas`, Δ of every layer is zeroed after each training pattern (the seed code
+//! zeroes only the first layer's, a bug we do not copy). Matrices with
 //! η = 0 are not plastic and their Δ stays 0, as in the full model.
 //!
 //! # Readout

@@ -11,16 +11,16 @@ use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::Path;
 
-/// Largest number of classes a file may define (labels `0..MAX_CLASSES`);
-/// guards against a stray huge label allocating an enormous target matrix.
-pub const MAX_CLASSES: usize = 10_000;
-
 /// What the targets in a file are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
-    /// One integer class label per row (`0..K`, `K` = largest label + 1).
-    Labels,
+    /// One integer class label per row, `0..n_classes` (`n_classes` = the network's outputs,
+    /// whatever labels the file happens to contain).
+    Labels {
+        /// Number of classes.
+        n_classes: usize,
+    },
     /// `n_out` real-valued targets per row.
     Regression {
         /// Number of target columns.
@@ -47,15 +47,17 @@ pub fn load_csv(
         .with_context(|| format!("cannot read data file {}", path.display()))?;
     let table = parse_csv(&text, path)?;
     let n_target = match kind {
-        TargetKind::Labels => 1,
+        TargetKind::Labels { .. } => 1,
         TargetKind::Regression { n_out } => n_out,
     };
     let n_feat = feature_count(&table, n_target, n_in, path)?;
     let (x, targets) = split_columns(&table.values, table.n_fields, n_feat);
     match kind {
-        TargetKind::Labels => {
-            let labels = csv_labels(&targets, &table.line_numbers, path)?;
-            Ok(classification(n_feat, x, labels, u_high, u_low))
+        TargetKind::Labels { n_classes } => {
+            let labels = csv_labels(&targets, &table.line_numbers, n_classes, path)?;
+            Ok(Dataset::classification(
+                n_feat, x, labels, n_classes, u_high, u_low,
+            ))
         }
         TargetKind::Regression { n_out } => Ok(Dataset::regression(n_feat, n_out, x, targets)),
     }
@@ -197,41 +199,43 @@ fn split_columns(values: &[f64], n_fields: usize, n_feat: usize) -> (Vec<f64>, V
     (x, t)
 }
 
-/// Converts CSV label values into class indices.
-fn csv_labels(values: &[f64], line_numbers: &[usize], path: &Path) -> Result<Vec<usize>> {
+/// Converts CSV label values into class indices `0..n_classes`.
+fn csv_labels(
+    values: &[f64],
+    line_numbers: &[usize],
+    n_classes: usize,
+    path: &Path,
+) -> Result<Vec<usize>> {
     values
         .iter()
         .zip(line_numbers)
         .map(|(&v, &line)| {
-            if v >= 0.0 && v.fract() == 0.0 && v < MAX_CLASSES as f64 {
+            if v >= 0.0 && v.fract() == 0.0 && v < n_classes as f64 {
                 Ok(v as usize)
             } else {
                 bail!(
-                    "{}: line {line}: label {v} is not allowed; labels must be integers 0, 1, 2, ... (below {MAX_CLASSES})",
-                    path.display()
+                    "{}: line {line}: label {v} is not allowed; {}",
+                    path.display(),
+                    allowed_labels(n_classes)
                 )
             }
         })
         .collect()
 }
 
-/// A classification set with `K = max label + 1` classes.
-fn classification(
-    n_in: usize,
-    x: Vec<f64>,
-    labels: Vec<usize>,
-    u_high: f64,
-    u_low: f64,
-) -> Dataset {
-    let n_classes = labels.iter().max().map_or(0, |m| m + 1);
-    Dataset::classification(n_in, x, labels, n_classes, u_high, u_low)
+/// What labels may be, for error messages.
+fn allowed_labels(n_classes: usize) -> String {
+    format!(
+        "labels must be integers 0 to {} (network.dims has {n_classes} outputs, one per class)",
+        n_classes.saturating_sub(1)
+    )
 }
 
 /// Loads a data set from two `.npy` files.
 ///
 /// `x_path` holds a 2-D float array (float64 or float32), one row per
 /// sample. For [`TargetKind::Labels`], `y_path` holds 1-D integer labels
-/// (int64, int32 or uint8; `K` = largest label + 1); for
+/// (int64, int32 or uint8; each below `n_classes`); for
 /// [`TargetKind::Regression`], a 2-D float array with `n_out` columns (or a
 /// 1-D float array when `n_out` is 1). Row counts must match and all values
 /// must be finite.
@@ -244,10 +248,12 @@ pub fn load_npy(
 ) -> Result<Dataset> {
     let (n_rows, n_in, x) = load_features(x_path)?;
     match kind {
-        TargetKind::Labels => {
-            let labels = load_labels(y_path)?;
+        TargetKind::Labels { n_classes } => {
+            let labels = load_labels(y_path, n_classes)?;
             check_rows(x_path, n_rows, y_path, labels.len())?;
-            Ok(classification(n_in, x, labels, u_high, u_low))
+            Ok(Dataset::classification(
+                n_in, x, labels, n_classes, u_high, u_low,
+            ))
         }
         TargetKind::Regression { n_out } => {
             let y = load_targets(y_path, n_out)?;
@@ -301,8 +307,8 @@ fn load_targets(path: &Path, n_out: usize) -> Result<Vec<f64>> {
     Ok(y)
 }
 
-/// Reads 1-D integer class labels (int64, int32 or uint8).
-fn load_labels(path: &Path) -> Result<Vec<usize>> {
+/// Reads 1-D integer class labels (int64, int32 or uint8), each below `n_classes`.
+fn load_labels(path: &Path, n_classes: usize) -> Result<Vec<usize>> {
     const WHAT: &str = "labels (1-D int64, int32 or uint8)";
     let a: ArrayD<i64> = match try_read::<i64>(path, WHAT)? {
         Some(a) => a,
@@ -324,10 +330,11 @@ fn load_labels(path: &Path) -> Result<Vec<usize>> {
     a.iter()
         .enumerate()
         .map(|(row, &v)| match usize::try_from(v) {
-            Ok(c) if c < MAX_CLASSES => Ok(c),
+            Ok(c) if c < n_classes => Ok(c),
             _ => bail!(
-                "{}: row {row}: label {v} is not allowed; labels must be integers 0, 1, 2, ... (below {MAX_CLASSES})",
-                path.display()
+                "{}: row {row}: label {v} is not allowed; {}",
+                path.display(),
+                allowed_labels(n_classes)
             ),
         })
         .collect()
@@ -434,7 +441,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let text = "# a comment\na,b,label\n0.5,1e-1,2\n\n  1, 2 ,0\n# end\n3,4,1\n";
         let p = write(&dir, "g.csv", text);
-        let ds = load_csv(&p, TargetKind::Labels, Some(2), 0.9, 0.1).unwrap();
+        let ds = load_csv(&p, TargetKind::Labels { n_classes: 3 }, Some(2), 0.9, 0.1).unwrap();
         assert_eq!(ds.len(), 3);
         assert_eq!(ds.n_in, 2);
         assert_eq!(ds.n_classes(), Some(3));
@@ -447,7 +454,7 @@ mod tests {
     fn csv_without_header() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "n.csv", "1,2,0\n3,4,1\n");
-        let ds = load_csv(&p, TargetKind::Labels, None, 1.0, 0.0).unwrap();
+        let ds = load_csv(&p, TargetKind::Labels { n_classes: 3 }, None, 1.0, 0.0).unwrap();
         assert_eq!(ds.len(), 2);
     }
 
@@ -465,18 +472,26 @@ mod tests {
     #[test]
     fn ragged_csv_names_line() {
         let text = "h1,h2,h3,h4,h5\n1,2,3,4,0\n\n1,2,3,4,0\n1,2,3,4,0\n# c\n1,2,3,0\n";
-        let msg = csv_err(text, TargetKind::Labels, None);
+        let msg = csv_err(text, TargetKind::Labels { n_classes: 3 }, None);
         assert!(msg.contains("line 7 has 4 fields, expected 5"), "{msg}");
     }
 
     #[test]
     fn non_numeric_and_non_finite_csv() {
-        let msg = csv_err("1,2,0\n1,abc,1\n", TargetKind::Labels, None);
+        let msg = csv_err(
+            "1,2,0\n1,abc,1\n",
+            TargetKind::Labels { n_classes: 3 },
+            None,
+        );
         assert!(
             msg.contains("line 2, column 2") && msg.contains("'abc'"),
             "{msg}"
         );
-        let msg = csv_err("1,2,0\n1,inf,1\n", TargetKind::Labels, None);
+        let msg = csv_err(
+            "1,2,0\n1,inf,1\n",
+            TargetKind::Labels { n_classes: 3 },
+            None,
+        );
         assert!(
             msg.contains("line 2, column 2") && msg.contains("not finite"),
             "{msg}"
@@ -485,19 +500,52 @@ mod tests {
 
     #[test]
     fn bad_labels_csv() {
-        let msg = csv_err("x,label\n1,0\n2,-1\n", TargetKind::Labels, None);
+        let msg = csv_err(
+            "x,label\n1,0\n2,-1\n",
+            TargetKind::Labels { n_classes: 3 },
+            None,
+        );
         assert!(msg.contains("line 3") && msg.contains("label -1"), "{msg}");
-        let msg = csv_err("1,0\n2,1.5\n", TargetKind::Labels, None);
+        let msg = csv_err("1,0\n2,1.5\n", TargetKind::Labels { n_classes: 3 }, None);
         assert!(msg.contains("line 2") && msg.contains("label 1.5"), "{msg}");
+    }
+
+    /// The classes come from the network, not from the largest label: a file without the top
+    /// class still has `n_classes` target columns, and a label ≥ `n_classes` is refused with
+    /// the file and line (CSV) or row (npy).
+    #[test]
+    fn classes_come_from_the_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "short.csv", "1,0\n2,1\n");
+        let ds = load_csv(&p, TargetKind::Labels { n_classes: 3 }, None, 1.0, 0.1).unwrap();
+        assert_eq!(ds.n_classes(), Some(3));
+        assert_eq!(ds.y_row(1), &[0.1, 1.0, 0.1]);
+        let msg = csv_err("1,0\n2,3\n", TargetKind::Labels { n_classes: 3 }, None);
+        assert!(
+            msg.contains("line 2") && msg.contains("label 3") && msg.contains("0 to 2"),
+            "{msg}"
+        );
+        let (xp, yp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+        write_npy(&xp, &array![[0.0], [1.0]]).unwrap();
+        write_npy(&yp, &array![0i64, 1]).unwrap();
+        let ds = load_npy(&xp, &yp, TargetKind::Labels { n_classes: 4 }, 1.0, 0.0).unwrap();
+        assert_eq!(ds.n_classes(), Some(4));
+        write_npy(&yp, &array![0i64, 4]).unwrap();
+        let err = load_npy(&xp, &yp, TargetKind::Labels { n_classes: 4 }, 1.0, 0.0).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("y.npy") && msg.contains("row 1") && msg.contains("label 4"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn csv_shape_errors() {
-        let msg = csv_err("# only\nx,y\n\n", TargetKind::Labels, None);
+        let msg = csv_err("# only\nx,y\n\n", TargetKind::Labels { n_classes: 3 }, None);
         assert!(msg.contains("no data rows"), "{msg}");
-        let msg = csv_err("1,2,0\n", TargetKind::Labels, Some(3));
+        let msg = csv_err("1,2,0\n", TargetKind::Labels { n_classes: 3 }, Some(3));
         assert!(msg.contains("n_in = 3"), "{msg}");
-        let msg = csv_err("a,b\n1,2,0\n", TargetKind::Labels, None);
+        let msg = csv_err("a,b\n1,2,0\n", TargetKind::Labels { n_classes: 3 }, None);
         assert!(msg.contains("header on line 1"), "{msg}");
         let msg = csv_err("1,2\n", TargetKind::Regression { n_out: 2 }, None);
         assert!(msg.contains("at least one feature"), "{msg}");
@@ -509,7 +557,7 @@ mod tests {
         let p = dir.path().join("nowhere.csv");
         let msg = format!(
             "{:#}",
-            load_csv(&p, TargetKind::Labels, None, 1.0, 0.0).unwrap_err()
+            load_csv(&p, TargetKind::Labels { n_classes: 3 }, None, 1.0, 0.0).unwrap_err()
         );
         assert!(msg.contains(&p.display().to_string()), "{msg}");
     }
@@ -521,12 +569,12 @@ mod tests {
         let x: Array2<f64> = array![[0.5, 1.0], [2.0, 3.0], [4.0, 5.0]];
         write_npy(&xp, &x).unwrap();
         write_npy(&yp, &Array1::<i64>::from(vec![1, 0, 1])).unwrap();
-        let ds = load_npy(&xp, &yp, TargetKind::Labels, 1.0, -1.0).unwrap();
+        let ds = load_npy(&xp, &yp, TargetKind::Labels { n_classes: 2 }, 1.0, -1.0).unwrap();
         assert_eq!(ds.x, vec![0.5, 1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(ds.labels, Some(vec![1, 0, 1]));
         assert_eq!(ds.y_row(0), &[-1.0, 1.0]);
         write_npy(&yp, &Array1::<u8>::from(vec![2, 0, 1])).unwrap();
-        let ds = load_npy(&xp, &yp, TargetKind::Labels, 1.0, 0.0).unwrap();
+        let ds = load_npy(&xp, &yp, TargetKind::Labels { n_classes: 3 }, 1.0, 0.0).unwrap();
         assert_eq!(ds.n_classes(), Some(3));
     }
 
@@ -553,7 +601,7 @@ mod tests {
         write_npy(&yp, &array![0i64, 1, 1]).unwrap();
         let msg = format!(
             "{:#}",
-            load_npy(&xp, &yp, TargetKind::Labels, 1.0, 0.0).unwrap_err()
+            load_npy(&xp, &yp, TargetKind::Labels { n_classes: 3 }, 1.0, 0.0).unwrap_err()
         );
         assert!(
             msg.contains("x.npy has 2 rows") && msg.contains("y.npy has 3"),
@@ -562,26 +610,26 @@ mod tests {
         write_npy(&yp, &array![0i64, -1]).unwrap();
         let msg = format!(
             "{:#}",
-            load_npy(&xp, &yp, TargetKind::Labels, 1.0, 0.0).unwrap_err()
+            load_npy(&xp, &yp, TargetKind::Labels { n_classes: 3 }, 1.0, 0.0).unwrap_err()
         );
         assert!(msg.contains("row 1") && msg.contains("label -1"), "{msg}");
         write_npy(&yp, &array![0.0f64, 1.0]).unwrap();
         let msg = format!(
             "{:#}",
-            load_npy(&xp, &yp, TargetKind::Labels, 1.0, 0.0).unwrap_err()
+            load_npy(&xp, &yp, TargetKind::Labels { n_classes: 3 }, 1.0, 0.0).unwrap_err()
         );
         assert!(msg.contains("int64, int32 or uint8"), "{msg}");
         let missing = dir.path().join("missing.npy");
         let msg = format!(
             "{:#}",
-            load_npy(&missing, &yp, TargetKind::Labels, 1.0, 0.0).unwrap_err()
+            load_npy(&missing, &yp, TargetKind::Labels { n_classes: 3 }, 1.0, 0.0).unwrap_err()
         );
         assert!(msg.contains("missing.npy"), "{msg}");
         write_npy(&xp, &array![[0.0, f64::NAN]]).unwrap();
         write_npy(&yp, &array![0i64]).unwrap();
         let msg = format!(
             "{:#}",
-            load_npy(&xp, &yp, TargetKind::Labels, 1.0, 0.0).unwrap_err()
+            load_npy(&xp, &yp, TargetKind::Labels { n_classes: 3 }, 1.0, 0.0).unwrap_err()
         );
         assert!(msg.contains("row 0, column 1"), "{msg}");
     }

@@ -198,7 +198,14 @@ mod tests {
         export_csv(&ds, &path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("x,y,1-x,1-y,label\n"));
-        let back = load_csv(&path, TargetKind::Labels, Some(4), 0.8, 0.1).unwrap();
+        let back = load_csv(
+            &path,
+            TargetKind::Labels { n_classes: 3 },
+            Some(4),
+            0.8,
+            0.1,
+        )
+        .unwrap();
         assert_eq!(back, ds);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
