@@ -4,6 +4,7 @@
 mod batch;
 mod consts;
 mod instance;
+pub mod lanes;
 mod plasticity;
 mod pool;
 mod state;
@@ -11,6 +12,7 @@ mod state;
 pub use batch::CpuBackend;
 pub use consts::Consts;
 pub use instance::{Instance, PatternKind};
+pub use lanes::LanesBackend;
 pub use plasticity::low_pass_update;
 pub use pool::{per_pattern, Pool};
 pub use state::State;

@@ -1,0 +1,249 @@
+//! The lane kernel (`cpu::LanesBackend`, instances in SIMD lanes) against the reference kernel
+//! (`cpu::CpuBackend`): the same numbers up to rounding, and its own invariances bit for bit.
+
+use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec};
+use pyralnet::cpu::lanes::{Lanes32, Lanes64};
+use pyralnet::cpu::CpuBackend;
+use pyralnet::model::{init, InitMode, InstanceParams, Shape, Transfer, Weights};
+
+/// Every pathway plastic, per-instance rates, conductances, lags, noise and reset_deltas.
+fn params(n: usize, n_layers: usize, t_pattern: impl Fn(usize) -> f64) -> Vec<InstanceParams> {
+    (0..n)
+        .map(|i| {
+            let mut p = InstanceParams::reference(n_layers);
+            p.seed = 40 + i as u64;
+            p.t_pattern = t_pattern(i);
+            p.out_lag = 0.6 * p.t_pattern;
+            p.learning_lag = [0.0, 0.3, 1.0][i % 3];
+            p.ga = 0.28 + 0.05 * (i % 4) as f64;
+            p.gsom = 0.34;
+            p.eta_up = (0..n_layers)
+                .map(|l| (0.5 + 0.1 * (i % 5) as f64) / (l + 1) as f64)
+                .collect();
+            p.eta_pi = vec![0.03 * (1 + i % 2) as f64; n_layers - 1];
+            p.eta_ip = vec![0.02; n_layers - 1];
+            p.eta_down = vec![if i % 4 == 1 { 0.0 } else { 0.01 }; n_layers - 1];
+            p.noise = if i % 3 == 2 { 0.0 } else { 0.05 };
+            p.reset_deltas = i % 5 == 4;
+            p.init = InitMode::Random;
+            p.init_up = 0.5;
+            p
+        })
+        .collect()
+}
+
+fn batch(dims: &[usize], phi: Transfer, params: Vec<InstanceParams>) -> Batch {
+    let shape = Shape::new(dims.to_vec(), true);
+    let init = params
+        .iter()
+        .map(|p| init::init_weights(&shape, p))
+        .collect();
+    Batch {
+        shape,
+        phi,
+        params,
+        init,
+    }
+}
+
+fn chunk(b: &Batch, patterns: usize, salt: usize) -> Chunk {
+    let (n_in, n_out) = (b.shape.n_in(), b.shape.n_out());
+    let val = |i: usize, k: usize| ((i * 7 + k * 13 + salt * 3) % 10) as f64 / 10.0;
+    Chunk {
+        x: (0..b.len())
+            .map(|i| (0..patterns * n_in).map(|k| val(i, k)).collect())
+            .collect(),
+        y: (0..b.len())
+            .map(|i| {
+                (0..patterns * n_out)
+                    .map(|k| 0.1 + 0.9 * ((i + k) % n_out == 0) as u8 as f64)
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// Largest `‖a − b‖ / ‖b‖` over every weight matrix of every instance.
+fn worst_rel(a: &[Weights<f64>], b: &[Weights<f64>]) -> f64 {
+    let mut worst = 0.0f64;
+    for (wa, wb) in a.iter().zip(b) {
+        for ((name, ma), (_, mb)) in wa.named().iter().zip(wb.named()) {
+            let num: f64 = ma
+                .data
+                .iter()
+                .zip(&mb.data)
+                .map(|(x, y)| (x - y).powi(2))
+                .sum();
+            let den: f64 = mb.data.iter().map(|y| y * y).sum();
+            let r = (num / den.max(1e-300)).sqrt();
+            assert!(r.is_finite(), "{name}");
+            worst = worst.max(r);
+        }
+    }
+    worst
+}
+
+fn lanes(b: &Batch, f32: bool, threads: usize, record: RecordSpec) -> Box<dyn Backend> {
+    if f32 {
+        Box::new(Lanes32::new(b, Some(threads), record).unwrap())
+    } else {
+        Box::new(Lanes64::new(b, Some(threads), record).unwrap())
+    }
+}
+
+fn reference(b: &Batch, f32: bool, record: RecordSpec) -> Box<dyn Backend> {
+    if f32 {
+        Box::new(CpuBackend::<f32>::new(b, Some(1), record).unwrap())
+    } else {
+        Box::new(CpuBackend::<f64>::new(b, Some(1), record).unwrap())
+    }
+}
+
+/// 5 patterns of [4,120,3] with every pathway plastic and noise on, 19 instances (two blocks in
+/// f32, three in f64, partial last blocks): every weight matrix within 1e-12 (f64) / 1e-5 (f32)
+/// relative of the reference kernel, readouts and evaluation too.
+#[test]
+fn lanes_follow_the_reference_kernel_on_4_120_3() {
+    let b = batch(&[4, 120, 3], Transfer::Sigmoid, params(19, 2, |_| 10.0));
+    let ch = chunk(&b, 5, 0);
+    for (f32, tol) in [(false, 1e-12), (true, 1e-5)] {
+        let mut r = reference(&b, f32, RecordSpec::default());
+        let mut l = lanes(&b, f32, 2, RecordSpec::default());
+        let (or, ol) = (r.train(&ch).unwrap(), l.train(&ch).unwrap());
+        let dw = worst_rel(&l.weights().unwrap(), &r.weights().unwrap());
+        eprintln!("f32 {f32}: weights differ from the reference by {dw:e}");
+        assert!(dw <= tol, "f32 {f32}: weights differ by {dw:e}");
+        for (a, b) in ol.iter().flatten().zip(or.iter().flatten()) {
+            assert!(
+                (a - b).abs() <= 10.0 * tol * b.abs().max(1.0),
+                "readout {a} vs {b}"
+            );
+        }
+        let (er, el) = (r.evaluate(&ch).unwrap(), l.evaluate(&ch).unwrap());
+        for (a, b) in el.iter().flatten().zip(er.iter().flatten()) {
+            assert!(
+                (a - b).abs() <= 10.0 * tol * b.abs().max(1.0),
+                "eval {a} vs {b}"
+            );
+        }
+        // the whole state, Δ and somas included
+        for (sl, sr) in l.snapshot().unwrap().iter().zip(r.snapshot().unwrap()) {
+            assert_eq!(sl.step, sr.step);
+            let dd = worst_rel(
+                std::slice::from_ref(&sl.delta),
+                std::slice::from_ref(&sr.delta),
+            );
+            assert!(dd <= 10.0 * tol, "f32 {f32}: Δ differs by {dd:e}");
+            for (ul, ur) in sl.u_p.iter().flatten().zip(sr.u_p.iter().flatten()) {
+                assert!((ul - ur).abs() <= 10.0 * tol * ur.abs().max(1.0));
+            }
+        }
+    }
+}
+
+/// A deeper network, softplus, pattern lengths that differ between instances (blocks grouped
+/// by length), recording of every compartment.
+#[test]
+fn lanes_follow_the_reference_on_a_deep_softplus_network_with_traces() {
+    let p = params(11, 3, |i| [3.0, 5.0, 3.0][i % 3]);
+    let b = batch(&[3, 7, 5, 2], Transfer::Softplus, p);
+    let ch = chunk(&b, 4, 2);
+    let rec = RecordSpec {
+        stride: 3,
+        all_compartments: true,
+    };
+    let mut r = reference(&b, false, rec.clone());
+    let mut l = lanes(&b, false, 1, rec);
+    r.train(&ch).unwrap();
+    l.train(&ch).unwrap();
+    let dw = worst_rel(&l.weights().unwrap(), &r.weights().unwrap());
+    assert!(dw <= 1e-12, "weights differ by {dw:e}");
+    for (tl, tr) in l.take_traces().iter().zip(r.take_traces()) {
+        assert_eq!(tl.step, tr.step);
+        assert!(!tl.step.is_empty());
+        for ((nl, wl, vl), (nr, wr, vr)) in tl.arrays.iter().zip(&tr.arrays) {
+            assert_eq!((nl, wl, vl.len()), (nr, wr, vr.len()));
+            for (a, b) in vl.iter().zip(vr) {
+                assert!(
+                    (a - b).abs() <= 1e-11 * b.abs().max(1.0),
+                    "{nl}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
+
+/// Instance k alone computes bit for bit what it computes in a batch of 37 (other parameters,
+/// seeds, lags, pattern lengths, lanes and blocks), in f32 and f64: training readouts,
+/// evaluation, weights and the whole state.
+#[test]
+fn instance_alone_equals_instance_in_a_batch_of_37() {
+    let p = params(37, 2, |i| if i % 7 == 3 { 6.0 } else { 4.0 });
+    let b = batch(&[4, 20, 3], Transfer::Sigmoid, p.clone());
+    let ch = chunk(&b, 3, 1);
+    for f32 in [false, true] {
+        let mut all = lanes(&b, f32, 2, RecordSpec::default());
+        let out_all = all.train(&ch).unwrap();
+        let eval_all = all.evaluate(&ch).unwrap();
+        let st_all = all.snapshot().unwrap();
+        for k in [0, 3, 17, 36] {
+            let one_b = batch(&[4, 20, 3], Transfer::Sigmoid, vec![p[k].clone()]);
+            let mut one = lanes(&one_b, f32, 1, RecordSpec::default());
+            let single = Chunk {
+                x: vec![ch.x[k].clone()],
+                y: vec![ch.y[k].clone()],
+            };
+            assert_eq!(
+                one.train(&single).unwrap()[0],
+                out_all[k],
+                "f32 {f32} k {k}"
+            );
+            assert_eq!(one.evaluate(&single).unwrap()[0], eval_all[k]);
+            assert_eq!(one.snapshot().unwrap()[0], st_all[k]);
+        }
+    }
+}
+
+/// Training in two chunks equals one chunk; evaluation leaves the state alone; a snapshot
+/// restored into a fresh backend continues bit for bit (checkpoints and resume).
+#[test]
+fn split_run_snapshot_and_restore_equal_the_whole_run() {
+    let b = batch(&[4, 12, 3], Transfer::Sigmoid, params(10, 2, |_| 5.0));
+    let whole = chunk(&b, 4, 3);
+    let part = |first: bool| {
+        let cut = |v: &[Vec<f64>], w: usize| -> Vec<Vec<f64>> {
+            v.iter()
+                .map(|p| {
+                    if first {
+                        p[..2 * w].to_vec()
+                    } else {
+                        p[2 * w..].to_vec()
+                    }
+                })
+                .collect()
+        };
+        Chunk {
+            x: cut(&whole.x, 4),
+            y: cut(&whole.y, 3),
+        }
+    };
+    let mut a = lanes(&b, false, 2, RecordSpec::default());
+    let out_whole = a.train(&whole).unwrap();
+    let mut s = lanes(&b, false, 2, RecordSpec::default());
+    let mut out_split = s.train(&part(true)).unwrap();
+    let before = s.snapshot().unwrap();
+    s.evaluate(&whole).unwrap();
+    assert_eq!(s.snapshot().unwrap(), before);
+    let mut resumed = lanes(&b, false, 1, RecordSpec::default());
+    resumed.restore(&before).unwrap();
+    let rest = resumed.train(&part(false)).unwrap();
+    for (o, extra) in out_split.iter_mut().zip(s.train(&part(false)).unwrap()) {
+        o.extend(extra);
+    }
+    assert_eq!(out_split, out_whole);
+    assert_eq!(s.snapshot().unwrap(), a.snapshot().unwrap());
+    assert_eq!(resumed.snapshot().unwrap(), a.snapshot().unwrap());
+    for (r, o) in rest.iter().zip(&out_whole) {
+        assert_eq!(r[..], o[o.len() - r.len()..]);
+    }
+}
