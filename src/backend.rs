@@ -2,7 +2,7 @@
 //! chunks of pattern streams, return readouts. Backends are interchangeable behind it, which is
 //! what makes `check` and the equivalence tests simple.
 
-use crate::cpu::State;
+use crate::cpu::{CpuKernel, State};
 use crate::model::{InstanceParams, Shape, Transfer, Weights};
 
 /// Instances that run together: they share shape and φ, each has its own parameters and
@@ -60,8 +60,13 @@ pub struct Trace {
 
 /// A simulator backend.
 pub trait Backend {
-    /// Human-readable name, e.g. `cpu-f64 (2 threads)` or the GPU adapter.
+    /// Human-readable name, e.g. `cpu-f64 reference (2 threads)` or the GPU adapter.
     fn name(&self) -> String;
+    /// The CPU kernel that runs the full model (a backend opened by [`crate::cpu::open_cpu`]);
+    /// `None` for every other backend.
+    fn cpu_kernel(&self) -> Option<CpuKernel> {
+        None
+    }
     /// Runs every instance through its training patterns (nudging, plasticity, noise on) and
     /// returns the readout of each pattern (patterns × n_out per instance).
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>>;

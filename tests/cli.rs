@@ -218,6 +218,23 @@ fn bad_input_gives_a_clear_error_and_exit_code_2() {
             ],
             "--noise",
         ),
+        (
+            vec![
+                "run".into(),
+                config("mimic_smoke.json"),
+                "--cpu-kernel".into(),
+                "fast".into(),
+            ],
+            "--cpu-kernel",
+        ),
+        (
+            vec![
+                "bench".into(),
+                "--cpu-kernel".into(),
+                "reference,fast".into(),
+            ],
+            "--cpu-kernel",
+        ),
         (vec!["frobnicate".into()], "frobnicate"),
     ];
     for (args, needle) in cases {
@@ -232,6 +249,103 @@ fn bad_input_gives_a_clear_error_and_exit_code_2() {
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     }
     assert!(!Path::new("x.csv").exists());
+}
+
+/// `--cpu-kernel reference` runs the reference kernel, says so in the backend's name and stores
+/// it in summary.json; `bench` prints a row for it with GFLOP/s and the fraction of the peak.
+#[test]
+fn cpu_kernel_reference_is_run_recorded_and_benched() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reference");
+    run_ok(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--backend",
+        "cpu",
+        "--threads",
+        "1",
+        "--cpu-kernel",
+        "reference",
+    ]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["cpu_kernel"], "reference", "{summary}");
+    let backend = summary["backend"].as_str().unwrap();
+    assert!(backend.ends_with("reference (1 thread)"), "{backend}");
+
+    let o = pyralnet(&[
+        "bench",
+        "--dims",
+        "3,5,2",
+        "--batch",
+        "2",
+        "--precision",
+        "f64",
+        "--threads",
+        "1",
+        "--cpu-kernel",
+        "reference",
+        "--seconds",
+        "0.05",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        text.contains("GFLOP/s") && text.contains("% peak"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("cpu-f64 reference (1 thread)"))
+        .unwrap_or_else(|| panic!("no reference row: {text}"));
+    let gflops: f64 = row.split_whitespace().nth(8).unwrap().parse().unwrap();
+    assert!(gflops > 0.0, "{row}");
+}
+
+/// `--cpu-kernel lanes` runs the same model: the mimic smoke run's validation and test errors
+/// equal the reference kernel's to 1e-9 relative, and summary.json names the kernel.
+#[test]
+fn cpu_kernel_lanes_runs_the_same_model_as_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = |kernel: &str| -> Vec<f64> {
+        let out = dir.path().join(kernel);
+        run_ok(&[
+            "run",
+            &config("mimic_smoke.json"),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--backend",
+            "cpu",
+            "--cpu-kernel",
+            kernel,
+        ]);
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["cpu_kernel"], kernel, "{summary}");
+        let table = std::fs::read_to_string(out.join("instances.csv")).unwrap();
+        let mut lines = table.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+        ["val_mse", "test_mse"]
+            .iter()
+            .map(|c| {
+                let i = header.iter().position(|h| h == c).unwrap();
+                row[i].parse().unwrap()
+            })
+            .collect()
+    };
+    let (r, l) = (metrics("reference"), metrics("lanes"));
+    for (a, b) in l.iter().zip(&r) {
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs(),
+            "lanes {a} vs reference {b}"
+        );
+    }
 }
 
 #[test]

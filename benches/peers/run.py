@@ -36,9 +36,9 @@ def measure(backend, n, t):
     if backend == "pyralnet":
         out = subprocess.run([a.pyralnet, "bench", "--backend", "cpu", "--dims", "4,120,3",
                               "--precision", "f32", "--batch", str(n), "--threads", str(t),
-                              "--seconds", str(a.seconds)], check=True, capture_output=True,
-                             text=True).stdout
-        m = re.search(rf"^cpu-f32 \({t} threads\)\s+{n}\s+(\S+)", out, re.M)
+                              "--cpu-kernel", "auto", "--seconds", str(a.seconds)], check=True,
+                             capture_output=True, text=True).stdout
+        m = re.search(rf"^cpu-f32 \S+ \({t} threads?\)\s+{n}\s+(\S+)", out, re.M)
         if not m:
             sys.exit(f"error: cannot read the rate from pyralnet bench output:\n{out}")
         return float(m.group(1)), None

@@ -90,9 +90,10 @@ class Result:
         return f"<pyralnet.Result: {n} instances in {self.out}>"
 
 
-def run(config, out=None, backend="auto", precision=None, quiet=True):
+def run(config, out=None, backend="auto", precision=None, quiet=True, cpu_kernel="auto"):
     """Runs ``config`` (a dict or a path to a JSON file) like ``pyralnet run CONFIG --out OUT
-    --backend BACKEND [--precision PRECISION] [--quiet]`` and returns its ``Result``.
+    --backend BACKEND [--precision PRECISION] --cpu-kernel CPU_KERNEL [--quiet]`` and returns
+    its ``Result``.
 
     Without ``out`` the outputs go to a temporary folder that lives as long as the Result.
     Bad configs and arguments raise ``ValueError`` with the CLI's message. Ctrl-C stops the run
@@ -103,7 +104,9 @@ def run(config, out=None, backend="auto", precision=None, quiet=True):
     if out is None:
         keep = tempfile.TemporaryDirectory(prefix="pyralnet-")
         out = keep.name
-    _run_to_folder(os.fspath(out), backend, precision, quiet, **_config_args(config))
+    _run_to_folder(
+        os.fspath(out), backend, precision, quiet, cpu_kernel=cpu_kernel, **_config_args(config)
+    )
     return Result(out, keep)
 
 

@@ -12,7 +12,7 @@ use pyo3::types::PyDict;
 use pyralnet::backend::{Backend, Chunk, RecordSpec};
 use pyralnet::cli::run::{execute, BackendArg, Hooks, PrecisionArg, RunArgs};
 use pyralnet::config::{Config, Plan, Precision};
-use pyralnet::cpu::State;
+use pyralnet::cpu::{CpuKernel, State};
 use pyralnet::experiment::{self, BackendChoice, Interrupted, RunOptions};
 use pyralnet::model::Weights;
 use pyralnet::tasks::{bars, yinyang};
@@ -108,6 +108,11 @@ fn backend_arg(name: &str) -> PyResult<BackendArg> {
     }
 }
 
+fn cpu_kernel_arg(name: &str) -> PyResult<CpuKernel> {
+    name.parse()
+        .map_err(|e| PyValueError::new_err(format!("cpu_kernel: {e}")))
+}
+
 fn precision_arg(name: Option<&str>) -> PyResult<Option<PrecisionArg>> {
     match name {
         None => Ok(None),
@@ -119,10 +124,12 @@ fn precision_arg(name: Option<&str>) -> PyResult<Option<PrecisionArg>> {
     }
 }
 
-/// `pyralnet run CONFIG --out OUT --backend B [--precision P] [--quiet]`, the same code path:
-/// writes the outputs to `out`; the run's report lines go to stderr unless `quiet`.
+/// `pyralnet run CONFIG --out OUT --backend B [--precision P] --cpu-kernel K [--quiet]`, the
+/// same code path: writes the outputs to `out`; the run's report lines go to stderr unless
+/// `quiet`.
 #[pyfunction]
-#[pyo3(signature = (out, backend, precision, quiet, path=None, json=None))]
+#[pyo3(signature = (out, backend, precision, quiet, path=None, json=None, cpu_kernel="auto"))]
+#[allow(clippy::too_many_arguments)]
 fn run_to_folder(
     py: Python<'_>,
     out: String,
@@ -131,6 +138,7 @@ fn run_to_folder(
     quiet: bool,
     path: Option<String>,
     json: Option<String>,
+    cpu_kernel: &str,
 ) -> PyResult<()> {
     let (cfg, base_dir) = load_config(path.as_deref(), json.as_deref()).map_err(to_py)?;
     let args = RunArgs {
@@ -139,6 +147,7 @@ fn run_to_folder(
         threads: None,
         precision: precision_arg(precision)?,
         backend: backend_arg(backend)?,
+        cpu_kernel: cpu_kernel_arg(cpu_kernel)?,
         adapter: None,
         init_weights: None,
         record: false,
@@ -375,7 +384,7 @@ impl Simulator {
         })
     }
 
-    /// The backend's name, e.g. `cpu-f64 (2 threads)`.
+    /// The backend's name, e.g. `cpu-f64 reference (2 threads)`.
     #[getter]
     fn backend_name(&mut self) -> String {
         self.backend().name()

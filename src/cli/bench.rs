@@ -1,9 +1,12 @@
-//! `pyralnet bench`: instance-steps per second with full plasticity, for several backends,
-//! batch sizes, precisions and thread counts in one run, so ratios come from the same run.
+//! `pyralnet bench`: instance-steps per second with full plasticity, for several backends, CPU
+//! kernels, batch sizes, precisions and thread counts in one run, so ratios come from the same
+//! run; also as GFLOP/s ([`flops_per_step`]) and, for CPU rows, as a fraction of the machine's
+//! peak ([`CpuPeak`]).
 
 use crate::backend::{Backend, RecordSpec};
-use crate::bench::{plastic_batch, throughput};
-use crate::cpu::CpuBackend;
+use crate::bench::{flops_per_step, plastic_batch, throughput, CpuPeak};
+use crate::config::Precision;
+use crate::cpu::{open_cpu, CpuKernel};
 use crate::gpu::{self, GpuBackend, GpuOptions};
 use anyhow::bail;
 use clap::Args;
@@ -28,6 +31,10 @@ pub struct BenchArgs {
     /// CPU precisions, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "f32,f64")]
     pub precision: Vec<String>,
+    /// CPU kernels, comma separated, a row each (default: every kernel; auto: the one `run`
+    /// picks for the batch size and thread count).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub cpu_kernel: Option<Vec<CpuKernel>>,
     /// CPU thread counts, comma separated (default: 1 and all cores).
     #[arg(long, value_delimiter = ',')]
     pub threads: Option<Vec<usize>>,
@@ -44,6 +51,14 @@ struct Row {
     name: String,
     gpu: bool,
     rate: f64,
+}
+
+/// What a measured backend is, for the peak column: a CPU backend on `cores` threads in f32 or
+/// f64, or the GPU (no peak).
+#[derive(Clone, Copy)]
+enum Kind {
+    Cpu { cores: usize, f64: bool },
+    Gpu,
 }
 
 pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
@@ -78,6 +93,10 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     if threads.contains(&0) {
         bail!("--threads must be at least 1");
     }
+    let kernels = a
+        .cpu_kernel
+        .clone()
+        .unwrap_or_else(|| CpuKernel::AVAILABLE.to_vec());
     let cpu = a.backend.iter().any(|b| b == "cpu");
     let device = match a.backend.iter().any(|b| b == "gpu") {
         true => Some(gpu::open(a.adapter.as_deref())?),
@@ -87,47 +106,76 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "dims {:?}, full plasticity, t_pattern {} ms, dt 0.1 ms",
         a.dims, a.t_pattern
     );
+    let peak = CpuPeak::of_this_machine();
+    let flops = {
+        let batch = plastic_batch(&a.dims, 1, a.t_pattern);
+        flops_per_step(&batch.shape, &batch.params[0])
+    };
     println!(
-        "{:<52} {:>7} {:>16} {:>14} {:>12}",
-        "backend", "batch", "inst-steps/s", "µs/inst-step", "vs seed"
+        "GFLOP/s = inst-steps/s × {flops} FLOPs per instance-step (bench::flops_per_step: matvecs \
+         2·rows·cols, 5 per plastic weight, φ 4, somas ~9)"
+    );
+    match &peak {
+        Some(p) => println!("{}", p.describe()),
+        None => println!("peak: unknown (no `cpu MHz` and `flags` in /proc/cpuinfo)"),
+    }
+    println!(
+        "{:<52} {:>7} {:>16} {:>14} {:>12} {:>9} {:>7}",
+        "backend", "batch", "inst-steps/s", "µs/inst-step", "vs seed", "GFLOP/s", "% peak"
     );
     for &n in &a.batch {
         let batch = plastic_batch(&a.dims, n, a.t_pattern);
         let patterns = (4096 / n).clamp(1, 64);
         let mut rows = Vec::new();
-        let mut measure = |backend: &mut dyn Backend, gpu: bool| -> anyhow::Result<()> {
+        let mut measure = |backend: &mut dyn Backend, kind: Kind| -> anyhow::Result<()> {
             let rate = throughput(backend, &batch, patterns, a.seconds)?;
             let us = 1e6 / rate;
+            let gflops = rate * flops * 1e-9;
+            let of_peak = match (kind, &peak) {
+                (Kind::Cpu { cores, f64 }, Some(p)) => {
+                    format!("{:.1}", 100.0 * gflops / p.gflops(cores, f64))
+                }
+                _ => "-".into(),
+            };
             println!(
-                "{:<52} {:>7} {:>16.4e} {:>14.3} {:>11.1}×",
+                "{:<52} {:>7} {:>16.4e} {:>14.3} {:>11.1}× {:>9.2} {:>7}",
                 backend.name(),
                 n,
                 rate,
                 us,
-                SEED_US_PER_STEP / us
+                SEED_US_PER_STEP / us,
+                gflops,
+                of_peak
             );
             rows.push(Row {
                 name: backend.name(),
-                gpu,
+                gpu: matches!(kind, Kind::Gpu),
                 rate,
             });
             Ok(())
         };
         if cpu {
             for prec in &a.precision {
+                let precision = match prec.as_str() {
+                    "f32" => Precision::F32,
+                    _ => Precision::F64,
+                };
                 for &t in &threads {
-                    let none = RecordSpec::default();
-                    let mut backend: Box<dyn Backend> = match prec.as_str() {
-                        "f32" => Box::new(CpuBackend::<f32>::new(&batch, Some(t), none)?),
-                        _ => Box::new(CpuBackend::<f64>::new(&batch, Some(t), none)?),
-                    };
-                    measure(backend.as_mut(), false)?;
+                    for &kernel in &kernels {
+                        let none = RecordSpec::default();
+                        let mut backend = open_cpu(kernel, precision, &batch, Some(t), none)?;
+                        let kind = Kind::Cpu {
+                            cores: t.min(all),
+                            f64: precision == Precision::F64,
+                        };
+                        measure(backend.as_mut(), kind)?;
+                    }
                 }
             }
         }
         if let Some(g) = &device {
             let mut backend = GpuBackend::with_gpu(g.clone(), &batch, &GpuOptions::default())?;
-            measure(&mut backend, true)?;
+            measure(&mut backend, Kind::Gpu)?;
         }
         let best_cpu = rows
             .iter()

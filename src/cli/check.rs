@@ -5,8 +5,8 @@
 
 use crate::backend::Backend;
 use crate::check::{self, Deviation, Quantity};
-use crate::config::{Config, ModelKind};
-use crate::cpu::CpuBackend;
+use crate::config::{Config, ModelKind, Precision};
+use crate::cpu::{open_cpu, CpuKernel};
 use crate::experiment::{self, RunOptions};
 use crate::gpu::{GpuBackend, GpuOptions, SteadyGpuBackend};
 use crate::steady::SteadyBackend;
@@ -28,6 +28,10 @@ pub struct CheckArgs {
     /// GPU adapter: the first whose name contains this (default: the best, lavapipe included).
     #[arg(long)]
     pub adapter: Option<String>,
+    /// CPU kernel of the full model that the GPU is compared with (auto: the one `run` picks
+    /// for this batch).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub cpu_kernel: CpuKernel,
     /// Largest relative RMS deviation of the GPU from the CPU in f32, for every compartment
     /// and weight type.
     /// (default 1e-4; 1e-3 for the G-clusteron, whose Adam steps m/sqrt(v) amplify rounding
@@ -58,6 +62,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
         plan.instances.truncate(k);
     }
     let opts = RunOptions {
+        cpu_kernel: a.cpu_kernel,
         base_dir: a.config.parent().map(PathBuf::from).unwrap_or_default(),
         ..Default::default()
     };
@@ -130,8 +135,20 @@ fn microcircuit(
     } else {
         [
             Box::new(GpuBackend::new(&batch, &gpu_opts)?),
-            Box::new(CpuBackend::<f32>::new(&batch, None, Default::default())?),
-            Box::new(CpuBackend::<f64>::new(&batch, None, Default::default())?),
+            open_cpu(
+                a.cpu_kernel,
+                Precision::F32,
+                &batch,
+                None,
+                Default::default(),
+            )?,
+            open_cpu(
+                a.cpu_kernel,
+                Precision::F64,
+                &batch,
+                None,
+                Default::default(),
+            )?,
         ]
     };
     let mut runs = Vec::new();

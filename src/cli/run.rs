@@ -3,6 +3,7 @@
 
 use crate::backend::RecordSpec;
 use crate::config::{Config, ModelKind, Precision};
+use crate::cpu::CpuKernel;
 use crate::experiment::{self, BackendChoice, Interrupted, RunOptions};
 use crate::output::{self, Shard};
 use anyhow::{bail, Context};
@@ -56,6 +57,11 @@ pub struct RunArgs {
     /// --precision f64 is not given, else the CPU (see `pyralnet devices`).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendArg,
+    /// CPU kernel of the full model: auto picks by batch size per thread, reference is the
+    /// scalar kernel the others are checked against (the resolved kernel goes into
+    /// summary.json).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub cpu_kernel: CpuKernel,
     /// GPU adapter to use: the first whose name contains this (case-insensitive).
     #[arg(long)]
     pub adapter: Option<String>,
@@ -262,6 +268,7 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
             PrecisionArg::F64 => Precision::F64,
         }),
         backend: a.backend.into(),
+        cpu_kernel: a.cpu_kernel,
         adapter: a.adapter.clone(),
         init_weights,
         record: RecordSpec {

@@ -1,12 +1,12 @@
 //! The CPU backend: a batch of [`Instance`]s advanced in parallel with rayon. Instances never
 //! interact, so instance k in a batch computes exactly what it computes alone.
 
-use super::{per_pattern, Instance, PatternKind, Pool, State};
+use super::{per_pattern, CpuKernel, Instance, PatternKind, Pool, State};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::model::{Real, Weights};
 use rayon::prelude::*;
 
-/// CPU backend in precision `F`.
+/// CPU backend in precision `F`: the reference kernel ([`CpuKernel::Reference`]).
 pub struct CpuBackend<F: Real> {
     pub instances: Vec<Instance<F>>,
     record: RecordSpec,
@@ -86,7 +86,16 @@ fn record_step<F: Real>(st: &State<F>, spec: &RecordSpec, trace: &mut Trace) {
 
 impl<F: Real> Backend for CpuBackend<F> {
     fn name(&self) -> String {
-        format!("cpu-{} ({} threads)", F::NAME, self.pool.threads())
+        format!(
+            "cpu-{} {} ({})",
+            F::NAME,
+            CpuKernel::Reference,
+            self.pool.label()
+        )
+    }
+
+    fn cpu_kernel(&self) -> Option<CpuKernel> {
+        Some(CpuKernel::Reference)
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {

@@ -26,6 +26,14 @@ impl Pool {
             .as_ref()
             .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
     }
+
+    /// `1 thread` or `N threads`, for backend names.
+    pub fn label(&self) -> String {
+        match self.threads() {
+            1 => "1 thread".into(),
+            n => format!("{n} threads"),
+        }
+    }
 }
 
 /// Calls `run(x, y, readout)` for each pattern of one instance's share of a chunk (`x`

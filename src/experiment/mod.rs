@@ -16,7 +16,7 @@ pub use sweep::{plan_schedule, run_batches, Meter};
 
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
-use crate::cpu::CpuBackend;
+use crate::cpu::{open_cpu, CpuKernel};
 use crate::gpu::{self, Gpu, GpuBackend, GpuOptions, SteadyGpuBackend};
 use crate::model::{init, self_prediction, Weights};
 use crate::output;
@@ -50,6 +50,9 @@ pub struct RunOptions {
     /// Precision of the CPU backend, overriding the config's (the GPU backend is f32 only).
     pub precision: Option<Precision>,
     pub backend: BackendChoice,
+    /// CPU kernel of the full model (`auto` picks one by batch size per thread); the steady
+    /// model has one CPU kernel and ignores it.
+    pub cpu_kernel: CpuKernel,
     /// GPU adapter: the first whose name contains this (case-insensitive).
     pub adapter: Option<String>,
     /// Start every instance from these weights instead of the configured initialisation.
@@ -152,6 +155,8 @@ pub struct InstanceResult {
 #[derive(Clone, Debug)]
 pub struct Results {
     pub backend: String,
+    /// The CPU kernel that ran the full model (`None` on the GPU and for the steady model).
+    pub cpu_kernel: Option<CpuKernel>,
     pub instances: Vec<InstanceResult>,
     pub curves: Vec<CurvePoint>,
     pub traces: Vec<Trace>,
@@ -207,6 +212,7 @@ fn run_batch(
     let seconds = runner.seconds();
     Ok(Results {
         backend: backend.name(),
+        cpu_kernel: backend.cpu_kernel(),
         instances,
         curves: runner.curves,
         traces: backend.take_traces(),
@@ -316,18 +322,13 @@ pub fn open_backend(
     }
     let precision = opts.precision.unwrap_or(cfg.precision);
     Ok(match cfg.model {
-        ModelKind::Full => match precision {
-            Precision::F32 => Box::new(CpuBackend::<f32>::new(
-                batch,
-                opts.threads,
-                opts.record.clone(),
-            )?),
-            Precision::F64 => Box::new(CpuBackend::<f64>::new(
-                batch,
-                opts.threads,
-                opts.record.clone(),
-            )?),
-        },
+        ModelKind::Full => open_cpu(
+            opts.cpu_kernel,
+            precision,
+            batch,
+            opts.threads,
+            opts.record.clone(),
+        )?,
         ModelKind::Gclusteron => anyhow::bail!(NOT_A_MICROCIRCUIT),
         ModelKind::Steady => {
             if opts.record.stride > 0 {

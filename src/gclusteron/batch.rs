@@ -64,7 +64,7 @@ impl<T: GcReal> GcCpu<T> {
 
 impl<T: GcReal> GcBackend for GcCpu<T> {
     fn name(&self) -> String {
-        format!("gc-cpu-{} ({} threads)", T::NAME, self.pool.threads())
+        format!("gc-cpu-{} ({})", T::NAME, self.pool.label())
     }
 
     fn train(&mut self, steps: usize, rows: &[Vec<u32>]) -> anyhow::Result<()> {

@@ -221,6 +221,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
     let summary = json!({
         "name": cfg.name,
         "backend": shards[0].summary["backend"],
+        "cpu_kernel": shards[0].summary["cpu_kernel"],
         "shards": count,
         "wall_seconds": sum("wall_seconds"),
         "instance_steps": sum("instance_steps"),

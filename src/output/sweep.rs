@@ -2,7 +2,7 @@
 //!
 //! When batch k finishes, its weights (and traces) go straight to `weights/` (`traces/`), its
 //! rows of `instances.csv` and `curves.csv` to `batches/batch_<k>.instances.csv` and
-//! `batches/batch_<k>.curves.csv`, and last `batches/batch_<k>.json` (backend, seconds,
+//! `batches/batch_<k>.curves.csv`, and last `batches/batch_<k>.json` (backend, CPU kernel, seconds,
 //! instance-steps), which marks the batch done: a resumed
 //! run skips it. `batches/schedule.json` fixes the batches when the run starts, so a resumed run
 //! cuts the same batches whatever memory it finds. [`SweepWriter::finish`] streams the rows of
@@ -15,6 +15,7 @@ use super::tables::{
 };
 use super::{write_atomic, write_text, Outcome};
 use crate::config::{Config, Plan};
+use crate::cpu::CpuKernel;
 use crate::experiment::{Results, Schedule};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,10 @@ const SCHEDULE: &str = "schedule.json";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct BatchRecord {
     backend: String,
+    /// The CPU kernel of the full model (absent on the GPU, for the steady model, and in the
+    /// records of runs before kernels had names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cpu_kernel: Option<CpuKernel>,
     seconds: f64,
     instance_steps: f64,
 }
@@ -105,6 +110,7 @@ impl SweepWriter {
         )?;
         let record = BatchRecord {
             backend: r.backend.clone(),
+            cpu_kernel: r.cpu_kernel,
             seconds: r.seconds + t0.elapsed().as_secs_f64(),
             instance_steps: r.instance_steps,
         };
@@ -149,6 +155,11 @@ impl SweepWriter {
         self.done.first().map_or("", |r| r.backend.as_str())
     }
 
+    /// The CPU kernel that ran the first batch, if a CPU kernel of the full model ran it.
+    pub fn cpu_kernel(&self) -> Option<CpuKernel> {
+        self.done.first().and_then(|r| r.cpu_kernel)
+    }
+
     /// Wall seconds and instance-steps over all finished batches.
     pub fn totals(&self) -> (f64, f64) {
         self.done.iter().fold((0.0, 0.0), |(s, n), r| {
@@ -183,6 +194,7 @@ impl SweepWriter {
             &self.dir,
             cfg,
             self.backend(),
+            self.cpu_kernel(),
             seconds,
             steps,
             &self.outcomes(plan)?,

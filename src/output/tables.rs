@@ -4,6 +4,7 @@
 use super::{write_text, write_trace, write_weights};
 use crate::backend::Trace;
 use crate::config::{Config, InstanceSpec};
+use crate::cpu::CpuKernel;
 use crate::experiment::{CurvePoint, InstanceResult, Metrics};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -51,11 +52,13 @@ pub struct Summary {
     pub test_mse: Option<Stat>,
 }
 
-/// Writes `summary.json` and `summary.csv` of a run into `dir`.
+/// Writes `summary.json` and `summary.csv` of a run into `dir`; `cpu_kernel` is the resolved
+/// CPU kernel of the full model (`null` on the GPU and for the steady model).
 pub fn write_summary(
     dir: &Path,
     cfg: &Config,
     backend: &str,
+    cpu_kernel: Option<CpuKernel>,
     seconds: f64,
     instance_steps: f64,
     outcomes: &[Outcome],
@@ -64,6 +67,7 @@ pub fn write_summary(
     let summary = json!({
         "name": cfg.name,
         "backend": backend,
+        "cpu_kernel": cpu_kernel,
         "wall_seconds": seconds,
         "instance_steps": instance_steps,
         "instance_steps_per_second": instance_steps / seconds.max(1e-9),

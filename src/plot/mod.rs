@@ -7,9 +7,9 @@ mod figure;
 
 pub use figure::{save, ClassMap, Figure, Panel, Series};
 
-use crate::backend::{Backend, Batch, Chunk, RecordSpec};
-use crate::config::{Config, Plan, TaskConfig};
-use crate::cpu::CpuBackend;
+use crate::backend::{Batch, Chunk, RecordSpec};
+use crate::config::{Config, Plan, Precision, TaskConfig};
+use crate::cpu::{open_cpu, CpuKernel};
 use crate::experiment::argmax;
 use anyhow::Context;
 use ndarray::Array2;
@@ -390,7 +390,13 @@ fn yinyang_map(dir: &Path, cfg: &Config, plan: &Plan, instance: usize) -> anyhow
         params: vec![spec.params.clone()],
         init: vec![w],
     };
-    let mut backend = CpuBackend::<f32>::new(&batch, None, RecordSpec::default())?;
+    let mut backend = open_cpu(
+        CpuKernel::Auto,
+        Precision::F32,
+        &batch,
+        None,
+        RecordSpec::default(),
+    )?;
     let n = 40;
     let mut x = Vec::new();
     for j in 0..n {

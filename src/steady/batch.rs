@@ -45,7 +45,7 @@ fn run_patterns<F: Real>(
 
 impl<F: Real> Backend for SteadyBackend<F> {
     fn name(&self) -> String {
-        format!("steady-cpu-{} ({} threads)", F::NAME, self.pool.threads())
+        format!("steady-cpu-{} ({})", F::NAME, self.pool.label())
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {

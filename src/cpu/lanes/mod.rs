@@ -17,7 +17,7 @@ mod math;
 pub use block::Block;
 pub use math::{LaneReal, V};
 
-use super::{Pool, State};
+use super::{CpuKernel, Pool, State};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::model::{Shape, Transfer, Weights};
 use rayon::prelude::*;
@@ -150,9 +150,11 @@ impl<F: LaneReal, const L: usize> LanesBackend<F, L> {
 
 impl<F: LaneReal, const L: usize> Backend for LanesBackend<F, L> {
     fn name(&self) -> String {
-        let t = self.pool.threads();
-        let s = if t == 1 { "" } else { "s" };
-        format!("cpu-{} lanes×{L} ({t} thread{s})", F::NAME)
+        format!("cpu-{} lanes×{L} ({})", F::NAME, self.pool.label())
+    }
+
+    fn cpu_kernel(&self) -> Option<CpuKernel> {
+        Some(CpuKernel::Lanes)
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
