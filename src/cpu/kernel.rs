@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum CpuKernel {
-    /// Picks a kernel by the batch size per thread (see [`resolve`]).
+    /// The default kernel (see [`resolve`]): `reference` for now.
     #[default]
     Auto,
     /// The scalar kernel, one instance at a time per thread ([`CpuBackend`]): the reference
@@ -63,12 +63,12 @@ impl std::fmt::Display for CpuKernel {
     }
 }
 
-/// The concrete kernel `kernel` stands for with `batch_len` instances on `threads` threads
-/// (`None`: all cores). `Auto` will pick by the batch size per thread (instances in SIMD lanes
-/// for sweeps, vectors within an instance for small jobs); today it resolves to `Reference`,
-/// the only kernel there is. A concrete kernel resolves to itself.
+/// The concrete kernel `kernel` stands for with `batch_len` instances on `threads` threads.
+/// `Auto` resolves to [`CpuKernel::Reference`] for now: the choice may not depend on the batch
+/// size alone, since a run's results must not depend on how its instances are cut into batches
+/// or shards (`--max-batch`, `--shard`), and the lane and reference kernels differ in rounding.
+/// A concrete kernel resolves to itself.
 pub fn resolve(kernel: CpuKernel, batch_len: usize, threads: Option<usize>) -> CpuKernel {
-    // the inputs of the rule auto will follow once there is more than one kernel
     let _ = (batch_len, threads);
     match kernel {
         CpuKernel::Auto => CpuKernel::Reference,
