@@ -303,6 +303,43 @@ fn shards_merge_into_the_unsharded_result_and_bad_sets_are_refused() {
 }
 
 #[test]
+fn shards_beyond_the_instance_count_are_empty_and_merge_into_the_unsharded_result() {
+    // the README's SLURM example: 9 array tasks for a config of one instance
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/mimic_smoke.json");
+    let whole = dir.path().join("whole");
+    run_ok(cfg, whole.to_str().unwrap(), &[]);
+    let shard_dirs: Vec<PathBuf> = (0..9).map(|i| dir.path().join(format!("s{i}"))).collect();
+    for (i, d) in shard_dirs.iter().enumerate() {
+        run_ok(cfg, d.to_str().unwrap(), &["--shard", &format!("{i}/9")]);
+    }
+    // shard 5 holds no instance: a complete, empty result set
+    let empty = &shard_dirs[5];
+    let rows = std::fs::read_to_string(empty.join("instances.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1, "{rows}");
+    assert_eq!(
+        std::fs::read_to_string(empty.join("curves.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    assert!(empty.join("summary.json").is_file());
+    assert!(!empty.join("batches").exists() && !empty.join("checkpoint").exists());
+    // resuming it finds it complete
+    run_ok(
+        cfg,
+        empty.to_str().unwrap(),
+        &["--shard", "5/9", "--resume"],
+    );
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge", merged.to_str().unwrap()];
+    args.extend(shard_dirs.iter().map(|d| d.to_str().unwrap()));
+    ok(&args);
+    assert_same_results(&whole, &merged, 1);
+}
+
+#[test]
 fn plots_and_summary_csv_come_from_a_smoke_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "plots", 5.0);

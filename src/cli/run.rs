@@ -193,10 +193,23 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     } = hooks;
     let shard = shard_of(a.shard.as_deref())?;
     let full_plan = cfg.plan()?;
+    let total = full_plan.instances.len();
     let plan = match shard {
         Some(s) => full_plan.shard(s.index, s.count),
         None => full_plan,
     };
+    if let Some(s) = shard.filter(|_| cfg.model == ModelKind::Gclusteron) {
+        // an empty shard is a valid, mergeable result set for the microcircuit models, but
+        // merge cannot combine G-clusteron shards, so one there would serve nothing
+        if plan.instances.is_empty() {
+            bail!(
+                "--shard {}/{}: the config has {total} instances, fewer than the {} shards, and G-clusteron configs cannot be merged from shards; run it without --shard",
+                s.index,
+                s.count,
+                s.count
+            );
+        }
+    }
     let out = a
         .out
         .clone()
