@@ -157,7 +157,7 @@ fn check_same_run(out: &Path, cfg: &Config, shard: Option<Shard>) -> anyhow::Res
 /// messages to stderr) and exits 130 after a stop.
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let cfg = Config::load(&a.config)?;
-    let base_dir = a.config.parent().map(PathBuf::from).unwrap_or_default();
+    let base_dir = Config::base_dir(&a.config);
     let hooks = Hooks {
         stop: Arc::new(AtomicBool::new(false)),
         catch_signals: true,
