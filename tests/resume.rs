@@ -186,6 +186,55 @@ fn resume_after_kill_9_and_after_sigterm_equals_the_uninterrupted_run() {
 }
 
 #[test]
+fn a_second_run_into_the_folder_of_a_running_one_is_refused_until_it_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "locked", 5.0);
+    // long enough to still run while the others are refused
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["protocol"]["epochs"] = json!(12);
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let mut first = Command::new(BIN)
+        .args(["run", c, "--out", o, "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // the first run is under way once it has written a checkpoint
+    let t0 = Instant::now();
+    while !out.join("checkpoint/progress.json").is_file() {
+        assert!(first.try_wait().unwrap().is_none(), "run ended too early");
+        assert!(t0.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for extra in [&["--resume"][..], &["--force"], &[]] {
+        let mut args = vec!["run", c, "--out", o, "--quiet"];
+        args.extend_from_slice(extra);
+        let second = run(&args);
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert_eq!(second.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(
+            err.contains(o) && err.contains("another run"),
+            "{extra:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run went on meanwhile"
+    );
+    // the lock dies with its process: kill -9 leaves the lock file, not the lock
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(out.join(".pyralnet.lock").is_file());
+    assert!(!out.join("summary.json").exists());
+    run_ok(c, o, &["--resume"]);
+    assert!(out.join("summary.json").is_file());
+}
+
+#[test]
 fn a_run_killed_in_batch_3_of_5_resumes_there_and_equals_the_run_in_one_batch() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "batches", 5.0);

@@ -234,6 +234,15 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");
     }
+    let init_weights = a
+        .init_weights
+        .as_ref()
+        .map(|p| output::read_weights(p, &plan.shape))
+        .transpose()?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output folder {}", out.display()))?;
+    // held until this function returns: no other run writes into `out` meanwhile
+    let _lock = output::lock_run_dir(&out)?;
     if a.resume {
         check_same_run(&out, cfg, shard)?;
         if out.join("summary.json").exists() {
@@ -255,13 +264,6 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         }
         output::remove_checkpoints(&out)?;
     }
-    let init_weights = a
-        .init_weights
-        .as_ref()
-        .map(|p| output::read_weights(p, &plan.shape))
-        .transpose()?;
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create output folder {}", out.display()))?;
     output::write_text(
         &out.join("config.json"),
         &(serde_json::to_string_pretty(cfg)? + "\n"),
