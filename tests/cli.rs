@@ -244,6 +244,15 @@ fn bad_input_gives_a_clear_error_and_exit_code_2() {
         ),
         (
             vec![
+                "run".into(),
+                config("mimic_smoke.json"),
+                "--checkpoint-seconds".into(),
+                "nan".into(),
+            ],
+            "--checkpoint-seconds must be a finite number of seconds > 0",
+        ),
+        (
+            vec![
                 "dataset".into(),
                 "yinyang".into(),
                 "--size".into(),

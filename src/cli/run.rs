@@ -217,6 +217,12 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     if a.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
+    if !(a.checkpoint_seconds.is_finite() && a.checkpoint_seconds > 0.0) {
+        bail!(
+            "--checkpoint-seconds must be a finite number of seconds > 0, got {}",
+            a.checkpoint_seconds
+        );
+    }
     if a.max_batch == Some(0) {
         bail!("--max-batch must be at least 1");
     }

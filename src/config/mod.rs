@@ -124,7 +124,7 @@ pub struct Config {
     pub targets: TargetsConfig,
     pub protocol: ProtocolConfig,
     /// Lists of values per parameter, combined as a cartesian product.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_sweep_keys")]
     pub sweep: BTreeMap<String, Vec<serde_json::Value>>,
     /// One instance per seed and sweep point: a list, or `{"from": a, "count": n}` for the
     /// seeds a, a+1, …, a+n−1 (kept as the list in the resolved config).
@@ -172,6 +172,33 @@ fn seeds_list_or_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64
         }
         v => Err(D::Error::custom(format!("seeds: got {v}; {allowed}"))),
     }
+}
+
+/// The `sweep` object, refusing a key given twice (a JSON map would keep only the last).
+fn unique_sweep_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Vec<serde_json::Value>>, D::Error> {
+    use serde::de::{Error, MapAccess, Visitor};
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = BTreeMap<String, Vec<serde_json::Value>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("sweep: an object of parameter names and lists of values")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = m.next_key::<String>()? {
+                let values: Vec<serde_json::Value> = m.next_value()?;
+                if out.insert(key.clone(), values).is_some() {
+                    return Err(A::Error::custom(format!(
+                        "sweep.{key}: the key is given twice; give each parameter once, with all its values in one list"
+                    )));
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Keys)
 }
 
 impl Config {
