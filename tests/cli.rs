@@ -141,6 +141,52 @@ fn init_weights_start_every_instance_from_the_file() {
 }
 
 #[test]
+fn data_files_are_read_from_the_config_folder_whatever_the_current_directory() {
+    // the config and its csv files in data/, pyralnet started from the folder above
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(
+        data.join("train.csv"),
+        "a,b,label\n0.1,0.2,0\n0.9,0.8,1\n0.2,0.1,0\n0.8,0.9,1\n",
+    )
+    .unwrap();
+    std::fs::write(data.join("val.csv"), "0.15,0.1,0\n0.85,0.9,1\n").unwrap();
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config("mimic_smoke.json")).unwrap())
+            .unwrap();
+    c["name"] = serde_json::json!("files");
+    c["task"] = serde_json::json!({
+        "name": "csv", "train": "train.csv", "validation": "val.csv", "test": "val.csv"
+    });
+    c["protocol"] = serde_json::json!({"epochs": 1});
+    std::fs::write(data.join("files.json"), c.to_string()).unwrap();
+    let in_dir = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let o = in_dir(&["run", "data/files.json", "--out", "out", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = std::fs::read_to_string(dir.path().join("out/instances.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+    // the run folder's config.json describes the run without its data files next to it
+    let o = in_dir(&["plot", "out"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // a missing file is named with the config's folder
+    std::fs::remove_file(data.join("val.csv")).unwrap();
+    let o = in_dir(&["run", "data/files.json", "--out", "out2", "--quiet"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(&format!("data{}val.csv", std::path::MAIN_SEPARATOR)),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn dataset_export_writes_the_official_yinyang_set() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("yy.csv");
@@ -195,6 +241,15 @@ fn bad_input_gives_a_clear_error_and_exit_code_2() {
                 "/no/w.npz".into(),
             ],
             "/no/w.npz",
+        ),
+        (
+            vec![
+                "run".into(),
+                config("mimic_smoke.json"),
+                "--checkpoint-seconds".into(),
+                "nan".into(),
+            ],
+            "--checkpoint-seconds must be a finite number of seconds > 0",
         ),
         (
             vec![

@@ -115,6 +115,69 @@ fn learning_rates_must_match_the_layers_and_be_finite() {
 }
 
 #[test]
+fn learning_rates_must_not_be_negative() {
+    assert_mentions(
+        &error_of(|v| v["params"]["eta_up"] = json!([0.01, -0.005])),
+        &["params.eta_up", "≥ 0", "-0.005"],
+    );
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"eta_ip": [[0.01], [-1.0]]})),
+        &["sweep point eta_ip=[-1.0]", "params.eta_ip", "≥ 0"],
+    );
+}
+
+#[test]
+fn phi_takes_only_the_keys_of_its_function() {
+    let allowed = r#"{"name": "scaled_softplus", "gamma""#;
+    assert_mentions(
+        &error_of(|v| v["network"]["phi"] = json!({"name": "softplus", "gamma": 2})),
+        &["network.phi.gamma", "softplus takes no parameters", allowed],
+    );
+    assert_mentions(
+        &error_of(|v| v["network"]["phi"] = json!({"name": "sigmoid", "theta": 0})),
+        &["network.phi.theta", "sigmoid takes no parameters"],
+    );
+    assert_mentions(
+        &error_of(|v| v["network"]["phi"] = json!({"name": "softplus", "slope": 2})),
+        &["network.phi.slope", "unknown key", allowed],
+    );
+    assert_mentions(
+        &error_of(|v| v["network"]["phi"] = json!({"name": "scaled_softplus", "gamma": 1})),
+        &["network.phi", "missing beta, theta"],
+    );
+    assert_mentions(
+        &error_of(|v| v["network"]["phi"] = json!({"name": "relu"})),
+        &["network.phi.name", "relu", allowed],
+    );
+    let mut v = base();
+    v["network"]["phi"] = json!({"name": "scaled_softplus", "gamma": 0.1, "beta": 1, "theta": 3});
+    let cfg = Config::from_json(&v.to_string()).unwrap();
+    // the resolved config reads back as itself
+    let again = serde_json::to_string(&cfg).unwrap();
+    assert_eq!(
+        Config::from_json(&again).unwrap().network.phi,
+        cfg.network.phi
+    );
+}
+
+#[test]
+fn a_sweep_key_given_twice_is_refused() {
+    // serde_json's maps keep the last of two equal keys; the sweep must not
+    let text = base().to_string();
+    let text = format!(
+        "{},\"sweep\": {{\"tau_w\": [10.0], \"tau_w\": [20.0, 30.0]}}}}",
+        &text[..text.len() - 1]
+    );
+    let e = format!("{:#}", Config::from_json(&text).unwrap_err());
+    assert_mentions(&e, &["sweep.tau_w", "given twice"]);
+    // one parameter under two keys, alone and zipped
+    assert_mentions(
+        &error_of(|v| v["sweep"] = json!({"tau_w": [10.0], "tau0,tau_w": [[1.0, 20.0]]})),
+        &["`tau_w` is swept by", "one key"],
+    );
+}
+
+#[test]
 fn dims_that_do_not_match_the_task_are_rejected() {
     let e = error_of(|v| {
         v["network"]["dims"] = json!([2, 5, 3]);

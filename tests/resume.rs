@@ -186,6 +186,55 @@ fn resume_after_kill_9_and_after_sigterm_equals_the_uninterrupted_run() {
 }
 
 #[test]
+fn a_second_run_into_the_folder_of_a_running_one_is_refused_until_it_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "locked", 5.0);
+    // long enough to still run while the others are refused
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["protocol"]["epochs"] = json!(12);
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let mut first = Command::new(BIN)
+        .args(["run", c, "--out", o, "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // the first run is under way once it has written a checkpoint
+    let t0 = Instant::now();
+    while !out.join("checkpoint/progress.json").is_file() {
+        assert!(first.try_wait().unwrap().is_none(), "run ended too early");
+        assert!(t0.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for extra in [&["--resume"][..], &["--force"], &[]] {
+        let mut args = vec!["run", c, "--out", o, "--quiet"];
+        args.extend_from_slice(extra);
+        let second = run(&args);
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert_eq!(second.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(
+            err.contains(o) && err.contains("another run"),
+            "{extra:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run went on meanwhile"
+    );
+    // the lock dies with its process: kill -9 leaves the lock file, not the lock
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(out.join(".pyralnet.lock").is_file());
+    assert!(!out.join("summary.json").exists());
+    run_ok(c, o, &["--resume"]);
+    assert!(out.join("summary.json").is_file());
+}
+
+#[test]
 fn a_run_killed_in_batch_3_of_5_resumes_there_and_equals_the_run_in_one_batch() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "batches", 5.0);
@@ -300,6 +349,43 @@ fn shards_merge_into_the_unsharded_result_and_bad_sets_are_refused() {
     refuse(&[&shard_dirs[0], &shard_dirs[1], &whole], "not a shard");
     let o = run(&["run", c, "--out", "x", "--shard", "3/3"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn shards_beyond_the_instance_count_are_empty_and_merge_into_the_unsharded_result() {
+    // the README's SLURM example: 9 array tasks for a config of one instance
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/mimic_smoke.json");
+    let whole = dir.path().join("whole");
+    run_ok(cfg, whole.to_str().unwrap(), &[]);
+    let shard_dirs: Vec<PathBuf> = (0..9).map(|i| dir.path().join(format!("s{i}"))).collect();
+    for (i, d) in shard_dirs.iter().enumerate() {
+        run_ok(cfg, d.to_str().unwrap(), &["--shard", &format!("{i}/9")]);
+    }
+    // shard 5 holds no instance: a complete, empty result set
+    let empty = &shard_dirs[5];
+    let rows = std::fs::read_to_string(empty.join("instances.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1, "{rows}");
+    assert_eq!(
+        std::fs::read_to_string(empty.join("curves.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    assert!(empty.join("summary.json").is_file());
+    assert!(!empty.join("batches").exists() && !empty.join("checkpoint").exists());
+    // resuming it finds it complete
+    run_ok(
+        cfg,
+        empty.to_str().unwrap(),
+        &["--shard", "5/9", "--resume"],
+    );
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge", merged.to_str().unwrap()];
+    args.extend(shard_dirs.iter().map(|d| d.to_str().unwrap()));
+    ok(&args);
+    assert_same_results(&whole, &merged, 1);
 }
 
 #[test]

@@ -51,8 +51,7 @@ fn load_config(path: Option<&str>, json: Option<&str>) -> anyhow::Result<(Config
     match (path, json) {
         (Some(p), None) => {
             let p = Path::new(p);
-            let base = p.parent().map(PathBuf::from).unwrap_or_default();
-            Ok((Config::load(p)?, base))
+            Ok((Config::load(p)?, Config::base_dir(p)))
         }
         (None, Some(text)) => Ok((Config::from_json(text)?, PathBuf::new())),
         _ => anyhow::bail!("give the config as a path or as JSON text, not both"),

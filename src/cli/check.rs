@@ -63,7 +63,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
     }
     let opts = RunOptions {
         cpu_kernel: a.cpu_kernel,
-        base_dir: a.config.parent().map(PathBuf::from).unwrap_or_default(),
+        base_dir: Config::base_dir(&a.config),
         ..Default::default()
     };
     let (tol_f32, [(gpu_name, gpu), (f32_name, c32), (f64_name, c64)]) = match cfg.model {

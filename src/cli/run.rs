@@ -163,7 +163,7 @@ fn check_same_run(out: &Path, cfg: &Config, shard: Option<Shard>) -> anyhow::Res
 /// messages to stderr) and exits 130 after a stop.
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let cfg = Config::load(&a.config)?;
-    let base_dir = a.config.parent().map(PathBuf::from).unwrap_or_default();
+    let base_dir = Config::base_dir(&a.config);
     let hooks = Hooks {
         stop: Arc::new(AtomicBool::new(false)),
         catch_signals: true,
@@ -199,16 +199,35 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     } = hooks;
     let shard = shard_of(a.shard.as_deref())?;
     let full_plan = cfg.plan()?;
+    let total = full_plan.instances.len();
     let plan = match shard {
         Some(s) => full_plan.shard(s.index, s.count),
         None => full_plan,
     };
+    if let Some(s) = shard.filter(|_| cfg.model == ModelKind::Gclusteron) {
+        // an empty shard is a valid, mergeable result set for the microcircuit models, but
+        // merge cannot combine G-clusteron shards, so one there would serve nothing
+        if plan.instances.is_empty() {
+            bail!(
+                "--shard {}/{}: the config has {total} instances, fewer than the {} shards, and G-clusteron configs cannot be merged from shards; run it without --shard",
+                s.index,
+                s.count,
+                s.count
+            );
+        }
+    }
     let out = a
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(cfg.name.clone().unwrap_or_default()));
     if a.threads == Some(0) {
         bail!("--threads must be at least 1");
+    }
+    if !(a.checkpoint_seconds.is_finite() && a.checkpoint_seconds > 0.0) {
+        bail!(
+            "--checkpoint-seconds must be a finite number of seconds > 0, got {}",
+            a.checkpoint_seconds
+        );
     }
     if a.max_batch == Some(0) {
         bail!("--max-batch must be at least 1");
@@ -227,6 +246,15 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");
     }
+    let init_weights = a
+        .init_weights
+        .as_ref()
+        .map(|p| output::read_weights(p, &plan.shape))
+        .transpose()?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output folder {}", out.display()))?;
+    // held until this function returns: no other run writes into `out` meanwhile
+    let _lock = output::lock_run_dir(&out)?;
     if a.resume {
         check_same_run(&out, cfg, shard)?;
         if out.join("summary.json").exists() {
@@ -248,13 +276,6 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         }
         output::remove_checkpoints(&out)?;
     }
-    let init_weights = a
-        .init_weights
-        .as_ref()
-        .map(|p| output::read_weights(p, &plan.shape))
-        .transpose()?;
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create output folder {}", out.display()))?;
     output::write_text(
         &out.join("config.json"),
         &(serde_json::to_string_pretty(cfg)? + "\n"),

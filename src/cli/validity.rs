@@ -49,7 +49,7 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
         .filter(|s| s.point == 0)
         .map(|s| &s.params)
         .collect();
-    let base = a.config.parent().map(PathBuf::from).unwrap_or_default();
+    let base = Config::base_dir(&a.config);
     // Each seed's own training set where the task depends on the seed (a mimic teacher, as in
     // `run`), else one set loaded once and shared.
     let load = |p: &InstanceParams| {

@@ -13,7 +13,7 @@ use crate::model::{FilterStart, Transfer};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Which model the instances integrate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +124,7 @@ pub struct Config {
     pub targets: TargetsConfig,
     pub protocol: ProtocolConfig,
     /// Lists of values per parameter, combined as a cartesian product.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_sweep_keys")]
     pub sweep: BTreeMap<String, Vec<serde_json::Value>>,
     /// One instance per seed and sweep point: a list, or `{"from": a, "count": n}` for the
     /// seeds a, a+1, …, a+n−1 (kept as the list in the resolved config).
@@ -174,29 +174,86 @@ fn seeds_list_or_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64
     }
 }
 
+/// The `sweep` object, refusing a key given twice (a JSON map would keep only the last).
+fn unique_sweep_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Vec<serde_json::Value>>, D::Error> {
+    use serde::de::{Error, MapAccess, Visitor};
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = BTreeMap<String, Vec<serde_json::Value>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("sweep: an object of parameter names and lists of values")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = m.next_key::<String>()? {
+                let values: Vec<serde_json::Value> = m.next_value()?;
+                if out.insert(key.clone(), values).is_some() {
+                    return Err(A::Error::custom(format!(
+                        "sweep.{key}: the key is given twice; give each parameter once, with all its values in one list"
+                    )));
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Keys)
+}
+
 impl Config {
-    /// Reads and validates a config file. Errors name the file and the offending key.
+    /// Reads and validates a config file; its data files (csv, npy) are read relative to the
+    /// file's folder, as the run reads them ([`Config::base_dir`]). Errors name the file and
+    /// the offending key.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
+        Config::read(path, Some(&Config::base_dir(path)))
+    }
+
+    /// Reads the resolved `config.json` of a run folder for what it describes (sweep, shape,
+    /// task): its data files are not read, since their paths are relative to the folder of the
+    /// config the run started from, not to the run folder.
+    pub fn load_resolved(path: &Path) -> anyhow::Result<Config> {
+        Config::read(path, None)
+    }
+
+    /// The folder relative data paths of the config file `path` are taken from: its own.
+    pub fn base_dir(path: &Path) -> PathBuf {
+        path.parent().map(PathBuf::from).unwrap_or_default()
+    }
+
+    fn read(path: &Path, files: Option<&Path>) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         let mut cfg =
-            Config::from_json(&text).with_context(|| format!("config {}", path.display()))?;
+            Config::parse(&text, files).with_context(|| format!("config {}", path.display()))?;
         if cfg.name.is_none() {
             cfg.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }
         Ok(cfg)
     }
 
-    /// Parses and validates config text.
+    /// Parses and validates config text; relative data paths are read from the current
+    /// directory.
     pub fn from_json(text: &str) -> anyhow::Result<Config> {
+        Config::from_json_in(text, Path::new(""))
+    }
+
+    /// Parses and validates config text; relative data paths are read from `base`.
+    pub fn from_json_in(text: &str, base: &Path) -> anyhow::Result<Config> {
+        Config::parse(text, Some(base))
+    }
+
+    /// Parses and validates config text, reading its data files from `files` when given.
+    fn parse(text: &str, files: Option<&Path>) -> anyhow::Result<Config> {
         let cfg: Config = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        cfg.validate()?;
+        cfg.validate(files)?;
         cfg.plan()?;
         Ok(cfg)
     }
 
-    /// Checks everything that does not depend on a single instance's parameters.
-    fn validate(&self) -> anyhow::Result<()> {
+    /// Checks everything that does not depend on a single instance's parameters (data files
+    /// read from the folder `files`, not at all without one).
+    fn validate(&self, files: Option<&Path>) -> anyhow::Result<()> {
         let shape = self.shape();
         shape
             .validate()
@@ -222,7 +279,7 @@ impl Config {
             bail!("seeds: seed {s} is listed twice");
         }
         self.targets.validate()?;
-        self.task.validate(&shape)?;
+        self.task.validate(&shape, files)?;
         Ok(())
     }
 

@@ -105,8 +105,8 @@ fn etas(at: &str, key: &str, v: &[f64], n: usize, what: &str) -> anyhow::Result<
             v.len()
         );
     }
-    if let Some(x) = v.iter().find(|x| !x.is_finite()) {
-        bail!("{at}params.{key} must hold finite numbers, got {x}");
+    if let Some(x) = v.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+        bail!("{at}params.{key} must hold finite numbers ≥ 0 (learning rates), got {x}");
     }
     Ok(v.to_vec())
 }

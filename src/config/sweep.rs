@@ -70,6 +70,7 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
     let gc = cfg.model == ModelKind::Gclusteron;
     let keys = if gc { GcParams::keys() } else { params::keys() };
     let mut groups: Vec<(Vec<String>, &Vec<Value>)> = Vec::new();
+    let mut swept_by: std::collections::BTreeMap<String, &str> = Default::default();
     for (key, values) in &cfg.sweep {
         let names: Vec<String> = key.split(',').map(|n| n.trim().to_string()).collect();
         for name in &names {
@@ -77,6 +78,11 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
                 bail!(
                     "sweep.{key}: `{name}` is not a sweepable parameter; allowed: {}",
                     keys.join(", ")
+                );
+            }
+            if let Some(other) = swept_by.insert(name.clone(), key) {
+                bail!(
+                    "sweep.{key}: `{name}` is swept by `{other}` already; sweep each parameter under one key"
                 );
             }
         }

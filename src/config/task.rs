@@ -191,8 +191,9 @@ impl TaskData {
 }
 
 impl TaskConfig {
-    /// Checks sizes and that the network's input and output widths fit the task.
-    pub fn validate(&self, shape: &Shape) -> anyhow::Result<()> {
+    /// Checks sizes and that the network's input and output widths fit the task; the data
+    /// files of a csv or npy task are read relative to `files` (not at all without it).
+    pub fn validate(&self, shape: &Shape, files: Option<&Path>) -> anyhow::Result<()> {
         let (n_in, n_out) = (shape.n_in(), shape.n_out());
         let fixed = |name: &str, want_in: usize, want_out: usize| {
             if n_in != want_in || n_out != want_out {
@@ -249,8 +250,11 @@ impl TaskConfig {
                 fixed(self.name(), 784, idx::N_CLASSES)
             }
             TaskConfig::Csv { .. } | TaskConfig::Npy { .. } => {
-                // Loading checks the files and the widths.
-                let data = self.load_files(shape, &TargetsConfig::default(), Path::new("."))?;
+                // Loading checks the files and the widths, from the folder the run reads them.
+                let Some(base) = files else {
+                    return Ok(());
+                };
+                let data = self.load_files(shape, &TargetsConfig::default(), base)?;
                 check_width(&data.train, shape, "task.train")
             }
         }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The somatic transfer function, shared by all instances of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "name", rename_all = "snake_case", try_from = "RawTransfer")]
 pub enum Transfer {
     /// `φ(x) = 1 / (1 + e^{-x})`
     Sigmoid,
@@ -14,6 +14,57 @@ pub enum Transfer {
     Softplus,
     /// The paper's form `φ(x) = γ ln(1 + e^{β(x-θ)})`.
     ScaledSoftplus { gamma: f64, beta: f64, theta: f64 },
+}
+
+/// `network.phi` as written, checked key by key into a [`Transfer`] (serde's internally tagged
+/// enums ignore unknown keys of unit variants, so `{"name": "softplus", "gamma": 2}` would pass).
+#[derive(Deserialize)]
+struct RawTransfer {
+    name: String,
+    gamma: Option<f64>,
+    beta: Option<f64>,
+    theta: Option<f64>,
+    #[serde(flatten)]
+    other: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl TryFrom<RawTransfer> for Transfer {
+    type Error = String;
+
+    fn try_from(r: RawTransfer) -> Result<Self, String> {
+        const ALLOWED: &str = "allowed: {\"name\": \"sigmoid\"}, {\"name\": \"softplus\"}, {\"name\": \"scaled_softplus\", \"gamma\": …, \"beta\": …, \"theta\": …}";
+        if let Some(k) = r.other.keys().next() {
+            return Err(format!("network.phi.{k}: unknown key; {ALLOWED}"));
+        }
+        let given = [("gamma", r.gamma), ("beta", r.beta), ("theta", r.theta)];
+        match r.name.as_str() {
+            "sigmoid" | "softplus" => match given.iter().find(|(_, v)| v.is_some()) {
+                Some((k, _)) => Err(format!(
+                    "network.phi.{k}: {} takes no parameters (only scaled_softplus takes gamma, beta and theta); {ALLOWED}",
+                    r.name
+                )),
+                None if r.name == "sigmoid" => Ok(Transfer::Sigmoid),
+                None => Ok(Transfer::Softplus),
+            },
+            "scaled_softplus" => match (r.gamma, r.beta, r.theta) {
+                (Some(gamma), Some(beta), Some(theta)) => {
+                    Ok(Transfer::ScaledSoftplus { gamma, beta, theta })
+                }
+                _ => {
+                    let missing: Vec<&str> = given
+                        .iter()
+                        .filter(|(_, v)| v.is_none())
+                        .map(|(k, _)| *k)
+                        .collect();
+                    Err(format!(
+                        "network.phi: scaled_softplus needs gamma, beta and theta; missing {}",
+                        missing.join(", ")
+                    ))
+                }
+            },
+            other => Err(format!("network.phi.name: unknown `{other}`; {ALLOWED}")),
+        }
+    }
 }
 
 impl Transfer {

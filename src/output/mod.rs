@@ -2,12 +2,14 @@
 //! into place, so a file is either complete or absent, never half-written.
 
 mod checkpoint;
+mod lock;
 mod npz;
 mod shard;
 mod sweep;
 mod tables;
 
 pub use checkpoint::{read_progress, read_states, remove_checkpoints, write_checkpoint};
+pub use lock::{lock_run_dir, RunLock, LOCK_FILE};
 pub use npz::{read_weights, write_trace, write_weights};
 pub use shard::{merge, read_shard, write_shard, Shard};
 pub use sweep::{has_batches, SweepWriter};

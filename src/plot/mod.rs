@@ -143,7 +143,7 @@ fn banded(
 
 /// Draws every figure of the run in `dir` into `dir/plots/`; returns the stems written.
 pub fn plot_dir(dir: &Path, instance: usize) -> anyhow::Result<Vec<PathBuf>> {
-    let cfg = Config::load(&dir.join("config.json"))?;
+    let cfg = Config::load_resolved(&dir.join("config.json"))?;
     let plan = cfg.plan()?;
     let curves = read_curves(dir)?;
     let out = dir.join("plots");
