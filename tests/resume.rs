@@ -422,3 +422,75 @@ fn plots_and_summary_csv_come_from_a_smoke_sweep() {
     let svg = std::fs::read_to_string(out.join("plots/final_vs_tau_w.svg")).unwrap();
     assert!(svg.contains("tau_w"), "axis label missing");
 }
+
+#[test]
+fn resume_refuses_other_result_changing_options_and_leaving_them_out_keeps_the_started_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "ident", 5.0);
+    let c = cfg.to_str().unwrap();
+    let flags = ["--backend", "cpu", "--precision", "f32"];
+    let plain = dir.path().join("plain");
+    run_ok(c, plain.to_str().unwrap(), &flags);
+    // initial weights: those the plain run ended with
+    let init = dir.path().join("init.npz");
+    std::fs::copy(plain.join("weights/instance_0.npz"), &init).unwrap();
+    let mut with_init = flags.to_vec();
+    with_init.extend(["--init-weights", init.to_str().unwrap()]);
+    let whole = dir.path().join("whole");
+    run_ok(c, whole.to_str().unwrap(), &with_init);
+
+    let termed = dir.path().join("termed");
+    assert_eq!(
+        start_and_stop_when(&cfg, &termed, "-TERM", &with_init, |p| {
+            p["patterns"].as_u64().unwrap() >= 100
+        }),
+        Some(130)
+    );
+    let t = termed.to_str().unwrap();
+    let refused = |extra: &[&str], want: &str| {
+        let mut args = vec!["run", c, "--out", t, "--quiet", "--resume"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    refused(
+        &["--precision", "f64"],
+        "--precision: this run was started with f32, --resume gave f64",
+    );
+    refused(
+        &["--cpu-kernel", "lanes"],
+        "--cpu-kernel: this run was started with reference, --resume gave lanes",
+    );
+    refused(
+        &["--backend", "gpu"],
+        "--backend: this run was started with cpu, --resume gave gpu",
+    );
+    let other = dir.path().join("other.npz");
+    std::fs::copy(plain.join("weights/instance_1.npz"), &other).unwrap();
+    refused(
+        &["--init-weights", other.to_str().unwrap()],
+        "--init-weights: this run was started with fnv1a64:",
+    );
+    // left out, --init-weights is the file the run started with, which must not have changed
+    let kept = std::fs::read(&init).unwrap();
+    std::fs::copy(&other, &init).unwrap();
+    refused(&[], "--init-weights: this run was started with fnv1a64:");
+    std::fs::write(&init, kept).unwrap();
+    // the same options, or none (meaning: as started), continue it bit for bit
+    run_ok(c, t, &["--resume", "--precision", "f32"]);
+    assert_same_results(&whole, &termed, 4);
+
+    // a run folder from before run.json existed resumes with whatever it is given
+    let old = dir.path().join("old");
+    assert_eq!(start_and_stop(&cfg, &old, "-TERM", 100), Some(130));
+    std::fs::remove_file(old.join("run.json")).unwrap();
+    let o = old.to_str().unwrap();
+    run_ok(c, o, &["--resume"]);
+    let auto = dir.path().join("auto");
+    run_ok(c, auto.to_str().unwrap(), &[]);
+    assert_same_results(&auto, &old, 4);
+}

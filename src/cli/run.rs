@@ -50,22 +50,26 @@ pub struct RunArgs {
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Working precision of the CPU backend (default: the config's, f64 if unset).
+    /// Working precision of the CPU backend (default: the config's, f64 if unset; with
+    /// --resume, the run's).
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
-    /// Simulator: auto picks a GPU when there is one (not a CPU driver such as lavapipe) and
-    /// --precision f64 is not given, else the CPU (see `pyralnet devices`).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub backend: BackendArg,
-    /// CPU kernel of the full model: auto picks by batch size per thread, reference is the
-    /// scalar kernel the others are checked against (the resolved kernel goes into
-    /// summary.json).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub cpu_kernel: CpuKernel,
+    /// Simulator: auto (default) picks a GPU when there is one (not a CPU driver such as
+    /// lavapipe) and --precision f64 is not given, else the CPU (see `pyralnet devices`). With
+    /// --resume, left out means the backend the run was started on.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+    /// CPU kernel of the full model: auto (default) is reference for now, the scalar kernel the
+    /// others are checked against (the resolved kernel goes into summary.json and run.json).
+    /// With --resume, left out means the kernel the run was started with.
+    #[arg(long, value_enum)]
+    pub cpu_kernel: Option<CpuKernel>,
     /// GPU adapter to use: the first whose name contains this (case-insensitive).
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Start every instance from the weights in this .npz (arrays `layer0.W_up`, ...).
+    /// Start every instance from the weights in this .npz (arrays `layer0.W_up`, ...); with
+    /// --resume, left out means the file the run was started with, whose content must not have
+    /// changed.
     #[arg(long)]
     pub init_weights: Option<PathBuf>,
     /// Record traces of the training stream to traces/instance_<i>.npz.
@@ -235,7 +239,8 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     if a.record && a.record_stride == 0 {
         bail!("--record-stride must be at least 1");
     }
-    if matches!(a.backend, BackendArg::Gpu) && matches!(a.precision, Some(PrecisionArg::F64)) {
+    if matches!(a.backend, Some(BackendArg::Gpu)) && matches!(a.precision, Some(PrecisionArg::F64))
+    {
         bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
     }
     if cfg.model == ModelKind::Gclusteron
@@ -246,11 +251,6 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");
     }
-    let init_weights = a
-        .init_weights
-        .as_ref()
-        .map(|p| output::read_weights(p, &plan.shape))
-        .transpose()?;
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
     // held until this function returns: no other run writes into `out` meanwhile
@@ -276,6 +276,47 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         }
         output::remove_checkpoints(&out)?;
     }
+    // the options that change results: on --resume those left out are the stored ones, and
+    // different ones are refused
+    let stored = match a.resume {
+        true => output::read_identity(&out)?,
+        false => None,
+    };
+    let was = stored.clone().unwrap_or_default();
+    let backend: BackendChoice = match (a.backend, was.backend.as_deref()) {
+        (Some(b), _) => b.into(),
+        (None, Some("gpu")) => BackendChoice::Gpu,
+        (None, Some("cpu")) => BackendChoice::Cpu,
+        (None, _) => BackendChoice::Auto,
+    };
+    let precision = a
+        .precision
+        .map(|p| match p {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F64 => Precision::F64,
+        })
+        .or(was.precision);
+    let cpu_kernel = a.cpu_kernel.or(was.cpu_kernel).unwrap_or_default();
+    let init_path = match &a.init_weights {
+        Some(p) => Some(p.clone()),
+        None => was.init_weights_path.clone(),
+    };
+    let init_weights = init_path
+        .as_ref()
+        .map(|p| {
+            output::read_weights(p, &plan.shape)
+                .with_context(|| format!("--init-weights {}", p.display()))
+        })
+        .transpose()?;
+    if cfg.model != ModelKind::Gclusteron {
+        let now = identity_of(cfg, a, backend, precision, cpu_kernel, init_path.as_deref())?;
+        if let Some(was) = stored {
+            was.check(&now)?;
+            output::write_identity(&out, &was.or(now))?;
+        } else {
+            output::write_identity(&out, &now)?;
+        }
+    }
     output::write_text(
         &out.join("config.json"),
         &(serde_json::to_string_pretty(cfg)? + "\n"),
@@ -284,12 +325,9 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     let flag = stop.clone();
     let opts = RunOptions {
         threads: a.threads,
-        precision: a.precision.map(|p| match p {
-            PrecisionArg::F32 => Precision::F32,
-            PrecisionArg::F64 => Precision::F64,
-        }),
-        backend: a.backend.into(),
-        cpu_kernel: a.cpu_kernel,
+        precision,
+        backend,
+        cpu_kernel,
         adapter: a.adapter.clone(),
         init_weights,
         record: RecordSpec {
@@ -357,6 +395,46 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         instance_steps / seconds.max(1e-9)
     ));
     Ok(())
+}
+
+/// The identity ([`output::RunIdentity`]) of a microcircuit run with these options: the backend
+/// `backend` resolves to as [`experiment::open_backend`] resolves it, the precision it computes
+/// in, the concrete CPU kernel where one runs, and the content hash of the initial weights.
+fn identity_of(
+    cfg: &Config,
+    a: &RunArgs,
+    backend: BackendChoice,
+    precision: Option<Precision>,
+    cpu_kernel: CpuKernel,
+    init_weights: Option<&Path>,
+) -> anyhow::Result<output::RunIdentity> {
+    let full = cfg.model == ModelKind::Full;
+    let on_gpu = match backend {
+        BackendChoice::Gpu => true,
+        BackendChoice::Cpu => false,
+        BackendChoice::Auto => {
+            precision != Some(Precision::F64)
+                && (full || !a.record)
+                && crate::gpu::has_hardware(a.adapter.as_deref())
+        }
+    };
+    if on_gpu && precision == Some(Precision::F64) {
+        bail!("--precision: the GPU backend computes in f32; use --backend cpu for f64");
+    }
+    Ok(output::RunIdentity {
+        backend: Some(if on_gpu { "gpu" } else { "cpu" }.into()),
+        precision: Some(match on_gpu {
+            true => Precision::F32,
+            false => precision.unwrap_or(cfg.precision),
+        }),
+        cpu_kernel: (full && !on_gpu).then(|| crate::cpu::resolve(cpu_kernel, 0, a.threads)),
+        init_weights: Some(match init_weights {
+            Some(p) => output::content_hash(p)?,
+            None => "none".into(),
+        }),
+        init_weights_path: init_weights
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
+    })
 }
 
 /// Runs a G-clusteron config (no checkpoints: its runs are short) and writes its outputs.

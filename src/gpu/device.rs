@@ -167,6 +167,16 @@ pub fn open_hardware(adapter_name: Option<&str>) -> Result<Option<Gpu>, GpuError
     }
 }
 
+/// Whether [`open_hardware`] would find a GPU (without opening it): which backend `--backend
+/// auto` resolves to, recorded with a run so that `--resume` keeps it.
+pub fn has_hardware(adapter_name: Option<&str>) -> bool {
+    let gpus: Vec<wgpu::Adapter> = adapters(&instance())
+        .into_iter()
+        .filter(|a| !is_cpu_driver(&a.get_info()))
+        .collect();
+    !gpus.is_empty() && choose(gpus, adapter_name).is_ok()
+}
+
 /// The adapter whose name contains `adapter_name` (case-insensitive), or the best-ranked one.
 fn choose(
     mut all: Vec<wgpu::Adapter>,

@@ -127,7 +127,7 @@ mod steady;
 
 pub use backend::{GpuBackend, GpuOptions};
 pub use device::{
-    is_cpu_driver, list_adapters, open, open_hardware, AdapterSummary, Gpu, GpuError,
+    has_hardware, is_cpu_driver, list_adapters, open, open_hardware, AdapterSummary, Gpu, GpuError,
 };
 pub use gclusteron::{probe_expm1, GcGpuBackend};
 pub use kernel::probe;
