@@ -494,3 +494,67 @@ fn resume_refuses_other_result_changing_options_and_leaving_them_out_keeps_the_s
     run_ok(c, auto.to_str().unwrap(), &[]);
     assert_same_results(&auto, &old, 4);
 }
+
+/// A [784,100,10] teacher–student run of 2 instances whose one epoch of 160 patterns (one
+/// evaluation interval, so one training chunk before calls were cut by time) takes far longer
+/// than 5 s.
+fn write_large_config(dir: &Path) -> PathBuf {
+    let mut c: Value = serde_json::from_str(include_str!("../configs/mimic_smoke.json")).unwrap();
+    c["name"] = json!("large");
+    c["network"]["dims"] = json!([784, 100, 10]);
+    c["params"]["t_pattern"] = json!(60.0);
+    c["params"]["eta_up"] = json!([0.001, 0.0005]);
+    c["params"]["eta_pi"] = json!([0.001]);
+    c["params"]["eta_ip"] = json!([0.001]);
+    c["params"]["init_up"] = json!(0.05);
+    c["task"] = json!({"name": "mimic", "train_size": 160, "val_size": 4, "test_size": 4, "seed": 3, "teacher_scale": 0.05});
+    c["protocol"] = json!({"epochs": 1});
+    c["seeds"] = json!([1, 2]);
+    let path = dir.join("large.json");
+    std::fs::write(&path, c.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn sigterm_inside_a_long_chunk_stops_within_seconds_and_resume_equals_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_large_config(dir.path());
+    let c = cfg.to_str().unwrap();
+    let whole = dir.path().join("whole");
+    let t0 = Instant::now();
+    run_ok(c, whole.to_str().unwrap(), &["--backend", "cpu"]);
+    let full = t0.elapsed();
+    assert!(
+        full > Duration::from_secs(6),
+        "the run must be long enough to stop inside it ({full:?})"
+    );
+
+    let termed = dir.path().join("termed");
+    let t = termed.to_str().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", c, "--out", t, "--quiet", "--backend", "cpu"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(full / 3);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let signalled = Instant::now();
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+    let progress: Value = serde_json::from_str(
+        &std::fs::read_to_string(termed.join("checkpoint/progress.json")).unwrap(),
+    )
+    .unwrap();
+    let patterns = progress["patterns"].as_u64().unwrap();
+    assert!(patterns > 0 && patterns < 160, "stopped at {patterns}");
+    run_ok(c, t, &["--resume"]);
+    assert_same_results(&whole, &termed, 2);
+}

@@ -184,7 +184,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
 
 /// What [`execute`] reports to and hears from its caller (the CLI or the Python package).
 pub struct Hooks<'a> {
-    /// Set to stop after the current chunk with a checkpoint ([`Interrupted`]).
+    /// Set to stop after the current training call (about a second) with a checkpoint
+    /// ([`Interrupted`]).
     pub stop: Arc<AtomicBool>,
     /// Whether SIGINT/SIGTERM set `stop` (the CLI); the Python package sets it itself.
     pub catch_signals: bool,

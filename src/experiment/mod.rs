@@ -71,7 +71,8 @@ pub struct RunOptions {
     pub checkpoint_seconds: f64,
     /// Continue from the newest checkpoint in `checkpoint_dir` if there is one.
     pub resume: bool,
-    /// Set (e.g. by SIGINT/SIGTERM) to stop after the current chunk with a checkpoint.
+    /// Set (e.g. by SIGINT/SIGTERM) to stop after the current training call (at most about a
+    /// second of work, or one pattern) with a checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
 }
 
@@ -396,7 +397,11 @@ struct Runner<'a> {
     plan: &'a Plan,
     data: &'a [Arc<TaskData>],
     streams: Streams,
+    /// Training patterns per backend call at most ([`chunk_len`]).
     chunk: usize,
+    /// Training patterns the next backend call gets at most, so that it takes about
+    /// [`CHUNK_SECONDS`] (measured on the calls before): a stop waits for one call.
+    chunk_cap: usize,
     opts: &'a RunOptions,
     /// Which batch of the sweep these instances are (checkpoints record it).
     batch: usize,
@@ -426,6 +431,7 @@ impl<'a> Runner<'a> {
             data,
             streams: Streams::new(&seeds, train_len, cfg.protocol.shuffle),
             chunk: chunk_len(opts),
+            chunk_cap: 1,
             opts,
             batch,
             done: 0,
@@ -521,12 +527,19 @@ impl<'a> Runner<'a> {
         while self.done < total {
             let done = self.done;
             let next_eval = (done / eval_every + 1) * eval_every;
-            let n = self.chunk.min(next_eval.min(total) - done);
+            // results do not depend on how the patterns are cut into backend calls (the
+            // backends' state carries over), so the cut may follow the wall clock
+            let n = self
+                .chunk
+                .min(self.chunk_cap)
+                .min(next_eval.min(total) - done);
             let rows = self.streams.next(n);
             let chunk = chunk_of(self.data, &rows, |d| &d.train);
             // Readouts of training patterns are nudged towards the targets, so they say little
             // about learning; only evaluation readouts enter the metrics.
+            let t0 = Instant::now();
             backend.train(&chunk)?;
+            self.chunk_cap = next_cap(n, t0.elapsed().as_secs_f64());
             self.done += n;
             self.instance_steps += n as f64 * steps_per_pattern;
             meter.advance(n * instances, n as f64 * steps_per_pattern);
@@ -617,6 +630,18 @@ impl<'a> Runner<'a> {
         };
         Ok((last_val, self.evaluate(backend, |d| &d.test)?))
     }
+}
+
+/// Wall seconds a training call should take at most: SIGINT/SIGTERM (the stop flag) are
+/// heard between calls, so a stop takes this long (or one pattern, if that is longer) plus
+/// the checkpoint.
+const CHUNK_SECONDS: f64 = 1.0;
+
+/// The number of patterns the next training call gets after `n` took `seconds`: as many as
+/// fit into [`CHUNK_SECONDS`] at that pace, at least 1, growing at most fourfold per call.
+fn next_cap(n: usize, seconds: f64) -> usize {
+    let fit = (CHUNK_SECONDS * n as f64 / seconds.max(1e-9)).floor();
+    (fit.min((4 * n) as f64) as usize).max(1)
 }
 
 /// Training patterns per backend call.
