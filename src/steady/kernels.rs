@@ -47,11 +47,8 @@ fn dot_rows<F: Real, const R: usize>(r: [&[F]; R], x: &[F]) -> [F; R] {
     let (xc, xt) = x.split_at(n / 8 * 8);
     for (c, xs) in xc.chunks_exact(8).enumerate() {
         let xs: &[F; 8] = xs.try_into().unwrap();
-        for k in 0..R {
-            let a: &[F; 8] = r[k][c * 8..c * 8 + 8].try_into().unwrap();
-            for j in 0..8 {
-                acc[k][j] = acc[k][j] + a[j] * xs[j];
-            }
+        for (acc, row) in acc.iter_mut().zip(&r) {
+            mul_add8(acc, row[c * 8..c * 8 + 8].try_into().unwrap(), xs);
         }
     }
     std::array::from_fn(|k| {
@@ -62,6 +59,16 @@ fn dot_rows<F: Real, const R: usize>(r: [&[F]; R], x: &[F]) -> [F; R] {
         let a = &acc[k];
         ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + s
     })
+}
+
+/// `acc += a·x` lane by lane (a multiply, then an add: no FMA, as in [`dot`]); a function of
+/// its own so that LLVM turns each call into one vector multiply and add instead of
+/// scalarising the rows × lanes accumulator block.
+#[inline(always)]
+fn mul_add8<F: Real>(acc: &mut [F; 8], a: &[F; 8], x: &[F; 8]) {
+    for j in 0..8 {
+        acc[j] = acc[j] + a[j] * x[j];
+    }
 }
 
 /// The plasticity step of one matrix, `Δ = (1−a)·Δ + a·e r_preᵀ`, then `W += eta_dt·Δ`, row by
