@@ -43,6 +43,69 @@ pub fn plastic_batch(dims: &[usize], n: usize, t_pattern: f64) -> Batch {
     }
 }
 
+/// A batch of `n` steady-state instances of `dims` (sigmoid, bias) with the parameters of
+/// `configs/fashion_mnist_steady.json`: W_up and W_ip plastic (η_up 0.03 in the first layer,
+/// 0.0005 above, η_ip 0.002), W_pi not, 2 passes, 1 exposure, t_pattern 100 ms, lag 20 ms,
+/// random start.
+pub fn steady_batch(dims: &[usize], n: usize) -> Batch {
+    let shape = Shape::new(dims.to_vec(), true);
+    let layers = shape.n_layers();
+    let params: Vec<InstanceParams> = (0..n)
+        .map(|i| {
+            let mut p = InstanceParams::reference(layers);
+            p.ga = 0.28;
+            p.gsom = 0.34;
+            p.t_pattern = 100.0;
+            p.learning_lag = 20.0;
+            p.out_lag = 80.0;
+            p.eta_up = (0..layers)
+                .map(|l| if l == 0 { 0.03 } else { 0.0005 })
+                .collect();
+            p.eta_pi = vec![0.0; layers - 1];
+            p.eta_ip = vec![0.002; layers - 1];
+            p.eta_down = vec![0.0; layers - 1];
+            p.n_passes = 2;
+            p.n_exposures = 1;
+            p.init = InitMode::Random;
+            p.init_up = 0.1;
+            p.init_ip = 0.1;
+            p.seed = i as u64;
+            p
+        })
+        .collect();
+    let init = params
+        .iter()
+        .map(|p| init::init_weights(&shape, p))
+        .collect();
+    Batch {
+        shape,
+        phi: Transfer::Sigmoid,
+        params,
+        init,
+    }
+}
+
+/// Trains `backend` (a steady-state backend) on chunks of `patterns` patterns until at least
+/// `min_seconds` have passed (after one warm-up chunk) and returns patterns per second, summed
+/// over the instances.
+pub fn pattern_throughput(
+    backend: &mut dyn Backend,
+    batch: &Batch,
+    patterns: usize,
+    min_seconds: f64,
+) -> anyhow::Result<f64> {
+    let chunk = random_chunk(batch, patterns);
+    backend.train(&chunk)?;
+    let per_chunk = (batch.len() * patterns) as f64;
+    let start = Instant::now();
+    let mut done = 0.0;
+    while start.elapsed().as_secs_f64() < min_seconds || done == 0.0 {
+        backend.train(&chunk)?;
+        done += per_chunk;
+    }
+    Ok(done / start.elapsed().as_secs_f64())
+}
+
 /// `patterns` random input patterns for every instance of `batch`.
 pub fn random_chunk(batch: &Batch, patterns: usize) -> Chunk {
     let (n_in, n_out) = (batch.shape.n_in(), batch.shape.n_out());

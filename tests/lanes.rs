@@ -247,3 +247,46 @@ fn split_run_snapshot_and_restore_equal_the_whole_run() {
         assert_eq!(r[..], o[o.len() - r.len()..]);
     }
 }
+
+/// Every block width computes the same bits (the width follows the batch size per thread, so a
+/// run's results must not depend on it): 2, 4 and 8 f64 lanes, 4, 8 and 16 f32 lanes, on a
+/// batch with mixed pattern lengths, noise and every pathway plastic.
+#[test]
+fn every_block_width_computes_the_same_bits() {
+    use pyralnet::cpu::LanesBackend;
+    let b = batch(
+        &[4, 20, 3],
+        Transfer::Sigmoid,
+        params(11, 2, |i| if i % 4 == 1 { 6.0 } else { 4.0 }),
+    );
+    let ch = chunk(&b, 3, 4);
+    let run = |mut l: Box<dyn Backend>| {
+        let out = l.train(&ch).unwrap();
+        (out, l.evaluate(&ch).unwrap(), l.snapshot().unwrap())
+    };
+    let rec = RecordSpec::default;
+    let f64_runs = [
+        run(Box::new(
+            LanesBackend::<f64, 2>::new(&b, Some(2), rec()).unwrap(),
+        )),
+        run(Box::new(
+            LanesBackend::<f64, 4>::new(&b, Some(1), rec()).unwrap(),
+        )),
+        run(Box::new(
+            LanesBackend::<f64, 8>::new(&b, Some(2), rec()).unwrap(),
+        )),
+    ];
+    assert!(f64_runs.iter().all(|r| *r == f64_runs[0]));
+    let f32_runs = [
+        run(Box::new(
+            LanesBackend::<f32, 4>::new(&b, Some(2), rec()).unwrap(),
+        )),
+        run(Box::new(
+            LanesBackend::<f32, 8>::new(&b, Some(1), rec()).unwrap(),
+        )),
+        run(Box::new(
+            LanesBackend::<f32, 16>::new(&b, Some(2), rec()).unwrap(),
+        )),
+    ];
+    assert!(f32_runs.iter().all(|r| *r == f32_runs[0]));
+}

@@ -44,6 +44,11 @@ pub struct BenchArgs {
     /// Seconds to measure each configuration.
     #[arg(long, default_value_t = 2.0)]
     pub seconds: f64,
+    /// Model: `full` (instance-steps/s) or `steady` (the steady-state model of MODEL.md
+    /// section 7 with the parameters of `configs/fashion_mnist_steady.json`: patterns/s of
+    /// training, a row per precision × threads × steady kernel, `reference` and `blocked`).
+    #[arg(long, default_value = "full")]
+    pub model: String,
 }
 
 /// One measured configuration.
@@ -62,6 +67,11 @@ enum Kind {
 }
 
 pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    match a.model.as_str() {
+        "full" => {}
+        "steady" => return bench_steady(a),
+        m => bail!("--model: unknown `{m}`, allowed: full, steady"),
+    }
     crate::model::Shape::new(a.dims.clone(), true)
         .validate()
         .map_err(|e| anyhow::anyhow!("--dims: {e}"))?;
@@ -163,7 +173,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
                 for &t in &threads {
                     for &kernel in &kernels {
                         let none = RecordSpec::default();
-                        let mut backend = open_cpu(kernel, precision, &batch, Some(t), none)?;
+                        let mut backend = open_cpu(kernel, precision, &batch, n, Some(t), none)?;
                         let kind = Kind::Cpu {
                             cores: t.min(all),
                             f64: precision == Precision::F64,
@@ -188,6 +198,72 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
                 g.name,
                 c.name
             );
+        }
+    }
+    Ok(())
+}
+
+/// `pyralnet bench --model steady`: training patterns per second of the steady-state backend,
+/// summed over the batch, for every precision × thread count × steady kernel (`reference`, the
+/// original kernel, and `blocked`, the default), with the ratio to the reference row of the
+/// same precision and thread count.
+fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
+    use crate::bench::{pattern_throughput, steady_batch};
+    use crate::steady::{SteadyBackend, SteadyKernel};
+    crate::model::Shape::new(a.dims.clone(), true)
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--dims: {e}"))?;
+    if a.batch.contains(&0) || a.seconds <= 0.0 {
+        bail!("--batch sizes must be at least 1 and --seconds > 0");
+    }
+    if a.backend.iter().any(|b| b != "cpu") {
+        bail!("--model steady measures the CPU backend only");
+    }
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = a
+        .threads
+        .clone()
+        .unwrap_or_else(|| if all > 1 { vec![1, all] } else { vec![1] });
+    if threads.contains(&0) {
+        bail!("--threads must be at least 1");
+    }
+    println!(
+        "steady-state model, dims {:?}, fashion_mnist_steady parameters (W_up, W_ip plastic, \
+         2 passes, 1 exposure), training patterns/s summed over the batch",
+        a.dims
+    );
+    println!(
+        "{:<52} {:>7} {:>14} {:>14} {:>12}",
+        "backend", "batch", "patterns/s", "ms/pattern", "vs reference"
+    );
+    for &n in &a.batch {
+        let batch = steady_batch(&a.dims, n);
+        let patterns = 16;
+        for prec in &a.precision {
+            for &t in &threads {
+                let mut reference = None;
+                for kernel in [SteadyKernel::Reference, SteadyKernel::Blocked] {
+                    let mut backend: Box<dyn Backend> = match prec.as_str() {
+                        "f32" => {
+                            Box::new(SteadyBackend::<f32>::with_kernel(&batch, Some(t), kernel)?)
+                        }
+                        "f64" => {
+                            Box::new(SteadyBackend::<f64>::with_kernel(&batch, Some(t), kernel)?)
+                        }
+                        p => bail!("--precision: unknown `{p}`, allowed: f32, f64"),
+                    };
+                    let rate = pattern_throughput(backend.as_mut(), &batch, patterns, a.seconds)?;
+                    let base = *reference.get_or_insert(rate);
+                    println!(
+                        "{:<52} {:>7} {:>14.1} {:>14.3} {:>11.2}×",
+                        backend.name(),
+                        n,
+                        rate,
+                        1e3 / rate * n as f64,
+                        rate / base
+                    );
+                }
+            }
         }
     }
     Ok(())

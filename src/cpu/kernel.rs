@@ -3,7 +3,6 @@
 //! A new kernel is a new variant here, an arm in [`open_cpu`], an entry in
 //! [`CpuKernel::AVAILABLE`] and, if `auto` should pick it, a rule in [`resolve`].
 
-use super::lanes::{Lanes32, Lanes64};
 use super::CpuBackend;
 use crate::backend::{Backend, Batch, RecordSpec};
 use crate::config::Precision;
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum CpuKernel {
-    /// The default kernel (see [`resolve`]): `reference` for now.
+    /// The default (see [`resolve`]): `lanes` for runs of two instances or more, else `reference`.
     #[default]
     Auto,
     /// The scalar kernel, one instance at a time per thread ([`CpuBackend`]): the reference
@@ -63,40 +62,40 @@ impl std::fmt::Display for CpuKernel {
     }
 }
 
-/// The concrete kernel `kernel` stands for with `batch_len` instances on `threads` threads.
-/// `Auto` resolves to [`CpuKernel::Reference`] for now: the choice may not depend on the batch
-/// size alone, since a run's results must not depend on how its instances are cut into batches
-/// or shards (`--max-batch`, `--shard`), and the lane and reference kernels differ in rounding.
-/// A concrete kernel resolves to itself.
-pub fn resolve(kernel: CpuKernel, batch_len: usize, threads: Option<usize>) -> CpuKernel {
-    let _ = (batch_len, threads);
+/// The concrete kernel `kernel` stands for in a run of `run_instances` instances (all its
+/// batches and shards together). `Auto` picks [`CpuKernel::Lanes`] for runs of two instances
+/// or more and [`CpuKernel::Reference`] for a single instance (where the lanes would idle and
+/// the reference kernel is faster). It depends on the run, not on the batch, because a run's
+/// results must not depend on how `--max-batch`, `--shard` or the memory budget cut it into
+/// batches: the two kernels differ in rounding, while every block width of the lane kernel
+/// computes the same bits. A concrete kernel resolves to itself.
+pub fn resolve(kernel: CpuKernel, run_instances: usize) -> CpuKernel {
     match kernel {
+        CpuKernel::Auto if run_instances > 1 => CpuKernel::Lanes,
         CpuKernel::Auto => CpuKernel::Reference,
         k => k,
     }
 }
 
-/// Opens the CPU backend of the full model for `batch`: kernel `kernel` (resolved with
-/// [`resolve`]) in `precision` on `threads` threads (`None`: rayon's global pool, all cores),
+/// Opens the CPU backend of the full model for `batch`, one batch of a run of `run_instances`
+/// instances: kernel `kernel` (resolved with [`resolve`]) in `precision` on `threads` threads (`None`: rayon's global pool, all cores),
 /// recording as `record` says. Its [`Backend::cpu_kernel`] is the resolved kernel and its name
 /// says it, e.g. `cpu-f32 reference (2 threads)`.
 pub fn open_cpu(
     kernel: CpuKernel,
     precision: Precision,
     batch: &Batch,
+    run_instances: usize,
     threads: Option<usize>,
     record: RecordSpec,
 ) -> anyhow::Result<Box<dyn Backend + Send>> {
-    Ok(match resolve(kernel, batch.len(), threads) {
+    Ok(match resolve(kernel, run_instances) {
         CpuKernel::Auto => unreachable!("resolve returns a concrete kernel"),
         CpuKernel::Reference => match precision {
             Precision::F32 => Box::new(CpuBackend::<f32>::new(batch, threads, record)?),
             Precision::F64 => Box::new(CpuBackend::<f64>::new(batch, threads, record)?),
         },
-        CpuKernel::Lanes => match precision {
-            Precision::F32 => Box::new(Lanes32::new(batch, threads, record)?),
-            Precision::F64 => Box::new(Lanes64::new(batch, threads, record)?),
-        },
+        CpuKernel::Lanes => super::lanes::open(precision, batch, threads, record)?,
     })
 }
 
@@ -105,14 +104,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_resolves_to_a_concrete_kernel_and_concrete_kernels_to_themselves() {
-        for n in [1, 3, 16, 256, 4096] {
-            for t in [None, Some(1), Some(2)] {
-                let k = resolve(CpuKernel::Auto, n, t);
-                assert!(CpuKernel::AVAILABLE.contains(&k), "{n} {t:?}: {k}");
-                for &c in CpuKernel::AVAILABLE {
-                    assert_eq!(resolve(c, n, t), c);
-                }
+    fn auto_takes_lanes_for_every_run_of_two_instances_or_more() {
+        assert_eq!(resolve(CpuKernel::Auto, 1), CpuKernel::Reference);
+        for n in [2, 3, 16, 4096] {
+            assert_eq!(resolve(CpuKernel::Auto, n), CpuKernel::Lanes);
+        }
+        for n in [1, 2, 4096] {
+            for &c in CpuKernel::AVAILABLE {
+                assert_eq!(resolve(c, n), c);
             }
         }
     }

@@ -1,9 +1,9 @@
 //! The steady-state backend: a batch of [`SteadyInstance`]s advanced in parallel with rayon.
 //! Instances never interact, so instance k in a batch computes exactly what it computes alone.
 
-use super::SteadyInstance;
+use super::{SteadyInstance, SteadyKernel};
 use crate::backend::{Backend, Batch, Chunk};
-use crate::cpu::{per_pattern, PatternKind, Pool, State};
+use crate::cpu::{PatternKind, Pool, State};
 use crate::model::{Real, Weights};
 use rayon::prelude::*;
 
@@ -16,11 +16,24 @@ pub struct SteadyBackend<F: Real> {
 impl<F: Real> SteadyBackend<F> {
     /// Builds the instances of `batch`; `threads = None` uses rayon's global pool.
     pub fn new(batch: &Batch, threads: Option<usize>) -> anyhow::Result<Self> {
+        Self::with_kernel(batch, threads, SteadyKernel::default())
+    }
+
+    /// [`SteadyBackend::new`] with the given kernel (`pyralnet bench --model steady` and the
+    /// tests compare them).
+    pub fn with_kernel(
+        batch: &Batch,
+        threads: Option<usize>,
+        kernel: SteadyKernel,
+    ) -> anyhow::Result<Self> {
         let instances = batch
             .params
             .iter()
             .zip(&batch.init)
-            .map(|(p, w)| SteadyInstance::new(batch.shape.clone(), batch.phi, p.clone(), w))
+            .map(|(p, w)| {
+                SteadyInstance::new(batch.shape.clone(), batch.phi, p.clone(), w)
+                    .with_kernel(kernel)
+            })
             .collect();
         Ok(SteadyBackend {
             instances,
@@ -37,15 +50,16 @@ fn run_patterns<F: Real>(
     y: &[f64],
     kind: PatternKind,
 ) -> Vec<f64> {
-    let (n_in, n_out) = (inst.shape.n_in(), inst.shape.n_out());
-    per_pattern(x, y, n_in, n_out, |xp, yp, readout| {
-        inst.run_pattern(xp, yp, kind, readout)
-    })
+    inst.run_patterns(x, y, kind)
 }
 
 impl<F: Real> Backend for SteadyBackend<F> {
     fn name(&self) -> String {
-        format!("steady-cpu-{} ({})", F::NAME, self.pool.label())
+        let kernel = match self.instances.first().map(SteadyInstance::kernel) {
+            Some(SteadyKernel::Reference) => ", reference",
+            _ => "",
+        };
+        format!("steady-cpu-{} ({}{kernel})", F::NAME, self.pool.label())
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {

@@ -56,6 +56,22 @@ impl<F: Real> Coef<F> {
     }
 }
 
+/// How a steady-state instance computes its matrix products (`pyralnet bench --model steady`
+/// measures both). Both give bit-identical results (`tests/steady.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SteadyKernel {
+    /// The original kernel: [`Mat::matvec`] row by row, every dendrite recomputed whenever the
+    /// sweep order names it, the plasticity update as a separate pass over W and Δ.
+    Reference,
+    /// For large networks: matrix–vector products four rows at a time (vectorised along the
+    /// rows, multiversioned), `v_B[0] = W_up[0]·x` computed once per pattern and exposure (its
+    /// input and weights do not change while relaxing), and W_up[0]'s plasticity update fused
+    /// with the next pattern's (or exposure's) `W_up[0]·x`, so W_up[0] and its Δ are streamed
+    /// once per pattern.
+    #[default]
+    Blocked,
+}
+
 /// One steady-state instance: weights, Δ, the relaxed potentials and work buffers.
 #[derive(Clone, Debug)]
 pub struct SteadyInstance<F> {
@@ -87,6 +103,13 @@ pub struct SteadyInstance<F> {
     tgt: Vec<F>,
     e: Vec<F>,
     k: Coef<F>,
+    /// Which kernel computes the products.
+    kernel: SteadyKernel,
+    /// `v_b[0] == W_up[0]·pre[0]` for the current weights and stimulus (blocked kernel only;
+    /// never true outside `run_pattern` / `run_patterns`, so changing `w` between calls is safe).
+    vb0_valid: bool,
+    /// The next stimulus in precision F (with the bias entry), for the fused update.
+    next0: Vec<F>,
 }
 
 impl<F: Real> SteadyInstance<F> {
@@ -106,6 +129,9 @@ impl<F: Real> SteadyInstance<F> {
         }
         let widest = shape.dims.iter().copied().max().unwrap_or(0);
         SteadyInstance {
+            next0: pre[0].clone(),
+            kernel: SteadyKernel::default(),
+            vb0_valid: false,
             w: w.cast(),
             delta: Weights::zeros(&shape),
             u_p: (0..n).map(pyr).collect(),
@@ -125,26 +151,83 @@ impl<F: Real> SteadyInstance<F> {
         }
     }
 
+    /// Selects the kernel (the default is [`SteadyKernel::Blocked`]).
+    pub fn with_kernel(mut self, kernel: SteadyKernel) -> Self {
+        self.kernel = kernel;
+        self.vb0_valid = false;
+        self
+    }
+
+    pub fn kernel(&self) -> SteadyKernel {
+        self.kernel
+    }
+
     /// Presents one pattern `(x, y)` and writes the output somas of the last relaxation into
     /// `readout`. Training patterns: `n_exposures` times relax (output nudged towards `y`) and
     /// take one plasticity step; then, with `reset_deltas`, zero every Δ. Evaluation patterns:
     /// relax once without output nudging, learn nothing.
     pub fn run_pattern(&mut self, x: &[f64], y: &[f64], kind: PatternKind, readout: &mut [f64]) {
+        self.vb0_valid = false;
+        self.pattern(x, y, kind, readout, None);
+        self.vb0_valid = false;
+    }
+
+    /// [`SteadyInstance::run_pattern`] for every pattern of `x` (patterns × n_in) and `y`
+    /// (patterns × n_out) in turn; returns the readouts (patterns × n_out). The same result as
+    /// calling `run_pattern` pattern by pattern, bit for bit; the blocked kernel fuses each
+    /// pattern's last W_up[0] update with the next pattern's `W_up[0]·x`.
+    pub fn run_patterns(&mut self, x: &[f64], y: &[f64], kind: PatternKind) -> Vec<f64> {
+        let (n_in, n_out) = (self.shape.n_in(), self.shape.n_out());
+        let patterns = x.len() / n_in;
+        let mut out = vec![0.0; patterns * n_out];
+        self.vb0_valid = false;
+        for (p, readout) in out.chunks_exact_mut(n_out).enumerate() {
+            let next = (p + 1 < patterns).then(|| &x[(p + 1) * n_in..(p + 2) * n_in]);
+            self.pattern(
+                &x[p * n_in..(p + 1) * n_in],
+                &y[p * n_out..(p + 1) * n_out],
+                kind,
+                readout,
+                next,
+            );
+        }
+        self.vb0_valid = false;
+        out
+    }
+
+    /// One pattern; `next` is the following pattern's stimulus, if any (for the fused update).
+    fn pattern(
+        &mut self,
+        x: &[f64],
+        y: &[f64],
+        kind: PatternKind,
+        readout: &mut [f64],
+        next: Option<&[f64]>,
+    ) {
         let train = kind == PatternKind::Train;
         self.set_stimulus(x, y);
         let learn = train && self.k.any_plastic();
         let exposures = if learn { self.params.n_exposures } else { 1 };
-        for _ in 0..exposures {
-            self.relax(train);
+        for e in 0..exposures {
+            self.relax_inner(train);
             for (r, u) in readout.iter_mut().zip(self.u_p.last().unwrap()) {
                 *r = u.f64();
             }
             if learn {
-                self.plasticity_step();
+                let fuse = if e + 1 < exposures { Some(x) } else { next };
+                self.plasticity_inner(fuse);
             }
         }
         if train && self.params.reset_deltas {
             self.delta.fill_zero();
+        }
+    }
+
+    /// `out = m·x` with the instance's kernel (bit-identical either way).
+    fn mv(kernel: SteadyKernel, m: &Mat<F>, x: &[F], out: &mut [F]) {
+        match kernel {
+            SteadyKernel::Reference => m.matvec(x, out),
+            SteadyKernel::Blocked => super::kernels::matvec(m, x, out),
         }
     }
 
@@ -172,6 +255,7 @@ impl<F: Real> SteadyInstance<F> {
     /// Puts the instance back into a state taken by [`SteadyInstance::snapshot`] (rates are
     /// recomputed from the somas).
     pub fn restore(&mut self, st: &State<f64>) {
+        self.vb0_valid = false;
         self.w = st.w.cast();
         self.delta = st.delta.cast();
         let copy = |dst: &mut Vec<Vec<F>>, src: &[Vec<f64>]| {
@@ -197,7 +281,12 @@ impl<F: Real> SteadyInstance<F> {
     /// Sets `r_0 = x` and the output target `u_tgt = y`.
     pub fn set_stimulus(&mut self, x: &[f64], y: &[f64]) {
         for (d, &v) in self.pre[0].iter_mut().zip(x) {
-            *d = F::of(v);
+            let v = F::of(v);
+            // `!=` is also true for NaN, so a NaN input never keeps a cached v_B[0].
+            if *d != v {
+                self.vb0_valid = false;
+            }
+            *d = v;
         }
         for (d, &v) in self.tgt.iter_mut().zip(y) {
             *d = F::of(v);
@@ -209,6 +298,12 @@ impl<F: Real> SteadyInstance<F> {
     /// sweep and every later pass as usual. `nudge` switches the output nudging towards the
     /// target.
     pub fn relax(&mut self, nudge: bool) {
+        self.vb0_valid = false;
+        self.relax_inner(nudge);
+        self.vb0_valid = false;
+    }
+
+    fn relax_inner(&mut self, nudge: bool) {
         let n = self.shape.n_layers();
         for pass in 0..self.params.n_passes {
             for l in 0..n {
@@ -227,7 +322,13 @@ impl<F: Real> SteadyInstance<F> {
         let m = self.shape.n_pyr(l);
         let lw = &self.w.layers[l];
         let (below, above) = self.pre.split_at_mut(l + 1);
-        lw.up.matvec(&below[l], &mut self.v_b[l]);
+        if l > 0 || !self.vb0_valid {
+            Self::mv(self.kernel, &lw.up, &below[l], &mut self.v_b[l]);
+            if l == 0 {
+                // W_up[0] and pre[0] stay put while relaxing: later passes reuse v_B[0]
+                self.vb0_valid = self.kernel == SteadyKernel::Blocked;
+            }
+        }
         if !self.shape.is_hidden(l) {
             // output: (g_B v_B + g_som u_tgt)/(g_l+g_B+g_som), or g_B v_B/(g_l+g_B)
             for ((u, &vb), &t) in self.u_p[l].iter_mut().zip(&self.v_b[l]).zip(&self.tgt) {
@@ -244,6 +345,7 @@ impl<F: Real> SteadyInstance<F> {
             self.v_a[l].iter_mut().for_each(|v| *v = F::zero());
         } else {
             apical(
+                self.kernel,
                 lw,
                 &above[1],
                 &self.r_i[l],
@@ -253,7 +355,12 @@ impl<F: Real> SteadyInstance<F> {
         }
         pyramidal(k, &self.v_b[l], &self.v_a[l], &mut self.u_p[l]);
         self.phi.apply_slice(&self.u_p[l], &mut above[0][..m]);
-        lw.ip.as_ref().unwrap().matvec(&above[0], &mut self.v_d[l]);
+        Self::mv(
+            self.kernel,
+            lw.ip.as_ref().unwrap(),
+            &above[0],
+            &mut self.v_d[l],
+        );
         let u_above = (!first).then(|| &self.u_p[l + 1][..]);
         interneuron(k, &self.v_d[l], u_above, &mut self.u_i[l]);
         self.phi.apply_slice(&self.u_i[l], &mut self.r_i[l]);
@@ -268,6 +375,7 @@ impl<F: Real> SteadyInstance<F> {
         interneuron(k, &self.v_d[l], Some(&self.u_p[l + 1]), &mut self.u_i[l]);
         self.phi.apply_slice(&self.u_i[l], &mut self.r_i[l]);
         apical(
+            self.kernel,
             lw,
             &self.pre[l + 2],
             &self.r_i[l],
@@ -284,19 +392,24 @@ impl<F: Real> SteadyInstance<F> {
     fn dendrites_from_somas(&mut self) {
         for l in 0..self.shape.n_layers() {
             let lw = &self.w.layers[l];
-            lw.up.matvec(&self.pre[l], &mut self.v_b[l]);
+            if l > 0 || !self.vb0_valid {
+                Self::mv(self.kernel, &lw.up, &self.pre[l], &mut self.v_b[l]);
+            }
             if self.shape.is_hidden(l) {
                 apical(
+                    self.kernel,
                     lw,
                     &self.pre[l + 2],
                     &self.r_i[l],
                     &mut self.v_down[l],
                     &mut self.v_a[l],
                 );
-                lw.ip
-                    .as_ref()
-                    .unwrap()
-                    .matvec(&self.pre[l + 1], &mut self.v_d[l]);
+                Self::mv(
+                    self.kernel,
+                    lw.ip.as_ref().unwrap(),
+                    &self.pre[l + 1],
+                    &mut self.v_d[l],
+                );
             }
         }
     }
@@ -308,7 +421,17 @@ impl<F: Real> SteadyInstance<F> {
     /// `pre[l+1]`; interneuron → pyramidal `e = −v_A`, pre `φ(u^I)`; top-down
     /// `e = φ(u^P[l]) − φ(W_down φ(u^P[l+1]))`, pre `φ(u^P[l+1])`.
     pub fn plasticity_step(&mut self) {
+        self.vb0_valid = false;
+        self.plasticity_inner(None);
+        self.vb0_valid = false;
+    }
+
+    /// [`SteadyInstance::plasticity_step`]; with the blocked kernel and `next = Some(x)`, the
+    /// W_up[0] update also computes `v_B[0] = W_up[0]·x` for the stimulus x that comes next
+    /// and stores x as the stimulus (the next `set_stimulus(x, …)` then keeps v_B[0]).
+    fn plasticity_inner(&mut self, next: Option<&[f64]>) {
         self.dendrites_from_somas();
+        let n_in = self.shape.n_in();
         let SteadyInstance {
             shape,
             phi,
@@ -322,6 +445,9 @@ impl<F: Real> SteadyInstance<F> {
             v_down,
             e,
             k,
+            kernel,
+            vb0_valid,
+            next0,
             ..
         } = self;
         for l in 0..shape.n_layers() {
@@ -333,7 +459,28 @@ impl<F: Real> SteadyInstance<F> {
                 for i in 0..m {
                     e[i] = pre[l + 1][i] - phi.apply(c * v_b[l][i]);
                 }
-                steady_update(&mut lw.up, &mut ld.up, &e[..m], &pre[l], k.a, k.eta_up[l]);
+                match (*kernel, next) {
+                    (SteadyKernel::Reference, _) => {
+                        steady_update(&mut lw.up, &mut ld.up, &e[..m], &pre[l], k.a, k.eta_up[l])
+                    }
+                    (SteadyKernel::Blocked, Some(x)) if l == 0 => {
+                        for (d, &v) in next0.iter_mut().zip(x) {
+                            *d = F::of(v);
+                        }
+                        let fused = Some((&next0[..], &mut v_b[0][..]));
+                        let (wm, dm) = (&mut lw.up, &mut ld.up);
+                        super::kernels::update(wm, dm, &e[..m], &pre[0], k.a, k.eta_up[0], fused);
+                        pre[0][..n_in].copy_from_slice(&next0[..n_in]);
+                        *vb0_valid = true;
+                    }
+                    (SteadyKernel::Blocked, _) => {
+                        let (wm, dm) = (&mut lw.up, &mut ld.up);
+                        super::kernels::update(wm, dm, &e[..m], &pre[l], k.a, k.eta_up[l], None);
+                        if l == 0 {
+                            *vb0_valid = false;
+                        }
+                    }
+                }
             }
             if !hidden {
                 continue;
@@ -366,14 +513,15 @@ impl<F: Real> SteadyInstance<F> {
 
 /// `v_A = W_down · φ(u^P[l+1]) + W_pi · φ(u^I[l])`; `v_down` keeps the first term.
 fn apical<F: Real>(
+    kernel: SteadyKernel,
     lw: &crate::model::LayerWeights<F>,
     r_above: &[F],
     r_i: &[F],
     v_down: &mut [F],
     v_a: &mut [F],
 ) {
-    lw.down.as_ref().unwrap().matvec(r_above, v_down);
-    lw.pi.as_ref().unwrap().matvec(r_i, v_a);
+    SteadyInstance::<F>::mv(kernel, lw.down.as_ref().unwrap(), r_above, v_down);
+    SteadyInstance::<F>::mv(kernel, lw.pi.as_ref().unwrap(), r_i, v_a);
     for (a, &d) in v_a.iter_mut().zip(v_down.iter()) {
         *a = *a + d;
     }

@@ -53,7 +53,8 @@
 
 mod batch;
 mod instance;
+mod kernels;
 
 pub use batch::SteadyBackend;
 pub(crate) use instance::Coef;
-pub use instance::SteadyInstance;
+pub use instance::{SteadyInstance, SteadyKernel};

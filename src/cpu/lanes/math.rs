@@ -4,10 +4,10 @@
 
 use crate::model::{Real, Transfer};
 
-/// One quantity of `L` instances, aligned to a 64-byte line (one AVX-512 register of 16 f32 or
-/// 8 f64).
+/// One quantity of `L` instances (4 to 16 f32, 2 to 8 f64: one SSE, AVX or AVX-512 register),
+/// aligned to 16 bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
-#[repr(C, align(64))]
+#[repr(C, align(16))]
 pub struct V<F, const L: usize>(pub [F; L]);
 
 impl<F: Real, const L: usize> V<F, L> {

@@ -19,13 +19,46 @@ pub use math::{LaneReal, V};
 
 use super::{CpuKernel, Pool, State};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
+use crate::config::Precision;
 use crate::model::{Shape, Transfer, Weights};
 use rayon::prelude::*;
 
-/// The lane kernel in f32: 16 instances per block.
+/// The lane kernel in f32 with the widest blocks: 16 instances per block.
 pub type Lanes32 = LanesBackend<f32, 16>;
-/// The lane kernel in f64: 8 instances per block.
+/// The lane kernel in f64 with the widest blocks: 8 instances per block.
 pub type Lanes64 = LanesBackend<f64, 8>;
+
+/// Instances per block for a batch of `batch_len` on `threads` threads: the smallest vector
+/// width (16, 32 or 64 bytes: 4, 8 or 16 f32, 2, 4 or 8 f64) that holds the instances one thread
+/// gets, so that a small batch still spreads over the threads and does not pay for idle lanes.
+/// Every width computes the same bits for an instance (lanes are independent and every
+/// operation is an exactly rounded IEEE operation, the same whatever the width), so the choice
+/// never changes a result.
+pub fn width(f64: bool, batch_len: usize, threads: usize) -> usize {
+    let per_thread = batch_len.div_ceil(threads.max(1)).max(1);
+    let (narrow, wide) = if f64 { (2, 8) } else { (4, 16) };
+    per_thread.next_power_of_two().clamp(narrow, wide)
+}
+
+/// Opens the lane kernel for `batch` in `precision` with the block width [`width`] picks for
+/// `threads` (`None`: rayon's global pool).
+pub fn open(
+    precision: Precision,
+    batch: &Batch,
+    threads: Option<usize>,
+    record: RecordSpec,
+) -> anyhow::Result<Box<dyn Backend + Send>> {
+    let n = threads.unwrap_or_else(rayon::current_num_threads);
+    let f64 = precision == Precision::F64;
+    Ok(match (f64, width(f64, batch.len(), n)) {
+        (false, 4) => Box::new(LanesBackend::<f32, 4>::new(batch, threads, record)?),
+        (false, 8) => Box::new(LanesBackend::<f32, 8>::new(batch, threads, record)?),
+        (false, _) => Box::new(LanesBackend::<f32, 16>::new(batch, threads, record)?),
+        (true, 2) => Box::new(LanesBackend::<f64, 2>::new(batch, threads, record)?),
+        (true, 4) => Box::new(LanesBackend::<f64, 4>::new(batch, threads, record)?),
+        (true, _) => Box::new(LanesBackend::<f64, 8>::new(batch, threads, record)?),
+    })
+}
 
 /// The lane-kernel backend in precision `F` with `L` lanes per block.
 pub struct LanesBackend<F, const L: usize> {
@@ -203,5 +236,23 @@ impl<F: LaneReal, const L: usize> Backend for LanesBackend<F, L> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::width;
+
+    #[test]
+    fn blocks_hold_one_threads_share_between_sse_and_avx512_widths() {
+        assert_eq!(width(false, 1, 1), 4);
+        assert_eq!(width(false, 3, 2), 4);
+        assert_eq!(width(false, 16, 2), 8);
+        assert_eq!(width(false, 16, 1), 16);
+        assert_eq!(width(false, 4096, 2), 16);
+        assert_eq!(width(true, 1, 2), 2);
+        assert_eq!(width(true, 3, 1), 4);
+        assert_eq!(width(true, 9, 2), 8);
+        assert_eq!(width(true, 100, 64), 2);
     }
 }
