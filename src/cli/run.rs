@@ -428,7 +428,10 @@ fn identity_of(
             true => Precision::F32,
             false => precision.unwrap_or(cfg.precision),
         }),
-        cpu_kernel: (full && !on_gpu).then(|| crate::cpu::resolve(cpu_kernel, 0, a.threads)),
+        cpu_kernel: match full && !on_gpu {
+            true => Some(crate::cpu::resolve(cpu_kernel, cfg.plan()?.instances.len())),
+            false => None,
+        },
         init_weights: Some(match init_weights {
             Some(p) => output::content_hash(p)?,
             None => "none".into(),
