@@ -462,8 +462,8 @@ fn resume_refuses_other_result_changing_options_and_leaving_them_out_keeps_the_s
         "--precision: this run was started with f32, --resume gave f64",
     );
     refused(
-        &["--cpu-kernel", "lanes"],
-        "--cpu-kernel: this run was started with reference, --resume gave lanes",
+        &["--cpu-kernel", "reference"],
+        "--cpu-kernel: this run was started with lanes, --resume gave reference",
     );
     refused(
         &["--backend", "gpu"],
