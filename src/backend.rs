@@ -16,6 +16,20 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch of instances with these parameters, each starting from its configured initial
+    /// weights ([`crate::model::init::init_weights`]).
+    pub fn from_params(shape: Shape, phi: Transfer, params: Vec<InstanceParams>) -> Self {
+        let init = params
+            .iter()
+            .map(|p| crate::model::init::init_weights(&shape, p))
+            .collect();
+        Batch {
+            shape,
+            phi,
+            params,
+            init,
+        }
+    }
     pub fn len(&self) -> usize {
         self.params.len()
     }
@@ -56,6 +70,50 @@ pub struct Trace {
     pub step: Vec<u64>,
     /// Named arrays with their width, e.g. ("u_out", 3, values).
     pub arrays: Vec<(String, usize, Vec<f64>)>,
+}
+
+impl Trace {
+    /// Appends the sample of global training step `step` if it is on `spec`'s stride: the
+    /// columns `u_out`, `u_tgt`, `r0` and, with `all_compartments`, `layer<l>.u_p` and
+    /// `layer<l>.u_i` of every hidden layer, read from the somas `u_p` (per layer), `u_i` (per
+    /// hidden layer), `r0`, `u_tgt` through `value` (one entry as f64). Every CPU kernel records
+    /// through it, so their traces have the same arrays.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_sample<T>(
+        &mut self,
+        step: u64,
+        spec: &RecordSpec,
+        u_p: &[Vec<T>],
+        u_i: &[Vec<T>],
+        r0: &[T],
+        u_tgt: &[T],
+        value: impl Fn(&T) -> f64,
+    ) {
+        if step % spec.stride as u64 != 0 {
+            return;
+        }
+        let mut columns: Vec<(String, &[T])> = vec![
+            ("u_out".into(), u_p.last().expect("an output layer")),
+            ("u_tgt".into(), u_tgt),
+            ("r0".into(), r0),
+        ];
+        if spec.all_compartments {
+            for l in 0..u_p.len() - 1 {
+                columns.push((format!("layer{l}.u_p"), &u_p[l]));
+                columns.push((format!("layer{l}.u_i"), &u_i[l]));
+            }
+        }
+        if self.arrays.is_empty() {
+            self.arrays = columns
+                .iter()
+                .map(|(n, v)| (n.clone(), v.len(), Vec::new()))
+                .collect();
+        }
+        self.step.push(step);
+        for ((_, _, dst), (_, v)) in self.arrays.iter_mut().zip(&columns) {
+            dst.extend(v.iter().map(&value));
+        }
+    }
 }
 
 /// A simulator backend.

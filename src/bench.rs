@@ -4,7 +4,7 @@
 //! fraction of the peak.
 
 use crate::backend::{Backend, Batch, Chunk};
-use crate::model::{init, InitMode, InstanceParams, Shape, Transfer};
+use crate::model::{InitMode, InstanceParams, Shape, Transfer};
 use std::time::Instant;
 
 /// A batch of `n` instances of `dims` (sigmoid, bias) with the Yin-Yang parameters of
@@ -31,16 +31,7 @@ pub fn plastic_batch(dims: &[usize], n: usize, t_pattern: f64) -> Batch {
             p
         })
         .collect();
-    let init = params
-        .iter()
-        .map(|p| init::init_weights(&shape, p))
-        .collect();
-    Batch {
-        shape,
-        phi: Transfer::Sigmoid,
-        params,
-        init,
-    }
+    Batch::from_params(shape, Transfer::Sigmoid, params)
 }
 
 /// A batch of `n` steady-state instances of `dims` (sigmoid, bias) with the parameters of
@@ -73,16 +64,7 @@ pub fn steady_batch(dims: &[usize], n: usize) -> Batch {
             p
         })
         .collect();
-    let init = params
-        .iter()
-        .map(|p| init::init_weights(&shape, p))
-        .collect();
-    Batch {
-        shape,
-        phi: Transfer::Sigmoid,
-        params,
-        init,
-    }
+    Batch::from_params(shape, Transfer::Sigmoid, params)
 }
 
 /// Trains `backend` (a steady-state backend) on chunks of `patterns` patterns until at least

@@ -4,7 +4,7 @@
 use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec};
 use pyralnet::cpu::lanes::{Lanes32, Lanes64};
 use pyralnet::cpu::CpuBackend;
-use pyralnet::model::{init, InitMode, InstanceParams, Shape, Transfer, Weights};
+use pyralnet::model::{InitMode, InstanceParams, Shape, Transfer, Weights};
 
 /// Every pathway plastic, per-instance rates, conductances, lags, noise and reset_deltas.
 fn params(n: usize, n_layers: usize, t_pattern: impl Fn(usize) -> f64) -> Vec<InstanceParams> {
@@ -34,16 +34,7 @@ fn params(n: usize, n_layers: usize, t_pattern: impl Fn(usize) -> f64) -> Vec<In
 
 fn batch(dims: &[usize], phi: Transfer, params: Vec<InstanceParams>) -> Batch {
     let shape = Shape::new(dims.to_vec(), true);
-    let init = params
-        .iter()
-        .map(|p| init::init_weights(&shape, p))
-        .collect();
-    Batch {
-        shape,
-        phi,
-        params,
-        init,
-    }
+    Batch::from_params(shape, phi, params)
 }
 
 fn chunk(b: &Batch, patterns: usize, salt: usize) -> Chunk {

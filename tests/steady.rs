@@ -531,16 +531,7 @@ fn kernel_batch(dims: Vec<usize>, n: usize) -> Batch {
             p
         })
         .collect();
-    let init = params
-        .iter()
-        .map(|p| init::init_weights(&shape, p))
-        .collect();
-    Batch {
-        shape,
-        phi: Transfer::Sigmoid,
-        params,
-        init,
-    }
+    Batch::from_params(shape, Transfer::Sigmoid, params)
 }
 
 fn kernel_chunk(batch: &Batch, patterns: usize, k: usize) -> Chunk {

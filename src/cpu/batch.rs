@@ -56,32 +56,8 @@ fn run_patterns<F: Real>(
 
 /// Appends one sample of `st` to `trace` when the global step is on the stride.
 fn record_step<F: Real>(st: &State<F>, spec: &RecordSpec, trace: &mut Trace) {
-    let step = st.step - 1;
-    if step % spec.stride as u64 != 0 {
-        return;
-    }
-    let mut columns: Vec<(String, &[F])> = vec![
-        ("u_out".into(), st.u_p.last().unwrap()),
-        ("u_tgt".into(), &st.u_tgt),
-        ("r0".into(), &st.r0),
-    ];
-    if spec.all_compartments {
-        let n = st.u_p.len();
-        for l in 0..n - 1 {
-            columns.push((format!("layer{l}.u_p"), &st.u_p[l]));
-            columns.push((format!("layer{l}.u_i"), &st.u_i[l]));
-        }
-    }
-    if trace.arrays.is_empty() {
-        trace.arrays = columns
-            .iter()
-            .map(|(n, v)| (n.clone(), v.len(), Vec::new()))
-            .collect();
-    }
-    trace.step.push(step);
-    for ((_, _, dst), (_, v)) in trace.arrays.iter_mut().zip(&columns) {
-        dst.extend(v.iter().map(|u| u.f64()));
-    }
+    let (u_p, u_i) = (&st.u_p, &st.u_i);
+    trace.push_sample(st.step - 1, spec, u_p, u_i, &st.r0, &st.u_tgt, |u| u.f64());
 }
 
 impl<F: Real> Backend for CpuBackend<F> {

@@ -432,34 +432,11 @@ impl<F: LaneReal, const L: usize> Block<F, L> {
     /// Appends a sample of every used lane whose step (after the increment, minus one) is on
     /// the stride, with the columns of the reference kernel's recording.
     fn record(&mut self, spec: &RecordSpec) {
-        let n = self.u_p.len();
-        for k in 0..self.used {
-            let step = self.step[k] - 1;
-            if step % spec.stride as u64 != 0 {
-                continue;
-            }
-            let mut columns: Vec<(String, &[V<F, L>])> = vec![
-                ("u_out".into(), self.u_p.last().unwrap()),
-                ("u_tgt".into(), &self.u_tgt),
-                ("r0".into(), &self.r0),
-            ];
-            if spec.all_compartments {
-                for l in 0..n - 1 {
-                    columns.push((format!("layer{l}.u_p"), &self.u_p[l]));
-                    columns.push((format!("layer{l}.u_i"), &self.u_i[l]));
-                }
-            }
-            let trace = &mut self.traces[k];
-            if trace.arrays.is_empty() {
-                trace.arrays = columns
-                    .iter()
-                    .map(|(n, v)| (n.clone(), v.len(), Vec::new()))
-                    .collect();
-            }
-            trace.step.push(step);
-            for ((_, _, dst), (_, v)) in trace.arrays.iter_mut().zip(&columns) {
-                dst.extend(v.iter().map(|u| u.0[k].f64()));
-            }
+        for (k, trace) in self.traces.iter_mut().enumerate() {
+            let (u_p, u_i, r0, u_tgt) = (&self.u_p, &self.u_i, &self.r0, &self.u_tgt);
+            trace.push_sample(self.step[k] - 1, spec, u_p, u_i, r0, u_tgt, |v| {
+                v.0[k].f64()
+            });
         }
     }
 }
