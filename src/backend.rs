@@ -64,7 +64,7 @@ pub struct RecordSpec {
 }
 
 /// Traces of one instance, each a flat row-major (samples × width) array.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trace {
     /// Global training step of each sample.
     pub step: Vec<u64>,

@@ -361,9 +361,10 @@ fn cpu_kernel_reference_is_run_recorded_and_benched() {
 }
 
 /// `--cpu-kernel lanes` runs the same model: the mimic smoke run's validation and test errors
-/// equal the reference kernel's to 1e-9 relative, and summary.json names the kernel.
+/// equal the reference kernel's to 1e-9 relative; `--cpu-kernel vector` gives the reference's
+/// numbers exactly; summary.json names the kernel.
 #[test]
-fn cpu_kernel_lanes_runs_the_same_model_as_the_reference() {
+fn cpu_kernel_lanes_and_vector_run_the_same_model_as_the_reference() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = |kernel: &str| -> Vec<f64> {
         let out = dir.path().join(kernel);
@@ -395,6 +396,7 @@ fn cpu_kernel_lanes_runs_the_same_model_as_the_reference() {
             .collect()
     };
     let (r, l) = (metrics("reference"), metrics("lanes"));
+    assert_eq!(metrics("vector"), r);
     for (a, b) in l.iter().zip(&r) {
         assert!(
             (a - b).abs() <= 1e-9 * b.abs(),

@@ -1,29 +1,48 @@
-//! The CPU backend: a batch of [`Instance`]s advanced in parallel with rayon. Instances never
-//! interact, so instance k in a batch computes exactly what it computes alone.
+//! The CPU backend of the reference and the vector kernel: a batch of [`Instance`]s advanced in
+//! parallel with rayon, one instance per task. Instances never interact, so instance k in a
+//! batch computes exactly what it computes alone.
 
-use super::{per_pattern, CpuKernel, Instance, PatternKind, Pool, State};
+use super::{per_pattern, CpuKernel, Instance, Layout, PatternKind, Pool, State};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::model::{Real, Weights};
 use rayon::prelude::*;
 
-/// CPU backend in precision `F`: the reference kernel ([`CpuKernel::Reference`]).
+/// CPU backend in precision `F`, one instance per task: the reference kernel
+/// ([`CpuKernel::Reference`], matrices row-major) or the vector kernel ([`CpuKernel::Vector`],
+/// matrices along their longer axis); the two compute the same bits.
 pub struct CpuBackend<F: Real> {
     pub instances: Vec<Instance<F>>,
+    layout: Layout,
     record: RecordSpec,
     traces: Vec<Trace>,
     pool: Pool,
 }
 
 impl<F: Real> CpuBackend<F> {
-    /// Builds the instances of `batch`; `threads = None` uses rayon's global pool.
+    /// Builds the instances of `batch` for the reference kernel; `threads = None` uses rayon's
+    /// global pool.
     pub fn new(batch: &Batch, threads: Option<usize>, record: RecordSpec) -> anyhow::Result<Self> {
+        Self::with_layout(batch, threads, record, Layout::RowMajor)
+    }
+
+    /// Builds the instances of `batch` with their matrices in `layout`
+    /// ([`Layout::LongAxis`]: the vector kernel).
+    pub fn with_layout(
+        batch: &Batch,
+        threads: Option<usize>,
+        record: RecordSpec,
+        layout: Layout,
+    ) -> anyhow::Result<Self> {
         let instances = batch
             .params
             .iter()
             .zip(&batch.init)
-            .map(|(p, w)| Instance::new(batch.shape.clone(), batch.phi, p.clone(), w))
+            .map(|(p, w)| {
+                Instance::with_layout(batch.shape.clone(), batch.phi, p.clone(), w, layout)
+            })
             .collect::<Vec<_>>();
         Ok(CpuBackend {
+            layout,
             traces: vec![Trace::default(); instances.len()],
             instances,
             record,
@@ -62,16 +81,15 @@ fn record_step<F: Real>(st: &State<F>, spec: &RecordSpec, trace: &mut Trace) {
 
 impl<F: Real> Backend for CpuBackend<F> {
     fn name(&self) -> String {
-        format!(
-            "cpu-{} {} ({})",
-            F::NAME,
-            CpuKernel::Reference,
-            self.pool.label()
-        )
+        let kernel = self.cpu_kernel().expect("a CPU kernel");
+        format!("cpu-{} {kernel} ({})", F::NAME, self.pool.label())
     }
 
     fn cpu_kernel(&self) -> Option<CpuKernel> {
-        Some(CpuKernel::Reference)
+        Some(match self.layout {
+            Layout::RowMajor => CpuKernel::Reference,
+            Layout::LongAxis => CpuKernel::Vector,
+        })
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
@@ -121,17 +139,17 @@ impl<F: Real> Backend for CpuBackend<F> {
     }
 
     fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {
-        Ok(self.instances.iter().map(|i| i.state.w.cast()).collect())
+        Ok(self.instances.iter().map(|i| i.weights().cast()).collect())
     }
 
     fn snapshot(&mut self) -> anyhow::Result<Vec<State<f64>>> {
-        Ok(self.instances.iter().map(|i| i.state.cast()).collect())
+        Ok(self.instances.iter().map(|i| i.snapshot().cast()).collect())
     }
 
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
         crate::backend::check_restore_len(states.len(), self.instances.len())?;
         for (inst, st) in self.instances.iter_mut().zip(states) {
-            inst.state = st.cast();
+            inst.restore(st.cast());
         }
         Ok(())
     }

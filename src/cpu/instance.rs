@@ -1,6 +1,9 @@
-//! One network instance on the CPU: the Euler step in the reference order and the pattern loop.
+//! One network instance on the CPU: the Euler step in the reference order and the pattern loop,
+//! for the reference kernel (matrices row-major) and the vector kernel (matrices stored along
+//! their longer axis, [`Layout::LongAxis`]); both compute the same bits.
 
-use super::{low_pass_update, Consts, State};
+use super::layout::{self, transpose_marked, Layout, Transposed};
+use super::{Consts, State};
 use crate::model::{noise, InstanceParams, Real, Shape, Transfer, Weights};
 
 /// What a pattern is for: training patterns nudge the output, learn and carry noise; evaluation
@@ -66,14 +69,34 @@ pub struct Instance<F> {
     pub phi: Transfer,
     pub params: InstanceParams,
     pub c: Consts<F>,
+    /// The state, its W and Δ stored in [`Instance::layout`] (the standard row-major layout for
+    /// [`Layout::RowMajor`]; [`Instance::snapshot`] gives it for every layout).
     pub state: State<F>,
+    layout: Layout,
+    /// Which matrices `state` holds transposed.
+    transposed: Vec<Transposed>,
     scr: Scratch<F>,
 }
 
 impl<F: Real> Instance<F> {
-    /// An instance at rest (zero potentials and Δ) with the given weights.
+    /// An instance at rest (zero potentials and Δ) with the given weights, row-major (the
+    /// reference kernel).
     pub fn new(shape: Shape, phi: Transfer, params: InstanceParams, w: &Weights<f64>) -> Self {
-        let state = State::new(&shape, w.cast());
+        Self::with_layout(shape, phi, params, w, Layout::RowMajor)
+    }
+
+    /// An instance at rest with the given weights stored in `layout`.
+    pub fn with_layout(
+        shape: Shape,
+        phi: Transfer,
+        params: InstanceParams,
+        w: &Weights<f64>,
+        layout: Layout,
+    ) -> Self {
+        let transposed = layout.plan(w);
+        let mut state = State::new(&shape, w.cast());
+        state.w = transpose_marked(&state.w, &transposed);
+        state.delta = transpose_marked(&state.delta, &transposed);
         Instance {
             c: Consts::new(&params),
             scr: Scratch::new(&shape),
@@ -81,6 +104,37 @@ impl<F: Real> Instance<F> {
             phi,
             params,
             state,
+            layout,
+            transposed,
+        }
+    }
+
+    /// The storage order of the matrices.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The state with W and Δ in the standard row-major layout.
+    pub fn snapshot(&self) -> State<F> {
+        let mut st = self.state.clone();
+        if self.layout != Layout::RowMajor {
+            st.w = transpose_marked(&st.w, &self.transposed);
+            st.delta = transpose_marked(&st.delta, &self.transposed);
+        }
+        st
+    }
+
+    /// The weights in the standard row-major layout.
+    pub fn weights(&self) -> Weights<F> {
+        transpose_marked(&self.state.w, &self.transposed)
+    }
+
+    /// Replaces the state by `st` (standard layout).
+    pub fn restore(&mut self, st: State<F>) {
+        self.state = st;
+        if self.layout != Layout::RowMajor {
+            self.state.w = transpose_marked(&self.state.w, &self.transposed);
+            self.state.delta = transpose_marked(&self.state.delta, &self.transposed);
         }
     }
 
@@ -134,152 +188,7 @@ impl<F: Real> Instance<F> {
     /// matrix, (4) apply the soma increments. `nudge` switches the output nudging, `noisy` the
     /// noise.
     pub fn step(&mut self, nudge: bool, plastic: bool, noisy: bool) {
-        let Instance {
-            shape,
-            phi,
-            c,
-            state: st,
-            scr: s,
-            params,
-        } = self;
-        let n = shape.n_layers();
-        let bias = shape.bias;
-
-        // (1) stimulus filter: r_0 += dt/τ0 (x − r_0); u_tgt += dt/τ0 (y − u_tgt)
-        for (r, &x) in st.r0.iter_mut().zip(&s.x) {
-            *r = *r + c.k0 * (x - *r);
-        }
-        for (u, &y) in st.u_tgt.iter_mut().zip(&s.y) {
-            *u = *u + c.k0 * (y - *u);
-        }
-
-        // (2) rates of every layer from the old somas, with the bias unit appended
-        let n0 = shape.n_in();
-        s.pre[0][..n0].copy_from_slice(&st.r0);
-        for l in 0..n {
-            let m = shape.n_pyr(l);
-            phi.apply_slice(&st.u_p[l], &mut s.pre[l + 1][..m]);
-        }
-        if bias {
-            for (l, pre) in s.pre.iter_mut().enumerate() {
-                pre[shape.dims[l]] = c.bias;
-            }
-        }
-        for l in 0..n - 1 {
-            phi.apply_slice(&st.u_i[l], &mut s.r_i[l]);
-        }
-
-        // (2) dendrites and soma increments
-        for l in 0..n {
-            let lw = &st.w.layers[l];
-            lw.up.matvec(&s.pre[l], &mut s.v_b[l]);
-            let u = &st.u_p[l];
-            if shape.is_hidden(l) {
-                // v_A = W_down · φ(u^P[l+1]) + W_pi · φ(u^I[l])
-                lw.down
-                    .as_ref()
-                    .unwrap()
-                    .matvec(&s.pre[l + 2], &mut s.v_down[l]);
-                lw.pi.as_ref().unwrap().matvec(&s.r_i[l], &mut s.v_a[l]);
-                for (va, &vd) in s.v_a[l].iter_mut().zip(&s.v_down[l]) {
-                    *va = *va + vd;
-                }
-                // du^P = dt (−g_l u + g_B (v_B − u) + g_A (v_A − u))
-                for (((du, &u), &vb), &va) in
-                    s.du_p[l].iter_mut().zip(u).zip(&s.v_b[l]).zip(&s.v_a[l])
-                {
-                    *du = c.dt * (-c.gl * u + c.gb * (vb - u) + c.ga * (va - u));
-                }
-                // v_D = W_ip · φ(u^P[l]) (+ bias);
-                // du^I = dt (−g_l u^I + g_D (v_D − u^I) + g_som (u^P[l+1] − u^I))
-                lw.ip.as_ref().unwrap().matvec(&s.pre[l + 1], &mut s.v_d[l]);
-                let ui = &st.u_i[l];
-                let above = &st.u_p[l + 1];
-                for j in 0..ui.len() {
-                    s.du_i[l][j] = c.dt
-                        * (-c.gl * ui[j]
-                            + c.gd * (s.v_d[l][j] - ui[j])
-                            + c.gsom * (above[j] - ui[j]));
-                }
-            } else {
-                // du^P = dt (−g_l u + g_B (v_B − u) + g_som (u_tgt − u)), nudging on training patterns
-                let g_nudge = if nudge { c.gsom } else { F::zero() };
-                for (((du, &u), &vb), &ut) in
-                    s.du_p[l].iter_mut().zip(u).zip(&s.v_b[l]).zip(&st.u_tgt)
-                {
-                    *du = c.dt * (-c.gl * u + c.gb * (vb - u) + g_nudge * (ut - u));
-                }
-            }
-        }
-        if noisy && c.noise_amp != F::zero() {
-            add_noise(params.seed, st.step, c.noise_amp, &mut s.du_p, &mut s.du_i);
-        }
-
-        // (3) plasticity with e and r from step (2)
-        if plastic {
-            for l in 0..n {
-                let hidden = shape.is_hidden(l);
-                let lw = &mut st.w.layers[l];
-                let ld = &mut st.delta.layers[l];
-                let m = shape.n_pyr(l);
-                // forward: e = φ(u^P) − φ(v̂_B), v̂_B = c · v_B
-                if c.eta_dt_up[l] != F::zero() {
-                    let cb = if hidden { c.c_hidden } else { c.c_output };
-                    for i in 0..m {
-                        s.e[i] = s.pre[l + 1][i] - phi.apply(cb * s.v_b[l][i]);
-                    }
-                    low_pass_update(
-                        &mut lw.up,
-                        &mut ld.up,
-                        &s.e[..m],
-                        &s.pre[l],
-                        c.eta_dt_up[l],
-                        c.kw,
-                    );
-                }
-                if !hidden {
-                    continue;
-                }
-                let mi = shape.n_inter(l);
-                // pyramidal → interneuron: e = φ(u^I) − φ(v̂_D), v̂_D = g_D/(g_l+g_D) · v_D
-                if c.eta_dt_ip[l] != F::zero() {
-                    for j in 0..mi {
-                        s.e[j] = s.r_i[l][j] - phi.apply(c.c_inter * s.v_d[l][j]);
-                    }
-                    let (w, d) = (lw.ip.as_mut().unwrap(), ld.ip.as_mut().unwrap());
-                    low_pass_update(w, d, &s.e[..mi], &s.pre[l + 1], c.eta_dt_ip[l], c.kw);
-                }
-                // interneuron → pyramidal: e = −v_A, presynaptic φ(u^I)
-                if c.eta_dt_pi[l] != F::zero() {
-                    for i in 0..m {
-                        s.e[i] = -s.v_a[l][i];
-                    }
-                    let (w, d) = (lw.pi.as_mut().unwrap(), ld.pi.as_mut().unwrap());
-                    low_pass_update(w, d, &s.e[..m], &s.r_i[l], c.eta_dt_pi[l], c.kw);
-                }
-                // top-down: e = φ(u^P[l]) − φ(W_down · φ(u^P[l+1])), presynaptic φ(u^P[l+1])
-                if c.eta_dt_down[l] != F::zero() {
-                    for i in 0..m {
-                        s.e[i] = s.pre[l + 1][i] - phi.apply(s.v_down[l][i]);
-                    }
-                    let (w, d) = (lw.down.as_mut().unwrap(), ld.down.as_mut().unwrap());
-                    low_pass_update(w, d, &s.e[..m], &s.pre[l + 2], c.eta_dt_down[l], c.kw);
-                }
-            }
-        }
-
-        // (4) apply the soma increments
-        for (u, du) in st.u_p.iter_mut().zip(&s.du_p) {
-            for (a, &b) in u.iter_mut().zip(du) {
-                *a = *a + b;
-            }
-        }
-        for (u, du) in st.u_i.iter_mut().zip(&s.du_i) {
-            for (a, &b) in u.iter_mut().zip(du) {
-                *a = *a + b;
-            }
-        }
-        st.step += 1;
+        step(self, nudge, plastic, noisy);
     }
 
     /// Sets the held stimulus for direct calls of [`Instance::step`].
@@ -297,6 +206,155 @@ impl<F: Real> Instance<F> {
     pub fn dendrites(&self) -> Dendrites<'_, F> {
         (&self.scr.v_b, &self.scr.v_a, &self.scr.v_d)
     }
+}
+
+/// One forward-Euler step of MODEL.md section 3 (see [`Instance::step`]), compiled for AVX-512,
+/// AVX2+FMA and the baseline; the best the CPU has runs (the arithmetic is the same on each:
+/// no instruction set changes a result).
+// The layer loops index several arrays by the layer, like the equations.
+#[allow(clippy::needless_range_loop)]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn step<F: Real>(inst: &mut Instance<F>, nudge: bool, plastic: bool, noisy: bool) {
+    let Instance {
+        shape,
+        phi,
+        c,
+        state: st,
+        scr: s,
+        params,
+        transposed: tr,
+        ..
+    } = inst;
+    let n = shape.n_layers();
+    let bias = shape.bias;
+
+    // (1) stimulus filter: r_0 += dt/τ0 (x − r_0); u_tgt += dt/τ0 (y − u_tgt)
+    for (r, &x) in st.r0.iter_mut().zip(&s.x) {
+        *r = *r + c.k0 * (x - *r);
+    }
+    for (u, &y) in st.u_tgt.iter_mut().zip(&s.y) {
+        *u = *u + c.k0 * (y - *u);
+    }
+
+    // (2) rates of every layer from the old somas, with the bias unit appended
+    let n0 = shape.n_in();
+    s.pre[0][..n0].copy_from_slice(&st.r0);
+    for l in 0..n {
+        let m = shape.n_pyr(l);
+        phi.apply_slice(&st.u_p[l], &mut s.pre[l + 1][..m]);
+    }
+    if bias {
+        for (l, pre) in s.pre.iter_mut().enumerate() {
+            pre[shape.dims[l]] = c.bias;
+        }
+    }
+    for l in 0..n - 1 {
+        phi.apply_slice(&st.u_i[l], &mut s.r_i[l]);
+    }
+
+    // (2) dendrites and soma increments
+    for l in 0..n {
+        let (lw, t) = (&st.w.layers[l], tr[l]);
+        layout::matvec(&lw.up, t.up, &s.pre[l], &mut s.v_b[l]);
+        let u = &st.u_p[l];
+        if shape.is_hidden(l) {
+            // v_A = W_down · φ(u^P[l+1]) + W_pi · φ(u^I[l])
+            let (down, pi) = (lw.down.as_ref().unwrap(), lw.pi.as_ref().unwrap());
+            layout::matvec(down, t.down, &s.pre[l + 2], &mut s.v_down[l]);
+            layout::matvec(pi, t.pi, &s.r_i[l], &mut s.v_a[l]);
+            for (va, &vd) in s.v_a[l].iter_mut().zip(&s.v_down[l]) {
+                *va = *va + vd;
+            }
+            // du^P = dt (−g_l u + g_B (v_B − u) + g_A (v_A − u))
+            for (((du, &u), &vb), &va) in s.du_p[l].iter_mut().zip(u).zip(&s.v_b[l]).zip(&s.v_a[l])
+            {
+                *du = c.dt * (-c.gl * u + c.gb * (vb - u) + c.ga * (va - u));
+            }
+            // v_D = W_ip · φ(u^P[l]) (+ bias);
+            // du^I = dt (−g_l u^I + g_D (v_D − u^I) + g_som (u^P[l+1] − u^I))
+            let ip = lw.ip.as_ref().unwrap();
+            layout::matvec(ip, t.ip, &s.pre[l + 1], &mut s.v_d[l]);
+            let ui = &st.u_i[l];
+            let above = &st.u_p[l + 1];
+            for j in 0..ui.len() {
+                s.du_i[l][j] = c.dt
+                    * (-c.gl * ui[j] + c.gd * (s.v_d[l][j] - ui[j]) + c.gsom * (above[j] - ui[j]));
+            }
+        } else {
+            // du^P = dt (−g_l u + g_B (v_B − u) + g_som (u_tgt − u)), nudging on training patterns
+            let g_nudge = if nudge { c.gsom } else { F::zero() };
+            for (((du, &u), &vb), &ut) in s.du_p[l].iter_mut().zip(u).zip(&s.v_b[l]).zip(&st.u_tgt)
+            {
+                *du = c.dt * (-c.gl * u + c.gb * (vb - u) + g_nudge * (ut - u));
+            }
+        }
+    }
+    if noisy && c.noise_amp != F::zero() {
+        add_noise(params.seed, st.step, c.noise_amp, &mut s.du_p, &mut s.du_i);
+    }
+
+    // (3) plasticity with e and r from step (2)
+    if plastic {
+        for l in 0..n {
+            let hidden = shape.is_hidden(l);
+            let lw = &mut st.w.layers[l];
+            let ld = &mut st.delta.layers[l];
+            let t = tr[l];
+            let m = shape.n_pyr(l);
+            // forward: e = φ(u^P) − φ(v̂_B), v̂_B = c · v_B
+            if c.eta_dt_up[l] != F::zero() {
+                let cb = if hidden { c.c_hidden } else { c.c_output };
+                for i in 0..m {
+                    s.e[i] = s.pre[l + 1][i] - phi.apply(cb * s.v_b[l][i]);
+                }
+                let (e, pre) = (&s.e[..m], &s.pre[l]);
+                layout::low_pass(&mut lw.up, &mut ld.up, t.up, e, pre, c.eta_dt_up[l], c.kw);
+            }
+            if !hidden {
+                continue;
+            }
+            let mi = shape.n_inter(l);
+            // pyramidal → interneuron: e = φ(u^I) − φ(v̂_D), v̂_D = g_D/(g_l+g_D) · v_D
+            if c.eta_dt_ip[l] != F::zero() {
+                for j in 0..mi {
+                    s.e[j] = s.r_i[l][j] - phi.apply(c.c_inter * s.v_d[l][j]);
+                }
+                let (w, d) = (lw.ip.as_mut().unwrap(), ld.ip.as_mut().unwrap());
+                let (e, pre) = (&s.e[..mi], &s.pre[l + 1]);
+                layout::low_pass(w, d, t.ip, e, pre, c.eta_dt_ip[l], c.kw);
+            }
+            // interneuron → pyramidal: e = −v_A, presynaptic φ(u^I)
+            if c.eta_dt_pi[l] != F::zero() {
+                for i in 0..m {
+                    s.e[i] = -s.v_a[l][i];
+                }
+                let (w, d) = (lw.pi.as_mut().unwrap(), ld.pi.as_mut().unwrap());
+                layout::low_pass(w, d, t.pi, &s.e[..m], &s.r_i[l], c.eta_dt_pi[l], c.kw);
+            }
+            // top-down: e = φ(u^P[l]) − φ(W_down · φ(u^P[l+1])), presynaptic φ(u^P[l+1])
+            if c.eta_dt_down[l] != F::zero() {
+                for i in 0..m {
+                    s.e[i] = s.pre[l + 1][i] - phi.apply(s.v_down[l][i]);
+                }
+                let (w, d) = (lw.down.as_mut().unwrap(), ld.down.as_mut().unwrap());
+                let (e, pre) = (&s.e[..m], &s.pre[l + 2]);
+                layout::low_pass(w, d, t.down, e, pre, c.eta_dt_down[l], c.kw);
+            }
+        }
+    }
+
+    // (4) apply the soma increments
+    for (u, du) in st.u_p.iter_mut().zip(&s.du_p) {
+        for (a, &b) in u.iter_mut().zip(du) {
+            *a = *a + b;
+        }
+    }
+    for (u, du) in st.u_i.iter_mut().zip(&s.du_i) {
+        for (a, &b) in u.iter_mut().zip(du) {
+            *a = *a + b;
+        }
+    }
+    st.step += 1;
 }
 
 /// Adds `sqrt(dt)·σ·ξ` to every soma increment; soma index runs over the pyramidal cells of

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum CpuKernel {
-    /// The default (see [`resolve`]): `lanes` for runs of two instances or more, else `reference`.
+    /// The default (see [`resolve`]): `lanes` for runs of two instances or more, else `vector`.
     #[default]
     Auto,
     /// The scalar kernel, one instance at a time per thread ([`CpuBackend`]): the reference
@@ -24,11 +24,16 @@ pub enum CpuKernel {
     /// Instances in SIMD lanes: blocks of 16 (f32) or 8 (f64) instances, one vector operation
     /// per quantity over a block ([`super::LanesBackend`]); for sweeps.
     Lanes,
+    /// One instance at a time per thread, vectors along the rows of each matrix (matrices stored
+    /// along their longer axis, [`super::Layout::LongAxis`]); the same bits as `reference`, for
+    /// small jobs.
+    Vector,
 }
 
 impl CpuKernel {
     /// Every concrete kernel (not `Auto`), in the order `pyralnet bench` measures them.
-    pub const AVAILABLE: &'static [CpuKernel] = &[CpuKernel::Reference, CpuKernel::Lanes];
+    pub const AVAILABLE: &'static [CpuKernel] =
+        &[CpuKernel::Reference, CpuKernel::Lanes, CpuKernel::Vector];
 
     /// The name on the command line and in summary.json: `auto`, `reference`.
     pub fn name(self) -> &'static str {
@@ -36,6 +41,7 @@ impl CpuKernel {
             CpuKernel::Auto => "auto",
             CpuKernel::Reference => "reference",
             CpuKernel::Lanes => "lanes",
+            CpuKernel::Vector => "vector",
         }
     }
 }
@@ -64,15 +70,15 @@ impl std::fmt::Display for CpuKernel {
 
 /// The concrete kernel `kernel` stands for in a run of `run_instances` instances (all its
 /// batches and shards together). `Auto` picks [`CpuKernel::Lanes`] for runs of two instances
-/// or more and [`CpuKernel::Reference`] for a single instance (where the lanes would idle and
-/// the reference kernel is faster). It depends on the run, not on the batch, because a run's
-/// results must not depend on how `--max-batch`, `--shard` or the memory budget cut it into
-/// batches: the two kernels differ in rounding, while every block width of the lane kernel
-/// computes the same bits. A concrete kernel resolves to itself.
+/// or more and [`CpuKernel::Vector`] for a single instance (where the lanes would idle). It
+/// depends on the run, not on the batch, because a run's results must not depend on how
+/// `--max-batch`, `--shard` or the memory budget cut it into batches: the lane kernel differs
+/// from the other two in rounding, while every block width of the lane kernel computes the
+/// same bits, and `vector` the same bits as `reference`. A concrete kernel resolves to itself.
 pub fn resolve(kernel: CpuKernel, run_instances: usize) -> CpuKernel {
     match kernel {
         CpuKernel::Auto if run_instances > 1 => CpuKernel::Lanes,
-        CpuKernel::Auto => CpuKernel::Reference,
+        CpuKernel::Auto => CpuKernel::Vector,
         k => k,
     }
 }
@@ -96,6 +102,17 @@ pub fn open_cpu(
             Precision::F64 => Box::new(CpuBackend::<f64>::new(batch, threads, record)?),
         },
         CpuKernel::Lanes => super::lanes::open(precision, batch, threads, record)?,
+        CpuKernel::Vector => {
+            let layout = super::Layout::LongAxis;
+            match precision {
+                Precision::F32 => Box::new(CpuBackend::<f32>::with_layout(
+                    batch, threads, record, layout,
+                )?),
+                Precision::F64 => Box::new(CpuBackend::<f64>::with_layout(
+                    batch, threads, record, layout,
+                )?),
+            }
+        }
     })
 }
 
@@ -105,7 +122,7 @@ mod tests {
 
     #[test]
     fn auto_takes_lanes_for_every_run_of_two_instances_or_more() {
-        assert_eq!(resolve(CpuKernel::Auto, 1), CpuKernel::Reference);
+        assert_eq!(resolve(CpuKernel::Auto, 1), CpuKernel::Vector);
         for n in [2, 3, 16, 4096] {
             assert_eq!(resolve(CpuKernel::Auto, n), CpuKernel::Lanes);
         }
@@ -134,7 +151,7 @@ mod tests {
     fn an_unknown_name_lists_the_kernels() {
         let err = "fast".parse::<CpuKernel>().unwrap_err();
         assert!(
-            err.contains("`fast`") && err.contains("auto, reference, lanes"),
+            err.contains("`fast`") && err.contains("auto, reference, lanes, vector"),
             "{err}"
         );
     }

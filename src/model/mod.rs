@@ -15,4 +15,4 @@ pub use params::{FilterStart, InitMode, InstanceParams};
 pub use phi::Transfer;
 pub use real::Real;
 pub use shape::Shape;
-pub use weights::{LayerWeights, Mat, Weights};
+pub use weights::{dot, LayerWeights, Mat, Weights};
