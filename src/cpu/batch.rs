@@ -2,7 +2,7 @@
 //! parallel with rayon, one instance per task. Instances never interact, so instance k in a
 //! batch computes exactly what it computes alone.
 
-use super::{per_pattern, CpuKernel, Instance, Layout, PatternKind, Pool, State};
+use super::{per_pattern, CpuKernel, CpuReal, Instance, Layout, PatternKind, Pool, State};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::model::{Real, Weights};
 use rayon::prelude::*;
@@ -18,7 +18,7 @@ pub struct CpuBackend<F: Real> {
     pool: Pool,
 }
 
-impl<F: Real> CpuBackend<F> {
+impl<F: CpuReal> CpuBackend<F> {
     /// Builds the instances of `batch` for the reference kernel; `threads = None` uses rayon's
     /// global pool.
     pub fn new(batch: &Batch, threads: Option<usize>, record: RecordSpec) -> anyhow::Result<Self> {
@@ -52,7 +52,7 @@ impl<F: Real> CpuBackend<F> {
 }
 
 /// Runs instance `inst` through the patterns of its share of a chunk.
-fn run_patterns<F: Real>(
+fn run_patterns<F: CpuReal>(
     inst: &mut Instance<F>,
     x: &[f64],
     y: &[f64],
@@ -79,7 +79,7 @@ fn record_step<F: Real>(st: &State<F>, spec: &RecordSpec, trace: &mut Trace) {
     trace.push_sample(st.step - 1, spec, u_p, u_i, &st.r0, &st.u_tgt, |u| u.f64());
 }
 
-impl<F: Real> Backend for CpuBackend<F> {
+impl<F: CpuReal> Backend for CpuBackend<F> {
     fn name(&self) -> String {
         let kernel = self.cpu_kernel().expect("a CPU kernel");
         format!("cpu-{} {kernel} ({})", F::NAME, self.pool.label())

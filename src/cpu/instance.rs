@@ -3,7 +3,7 @@
 //! their longer axis, [`Layout::LongAxis`]); both compute the same bits.
 
 use super::layout::{self, transpose_marked, Layout, Transposed};
-use super::{Consts, State};
+use super::{error_slice, phi_slice, Consts, CpuReal, State};
 use crate::model::{noise, InstanceParams, Real, Shape, Transfer, Weights};
 
 /// What a pattern is for: training patterns nudge the output, learn and carry noise; evaluation
@@ -78,7 +78,7 @@ pub struct Instance<F> {
     scr: Scratch<F>,
 }
 
-impl<F: Real> Instance<F> {
+impl<F: CpuReal> Instance<F> {
     /// An instance at rest (zero potentials and Δ) with the given weights, row-major (the
     /// reference kernel).
     pub fn new(shape: Shape, phi: Transfer, params: InstanceParams, w: &Weights<f64>) -> Self {
@@ -214,7 +214,7 @@ impl<F: Real> Instance<F> {
 // The layer loops index several arrays by the layer, like the equations.
 #[allow(clippy::needless_range_loop)]
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-fn step<F: Real>(inst: &mut Instance<F>, nudge: bool, plastic: bool, noisy: bool) {
+fn step<F: CpuReal>(inst: &mut Instance<F>, nudge: bool, plastic: bool, noisy: bool) {
     let Instance {
         shape,
         phi,
@@ -241,7 +241,7 @@ fn step<F: Real>(inst: &mut Instance<F>, nudge: bool, plastic: bool, noisy: bool
     s.pre[0][..n0].copy_from_slice(&st.r0);
     for l in 0..n {
         let m = shape.n_pyr(l);
-        phi.apply_slice(&st.u_p[l], &mut s.pre[l + 1][..m]);
+        phi_slice(phi, &st.u_p[l], &mut s.pre[l + 1][..m]);
     }
     if bias {
         for (l, pre) in s.pre.iter_mut().enumerate() {
@@ -249,7 +249,7 @@ fn step<F: Real>(inst: &mut Instance<F>, nudge: bool, plastic: bool, noisy: bool
         }
     }
     for l in 0..n - 1 {
-        phi.apply_slice(&st.u_i[l], &mut s.r_i[l]);
+        phi_slice(phi, &st.u_i[l], &mut s.r_i[l]);
     }
 
     // (2) dendrites and soma increments
@@ -304,9 +304,7 @@ fn step<F: Real>(inst: &mut Instance<F>, nudge: bool, plastic: bool, noisy: bool
             // forward: e = φ(u^P) − φ(v̂_B), v̂_B = c · v_B
             if c.eta_dt_up[l] != F::zero() {
                 let cb = if hidden { c.c_hidden } else { c.c_output };
-                for i in 0..m {
-                    s.e[i] = s.pre[l + 1][i] - phi.apply(cb * s.v_b[l][i]);
-                }
+                error_slice(phi, &s.pre[l + 1], cb, &s.v_b[l], &mut s.e[..m]);
                 let (e, pre) = (&s.e[..m], &s.pre[l]);
                 layout::low_pass(&mut lw.up, &mut ld.up, t.up, e, pre, c.eta_dt_up[l], c.kw);
             }
@@ -316,26 +314,23 @@ fn step<F: Real>(inst: &mut Instance<F>, nudge: bool, plastic: bool, noisy: bool
             let mi = shape.n_inter(l);
             // pyramidal → interneuron: e = φ(u^I) − φ(v̂_D), v̂_D = g_D/(g_l+g_D) · v_D
             if c.eta_dt_ip[l] != F::zero() {
-                for j in 0..mi {
-                    s.e[j] = s.r_i[l][j] - phi.apply(c.c_inter * s.v_d[l][j]);
-                }
+                error_slice(phi, &s.r_i[l], c.c_inter, &s.v_d[l], &mut s.e[..mi]);
                 let (w, d) = (lw.ip.as_mut().unwrap(), ld.ip.as_mut().unwrap());
                 let (e, pre) = (&s.e[..mi], &s.pre[l + 1]);
                 layout::low_pass(w, d, t.ip, e, pre, c.eta_dt_ip[l], c.kw);
             }
             // interneuron → pyramidal: e = −v_A, presynaptic φ(u^I)
             if c.eta_dt_pi[l] != F::zero() {
-                for i in 0..m {
-                    s.e[i] = -s.v_a[l][i];
+                for (e, &va) in s.e[..m].iter_mut().zip(&s.v_a[l]) {
+                    *e = -va;
                 }
                 let (w, d) = (lw.pi.as_mut().unwrap(), ld.pi.as_mut().unwrap());
                 layout::low_pass(w, d, t.pi, &s.e[..m], &s.r_i[l], c.eta_dt_pi[l], c.kw);
             }
             // top-down: e = φ(u^P[l]) − φ(W_down · φ(u^P[l+1])), presynaptic φ(u^P[l+1])
             if c.eta_dt_down[l] != F::zero() {
-                for i in 0..m {
-                    s.e[i] = s.pre[l + 1][i] - phi.apply(s.v_down[l][i]);
-                }
+                // (scale 1 is exact: φ(1·v) = φ(v))
+                error_slice(phi, &s.pre[l + 1], F::one(), &s.v_down[l], &mut s.e[..m]);
                 let (w, d) = (lw.down.as_mut().unwrap(), ld.down.as_mut().unwrap());
                 let (e, pre) = (&s.e[..m], &s.pre[l + 2]);
                 layout::low_pass(w, d, t.down, e, pre, c.eta_dt_down[l], c.kw);

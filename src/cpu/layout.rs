@@ -10,8 +10,11 @@
 //! order, combined as `((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)) + tail`) and every W and Δ entry
 //! with the same expression, so the two layouts give the same bits.
 
+// The row loops index the rows of several fixed-size arrays at once.
+#![allow(clippy::needless_range_loop)]
+
 use super::low_pass_update;
-use crate::model::{dot, LayerWeights, Mat, Real, Weights};
+use crate::model::{LayerWeights, Mat, Real, Weights};
 
 /// The storage order of an instance's matrices.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,9 +93,36 @@ pub fn matvec<F: Real>(w: &Mat<F>, transposed: bool, x: &[F], out: &mut [F]) {
     if transposed {
         matvec_columns(w, x, out);
     } else {
-        let x = &x[..w.cols];
-        for (o, row) in out.iter_mut().zip(w.data.chunks_exact(w.cols)) {
-            *o = dot(row, x);
+        matvec_rows(w, x, out);
+    }
+}
+
+/// `out = W · x` for row-major `w`, each row as [`crate::model::dot`] computes it; rows four at a time, so that
+/// their chains of additions run side by side instead of one after the other.
+#[inline(always)]
+fn matvec_rows<F: Real>(w: &Mat<F>, x: &[F], out: &mut [F]) {
+    let cols = w.cols;
+    let x = &x[..cols];
+    let chunks = cols / 8;
+    for (rows, o) in w.data.chunks(4 * cols).zip(out[..w.rows].chunks_mut(4)) {
+        let n = o.len();
+        let mut acc = [[F::zero(); 8]; 4];
+        for c in 0..chunks {
+            let xc = &x[c * 8..c * 8 + 8];
+            for (r, a) in acc[..n].iter_mut().enumerate() {
+                let row = &rows[r * cols + c * 8..r * cols + c * 8 + 8];
+                for k in 0..8 {
+                    a[k] = a[k] + row[k] * xc[k];
+                }
+            }
+        }
+        for (r, o) in o.iter_mut().enumerate() {
+            let a = &acc[r];
+            let mut tail = F::zero();
+            for j in chunks * 8..cols {
+                tail = tail + rows[r * cols + j] * x[j];
+            }
+            *o = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + tail;
         }
     }
 }
@@ -101,7 +131,7 @@ pub fn matvec<F: Real>(w: &Mat<F>, transposed: bool, x: &[F], out: &mut [F]) {
 const ROWS: usize = 16;
 
 /// `out = W · x` for `wt = Wᵀ` (column j of W contiguous), a block of [`ROWS`] rows at a time:
-/// for each row the eight partial sums and the tail of [`dot`], accumulated column by column
+/// for each row the eight partial sums and the tail of [`crate::model::dot`], accumulated column by column
 /// so that every addition runs over the block's rows at once.
 #[inline(always)]
 fn matvec_columns<F: Real>(wt: &Mat<F>, x: &[F], out: &mut [F]) {
@@ -116,40 +146,54 @@ fn matvec_columns<F: Real>(wt: &Mat<F>, x: &[F], out: &mut [F]) {
     }
 }
 
-/// Rows `r0..r0 + len` (`len ≤ ROWS`) of [`matvec_columns`].
+/// Rows `r0..r0 + len` (`len ≤ ROWS`) of [`matvec_columns`]. The sums are whole arrays of
+/// [`ROWS`] (rows beyond `len` read as 0 and are dropped), so that they stay in registers.
 #[inline(always)]
 fn column_block<F: Real>(wt: &Mat<F>, x: &[F], r0: usize, len: usize, out: &mut [F]) {
     let (cols, rows) = (wt.rows, wt.cols);
     let x = &x[..cols];
     let chunks = cols / 8;
-    let col = |j: usize| &wt.data[j * rows + r0..j * rows + r0 + len];
+    let col = |j: usize| {
+        let mut c = [F::zero(); ROWS];
+        // an element loop: a copy of variable length would be a call to memcpy
+        for (c, &w) in c
+            .iter_mut()
+            .zip(&wt.data[j * rows + r0..j * rows + r0 + len])
+        {
+            *c = w;
+        }
+        c
+    };
     let mut tail = [F::zero(); ROWS];
     for (j, &xj) in x.iter().enumerate().skip(chunks * 8) {
-        for (s, &w) in tail[..len].iter_mut().zip(col(j)) {
-            *s = *s + w * xj;
+        let c = col(j);
+        for t in 0..ROWS {
+            tail[t] = tail[t] + c[t] * xj;
         }
     }
+    let mut sum = [F::zero(); ROWS];
     if chunks == 0 {
         // every partial sum is +0: ((0+0)+(0+0))+((0+0)+(0+0)) + tail
-        for (o, &s) in out[..len].iter_mut().zip(&tail) {
-            *o = F::zero() + s;
+        for t in 0..ROWS {
+            sum[t] = F::zero() + tail[t];
         }
-        return;
-    }
-    let mut acc = [[F::zero(); ROWS]; 8];
-    for c in 0..chunks {
-        for (k, a) in acc.iter_mut().enumerate() {
-            let j = c * 8 + k;
-            let xj = x[j];
-            for (s, &w) in a[..len].iter_mut().zip(col(j)) {
-                *s = *s + w * xj;
+    } else {
+        let mut acc = [[F::zero(); ROWS]; 8];
+        for c in 0..chunks {
+            for (k, a) in acc.iter_mut().enumerate() {
+                let j = c * 8 + k;
+                let (w, xj) = (col(j), x[j]);
+                for t in 0..ROWS {
+                    a[t] = a[t] + w[t] * xj;
+                }
             }
         }
+        for t in 0..ROWS {
+            let a = |k: usize| acc[k][t];
+            sum[t] = ((a(0) + a(4)) + (a(1) + a(5))) + ((a(2) + a(6)) + (a(3) + a(7))) + tail[t];
+        }
     }
-    for (t, o) in out[..len].iter_mut().enumerate() {
-        let a = |k: usize| acc[k][t];
-        *o = ((a(0) + a(4)) + (a(1) + a(5))) + ((a(2) + a(6)) + (a(3) + a(7))) + tail[t];
-    }
+    out[..len].copy_from_slice(&sum[..len]);
 }
 
 /// [`low_pass_update`] for `w`, `delta` stored transposed when `transposed`: per entry
@@ -198,17 +242,31 @@ mod tests {
     }
 
     #[test]
-    fn column_matvec_adds_in_the_order_of_dot_bit_for_bit() {
-        for (rows, cols) in [(120, 5), (120, 3), (7, 1), (33, 8), (40, 21), (17, 16)] {
+    fn both_orders_add_in_the_order_of_dot_bit_for_bit() {
+        let shapes = [
+            (120, 5),
+            (120, 3),
+            (7, 1),
+            (33, 8),
+            (40, 21),
+            (17, 16),
+            (3, 121),
+            (5, 30),
+            (9, 17),
+            (1, 7),
+        ];
+        for (rows, cols) in shapes {
             let w = mat(rows, cols, 3);
             let x: Vec<f64> = mat(1, cols + 2, 5).data;
             let mut want = vec![0.0; rows];
-            matvec(&w, false, &x, &mut want);
-            let wt = transpose(&w);
-            let mut got = vec![1.0; rows];
-            matvec(&wt, true, &x, &mut got);
+            w.matvec(&x, &mut want);
             let bits = |v: &[f64]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&got), bits(&want), "{rows}×{cols}");
+            let mut rows_major = vec![1.0; rows];
+            matvec(&w, false, &x, &mut rows_major);
+            assert_eq!(bits(&rows_major), bits(&want), "{rows}×{cols} row-major");
+            let mut cols_major = vec![1.0; rows];
+            matvec(&transpose(&w), true, &x, &mut cols_major);
+            assert_eq!(bits(&cols_major), bits(&want), "{rows}×{cols} transposed");
         }
     }
 

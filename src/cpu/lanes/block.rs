@@ -6,8 +6,9 @@
 // The lane loops index several arrays by the same lane or layer, like the equations.
 #![allow(clippy::needless_range_loop)]
 
-use super::math::{keep_lanes, phi_lanes, phi_slice, LaneReal, V};
+use super::math::{keep_lanes, phi_lanes, phi_slice, V};
 use crate::backend::{RecordSpec, Trace};
+use crate::cpu::CpuReal;
 use crate::cpu::State;
 use crate::model::{noise, FilterStart, InstanceParams, Mat, Real, Shape, Transfer, Weights};
 
@@ -38,36 +39,32 @@ impl<F: Real, const L: usize> LMat<F, L> {
     }
 }
 
-/// `out = W · x` over lanes (x may be longer than `cols`): four partial sums per row, entry j
-/// into sum `j mod 4`, combined as `(s0 + s1) + (s2 + s3)`.
+/// `out = W · x` over lanes (x may be longer than `cols`), each lane adding in the order of
+/// [`crate::model::dot`] (the reference and vector kernels' order): eight partial sums over the
+/// entries `j ≡ k mod 8` of the whole chunks of eight, the tail summed in order, combined as
+/// `((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)) + tail`.
 #[inline(always)]
 fn matvec<F: Real, const L: usize>(w: &LMat<F, L>, x: &[V<F, L>], out: &mut [V<F, L>]) {
     let cols = w.cols;
     let x = &x[..cols];
+    let whole = cols / 8 * 8;
     for (o, row) in out.iter_mut().zip(w.data.chunks_exact(cols)) {
         keep_lanes();
-        let z = V::<F, L>::zero();
-        let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
-        let mut wc = row.chunks_exact(4);
-        let mut xc = x.chunks_exact(4);
-        for (w4, x4) in (&mut wc).zip(&mut xc) {
+        let mut acc = [V::<F, L>::zero(); 8];
+        for (w8, x8) in row[..whole].chunks_exact(8).zip(x.chunks_exact(8)) {
             keep_lanes();
-            s0 = s0 + w4[0] * x4[0];
-            s1 = s1 + w4[1] * x4[1];
-            s2 = s2 + w4[2] * x4[2];
-            s3 = s3 + w4[3] * x4[3];
+            for k in 0..8 {
+                acc[k] = acc[k] + w8[k] * x8[k];
+            }
         }
-        let (wr, xr) = (wc.remainder(), xc.remainder());
-        if !wr.is_empty() {
-            s0 = s0 + wr[0] * xr[0];
+        let mut tail = V::<F, L>::zero();
+        for (&wj, &xj) in row[whole..].iter().zip(&x[whole..]) {
+            keep_lanes();
+            tail = tail + wj * xj;
         }
-        if wr.len() > 1 {
-            s1 = s1 + wr[1] * xr[1];
-        }
-        if wr.len() > 2 {
-            s2 = s2 + wr[2] * xr[2];
-        }
-        *o = (s0 + s1) + (s2 + s3);
+        *o = ((acc[0] + acc[4]) + (acc[1] + acc[5]))
+            + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+            + tail;
     }
 }
 
@@ -278,7 +275,7 @@ pub struct Block<F, const L: usize> {
     pub traces: Vec<Trace>,
 }
 
-impl<F: LaneReal, const L: usize> Block<F, L> {
+impl<F: CpuReal, const L: usize> Block<F, L> {
     /// A block of the instances with parameters `params` (1 to L of them, equal
     /// `steps_per_pattern`) and states `states`.
     pub fn new(
@@ -464,7 +461,7 @@ fn masked<F: Real, const L: usize>(
 /// (3) plasticity of the lanes in `plastic`, (4) soma increments applied. Compiled for AVX-512,
 /// AVX2+FMA and the baseline; the best the CPU has runs.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-fn step<F: LaneReal, const L: usize>(
+fn step<F: CpuReal, const L: usize>(
     b: &mut Block<F, L>,
     nudge: bool,
     plastic: &[bool; L],

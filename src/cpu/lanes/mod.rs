@@ -15,9 +15,9 @@ mod block;
 mod math;
 
 pub use block::Block;
-pub use math::{LaneReal, V};
+pub use math::V;
 
-use super::{CpuKernel, Pool, State};
+use super::{CpuKernel, CpuReal, Pool, State};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::Precision;
 use crate::model::{Shape, Transfer, Weights};
@@ -73,7 +73,7 @@ pub struct LanesBackend<F, const L: usize> {
     pool: Pool,
 }
 
-impl<F: LaneReal, const L: usize> LanesBackend<F, L> {
+impl<F: CpuReal, const L: usize> LanesBackend<F, L> {
     /// Builds the blocks of `batch`: instances in batch order, grouped by pattern length (a
     /// block's lanes step through their patterns together), `L` per block.
     pub fn new(batch: &Batch, threads: Option<usize>, record: RecordSpec) -> anyhow::Result<Self> {
@@ -181,7 +181,7 @@ impl<F: LaneReal, const L: usize> LanesBackend<F, L> {
     }
 }
 
-impl<F: LaneReal, const L: usize> Backend for LanesBackend<F, L> {
+impl<F: CpuReal, const L: usize> Backend for LanesBackend<F, L> {
     fn name(&self) -> String {
         format!("cpu-{} lanes×{L} ({})", F::NAME, self.pool.label())
     }
