@@ -103,6 +103,27 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// Most threads `--threads` may ask for: 64 per logical CPU, at least 64, at most 4096 (more
+/// would only make the OS thread spawning the run's work).
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_mul(64).clamp(64, 4096)
+}
+
+/// Refuses a `--threads` value below 1 or above [`max_threads`].
+pub fn check_threads(n: usize) -> anyhow::Result<()> {
+    let max = max_threads();
+    if n == 0 {
+        bail!("--threads must be at least 1");
+    }
+    if n > max {
+        bail!(
+            "--threads {n} is more than the limit of {max} (64 per logical CPU, at most 4096); leave it out for one per core"
+        );
+    }
+    Ok(())
+}
+
 /// `I/N` from the flag or from SLURM's job-array variables.
 fn shard_of(flag: Option<&str>) -> anyhow::Result<Option<Shard>> {
     let text = match flag {
@@ -299,8 +320,8 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(cfg.name.clone().unwrap_or_default()));
-    if a.threads == Some(0) {
-        bail!("--threads must be at least 1");
+    if let Some(n) = a.threads {
+        check_threads(n)?;
     }
     if !(a.checkpoint_seconds.is_finite() && a.checkpoint_seconds > 0.0) {
         bail!(
