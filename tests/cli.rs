@@ -499,3 +499,24 @@ fn devices_lists_adapters_without_layer_noise() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("XDG_RUNTIME_DIR"), "{}", stderr(&o));
 }
+
+/// `--threads` far beyond the machine is refused at once (it hung spawning threads).
+#[test]
+fn absurd_thread_counts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t");
+    let t0 = std::time::Instant::now();
+    let o = pyralnet(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--threads",
+        "999999",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--threads 999999 is more than the limit of"));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!out.join("summary.json").exists());
+}

@@ -484,3 +484,42 @@ fn filter_start_is_first_or_zero() {
     assert_eq!(start(Some("first")), FilterStart::First);
     assert_eq!(start(Some("zero")), FilterStart::Zero);
 }
+
+/// Sizes that cannot fit are refused while the config is read, before anything is allocated or
+/// expanded, with the key, the count and the limit.
+#[test]
+fn sizes_beyond_the_limits_are_refused_with_the_count_and_the_limit() {
+    let e = error_of(|v| v["seeds"] = json!({"from": 0, "count": 10_000_000_000_000u64}));
+    assert_mentions(&e, &["seeds", "10000000000000", "1000000"]);
+    // 100^4 = 10^8 points
+    let e = error_of(|v| {
+        let list: Vec<f64> = (1..=100).map(|i| i as f64).collect();
+        v["sweep"] = json!({"gl": list, "gb": list, "ga": list, "gd": list});
+    });
+    assert_mentions(&e, &["sweep", "100000000 points", "1000000 instances"]);
+    let e = error_of(|v| v["network"]["dims"] = json!([2, 1_000_000_000u64, 2]));
+    assert_mentions(&e, &["network.dims", "10000000000 weights", "1073741824"]);
+    // a count that overflows usize is refused too
+    let e = error_of(|v| v["network"]["dims"] = json!([u64::MAX, u64::MAX, 2]));
+    assert_mentions(&e, &["network.dims", "more than 2^64"]);
+}
+
+/// Extreme values are refused by name instead of panicking in the weight sampler (init scale)
+/// or hanging in a pattern of 10^309 steps (t_pattern, dt).
+#[test]
+fn extreme_scales_and_step_counts_are_refused_by_name() {
+    let e = error_of(|v| v["params"]["init_up"] = json!(1e308));
+    assert_mentions(&e, &["params.init_up", "at most 1e6", "1e308"]);
+    let e = error_of(|v| v["params"]["init_ip"] = json!(1e7));
+    assert_mentions(&e, &["params.init_ip"]);
+    let e = error_of(|v| v["params"]["t_pattern"] = json!(1e308));
+    assert_mentions(&e, &["params.t_pattern", "params.dt", "10000000"]);
+    let e = error_of(|v| v["params"]["dt"] = json!(1e-300));
+    assert_mentions(&e, &["params.dt", "1e-300", "10000000"]);
+    assert!(!e.contains("out_lag"), "{e}");
+    // the largest allowed values are accepted
+    let mut v = base();
+    v["params"]["init_up"] = json!(1e6);
+    v["params"]["t_pattern"] = json!(1e6);
+    Config::from_json(&v.to_string()).unwrap();
+}

@@ -399,7 +399,7 @@ fn plots_and_summary_csv_come_from_a_smoke_sweep() {
     assert!(lines
         .next()
         .unwrap()
-        .starts_with("point,tau_w,n_seeds,val_acc_mean"));
+        .starts_with("point,tau_w,n_seeds,n_diverged,val_acc_mean"));
     assert_eq!(lines.count(), 2);
     ok(&["plot", out.to_str().unwrap()]);
     for f in [

@@ -32,14 +32,17 @@ def _config_args(config):
 
 
 def _column(values):
-    """One CSV column as a numpy array: int64 or float64 (empty cells NaN) where every cell is
-    a number, else an array of strings."""
+    """One CSV column as a numpy array: int64 or float64 (empty cells and the metrics of a
+    diverged instance, ``"diverged"``, NaN) where every cell is a number, else an array of
+    strings."""
     try:
         return np.array([int(v) for v in values], dtype=np.int64)
     except ValueError:
         pass
     try:
-        return np.array([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
+        return np.array(
+            [float(v) if v not in ("", "diverged") else np.nan for v in values], dtype=np.float64
+        )
     except ValueError:
         return np.array(values, dtype=object)
 

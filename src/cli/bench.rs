@@ -100,8 +100,8 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .threads
         .clone()
         .unwrap_or_else(|| if all > 1 { vec![1, all] } else { vec![1] });
-    if threads.contains(&0) {
-        bail!("--threads must be at least 1");
+    for &t in &threads {
+        super::run::check_threads(t)?;
     }
     let kernels = a
         .cpu_kernel
@@ -224,8 +224,8 @@ fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
         .threads
         .clone()
         .unwrap_or_else(|| if all > 1 { vec![1, all] } else { vec![1] });
-    if threads.contains(&0) {
-        bail!("--threads must be at least 1");
+    for &t in &threads {
+        super::run::check_threads(t)?;
     }
     println!(
         "steady-state model, dims {:?}, fashion_mnist_steady parameters (W_up, W_ip plastic, \

@@ -103,6 +103,27 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// Most threads `--threads` may ask for: 64 per logical CPU, at least 64, at most 4096 (more
+/// would only make the OS thread spawning the run's work).
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_mul(64).clamp(64, 4096)
+}
+
+/// Refuses a `--threads` value below 1 or above [`max_threads`].
+pub fn check_threads(n: usize) -> anyhow::Result<()> {
+    let max = max_threads();
+    if n == 0 {
+        bail!("--threads must be at least 1");
+    }
+    if n > max {
+        bail!(
+            "--threads {n} is more than the limit of {max} (64 per logical CPU, at most 4096); leave it out for one per core"
+        );
+    }
+    Ok(())
+}
+
 /// `I/N` from the flag or from SLURM's job-array variables.
 fn shard_of(flag: Option<&str>) -> anyhow::Result<Option<Shard>> {
     let text = match flag {
@@ -178,8 +199,82 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             eprintln!("{e}");
             std::process::exit(130);
         }
+        Err(e) if e.is::<AllDiverged>() => {
+            eprintln!("error: {e}");
+            std::process::exit(AllDiverged::EXIT_CODE);
+        }
         other => other,
     }
+}
+
+/// Every instance of the run diverged (non-finite readouts or weights): its outputs are
+/// written, but no instance has a result. The CLI exits with [`AllDiverged::EXIT_CODE`].
+#[derive(Debug)]
+pub struct AllDiverged {
+    pub instances: usize,
+    pub out: PathBuf,
+}
+
+impl AllDiverged {
+    /// The exit code of `pyralnet run` when every instance diverged.
+    pub const EXIT_CODE: i32 = 3;
+}
+
+impl std::fmt::Display for AllDiverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "all {} instances diverged (non-finite or overflowing readouts, errors or weights), so the run has no result; \
+             the outputs in {} mark them (\"diverged\" metrics, diverged_at); try smaller learning rates",
+            self.instances,
+            self.out.display()
+        )
+    }
+}
+
+impl std::error::Error for AllDiverged {}
+
+/// Instances named one by one in the divergence warning at most (summary.json lists all).
+const DIVERGED_NAMED: usize = 20;
+
+/// The warning lines about the instances of `outcomes` that diverged (none when none did).
+fn diverged_warning(outcomes: &[output::Outcome]) -> Vec<String> {
+    let diverged: Vec<&output::Outcome> = outcomes
+        .iter()
+        .filter(|o| o.diverged_at.is_some())
+        .collect();
+    if diverged.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "warning: {} of {} instances diverged (non-finite or overflowing readouts, errors or weights); their metrics are reported as \"diverged\" and left out of the means:",
+        diverged.len(),
+        outcomes.len()
+    )];
+    for o in diverged.iter().take(DIVERGED_NAMED) {
+        let params: Vec<String> = o
+            .spec
+            .swept
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        lines.push(format!(
+            "  instance {} (point {}, seed {}{}{}) after {} training patterns",
+            o.spec.index,
+            o.spec.point,
+            o.spec.params.seed,
+            if params.is_empty() { "" } else { ", " },
+            params.join(", "),
+            o.diverged_at.unwrap_or_default()
+        ));
+    }
+    if diverged.len() > DIVERGED_NAMED {
+        lines.push(format!(
+            "  … and {} more (all in summary.json, \"diverged\")",
+            diverged.len() - DIVERGED_NAMED
+        ));
+    }
+    lines
 }
 
 /// What [`execute`] reports to and hears from its caller (the CLI or the Python package).
@@ -225,8 +320,8 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(cfg.name.clone().unwrap_or_default()));
-    if a.threads == Some(0) {
-        bail!("--threads must be at least 1");
+    if let Some(n) = a.threads {
+        check_threads(n)?;
     }
     if !(a.checkpoint_seconds.is_finite() && a.checkpoint_seconds > 0.0) {
         bail!(
@@ -395,6 +490,17 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         out.display(),
         instance_steps / seconds.max(1e-9)
     ));
+    let warning = diverged_warning(&outcomes);
+    for line in &warning {
+        say(line);
+    }
+    if !outcomes.is_empty() && outcomes.iter().all(|o| o.diverged_at.is_some()) {
+        return Err(AllDiverged {
+            instances: outcomes.len(),
+            out,
+        }
+        .into());
+    }
     Ok(())
 }
 
@@ -481,14 +587,23 @@ fn run_gclusteron(
 /// Prints the mean ± std of every sweep point's metrics.
 fn print_points(points: &[output::Summary], say: &mut dyn FnMut(&str)) {
     for s in points {
+        // a point whose every seed diverged has no statistics: it says so instead of "-"
+        let missing = match s.diverged == s.seeds.len() && s.diverged > 0 {
+            true => output::DIVERGED,
+            false => "-",
+        };
         let fmt = |st: &Option<output::Stat>, scale: f64| {
-            st.as_ref().map_or("-".into(), |s| {
+            st.as_ref().map_or(missing.into(), |s| {
                 format!("{:.4} ± {:.4}", s.mean * scale, s.std * scale)
             })
         };
         let params: Vec<String> = s.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let diverged = match s.diverged {
+            0 => String::new(),
+            d => format!(" ({d} diverged, left out)"),
+        };
         say(&format!(
-            "point {} [{}] over {} seeds: test acc % {}, test mse {}, val acc % {}, val mse {}",
+            "point {} [{}] over {} seeds{diverged}: test acc % {}, test mse {}, val acc % {}, val mse {}",
             s.point,
             params.join(", "),
             s.seeds.len(),

@@ -143,7 +143,16 @@ fn default_seeds() -> Vec<u64> {
     vec![0]
 }
 
-/// `seeds` as a list of integers or as a range `{"from": a, "count": n}`.
+/// Most instances (sweep points × seeds) one config may have: its plan holds every instance's
+/// parameters (a few hundred bytes each) in memory.
+pub const MAX_INSTANCES: usize = 1_000_000;
+
+/// Most weights one instance may have (~56 bytes of host memory each while it runs, so about
+/// 56 GiB at the limit; [784,500,10] has 0.4 M).
+pub const MAX_WEIGHTS: usize = 1 << 30;
+
+/// `seeds` as a list of integers or as a range `{"from": a, "count": n}` (at most
+/// [`MAX_INSTANCES`] seeds).
 fn seeds_list_or_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
     use serde::de::Error;
     #[derive(Deserialize)]
@@ -165,6 +174,12 @@ fn seeds_list_or_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64
         v @ serde_json::Value::Object(_) => {
             let r = Range::deserialize(v)
                 .map_err(|e| D::Error::custom(format!("seeds: {e}; {allowed}")))?;
+            if r.count > MAX_INSTANCES as u64 {
+                return Err(D::Error::custom(format!(
+                    "seeds: count {} is more than the limit of {MAX_INSTANCES} instances per config; split the seeds over several configs",
+                    r.count
+                )));
+            }
             let end = r.from.checked_add(r.count).ok_or_else(|| {
                 D::Error::custom(format!("seeds: from + count overflows; {allowed}"))
             })?;
@@ -258,6 +273,16 @@ impl Config {
         shape
             .validate()
             .map_err(|e| anyhow::anyhow!("network.dims: {e}"))?;
+        match shape.n_weights() {
+            Some(w) if w <= MAX_WEIGHTS => {}
+            w => bail!(
+                "network.dims {:?}: {} weights per instance, more than the limit of {MAX_WEIGHTS} \
+                 (each needs about 56 bytes of host memory while it runs: weights, Δ, copies); \
+                 use smaller layers",
+                self.network.dims,
+                w.map_or("more than 2^64".into(), |w| w.to_string())
+            ),
+        }
         if let Transfer::ScaledSoftplus { gamma, beta, theta } = self.network.phi {
             for (k, v) in [("gamma", gamma), ("beta", beta), ("theta", theta)] {
                 if !v.is_finite() {
@@ -273,6 +298,18 @@ impl Config {
         }
         if self.seeds.is_empty() {
             bail!("seeds: give at least one seed");
+        }
+        // seeds beyond the limit are refused while reading (seeds_list_or_range); the sweep
+        // product is counted before anything is expanded
+        let mut points: usize = 1;
+        for (key, values) in &self.sweep {
+            points = points.saturating_mul(values.len());
+            if points.saturating_mul(self.seeds.len()) > MAX_INSTANCES {
+                bail!(
+                    "sweep: the sweep up to `{key}` has {points} points, which with {} seeds is more than the limit of {MAX_INSTANCES} instances per config; split the sweep over several configs",
+                    self.seeds.len()
+                );
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         if let Some(s) = self.seeds.iter().find(|s| !seen.insert(**s)) {

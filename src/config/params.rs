@@ -4,6 +4,22 @@
 use crate::model::{InstanceParams, Shape};
 use anyhow::bail;
 
+/// Most Euler steps one pattern may take (`t_pattern / dt`): 10^7, i.e. t_pattern 10^6 ms at
+/// dt 0.1 (the reference protocol takes 1000).
+pub const MAX_STEPS_PER_PATTERN: usize = 10_000_000;
+
+/// Largest initial weight scale (`init_up`, …): weights are drawn from `U(-a, a)`.
+pub const MAX_INIT_SCALE: f64 = 1e6;
+
+/// A number for a message: plain where it is short, else in exponent form (`1e308`, not 309
+/// digits).
+fn short(v: f64) -> String {
+    match v.abs() {
+        a if a == 0.0 || (1e-6..1e9).contains(&a) => format!("{v}"),
+        _ => format!("{v:e}"),
+    }
+}
+
 /// Names of the keys of the `params` block (the keys a sweep may vary).
 pub fn keys() -> Vec<String> {
     match serde_json::to_value(InstanceParams::default()) {
@@ -34,6 +50,15 @@ pub fn resolve(
             bail!("{at}params.{k} must be a finite number > 0, got {v}");
         }
     }
+    let steps = p.t_pattern / p.dt;
+    if steps.is_nan() || steps > MAX_STEPS_PER_PATTERN as f64 {
+        bail!(
+            "{at}params.t_pattern / params.dt = {} / {} = {} Euler steps per pattern, more than the limit of {MAX_STEPS_PER_PATTERN}; raise params.dt or shorten params.t_pattern",
+            short(p.t_pattern),
+            short(p.dt),
+            short(steps)
+        );
+    }
     let non_negative = [
         ("ga", p.ga),
         ("gsom", p.gsom),
@@ -48,6 +73,19 @@ pub fn resolve(
     for (k, v) in non_negative {
         if !(v.is_finite() && v >= 0.0) {
             bail!("{at}params.{k} must be a finite number ≥ 0, got {v}");
+        }
+    }
+    for (k, v) in [
+        ("init_up", p.init_up),
+        ("init_down", p.init_down),
+        ("init_pi", p.init_pi),
+        ("init_ip", p.init_ip),
+    ] {
+        if v > MAX_INIT_SCALE {
+            bail!(
+                "{at}params.{k} must be at most {MAX_INIT_SCALE:e} (the half-width of the uniform initial weights), got {}",
+                short(v)
+            );
         }
     }
     for (k, v) in [("n_passes", p.n_passes), ("n_exposures", p.n_exposures)] {

@@ -113,6 +113,11 @@ pub struct Progress {
     /// Wall seconds spent so far (over all resumed parts).
     pub seconds: f64,
     pub curves: Vec<CurvePoint>,
+    /// Per instance of the batch (in batch order), the training patterns it had seen when a
+    /// non-finite readout or weight was first seen ([`Runner::diverged_at`]); empty in
+    /// checkpoints written before divergence was detected.
+    #[serde(default)]
+    pub diverged_at: Vec<Option<usize>>,
 }
 
 /// One evaluation point of one instance.
@@ -123,16 +128,23 @@ pub struct CurvePoint {
     pub patterns: usize,
     pub epoch: f64,
     pub val: Metrics,
-    /// `Σ_l ‖W_ip[l] − c·W_up[l+1]‖²`.
+    /// `Σ_l ‖W_ip[l] − c·W_up[l+1]‖²` (non-finite values, of a diverged instance, are kept
+    /// through checkpoints by [`metrics::float_json`]).
+    #[serde(with = "metrics::float_json")]
     pub sp_ip: f64,
     /// `Σ_l ‖W_pi[l] + W_down[l]‖²`.
+    #[serde(with = "metrics::float_json")]
     pub sp_pi: f64,
     /// The same two errors on the rates of the first [`SP_PATTERNS`] validation patterns
     /// ([`self_prediction::data_errors`]); NaN in checkpoints written before they existed.
-    #[serde(default = "nan")]
+    #[serde(default = "nan", with = "metrics::float_json")]
     pub sp_ip_data: f64,
-    #[serde(default = "nan")]
+    #[serde(default = "nan", with = "metrics::float_json")]
     pub sp_pi_data: f64,
+    /// The instance had diverged (a non-finite readout or weight) by this point: its metrics
+    /// are not numbers to report.
+    #[serde(default)]
+    pub diverged: bool,
 }
 
 fn nan() -> f64 {
@@ -150,6 +162,9 @@ pub struct InstanceResult {
     pub val: Metrics,
     pub test: Metrics,
     pub weights: Weights<f64>,
+    /// Training patterns the instance had seen when a non-finite readout or weight was first
+    /// seen (`None`: it stayed finite); its metrics are then not reported.
+    pub diverged_at: Option<usize>,
 }
 
 /// Everything an experiment (or one batch of it) produces.
@@ -197,18 +212,28 @@ fn run_batch(
     }
     runner.run(backend.as_mut(), meter)?;
     let weights = backend.weights()?;
-    let (val, test) = runner.final_metrics(backend.as_mut())?;
+    let total = runner.done;
+    for (i, w) in weights.iter().enumerate() {
+        if !w.all_finite() {
+            runner.diverged(i, total, meter);
+        }
+    }
+    let (val, test) = runner.final_metrics(backend.as_mut(), meter)?;
     let instances = plan
         .instances
         .iter()
         .zip(weights)
         .zip(val.into_iter().zip(test))
-        .map(|((spec, weights), (val, test))| InstanceResult {
-            spec: spec.clone(),
-            val,
-            test,
-            weights,
-        })
+        .zip(&runner.diverged_at)
+        .map(
+            |(((spec, weights), (val, test)), &diverged_at)| InstanceResult {
+                spec: spec.clone(),
+                val,
+                test,
+                weights,
+                diverged_at,
+            },
+        )
         .collect();
     let seconds = runner.seconds();
     Ok(Results {
@@ -414,6 +439,9 @@ struct Runner<'a> {
     /// Wall seconds of earlier parts of a resumed run, and when this part started.
     seconds_before: f64,
     started: Instant,
+    /// Per instance, the training patterns seen when a non-finite training or evaluation
+    /// readout or weight was first seen (divergence, e.g. of a learning rate too large).
+    diverged_at: Vec<Option<usize>>,
 }
 
 impl<'a> Runner<'a> {
@@ -441,6 +469,22 @@ impl<'a> Runner<'a> {
             last_checkpoint: Instant::now(),
             seconds_before: 0.0,
             started: Instant::now(),
+            diverged_at: vec![None; plan.instances.len()],
+        }
+    }
+
+    /// Flags instance `i` (of the batch) as diverged after `patterns` training patterns, unless
+    /// it was already.
+    fn diverged(&mut self, i: usize, patterns: usize, meter: &Meter) {
+        if self.diverged_at[i].is_some() {
+            return;
+        }
+        self.diverged_at[i] = Some(patterns);
+        if self.opts.progress {
+            meter.println(&format!(
+                "warning: instance {} diverged (non-finite readout or weight) after {patterns} training patterns",
+                self.plan.instances[i].index
+            ));
         }
     }
 
@@ -474,6 +518,9 @@ impl<'a> Runner<'a> {
         self.instance_steps = progress.instance_steps;
         self.seconds_before = progress.seconds;
         self.curves = progress.curves;
+        if progress.diverged_at.len() == self.diverged_at.len() {
+            self.diverged_at = progress.diverged_at;
+        }
         meter.resumed(self.done * self.plan.instances.len());
         if self.opts.progress {
             meter.println(&format!(
@@ -501,6 +548,7 @@ impl<'a> Runner<'a> {
             instance_steps: self.instance_steps,
             seconds: self.seconds(),
             curves: self.curves.clone(),
+            diverged_at: self.diverged_at.clone(),
         };
         output::write_checkpoint(dir, &progress, &states)?;
         self.last_checkpoint = Instant::now();
@@ -518,7 +566,7 @@ impl<'a> Runner<'a> {
             .map(|s| s.params.steps_per_pattern() as f64)
             .sum();
         if self.cfg.protocol.eval_at_start && self.done == 0 {
-            self.evaluate_point(backend, 0)?;
+            self.evaluate_point(backend, 0, meter)?;
         }
         let every = match self.opts.checkpoint_seconds {
             s if s > 0.0 => s,
@@ -539,14 +587,22 @@ impl<'a> Runner<'a> {
             // Readouts of training patterns are nudged towards the targets, so they say little
             // about learning; only evaluation readouts enter the metrics.
             let t0 = Instant::now();
-            backend.train(&chunk)?;
+            let readouts = backend.train(&chunk)?;
             self.chunk_cap = next_cap(n, t0.elapsed().as_secs_f64());
+            // a non-finite training readout: the instance diverged at that pattern (which does
+            // not depend on how the patterns are cut into calls)
+            let n_out = self.plan.shape.n_out();
+            for (i, r) in readouts.iter().enumerate() {
+                if let Some(k) = r.iter().position(|v| !v.is_finite()) {
+                    self.diverged(i, done + k / n_out.max(1) + 1, meter);
+                }
+            }
             self.done += n;
             self.instance_steps += n as f64 * steps_per_pattern;
             meter.advance(n * instances, n as f64 * steps_per_pattern);
             let at_eval = self.done % eval_every == 0 || self.done == total;
             if at_eval {
-                self.evaluate_point(backend, self.done)?;
+                self.evaluate_point(backend, self.done, meter)?;
             }
             let stop = self
                 .opts
@@ -573,11 +629,15 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Evaluates every instance on `set` in file order.
+    /// Evaluates every instance on `set` in file order; an instance whose readouts or MSE are
+    /// not all finite (readouts beyond ~1e154 overflow the MSE) is flagged as diverged after
+    /// `patterns` training patterns.
     fn evaluate(
-        &self,
+        &mut self,
         backend: &mut dyn Backend,
         set: impl Fn(&TaskData) -> &crate::tasks::Dataset + Copy,
+        patterns: usize,
+        meter: &Meter,
     ) -> anyhow::Result<Vec<Metrics>> {
         let n = set(&self.data[0]).len();
         if n == 0 {
@@ -585,16 +645,34 @@ impl<'a> Runner<'a> {
         }
         let rows: Vec<Vec<usize>> = vec![(0..n).collect(); self.data.len()];
         let readouts = backend.evaluate(&chunk_of(self.data, &rows, set))?;
-        Ok(readouts
+        let metrics: Vec<Metrics> = readouts
             .iter()
             .enumerate()
             .map(|(i, r)| metrics(set(&self.data[i]), &rows[i], r))
-            .collect())
+            .collect();
+        for (i, (r, m)) in readouts.iter().zip(&metrics).enumerate() {
+            if r.iter().any(|v| !v.is_finite()) || m.mse.is_some_and(|e| !e.is_finite()) {
+                self.diverged(i, patterns, meter);
+            }
+        }
+        Ok(metrics)
     }
 
-    fn evaluate_point(&mut self, backend: &mut dyn Backend, patterns: usize) -> anyhow::Result<()> {
-        let val = self.evaluate(backend, |d| &d.val)?;
+    /// Evaluates every instance on the validation set and records a curve point; a
+    /// non-finite readout or weight flags the instance as diverged.
+    fn evaluate_point(
+        &mut self,
+        backend: &mut dyn Backend,
+        patterns: usize,
+        meter: &Meter,
+    ) -> anyhow::Result<()> {
+        let val = self.evaluate(backend, |d| &d.val, patterns, meter)?;
         let weights = backend.weights()?;
+        for (i, w) in weights.iter().enumerate() {
+            if !w.all_finite() {
+                self.diverged(i, patterns, meter);
+            }
+        }
         let train_len = self.data[0].train.len() as f64;
         for (i, (m, w)) in val.into_iter().zip(&weights).enumerate() {
             let (shape, p) = (&self.plan.shape, &self.plan.instances[i].params);
@@ -604,6 +682,13 @@ impl<'a> Runner<'a> {
             let xs = (0..set.len().min(SP_PATTERNS)).map(|k| set.x_row(k));
             let (sp_ip_data, sp_pi_data) =
                 self_prediction::data_errors(shape, self.plan.phi, p, w, xs);
+            // weights beyond ~1e154 overflow the squared errors: as diverged as a NaN
+            if ![sp_ip, sp_pi, sp_ip_data, sp_pi_data]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                self.diverged(i, patterns, meter);
+            }
             self.curves.push(CurvePoint {
                 instance: self.plan.instances[i].index,
                 patterns,
@@ -613,23 +698,29 @@ impl<'a> Runner<'a> {
                 sp_pi,
                 sp_ip_data,
                 sp_pi_data,
+                diverged: self.diverged_at[i].is_some(),
             });
         }
         Ok(())
     }
 
+    /// The final validation metrics (the last curve point's) and the test metrics; a
+    /// non-finite readout flags the instance as diverged at the end of training.
     fn final_metrics(
-        &self,
+        &mut self,
         backend: &mut dyn Backend,
+        meter: &Meter,
     ) -> anyhow::Result<(Vec<Metrics>, Vec<Metrics>)> {
+        let done = self.done;
         let last_val: Vec<Metrics> = match self.curves.len() >= self.data.len() {
             true => self.curves[self.curves.len() - self.data.len()..]
                 .iter()
                 .map(|c| c.val)
                 .collect(),
-            false => self.evaluate(backend, |d| &d.val)?,
+            false => self.evaluate(backend, |d| &d.val, done, meter)?,
         };
-        Ok((last_val, self.evaluate(backend, |d| &d.test)?))
+        let test = self.evaluate(backend, |d| &d.test, done, meter)?;
+        Ok((last_val, test))
     }
 }
 

@@ -4,7 +4,7 @@
 //! after batch in bounded memory.
 
 use crate::config::{Config, ModelKind, Plan, Precision};
-use crate::model::{Shape, Transfer, Weights};
+use crate::model::{Shape, Transfer};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -97,11 +97,8 @@ impl Footprint {
     /// `8·eval·(n_in + 2·n_out + 1)` (inputs, targets, readouts, row indices), the instance's own
     /// data sets if it has them, and a fixed slack.
     pub fn bytes_per_instance(&self) -> usize {
-        let w: usize = Weights::<f64>::zeros(&self.shape)
-            .named()
-            .iter()
-            .map(|(_, m)| m.rows * m.cols)
-            .sum();
+        // counted, not allocated: config validation bounds it (crate::config::MAX_WEIGHTS)
+        let w = self.shape.n_weights().unwrap_or(usize::MAX / 64);
         let (n_in, n_out) = (self.shape.n_in(), self.shape.n_out());
         let s = self.shape.n_somas() + n_in + n_out;
         let row = n_in + 2 * n_out + 1;

@@ -17,7 +17,7 @@ fn num(v: Option<f64>) -> String {
 
 /// The final metrics of every instance as the shared summary code takes them.
 pub fn outcomes(r: &GcResults) -> Vec<Outcome> {
-    outcomes_of(r.instances.iter().map(|i| (&i.spec, i.val, i.test)))
+    outcomes_of(r.instances.iter().map(|i| (&i.spec, i.val, i.test, None)))
 }
 
 /// Writes every result of a G-clusteron run into `dir`.

@@ -47,6 +47,22 @@ impl Shape {
     pub fn n_out(&self) -> usize {
         *self.dims.last().unwrap()
     }
+    /// Number of weights of one instance (the entries of every `W_up`, `W_down`, `W_pi`,
+    /// `W_ip`), counted without allocating them; `None` when the count overflows.
+    pub fn n_weights(&self) -> Option<usize> {
+        let b = usize::from(self.bias);
+        let mut w: usize = 0;
+        for l in 0..self.n_layers() {
+            let n = self.n_pyr(l);
+            w = w.checked_add(n.checked_mul(self.dims[l].checked_add(b)?)?)?;
+            if self.is_hidden(l) {
+                let m = self.n_inter(l);
+                w = w.checked_add(n.checked_mul(m)?.checked_mul(2)?)?;
+                w = w.checked_add(m.checked_mul(n.checked_add(b)?)?)?;
+            }
+        }
+        Some(w)
+    }
     /// Number of somas per instance (pyramidal then interneurons), used to key the noise.
     pub fn n_somas(&self) -> usize {
         (0..self.n_layers())

@@ -173,6 +173,13 @@ impl<F: Real> Weights<F> {
         }
     }
 
+    /// Whether every entry of every matrix is finite (not NaN or ±∞).
+    pub fn all_finite(&self) -> bool {
+        self.named()
+            .iter()
+            .all(|(_, m)| m.data.iter().all(|v| v.is_finite()))
+    }
+
     /// Sets every entry to zero.
     pub fn fill_zero(&mut self) {
         for lw in &mut self.layers {

@@ -1,10 +1,9 @@
 //! Shards of an experiment (`--shard I/N`) and `pyralnet merge`, which combines the output
 //! folders of all N shards into the result set of the unsharded run.
 
-use super::tables::final_metrics;
+use super::tables::{diverged_list, final_metrics, RowMetrics};
 use super::{summarise, summary_csv, write_text, Outcome};
 use crate::config::Config;
-use crate::experiment::Metrics;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -46,7 +45,7 @@ struct ShardDir {
     shard: Shard,
     header: String,
     /// Per instance index: its row and final validation and test metrics.
-    rows: BTreeMap<usize, (String, Metrics, Metrics)>,
+    rows: BTreeMap<usize, (String, RowMetrics)>,
     curves_header: String,
     curves: Vec<(usize, usize, String)>,
     summary: Value,
@@ -78,9 +77,9 @@ fn load_shard(dir: &Path, config: &Value) -> anyhow::Result<ShardDir> {
     let header = lines.next().unwrap_or_default().to_string();
     let mut rows = BTreeMap::new();
     for line in lines {
-        let (index, val, test) = final_metrics(&header, line)
+        let m = final_metrics(&header, line)
             .with_context(|| format!("{}/instances.csv is damaged", dir.display()))?;
-        rows.insert(index, (line.to_string(), val, test));
+        rows.insert(m.index, (line.to_string(), m));
     }
     let text = read(&dir.join("curves.csv"))?;
     let mut lines = text.lines();
@@ -187,9 +186,14 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
             .iter()
             .find(|s| s.rows.contains_key(&spec.index))
             .expect("checked above");
-        let (row, val, test) = &s.rows[&spec.index];
+        let (row, m) = &s.rows[&spec.index];
         instances += &format!("{row}\n");
-        outcomes.push((spec.clone(), *val, *test));
+        outcomes.push(Outcome {
+            spec: spec.clone(),
+            val: m.val,
+            test: m.test,
+            diverged_at: m.diverged_at,
+        });
         for sub in ["weights", "traces"] {
             let src = s
                 .path
@@ -226,6 +230,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
         "wall_seconds": sum("wall_seconds"),
         "instance_steps": sum("instance_steps"),
         "instance_steps_per_second": sum("instance_steps") / sum("wall_seconds").max(1e-9),
+        "diverged": diverged_list(&outcomes),
         "points": summarise(&outcomes),
     });
     write_text(

@@ -139,12 +139,17 @@ impl SweepWriter {
                 bail!("{} does not hold the rows of batch {k}", path.display());
             }
             for (row, spec) in text.lines().zip(specs) {
-                let (index, val, test) = final_metrics(INSTANCES_HEADER, row)
+                let m = final_metrics(INSTANCES_HEADER, row)
                     .with_context(|| format!("{} is damaged", path.display()))?;
-                if index != spec.index {
+                if m.index != spec.index {
                     bail!("{} does not hold the rows of batch {k}", path.display());
                 }
-                out.push((spec.clone(), val, test));
+                out.push(Outcome {
+                    spec: spec.clone(),
+                    val: m.val,
+                    test: m.test,
+                    diverged_at: m.diverged_at,
+                });
             }
         }
         Ok(out)

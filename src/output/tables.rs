@@ -46,6 +46,9 @@ pub struct Summary {
     pub point: usize,
     pub params: serde_json::Map<String, Value>,
     pub seeds: Vec<u64>,
+    /// Seeds of this point whose instance diverged: left out of the statistics (whose `n`
+    /// counts the others).
+    pub diverged: usize,
     pub val_acc: Option<Stat>,
     pub val_mse: Option<Stat>,
     pub test_acc: Option<Stat>,
@@ -71,6 +74,7 @@ pub fn write_summary(
         "wall_seconds": seconds,
         "instance_steps": instance_steps,
         "instance_steps_per_second": instance_steps / seconds.max(1e-9),
+        "diverged": diverged_list(outcomes),
         "points": points,
     });
     write_text(
@@ -129,6 +133,18 @@ fn num(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| format!("{x}"))
 }
 
+/// What a metric column of a diverged instance holds instead of a number.
+pub const DIVERGED: &str = "diverged";
+
+/// A metric's cell: the number, empty where the set has no such metric, [`DIVERGED`] where the
+/// instance had diverged.
+fn metric(v: Option<f64>, diverged: bool) -> String {
+    match (v, diverged) {
+        (Some(_), true) => DIVERGED.into(),
+        (v, _) => num(v),
+    }
+}
+
 fn list(v: &[f64]) -> String {
     v.iter()
         .map(|x| x.to_string())
@@ -139,10 +155,11 @@ fn list(v: &[f64]) -> String {
 /// Header of `instances.csv`.
 pub const INSTANCES_HEADER: &str = "instance,point,seed,gl,gb,ga,gd,gsom,dt,tau_w,tau0,t_pattern,learning_lag,out_lag,noise,bias,\
          eta_up,eta_pi,eta_ip,eta_down,init,init_up,init_down,init_pi,init_ip,reset_deltas,n_passes,n_exposures,\
-         val_acc,val_mse,test_acc,test_mse\n";
+         val_acc,val_mse,test_acc,test_mse,diverged_at\n";
 
-/// Rows of `instances.csv`, one per instance with every parameter, the seed and the final
-/// metrics.
+/// Rows of `instances.csv`, one per instance with every parameter, the seed, the final
+/// metrics ([`DIVERGED`] for an instance that diverged) and the training patterns it had seen
+/// when it diverged (empty: it did not).
 pub fn instance_rows(rows: &[InstanceResult]) -> String {
     let mut s = String::new();
     for r in rows {
@@ -150,9 +167,10 @@ pub fn instance_rows(rows: &[InstanceResult]) -> String {
         let init = serde_json::to_value(p.init)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned));
+        let d = r.diverged_at.is_some();
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.spec.index,
             r.spec.point,
             p.seed,
@@ -181,10 +199,11 @@ pub fn instance_rows(rows: &[InstanceResult]) -> String {
             p.reset_deltas,
             p.n_passes,
             p.n_exposures,
-            num(r.val.acc),
-            num(r.val.mse),
-            num(r.test.acc),
-            num(r.test.mse),
+            metric(r.val.acc, d),
+            metric(r.val.mse, d),
+            metric(r.test.acc, d),
+            metric(r.test.mse, d),
+            r.diverged_at.map_or(String::new(), |n| n.to_string()),
         );
     }
     s
@@ -194,24 +213,26 @@ pub fn instance_rows(rows: &[InstanceResult]) -> String {
 pub const CURVES_HEADER: &str =
     "instance,patterns,epoch,val_acc,val_mse,sp_ip,sp_pi,sp_ip_data,sp_pi_data\n";
 
-/// Rows of `curves.csv`, one per instance and evaluation point, grouped by instance.
+/// Rows of `curves.csv`, one per instance and evaluation point, grouped by instance; the
+/// metrics of a point where the instance had diverged are [`DIVERGED`].
 pub fn curve_rows(points: &[CurvePoint]) -> String {
     let mut s = String::new();
     let mut curves: Vec<_> = points.iter().collect();
     curves.sort_by_key(|c| (c.instance, c.patterns));
     for c in curves {
+        let d = c.diverged;
         let _ = writeln!(
             s,
             "{},{},{},{},{},{},{},{},{}",
             c.instance,
             c.patterns,
             c.epoch,
-            num(c.val.acc),
-            num(c.val.mse),
-            c.sp_ip,
-            c.sp_pi,
-            num(Some(c.sp_ip_data).filter(|v| !v.is_nan())),
-            num(Some(c.sp_pi_data).filter(|v| !v.is_nan()))
+            metric(c.val.acc, d),
+            metric(c.val.mse, d),
+            metric(Some(c.sp_ip), d),
+            metric(Some(c.sp_pi), d),
+            metric(Some(c.sp_ip_data).filter(|v| !v.is_nan() || d), d),
+            metric(Some(c.sp_pi_data).filter(|v| !v.is_nan() || d), d)
         );
     }
     s
@@ -227,14 +248,14 @@ pub fn summary_csv(points: &[Summary]) -> String {
     for k in &keys {
         s += &format!(",{k}");
     }
-    s += ",n_seeds,val_acc_mean,val_acc_std,val_mse_mean,val_mse_std,test_acc_mean,test_acc_std,test_mse_mean,test_mse_std\n";
+    s += ",n_seeds,n_diverged,val_acc_mean,val_acc_std,val_mse_mean,val_mse_std,test_acc_mean,test_acc_std,test_mse_mean,test_mse_std\n";
     for p in points {
         s += &p.point.to_string();
         for k in &keys {
             // list values (e.g. eta_up) are written with ';' so the CSV stays rectangular
             s += &format!(",{}", p.params[k.as_str()].to_string().replace(',', ";"));
         }
-        s += &format!(",{}", p.seeds.len());
+        s += &format!(",{},{}", p.seeds.len(), p.diverged);
         for st in [&p.val_acc, &p.val_mse, &p.test_acc, &p.test_mse] {
             s += &match st {
                 Some(st) => format!(",{},{}", st.mean, st.std),
@@ -252,25 +273,75 @@ fn column(header: &str, row: &str, name: &str) -> Option<f64> {
     row.split(',').nth(k)?.parse().ok()
 }
 
+/// The final metrics of a row of `instances.csv`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowMetrics {
+    pub index: usize,
+    pub val: Metrics,
+    pub test: Metrics,
+    /// The `diverged_at` column (absent in rows written before it existed: `None`).
+    pub diverged_at: Option<usize>,
+}
+
 /// Instance index, final validation and test metrics of a row of `instances.csv` (an empty
-/// accuracy column, for regression, is `None`); `None` for a row without an index.
-pub fn final_metrics(header: &str, row: &str) -> Option<(usize, Metrics, Metrics)> {
+/// accuracy column, for regression, and a [`DIVERGED`] one are `None`) and when it diverged;
+/// `None` for a row without an index.
+pub fn final_metrics(header: &str, row: &str) -> Option<RowMetrics> {
     let index = row.split(',').next()?.parse().ok()?;
     let m = |set: &str| Metrics {
         acc: column(header, row, &format!("{set}_acc")),
         mse: column(header, row, &format!("{set}_mse")),
     };
-    Some((index, m("val"), m("test")))
+    Some(RowMetrics {
+        index,
+        val: m("val"),
+        test: m("test"),
+        diverged_at: column(header, row, "diverged_at").map(|n| n as usize),
+    })
 }
 
-/// The final metrics of one instance: its spec, validation and test metrics.
-pub type Outcome = (InstanceSpec, Metrics, Metrics);
+/// The final metrics of one instance.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub spec: InstanceSpec,
+    pub val: Metrics,
+    pub test: Metrics,
+    /// Training patterns seen when the instance diverged (`None`: it did not); its metrics are
+    /// then left out of the statistics.
+    pub diverged_at: Option<usize>,
+}
 
-/// Outcomes from (spec, validation, test) of each instance, whatever the model.
+/// Outcomes from (spec, validation, test, diverged_at) of each instance, whatever the model.
 pub fn outcomes_of<'a>(
-    rows: impl Iterator<Item = (&'a InstanceSpec, Metrics, Metrics)>,
+    rows: impl Iterator<Item = (&'a InstanceSpec, Metrics, Metrics, Option<usize>)>,
 ) -> Vec<Outcome> {
-    rows.map(|(s, v, t)| (s.clone(), v, t)).collect()
+    rows.map(|(s, val, test, diverged_at)| Outcome {
+        spec: s.clone(),
+        val,
+        test,
+        diverged_at,
+    })
+    .collect()
+}
+
+/// The instances that diverged, for `summary.json`: index, sweep point, seed, the swept
+/// parameters and the training patterns seen when it was first noticed.
+pub fn diverged_list(rows: &[Outcome]) -> Value {
+    Value::Array(
+        rows.iter()
+            .filter_map(|r| {
+                let at = r.diverged_at?;
+                let params: serde_json::Map<String, Value> = r.spec.swept.iter().cloned().collect();
+                Some(json!({
+                    "instance": r.spec.index,
+                    "point": r.spec.point,
+                    "seed": r.spec.params.seed,
+                    "params": params,
+                    "diverged_at": at,
+                }))
+            })
+            .collect(),
+    )
 }
 
 /// Mean ± std over seeds for each sweep point (in one pass over the rows, so a sweep of many
@@ -278,26 +349,29 @@ pub fn outcomes_of<'a>(
 pub fn summarise(rows: &[Outcome]) -> Vec<Summary> {
     let mut points: BTreeMap<usize, Vec<&Outcome>> = BTreeMap::new();
     for r in rows {
-        points.entry(r.0.point).or_default().push(r);
+        points.entry(r.spec.point).or_default().push(r);
     }
     points
         .into_iter()
         .map(|(point, group)| {
+            // diverged instances have no metrics to average
             let stat = |f: fn(&Outcome) -> Metrics, acc: bool| {
                 let v: Vec<f64> = group
                     .iter()
+                    .filter(|r| r.diverged_at.is_none())
                     .filter_map(|r| if acc { f(r).acc } else { f(r).mse })
                     .collect();
                 Stat::of(&v)
             };
             Summary {
                 point,
-                params: group[0].0.swept.iter().cloned().collect(),
-                seeds: group.iter().map(|r| r.0.params.seed).collect(),
-                val_acc: stat(|r| r.1, true),
-                val_mse: stat(|r| r.1, false),
-                test_acc: stat(|r| r.2, true),
-                test_mse: stat(|r| r.2, false),
+                params: group[0].spec.swept.iter().cloned().collect(),
+                seeds: group.iter().map(|r| r.spec.params.seed).collect(),
+                diverged: group.iter().filter(|r| r.diverged_at.is_some()).count(),
+                val_acc: stat(|r| r.val, true),
+                val_mse: stat(|r| r.val, false),
+                test_acc: stat(|r| r.test, true),
+                test_mse: stat(|r| r.test, false),
             }
         })
         .collect()
