@@ -173,7 +173,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
                 for &t in &threads {
                     for &kernel in &kernels {
                         let none = RecordSpec::default();
-                        let mut backend = open_cpu(kernel, precision, &batch, n, Some(t), none)?;
+                        let mut backend = open_cpu(kernel, precision, &batch, Some(t), none)?;
                         let kind = Kind::Cpu {
                             cores: t.min(all),
                             f64: precision == Precision::F64,

@@ -506,7 +506,7 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
 
 /// The identity ([`output::RunIdentity`]) of a microcircuit run with these options: the backend
 /// `backend` resolves to as [`experiment::open_backend`] resolves it, the precision it computes
-/// in, the concrete CPU kernel where one runs, and the content hash of the initial weights.
+/// in, the CPU kernel asked for where one runs, and the content hash of the initial weights.
 fn identity_of(
     cfg: &Config,
     a: &RunArgs,
@@ -534,10 +534,7 @@ fn identity_of(
             true => Precision::F32,
             false => precision.unwrap_or(cfg.precision),
         }),
-        cpu_kernel: match full && !on_gpu {
-            true => Some(crate::cpu::resolve(cpu_kernel, cfg.plan()?.instances.len())),
-            false => None,
-        },
+        cpu_kernel: (full && !on_gpu).then_some(cpu_kernel),
         init_weights: Some(match init_weights {
             Some(p) => output::content_hash(p)?,
             None => "none".into(),

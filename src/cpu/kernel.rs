@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum CpuKernel {
-    /// The default (see [`resolve`]): `lanes` for runs of two instances or more, else `vector`.
+    /// The default (see [`resolve`]): `lanes` where a thread gets several instances, else
+    /// `vector`; every kernel computes the same bits.
     #[default]
     Auto,
     /// The scalar kernel, one instance at a time per thread ([`CpuBackend`]): the reference
@@ -25,8 +26,7 @@ pub enum CpuKernel {
     /// per quantity over a block ([`super::LanesBackend`]); for sweeps.
     Lanes,
     /// One instance at a time per thread, vectors along the rows of each matrix (matrices stored
-    /// along their longer axis, [`super::Layout::LongAxis`]); the same bits as `reference`, for
-    /// small jobs.
+    /// along their longer axis, [`super::Layout::LongAxis`]); for small jobs.
     Vector,
 }
 
@@ -68,34 +68,38 @@ impl std::fmt::Display for CpuKernel {
     }
 }
 
-/// The concrete kernel `kernel` stands for in a run of `run_instances` instances (all its
-/// batches and shards together). `Auto` picks [`CpuKernel::Lanes`] for runs of two instances
-/// or more and [`CpuKernel::Vector`] for a single instance (where the lanes would idle). It
-/// depends on the run, not on the batch, because a run's results must not depend on how
-/// `--max-batch`, `--shard` or the memory budget cut it into batches: the lane kernel differs
-/// from the other two in rounding, while every block width of the lane kernel computes the
-/// same bits, and `vector` the same bits as `reference`. A concrete kernel resolves to itself.
-pub fn resolve(kernel: CpuKernel, run_instances: usize) -> CpuKernel {
+/// Instances per thread from which `auto` takes the lane kernel: below it a block would hold
+/// too few instances to beat the vector kernel (measured with `pyralnet bench`, see
+/// benches/RESULTS.md).
+pub const LANES_FROM: usize = 8;
+
+/// The concrete kernel `kernel` stands for in a batch of `batch_len` instances on `threads`
+/// threads. `Auto` picks [`CpuKernel::Lanes`] when a thread gets [`LANES_FROM`] instances or
+/// more, else [`CpuKernel::Vector`]. Every kernel computes the same bits (the same order of
+/// additions and the same `e^x`), so the choice is free to follow the batch: `--max-batch`,
+/// `--shard`, `--threads` or a resume with another kernel never change a result. A concrete
+/// kernel resolves to itself.
+pub fn resolve(kernel: CpuKernel, batch_len: usize, threads: usize) -> CpuKernel {
     match kernel {
-        CpuKernel::Auto if run_instances > 1 => CpuKernel::Lanes,
+        CpuKernel::Auto if batch_len.div_ceil(threads.max(1)) >= LANES_FROM => CpuKernel::Lanes,
         CpuKernel::Auto => CpuKernel::Vector,
         k => k,
     }
 }
 
-/// Opens the CPU backend of the full model for `batch`, one batch of a run of `run_instances`
-/// instances: kernel `kernel` (resolved with [`resolve`]) in `precision` on `threads` threads (`None`: rayon's global pool, all cores),
+/// Opens the CPU backend of the full model for `batch`: kernel `kernel` (resolved with
+/// [`resolve`]) in `precision` on `threads` threads (`None`: rayon's global pool, all cores),
 /// recording as `record` says. Its [`Backend::cpu_kernel`] is the resolved kernel and its name
-/// says it, e.g. `cpu-f32 reference (2 threads)`.
+/// says it, e.g. `cpu-f32 vector (2 threads)`.
 pub fn open_cpu(
     kernel: CpuKernel,
     precision: Precision,
     batch: &Batch,
-    run_instances: usize,
     threads: Option<usize>,
     record: RecordSpec,
 ) -> anyhow::Result<Box<dyn Backend + Send>> {
-    Ok(match resolve(kernel, run_instances) {
+    let n_threads = threads.unwrap_or_else(rayon::current_num_threads);
+    Ok(match resolve(kernel, batch.len(), n_threads) {
         CpuKernel::Auto => unreachable!("resolve returns a concrete kernel"),
         CpuKernel::Reference => match precision {
             Precision::F32 => Box::new(CpuBackend::<f32>::new(batch, threads, record)?),
@@ -121,14 +125,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_takes_lanes_for_every_run_of_two_instances_or_more() {
-        assert_eq!(resolve(CpuKernel::Auto, 1), CpuKernel::Vector);
-        for n in [2, 3, 16, 4096] {
-            assert_eq!(resolve(CpuKernel::Auto, n), CpuKernel::Lanes);
-        }
+    fn auto_takes_lanes_from_lanes_from_instances_per_thread() {
+        assert_eq!(resolve(CpuKernel::Auto, 1, 1), CpuKernel::Vector);
+        assert_eq!(resolve(CpuKernel::Auto, 3, 2), CpuKernel::Vector);
+        assert_eq!(
+            resolve(CpuKernel::Auto, LANES_FROM - 1, 1),
+            CpuKernel::Vector
+        );
+        assert_eq!(resolve(CpuKernel::Auto, LANES_FROM, 1), CpuKernel::Lanes);
+        assert_eq!(
+            resolve(CpuKernel::Auto, 2 * LANES_FROM - 1, 2),
+            CpuKernel::Lanes
+        );
+        assert_eq!(
+            resolve(CpuKernel::Auto, 2 * LANES_FROM - 2, 2),
+            CpuKernel::Vector
+        );
+        assert_eq!(resolve(CpuKernel::Auto, 4096, 0), CpuKernel::Lanes);
         for n in [1, 2, 4096] {
             for &c in CpuKernel::AVAILABLE {
-                assert_eq!(resolve(c, n), c);
+                assert_eq!(resolve(c, n, 2), c);
             }
         }
     }

@@ -352,7 +352,6 @@ pub fn open_backend(
             opts.cpu_kernel,
             precision,
             batch,
-            cfg.plan()?.instances.len(),
             opts.threads,
             opts.record.clone(),
         )?,

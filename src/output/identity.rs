@@ -23,7 +23,8 @@ pub struct RunIdentity {
     /// The working precision (`f32` on the GPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
-    /// The concrete CPU kernel of the full model on the CPU (`auto` resolved).
+    /// The CPU kernel of the full model on the CPU as asked for (`auto` unless `--cpu-kernel`
+    /// named one). A resume may take another: every CPU kernel computes the same bits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_kernel: Option<CpuKernel>,
     /// `none`, or the content hash of the `--init-weights` file ([`content_hash`]).
@@ -53,7 +54,6 @@ impl RunIdentity {
         let name = |p: &Option<Precision>| p.map(precision_name);
         same("--backend", &self.backend, &now.backend)?;
         same("--precision", &name(&self.precision), &name(&now.precision))?;
-        same("--cpu-kernel", &self.cpu_kernel, &now.cpu_kernel)?;
         same("--init-weights", &self.init_weights, &now.init_weights)?;
         Ok(())
     }

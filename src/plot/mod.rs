@@ -394,7 +394,6 @@ fn yinyang_map(dir: &Path, cfg: &Config, plan: &Plan, instance: usize) -> anyhow
         CpuKernel::Auto,
         Precision::F32,
         &batch,
-        batch.len(),
         None,
         RecordSpec::default(),
     )?;
