@@ -131,42 +131,41 @@ fn matvec_rows<F: Real>(w: &Mat<F>, x: &[F], out: &mut [F]) {
 const ROWS: usize = 16;
 
 /// `out = W · x` for `wt = Wᵀ` (column j of W contiguous), a block of [`ROWS`] rows at a time:
-/// for each row the eight partial sums and the tail of [`crate::model::dot`], accumulated column by column
-/// so that every addition runs over the block's rows at once.
+/// for each row the eight partial sums and the tail of [`crate::model::dot`], accumulated column
+/// by column so that every addition runs over the block's rows at once. When `ROWS` does not
+/// divide the rows, the last block overlaps the one before it (its rows are computed twice,
+/// with the same bits); a matrix of fewer than `ROWS` rows is padded with zeros.
 #[inline(always)]
 fn matvec_columns<F: Real>(wt: &Mat<F>, x: &[F], out: &mut [F]) {
     let rows = wt.cols;
-    let full = rows / ROWS * ROWS;
-    for r0 in (0..full).step_by(ROWS) {
-        // a constant length: the sums stay in registers
-        column_block(wt, x, r0, ROWS, &mut out[r0..r0 + ROWS]);
-    }
-    if full < rows {
-        column_block(wt, x, full, rows - full, &mut out[full..rows]);
+    if rows >= ROWS {
+        for r0 in (0..rows).step_by(ROWS) {
+            let r0 = r0.min(rows - ROWS);
+            let load = |j: usize| -> [F; ROWS] {
+                let at = j * rows + r0;
+                wt.data[at..at + ROWS].try_into().expect("ROWS entries")
+            };
+            out[r0..r0 + ROWS].copy_from_slice(&column_block(wt.rows, x, load));
+        }
+    } else {
+        let load = |j: usize| {
+            let mut c = [F::zero(); ROWS];
+            c[..rows].copy_from_slice(&wt.data[j * rows..(j + 1) * rows]);
+            c
+        };
+        out[..rows].copy_from_slice(&column_block(wt.rows, x, load)[..rows]);
     }
 }
 
-/// Rows `r0..r0 + len` (`len ≤ ROWS`) of [`matvec_columns`]. The sums are whole arrays of
-/// [`ROWS`] (rows beyond `len` read as 0 and are dropped), so that they stay in registers.
+/// The sums of one block of [`matvec_columns`] over `cols` columns, `load(j)` giving the block's
+/// entries of column j; whole arrays of [`ROWS`], so that they stay in registers.
 #[inline(always)]
-fn column_block<F: Real>(wt: &Mat<F>, x: &[F], r0: usize, len: usize, out: &mut [F]) {
-    let (cols, rows) = (wt.rows, wt.cols);
+fn column_block<F: Real>(cols: usize, x: &[F], load: impl Fn(usize) -> [F; ROWS]) -> [F; ROWS] {
     let x = &x[..cols];
     let chunks = cols / 8;
-    let col = |j: usize| {
-        let mut c = [F::zero(); ROWS];
-        // an element loop: a copy of variable length would be a call to memcpy
-        for (c, &w) in c
-            .iter_mut()
-            .zip(&wt.data[j * rows + r0..j * rows + r0 + len])
-        {
-            *c = w;
-        }
-        c
-    };
     let mut tail = [F::zero(); ROWS];
     for (j, &xj) in x.iter().enumerate().skip(chunks * 8) {
-        let c = col(j);
+        let c = load(j);
         for t in 0..ROWS {
             tail[t] = tail[t] + c[t] * xj;
         }
@@ -182,7 +181,7 @@ fn column_block<F: Real>(wt: &Mat<F>, x: &[F], r0: usize, len: usize, out: &mut 
         for c in 0..chunks {
             for (k, a) in acc.iter_mut().enumerate() {
                 let j = c * 8 + k;
-                let (w, xj) = (col(j), x[j]);
+                let (w, xj) = (load(j), x[j]);
                 for t in 0..ROWS {
                     a[t] = a[t] + w[t] * xj;
                 }
@@ -193,7 +192,7 @@ fn column_block<F: Real>(wt: &Mat<F>, x: &[F], r0: usize, len: usize, out: &mut 
             sum[t] = ((a(0) + a(4)) + (a(1) + a(5))) + ((a(2) + a(6)) + (a(3) + a(7))) + tail[t];
         }
     }
-    out[..len].copy_from_slice(&sum[..len]);
+    sum
 }
 
 /// [`low_pass_update`] for `w`, `delta` stored transposed when `transposed`: per entry
