@@ -7,7 +7,7 @@
 )]
 
 use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec};
-use pyralnet::cpu::{CpuBackend, Instance, PatternKind};
+use pyralnet::cpu::{CpuBackend, Instance, Layout, PatternKind};
 use pyralnet::model::{
     fixed_point as fp, init, InitMode, InstanceParams, Shape, Transfer, Weights,
 };
@@ -27,6 +27,14 @@ fn plastic_params(n_layers: usize, seed: u64) -> InstanceParams {
 
 fn instance(shape: &Shape, phi: Transfer, p: &InstanceParams) -> Instance<f64> {
     Instance::new(shape.clone(), phi, p.clone(), &init::init_weights(shape, p))
+}
+
+/// Both storage orders of the CPU instance: the reference kernel's and the vector kernel's.
+const LAYOUTS: [Layout; 2] = [Layout::RowMajor, Layout::LongAxis];
+
+fn instance_in(shape: &Shape, phi: Transfer, p: &InstanceParams, layout: Layout) -> Instance<f64> {
+    let w = init::init_weights(shape, p);
+    Instance::with_layout(shape.clone(), phi, p.clone(), &w, layout)
 }
 
 /// Plasticity off and a constant stimulus: every soma settles to its section 7 fixed point
@@ -174,22 +182,33 @@ fn reference_step(
 /// transcription of the equations.
 #[test]
 fn one_euler_step_matches_hand_transcription() {
+    for layout in LAYOUTS {
+        one_euler_step_matches_hand_transcription_in(layout);
+    }
+}
+
+/// [`one_euler_step_matches_hand_transcription`] for one storage order (the vector kernel's
+/// stores the tall W_up, W_down and W_pi of this [2,3,2] network transposed).
+fn one_euler_step_matches_hand_transcription_in(layout: Layout) {
     let shape = Shape::new(vec![2, 3, 2], false);
     let p = plastic_params(2, 3);
-    let mut inst = instance(&shape, Transfer::Softplus, &p);
+    let mut inst = instance_in(&shape, Transfer::Softplus, &p, layout);
     // a non-trivial state: somas, filtered stimulus and Δ away from zero
     let mut q = p.clone();
     q.seed = 99;
     let noise_w = init::init_weights(&shape, &q);
-    inst.state.delta = noise_w.clone();
-    inst.state.u_p = vec![vec![0.3, -0.2, 0.5], vec![0.1, -0.4]];
-    inst.state.u_i = vec![vec![0.2, 0.6]];
-    inst.state.r0 = vec![0.4, 0.1];
-    inst.state.u_tgt = vec![0.7, 0.2];
-    let before = inst.state.clone();
+    let mut start = inst.snapshot();
+    start.delta = noise_w.clone();
+    start.u_p = vec![vec![0.3, -0.2, 0.5], vec![0.1, -0.4]];
+    start.u_i = vec![vec![0.2, 0.6]];
+    start.r0 = vec![0.4, 0.1];
+    start.u_tgt = vec![0.7, 0.2];
+    inst.restore(start);
+    let before = inst.snapshot();
     let (x, y) = ([0.9, 0.2], [1.0, 0.1]);
     inst.set_stimulus(&x, &y);
     inst.step(true, true, true);
+    let after = inst.snapshot();
     let (w, d, u1, ui, u2) = reference_step(
         &p,
         &before.w,
@@ -207,18 +226,18 @@ fn one_euler_step_matches_hand_transcription() {
             assert!((x - y).abs() < 1e-14, "{what}[{k}]: {x} vs {y}");
         }
     };
-    close(&inst.state.u_p[0], &u1, "u_p hidden");
-    close(&inst.state.u_i[0], &ui, "u_i");
-    close(&inst.state.u_p[1], &u2, "u_p output");
-    for ((name, a), (_, b)) in inst.state.w.named().into_iter().zip(w.named()) {
+    close(&after.u_p[0], &u1, "u_p hidden");
+    close(&after.u_i[0], &ui, "u_i");
+    close(&after.u_p[1], &u2, "u_p output");
+    for ((name, a), (_, b)) in after.w.named().into_iter().zip(w.named()) {
         close(&a.data, &b.data, &name);
     }
-    for ((name, a), (_, b)) in inst.state.delta.named().into_iter().zip(d.named()) {
+    for ((name, a), (_, b)) in after.delta.named().into_iter().zip(d.named()) {
         close(&a.data, &b.data, &format!("delta {name}"));
     }
     // and the step really changed everything it should
-    assert_ne!(inst.state.w, before.w);
-    assert_ne!(inst.state.delta, before.delta);
+    assert_ne!(after.w, before.w);
+    assert_ne!(after.delta, before.delta);
 }
 
 /// A [1,1,1] network stepped once by hand with concrete numbers (sigmoid, no bias).
@@ -266,9 +285,15 @@ fn one_step_of_a_tiny_network_by_hand() {
 /// During the learning lag W and Δ stay exactly as they were; after it they change.
 #[test]
 fn learning_lag_freezes_weights_and_deltas() {
+    for layout in LAYOUTS {
+        learning_lag_freezes_weights_and_deltas_in(layout);
+    }
+}
+
+fn learning_lag_freezes_weights_and_deltas_in(layout: Layout) {
     let shape = Shape::new(vec![2, 4, 2], true);
     let mut p = plastic_params(2, 5);
-    let mut inst = instance(&shape, Transfer::Sigmoid, &p);
+    let mut inst = instance_in(&shape, Transfer::Sigmoid, &p, layout);
     let mut out = [0.0; 2];
     inst.run_pattern(
         &[0.2, 0.8],
@@ -305,10 +330,16 @@ fn learning_lag_freezes_weights_and_deltas() {
 /// With reset_deltas every Δ is zero after each training pattern, but W learned.
 #[test]
 fn reset_deltas_zeroes_every_delta() {
+    for layout in LAYOUTS {
+        reset_deltas_zeroes_every_delta_in(layout);
+    }
+}
+
+fn reset_deltas_zeroes_every_delta_in(layout: Layout) {
     let shape = Shape::new(vec![2, 4, 3, 2], true);
     let mut p = plastic_params(3, 6);
     p.reset_deltas = true;
-    let mut inst = instance(&shape, Transfer::Sigmoid, &p);
+    let mut inst = instance_in(&shape, Transfer::Sigmoid, &p, layout);
     let w0 = inst.state.w.clone();
     let mut out = [0.0; 2];
     let mut nonzero_during = false;
