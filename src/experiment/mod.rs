@@ -570,9 +570,8 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// The backend's states at `done` with their instance indices ([`Runner::held`] when taken
-    /// already).
-    fn states(&mut self, backend: &mut Hosted) -> anyhow::Result<Vec<(usize, State<f64>)>> {
+    /// Takes the backend's states at `done` into [`Runner::held`] unless they are there.
+    fn hold(&mut self, backend: &mut Hosted) -> anyhow::Result<()> {
         if self.held.is_none() {
             self.held = Some(
                 self.indices()
@@ -581,7 +580,7 @@ impl<'a> Runner<'a> {
                     .collect(),
             );
         }
-        Ok(self.held.clone().expect("just taken"))
+        Ok(())
     }
 
     /// Writes a checkpoint of every instance if checkpoints are on.
@@ -589,7 +588,7 @@ impl<'a> Runner<'a> {
         if self.opts.checkpoint_dir.is_none() {
             return Ok(());
         }
-        let states = self.states(backend)?;
+        self.hold(backend)?;
         let progress = Progress {
             batch: self.batch,
             patterns: self.done,
@@ -600,7 +599,8 @@ impl<'a> Runner<'a> {
             pending_eval: self.pending_eval,
         };
         let dir = self.opts.checkpoint_dir.as_ref().expect("checked above");
-        output::write_checkpoint(dir, &progress, &states)?;
+        let states = self.held.as_deref().expect("just held");
+        output::write_checkpoint(dir, &progress, states)?;
         self.last_checkpoint = Instant::now();
         Ok(())
     }
@@ -650,7 +650,7 @@ impl<'a> Runner<'a> {
         }
         // the checkpoint of a stop needs the states, which the other thread's backend holds
         if self.opts.checkpoint_dir.is_some() {
-            self.states(backend)?;
+            self.hold(backend)?;
         }
         let mut detached = backend.0.take().expect(DETACHED);
         let (done, finished) = mpsc::channel();
