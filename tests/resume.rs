@@ -565,3 +565,147 @@ fn sigterm_inside_a_long_chunk_stops_within_seconds_and_resume_equals_the_whole_
     run_ok(c, t, &["--resume"]);
     assert_same_results(&whole, &termed, 2);
 }
+
+/// A [4,300,3] run of one instance whose evaluations (`val` validation and `test` test patterns
+/// of about 20 ms each in a debug build) take far longer than its training: 6 patterns, an
+/// evaluation point every 2.
+fn write_eval_config(dir: &Path, name: &str, val: usize, test: usize) -> PathBuf {
+    let mut c: Value =
+        serde_json::from_str(include_str!("../configs/yinyang_sps_smoke.json")).unwrap();
+    c["name"] = json!(name);
+    c["network"]["dims"] = json!([4, 300, 3]);
+    c["task"] = json!({"name": "yinyang", "train_size": 6, "val_size": val, "test_size": test});
+    c["protocol"] = json!({"epochs": 1, "eval_every": 2});
+    c["seeds"] = json!([1]);
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, c.to_string()).unwrap();
+    path
+}
+
+/// The progress.json of the checkpoint in `out`.
+fn progress(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("checkpoint/progress.json")).unwrap())
+        .unwrap()
+}
+
+/// Starts `pyralnet run CONFIG --out OUT --quiet EXTRA…`, sends SIGTERM `delay` after a
+/// checkpoint's progress.json satisfies `ready`, and returns the exit code and how long the
+/// run took to end after the signal.
+fn term_after(
+    cfg: &Path,
+    out: &Path,
+    extra: &[&str],
+    ready: impl Fn(&Value) -> bool,
+    delay: Duration,
+) -> (Option<i32>, Duration) {
+    let mut args = vec![
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(out.join("checkpoint/progress.json"));
+        if let Some(v) = text
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        {
+            if ready(&v) {
+                break;
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("run finished before it could be stopped: {status}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(delay);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let signalled = Instant::now();
+    let code = child.wait().unwrap().code();
+    (code, signalled.elapsed())
+}
+
+#[test]
+fn sigterm_during_an_evaluation_stops_within_seconds_and_resume_redoes_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let patterns = |p: &Value| p["patterns"].as_u64().unwrap();
+    let pending = |p: &Value| p["pending_eval"].as_bool().unwrap();
+    // long validation evaluations: stops in the evaluation point at 4 (mid-run) and at 6 (the
+    // end of training); the uninterrupted run goes on beside them
+    let cfg = write_eval_config(dir.path(), "evalstop", 100, 20);
+    let c = cfg.to_str().unwrap();
+    let whole = dir.path().join("whole");
+    let mut whole_run = Command::new(BIN)
+        .args(["run", c, "--out", whole.to_str().unwrap(), "--quiet"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let termed = dir.path().join("termed");
+    let t = termed.to_str().unwrap();
+    let ms200 = Duration::from_millis(200);
+    // the checkpoint after the evaluation at 2 is there: the one at 4 comes next
+    let (code, took) = term_after(&cfg, &termed, &[], |p| patterns(p) == 2, ms200);
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+    eprintln!("stop during the evaluation at 4 took {took:?}");
+    let p = progress(&termed);
+    assert!(patterns(&p) == 4 && pending(&p), "{p}");
+    // resumed, it evaluates at 4 first (the checkpoint after that is no longer pending)
+    let (code, took) = term_after(
+        &cfg,
+        &termed,
+        &["--resume"],
+        |p| patterns(p) == 4 && !pending(p),
+        ms200,
+    );
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+    eprintln!("stop during the evaluation at 6 took {took:?}");
+    let p = progress(&termed);
+    assert!(patterns(&p) == 6 && pending(&p), "{p}");
+    run_ok(c, t, &["--resume"]);
+    assert!(whole_run.wait().unwrap().success());
+    assert_same_results(&whole, &termed, 1);
+
+    // a long test-set evaluation after training: a stop there redoes it
+    let cfg = write_eval_config(dir.path(), "teststop", 1, 150);
+    let c = cfg.to_str().unwrap();
+    let whole = dir.path().join("whole_test");
+    let mut whole_run = Command::new(BIN)
+        .args(["run", c, "--out", whole.to_str().unwrap(), "--quiet"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let termed = dir.path().join("termed_test");
+    let t = termed.to_str().unwrap();
+    // after the checkpoint at 4: 2 training patterns and the evaluation at 6 (1 pattern)
+    let (code, took) = term_after(
+        &cfg,
+        &termed,
+        &[],
+        |p| patterns(p) == 4,
+        Duration::from_millis(500),
+    );
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+    eprintln!("stop during the test evaluation took {took:?}");
+    let p = progress(&termed);
+    assert!(patterns(&p) == 6 && !pending(&p), "{p}");
+    run_ok(c, t, &["--resume"]);
+    assert!(whole_run.wait().unwrap().success());
+    assert_same_results(&whole, &termed, 1);
+}

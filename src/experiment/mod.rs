@@ -16,7 +16,7 @@ pub use sweep::{plan_schedule, run_batches, Meter};
 
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
-use crate::cpu::{open_cpu, CpuKernel};
+use crate::cpu::{open_cpu, CpuKernel, State};
 use crate::gpu::{self, Gpu, GpuBackend, GpuOptions, SteadyGpuBackend};
 use crate::model::{init, self_prediction, Weights};
 use crate::output;
@@ -25,8 +25,8 @@ use anyhow::ensure;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 /// Which backend runs an experiment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,7 +72,8 @@ pub struct RunOptions {
     /// Continue from the newest checkpoint in `checkpoint_dir` if there is one.
     pub resume: bool,
     /// Set (e.g. by SIGINT/SIGTERM) to stop after the current training call (at most about a
-    /// second of work, or one pattern) with a checkpoint.
+    /// second of work, or one pattern), or within [`STOP_POLL`] of an evaluation, with a
+    /// checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
 }
 
@@ -118,6 +119,10 @@ pub struct Progress {
     /// checkpoints written before divergence was detected.
     #[serde(default)]
     pub diverged_at: Vec<Option<usize>>,
+    /// The evaluation point at `patterns` is not recorded in `curves` yet (the run stopped
+    /// while it evaluated): a resume does it first. False in checkpoints written before.
+    #[serde(default)]
+    pub pending_eval: bool,
 }
 
 /// One evaluation point of one instance.
@@ -204,13 +209,13 @@ fn run_batch(
     batch: usize,
     meter: &mut Meter,
 ) -> anyhow::Result<Results> {
-    let mut backend = open_backend(cfg, &batch_of(plan, opts), opts)?;
+    let mut backend = Hosted(Some(open_backend(cfg, &batch_of(plan, opts), opts)?));
     meter.backend(&backend.name());
     let mut runner = Runner::new(cfg, plan, data, opts, batch);
     if opts.resume {
-        runner.resume(backend.as_mut(), meter)?;
+        runner.resume(&mut backend, meter)?;
     }
-    runner.run(backend.as_mut(), meter)?;
+    runner.run(&mut backend, meter)?;
     let weights = backend.weights()?;
     let total = runner.done;
     for (i, w) in weights.iter().enumerate() {
@@ -218,7 +223,7 @@ fn run_batch(
             runner.diverged(i, total, meter);
         }
     }
-    let (val, test) = runner.final_metrics(backend.as_mut(), meter)?;
+    let (val, test) = runner.final_metrics(&mut backend, meter)?;
     let instances = plan
         .instances
         .iter()
@@ -416,6 +421,29 @@ fn shared_data(
     }
 }
 
+/// A batch's backend, which an evaluation may take to another thread ([`Runner::evaluate_call`])
+/// and which is then missing (the run stops without touching it again).
+struct Hosted(Option<Box<dyn Backend + Send>>);
+
+/// Why a backend is used after a stop left it to an evaluation on another thread (a bug).
+const DETACHED: &str = "the backend was left to an evaluation after a stop";
+
+impl std::ops::Deref for Hosted {
+    type Target = dyn Backend + Send;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_deref().expect(DETACHED)
+    }
+}
+
+impl std::ops::DerefMut for Hosted {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_deref_mut().expect(DETACHED)
+    }
+}
+
+/// How often a run that evaluates looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
 /// The training loop's state across chunks.
 struct Runner<'a> {
     cfg: &'a Config,
@@ -441,6 +469,13 @@ struct Runner<'a> {
     /// Per instance, the training patterns seen when a non-finite training or evaluation
     /// readout or weight was first seen (divergence, e.g. of a learning rate too large).
     diverged_at: Vec<Option<usize>>,
+    /// The evaluation point at `done` is still to be done: at the start (with
+    /// `eval_at_start`), while it runs, and after a resume from a stop during it.
+    pending_eval: bool,
+    /// The backend's states at `done` (with instance indices), taken for the checkpoint that a
+    /// stop during an evaluation writes (evaluations leave the state as it is); `None` once
+    /// training has moved on.
+    held: Option<Vec<(usize, State<f64>)>>,
 }
 
 impl<'a> Runner<'a> {
@@ -469,6 +504,8 @@ impl<'a> Runner<'a> {
             seconds_before: 0.0,
             started: Instant::now(),
             diverged_at: vec![None; plan.instances.len()],
+            pending_eval: cfg.protocol.eval_at_start,
+            held: None,
         }
     }
 
@@ -497,7 +534,7 @@ impl<'a> Runner<'a> {
 
     /// Continues from the newest checkpoint if there is one of this batch (one of an earlier
     /// batch is left over from a stop between finishing that batch and removing it).
-    fn resume(&mut self, backend: &mut dyn Backend, meter: &mut Meter) -> anyhow::Result<()> {
+    fn resume(&mut self, backend: &mut Hosted, meter: &mut Meter) -> anyhow::Result<()> {
         let Some(dir) = &self.opts.checkpoint_dir else {
             return Ok(());
         };
@@ -520,6 +557,8 @@ impl<'a> Runner<'a> {
         if progress.diverged_at.len() == self.diverged_at.len() {
             self.diverged_at = progress.diverged_at;
         }
+        self.pending_eval = progress.pending_eval;
+        self.held = None;
         meter.resumed(self.done * self.plan.instances.len());
         if self.opts.progress {
             meter.println(&format!(
@@ -531,16 +570,25 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
+    /// Takes the backend's states at `done` into [`Runner::held`] unless they are there.
+    fn hold(&mut self, backend: &mut Hosted) -> anyhow::Result<()> {
+        if self.held.is_none() {
+            self.held = Some(
+                self.indices()
+                    .into_iter()
+                    .zip(backend.snapshot()?)
+                    .collect(),
+            );
+        }
+        Ok(())
+    }
+
     /// Writes a checkpoint of every instance if checkpoints are on.
-    fn checkpoint(&mut self, backend: &mut dyn Backend) -> anyhow::Result<()> {
-        let Some(dir) = &self.opts.checkpoint_dir else {
+    fn checkpoint(&mut self, backend: &mut Hosted) -> anyhow::Result<()> {
+        if self.opts.checkpoint_dir.is_none() {
             return Ok(());
-        };
-        let states: Vec<(usize, _)> = self
-            .indices()
-            .into_iter()
-            .zip(backend.snapshot()?)
-            .collect();
+        }
+        self.hold(backend)?;
         let progress = Progress {
             batch: self.batch,
             patterns: self.done,
@@ -548,13 +596,92 @@ impl<'a> Runner<'a> {
             seconds: self.seconds(),
             curves: self.curves.clone(),
             diverged_at: self.diverged_at.clone(),
+            pending_eval: self.pending_eval,
         };
-        output::write_checkpoint(dir, &progress, &states)?;
+        let dir = self.opts.checkpoint_dir.as_ref().expect("checked above");
+        let states = self.held.as_deref().expect("just held");
+        output::write_checkpoint(dir, &progress, states)?;
         self.last_checkpoint = Instant::now();
         Ok(())
     }
 
-    fn run(&mut self, backend: &mut dyn Backend, meter: &mut Meter) -> anyhow::Result<()> {
+    /// Whether a stop was asked for.
+    fn stop_asked(&self) -> bool {
+        self.opts
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    /// Stops the run: writes a checkpoint of the training state at `done` (recording whether
+    /// the evaluation point there is still pending) and returns [`Interrupted`].
+    fn interrupt(&mut self, backend: &mut Hosted, meter: &Meter) -> anyhow::Error {
+        if let Err(e) = self.checkpoint(backend) {
+            return e;
+        }
+        meter.abandon();
+        Interrupted {
+            batch: self.batch,
+            batches: meter.batches(),
+            patterns: self.done,
+        }
+        .into()
+    }
+
+    /// The readouts of `backend.evaluate(chunk)`. With a stop flag the call runs on another
+    /// thread while this one looks at the flag every [`STOP_POLL`], so that a stop is heard
+    /// however long the evaluation takes: it writes a checkpoint of the training state (the
+    /// evaluation not done, [`Progress::pending_eval`] tells) and returns [`Interrupted`], and
+    /// the call under way is left to finish on its own (the CLI exits meanwhile) with its
+    /// readouts dropped. An evaluation is one call, not cut like training: a full-model
+    /// evaluation carries each pattern's end state into the next pattern, and a second call
+    /// would start again from the training state, which changes the readouts' bits.
+    fn evaluate_call(
+        &mut self,
+        backend: &mut Hosted,
+        chunk: Chunk,
+        meter: &Meter,
+    ) -> anyhow::Result<Vec<Vec<f64>>> {
+        if self.opts.stop.is_none() {
+            return backend.evaluate(&chunk);
+        }
+        if self.stop_asked() {
+            return Err(self.interrupt(backend, meter));
+        }
+        // the checkpoint of a stop needs the states, which the other thread's backend holds
+        if self.opts.checkpoint_dir.is_some() {
+            self.hold(backend)?;
+        }
+        let mut detached = backend.0.take().expect(DETACHED);
+        let (done, finished) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("pyralnet-evaluate".into())
+            .spawn(move || {
+                let readouts = detached.evaluate(&chunk);
+                let _ = done.send(());
+                (detached, readouts)
+            })?;
+        loop {
+            match finished.recv_timeout(STOP_POLL) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.stop_asked() {
+                        // the thread keeps the backend until its call ends
+                        return Err(self.interrupt(backend, meter));
+                    }
+                }
+                // finished, or panicked (which panics here as it would have without the thread)
+                _ => {
+                    let (b, readouts) = handle
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    backend.0 = Some(b);
+                    return readouts;
+                }
+            }
+        }
+    }
+
+    fn run(&mut self, backend: &mut Hosted, meter: &mut Meter) -> anyhow::Result<()> {
         let train_len = self.data[0].train.len();
         let total = self.cfg.protocol.epochs * train_len;
         let eval_every = self.cfg.protocol.eval_every.unwrap_or(train_len);
@@ -564,13 +691,18 @@ impl<'a> Runner<'a> {
             .iter()
             .map(|s| s.params.steps_per_pattern() as f64)
             .sum();
-        if self.cfg.protocol.eval_at_start && self.done == 0 {
-            self.evaluate_point(backend, 0, meter)?;
-        }
         let every = match self.opts.checkpoint_seconds {
             s if s > 0.0 => s,
             _ => 300.0,
         };
+        // the evaluation at the start, or the one a stop interrupted (redone first on resume,
+        // followed by the checkpoint an evaluation point gets)
+        if self.pending_eval {
+            self.evaluate_point(backend, self.done, meter)?;
+            if self.done > 0 && self.done < total {
+                self.checkpoint(backend)?;
+            }
+        }
         let instances = self.plan.instances.len();
         while self.done < total {
             let done = self.done;
@@ -587,6 +719,7 @@ impl<'a> Runner<'a> {
             // about learning; only evaluation readouts enter the metrics.
             let t0 = Instant::now();
             let readouts = backend.train(&chunk)?;
+            self.held = None;
             self.chunk_cap = next_cap(n, t0.elapsed().as_secs_f64());
             // a non-finite training readout: the instance diverged at that pattern (which does
             // not depend on how the patterns are cut into calls)
@@ -603,26 +736,16 @@ impl<'a> Runner<'a> {
             if at_eval {
                 self.evaluate_point(backend, self.done, meter)?;
             }
-            let stop = self
-                .opts
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.load(Ordering::SeqCst));
+            let stop = self.stop_asked();
             // at the end of the batch its results are written instead
             if self.done == total {
                 break;
             }
-            if at_eval || stop || self.last_checkpoint.elapsed().as_secs_f64() > every {
-                self.checkpoint(backend)?;
-            }
             if stop {
-                meter.abandon();
-                return Err(Interrupted {
-                    batch: self.batch,
-                    batches: meter.batches(),
-                    patterns: self.done,
-                }
-                .into());
+                return Err(self.interrupt(backend, meter));
+            }
+            if at_eval || self.last_checkpoint.elapsed().as_secs_f64() > every {
+                self.checkpoint(backend)?;
             }
         }
         Ok(())
@@ -633,7 +756,7 @@ impl<'a> Runner<'a> {
     /// `patterns` training patterns.
     fn evaluate(
         &mut self,
-        backend: &mut dyn Backend,
+        backend: &mut Hosted,
         set: impl Fn(&TaskData) -> &crate::tasks::Dataset + Copy,
         patterns: usize,
         meter: &Meter,
@@ -643,7 +766,7 @@ impl<'a> Runner<'a> {
             return Ok(vec![Metrics::default(); self.data.len()]);
         }
         let rows: Vec<Vec<usize>> = vec![(0..n).collect(); self.data.len()];
-        let readouts = backend.evaluate(&chunk_of(self.data, &rows, set))?;
+        let readouts = self.evaluate_call(backend, chunk_of(self.data, &rows, set), meter)?;
         let metrics: Vec<Metrics> = readouts
             .iter()
             .enumerate()
@@ -661,10 +784,11 @@ impl<'a> Runner<'a> {
     /// non-finite readout or weight flags the instance as diverged.
     fn evaluate_point(
         &mut self,
-        backend: &mut dyn Backend,
+        backend: &mut Hosted,
         patterns: usize,
         meter: &Meter,
     ) -> anyhow::Result<()> {
+        self.pending_eval = true;
         let val = self.evaluate(backend, |d| &d.val, patterns, meter)?;
         let weights = backend.weights()?;
         for (i, w) in weights.iter().enumerate() {
@@ -700,6 +824,7 @@ impl<'a> Runner<'a> {
                 diverged: self.diverged_at[i].is_some(),
             });
         }
+        self.pending_eval = false;
         Ok(())
     }
 
@@ -707,7 +832,7 @@ impl<'a> Runner<'a> {
     /// non-finite readout flags the instance as diverged at the end of training.
     fn final_metrics(
         &mut self,
-        backend: &mut dyn Backend,
+        backend: &mut Hosted,
         meter: &Meter,
     ) -> anyhow::Result<(Vec<Metrics>, Vec<Metrics>)> {
         let done = self.done;
