@@ -515,3 +515,102 @@ fn absurd_thread_counts_are_refused() {
     assert!(t0.elapsed() < std::time::Duration::from_secs(30));
     assert!(!out.join("summary.json").exists());
 }
+
+/// `mimic_smoke.json` with `epochs` epochs and seeds 0 and 1, written into `dir`.
+fn longer_mimic(dir: &Path, epochs: usize) -> String {
+    let text = std::fs::read_to_string(config("mimic_smoke.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["protocol"]["epochs"] = epochs.into();
+    v["seeds"] = serde_json::json!([0, 1]);
+    let path = dir.join("mimic_longer.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn without_a_terminal_progress_comes_as_plain_lines() {
+    // stderr is a pipe here, as in a SLURM log or under nohup
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = longer_mimic(dir.path(), 6);
+    let out = dir.path().join("out");
+    let o = pyralnet(&[
+        "run",
+        &cfg,
+        "--out",
+        out.to_str().unwrap(),
+        "--max-batch",
+        "1",
+        "--progress-seconds",
+        "0.2",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let progress: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert!(!progress.is_empty(), "no progress line in:\n{err}");
+    for l in &progress {
+        for part in [
+            "instance-patterns (",
+            " %), batch ",
+            "instance-steps/s",
+            "ETA ",
+        ] {
+            assert!(l.contains(part), "`{part}` missing in `{l}`");
+        }
+        assert!(l.contains("/2400 instance-patterns"), "{l}");
+    }
+    for k in 1..=2 {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("batch {k}/2 done (1 instance, ")))
+            .unwrap_or_else(|| panic!("no line for batch {k} in:\n{err}"));
+        assert!(
+            line.contains("test mse ") && line.contains("val mse "),
+            "{line}"
+        );
+    }
+    assert!(err.contains("backend: "), "{err}");
+    // 0 turns the periodic lines off, --quiet everything
+    let o = pyralnet(&[
+        "run",
+        &cfg,
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+        "--progress-seconds",
+        "0",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("progress: "), "{err}");
+    assert!(err.contains("batch 1/1 done (2 instances, "), "{err}");
+    let o = pyralnet(&[
+        "run",
+        &cfg,
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+        "--progress-seconds",
+        "nan",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--progress-seconds"), "{}", stderr(&o));
+    // the G-clusteron too
+    let o = pyralnet(&[
+        "run",
+        &config("gc_xor_smoke.json"),
+        "--out",
+        dir.path().join("gc").to_str().unwrap(),
+        "--progress-seconds",
+        "0.001",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("progress: ") && l.contains(" iterations (")),
+        "{err}"
+    );
+}

@@ -158,6 +158,7 @@ fn run_to_folder(
         checkpoint_seconds: 300.0,
         force: false,
         quiet,
+        progress_seconds: 30.0,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -101,6 +101,11 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// When stderr is not a terminal (SLURM logs, nohup, `2> file`): seconds between plain
+    /// progress lines (patterns done, %, instance-steps/s, ETA); 0 = none. A line per finished
+    /// batch is printed either way.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub progress_seconds: f64,
 }
 
 /// Most threads `--threads` may ask for: 64 per logical CPU, at least 64, at most 4096 (more
@@ -329,6 +334,12 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
             a.checkpoint_seconds
         );
     }
+    if !(a.progress_seconds.is_finite() && a.progress_seconds >= 0.0) {
+        bail!(
+            "--progress-seconds must be a finite number of seconds ≥ 0 (0: no progress lines), got {}",
+            a.progress_seconds
+        );
+    }
     if a.max_batch == Some(0) {
         bail!("--max-batch must be at least 1");
     }
@@ -431,6 +442,7 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
             all_compartments: a.record_all,
         },
         progress: !a.quiet,
+        progress_seconds: a.progress_seconds,
         base_dir: base_dir.to_path_buf(),
         chunk: 0,
         max_batch: a.max_batch,
@@ -473,7 +485,7 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
             k => format!(", {k} done already"),
         }
     ));
-    let mut meter = experiment::Meter::new(&schedule, opts.progress);
+    let mut meter = experiment::Meter::new(&schedule, opts.progress, opts.progress_seconds);
     let ran = experiment::run_batches(cfg, &plan, &opts, &schedule, first, &mut meter, |k, r| {
         writer.write_batch(k, &r)?;
         output::remove_checkpoints(&out)

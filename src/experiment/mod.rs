@@ -12,7 +12,7 @@ mod sweep;
 pub use metrics::{argmax, metrics, Metrics};
 pub use schedule::Schedule;
 pub use stream::Streams;
-pub use sweep::{plan_schedule, run_batches, Meter};
+pub use sweep::{count, hms, plan_schedule, run_batches, stderr_is_terminal, Meter, Ticker};
 
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub init_weights: Option<Weights<f64>>,
     pub record: RecordSpec,
     pub progress: bool,
+    /// Without a terminal on stderr: seconds between plain progress lines (0: none).
+    pub progress_seconds: f64,
     /// Where relative data paths of the config are resolved.
     pub base_dir: PathBuf,
     /// Training patterns per backend call at most (progress granularity); 0 = default.
@@ -189,7 +191,7 @@ pub struct Results {
 /// results (for sweeps of any size, [`run_batches`] hands out the results batch by batch).
 pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
     let schedule = Schedule::of_plan(cfg, plan, plan.instances.len());
-    let mut meter = Meter::new(&schedule, opts.progress);
+    let mut meter = Meter::new(&schedule, opts.progress, opts.progress_seconds);
     let mut results = None;
     run_batches(cfg, plan, opts, &schedule, 0, &mut meter, |_, r| {
         results = Some(r);

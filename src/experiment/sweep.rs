@@ -8,42 +8,126 @@ use super::{
     RunOptions, Schedule,
 };
 use crate::config::{Config, Plan};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Whether stderr is a terminal (an interactive progress bar), not a file or pipe (SLURM logs,
+/// `nohup`, `2> file`: plain progress lines).
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// `h:mm:ss` of `seconds` (`-` when not finite).
+pub fn hms(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "-".into();
+    }
+    let s = seconds.round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `1 instance`, `2 instances`: `n` and the noun, plural unless `n` is 1.
+pub fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
+/// When the next plain progress line is due: every `--progress-seconds` (none when 0).
+#[derive(Clone, Debug)]
+pub struct Ticker {
+    every: Option<Duration>,
+    last: Instant,
+}
+
+impl Ticker {
+    /// A line every `seconds` (0 or not finite: never).
+    pub fn new(seconds: f64) -> Self {
+        Ticker {
+            every: (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds)),
+            last: Instant::now(),
+        }
+    }
+
+    /// Whether a line is due now; if so, the next one is due a period later.
+    pub fn due(&mut self) -> bool {
+        match self.every {
+            Some(every) if self.last.elapsed() >= every => {
+                self.last = Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How a sweep shows its progress.
+enum Display {
+    /// `--quiet`: nothing.
+    Off,
+    /// stderr is a terminal: one interactive bar (drawn from the first batch's start on, so
+    /// there is no empty first draw).
+    Bar(ProgressBar),
+    /// stderr is a file or pipe: a plain line every `--progress-seconds` and one per finished
+    /// batch.
+    Lines(Ticker),
+}
 
 /// The one progress bar of a sweep: instance-patterns done over all batches, instance-steps per
-/// second and ETA, and which batch runs.
+/// second and ETA, and which batch runs; without a terminal, plain lines with the same numbers.
 pub struct Meter {
-    bar: Option<ProgressBar>,
+    display: Display,
     batches: usize,
     started: Instant,
     /// Instance-steps simulated by this process (resumed work not counted).
     steps: f64,
     backend: Option<String>,
+    /// Instance-patterns of the sweep, done (resumed work included), and done when the ETA's
+    /// clock (`since`) started.
+    total: usize,
+    done: usize,
+    done_since: usize,
+    since: Instant,
+    /// The running batch and its instances.
+    batch: usize,
+    instances: usize,
 }
 
 impl Meter {
-    /// A meter for the sweep `schedule` (`show` false: no bar); its length is set when the
-    /// first batch starts ([`Meter::start`]).
-    pub fn new(schedule: &Schedule, show: bool) -> Self {
-        let bar = show.then(|| {
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} instance-patterns, {msg}, ETA {eta}",
-                )
-                .expect("static template")
-                .progress_chars("=> "),
-            );
-            bar
-        });
+    /// A meter for the sweep `schedule` (`show` false: nothing shown; on a terminal a bar, else
+    /// a plain line every `progress_seconds`, none when 0); its length is set when the first
+    /// batch starts ([`Meter::start`]).
+    pub fn new(schedule: &Schedule, show: bool, progress_seconds: f64) -> Self {
+        let display = match (show, stderr_is_terminal()) {
+            (false, _) => Display::Off,
+            (true, true) => {
+                let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} instance-patterns, {msg}, ETA {eta}",
+                    )
+                    .expect("static template")
+                    .progress_chars("=> "),
+                );
+                Display::Bar(bar)
+            }
+            (true, false) => Display::Lines(Ticker::new(progress_seconds)),
+        };
         Meter {
-            bar,
+            display,
             batches: schedule.batches.len(),
             started: Instant::now(),
             steps: 0.0,
             backend: None,
+            total: 0,
+            done: 0,
+            done_since: 0,
+            since: Instant::now(),
+            batch: 0,
+            instances: 0,
         }
     }
 
@@ -54,16 +138,25 @@ impl Meter {
 
     /// `total` instance-patterns in the sweep, `done` of them in batches finished earlier.
     fn start(&mut self, total: usize, done: usize) {
-        if let Some(bar) = &self.bar {
+        self.total = total;
+        self.done = done;
+        self.restart_eta();
+        if let Display::Bar(bar) = &self.display {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
             bar.reset_eta();
+            bar.set_draw_target(ProgressDrawTarget::stderr());
         }
+    }
+
+    fn restart_eta(&mut self) {
+        self.done_since = self.done;
+        self.since = Instant::now();
     }
 
     /// Prints the backend when it is the first batch's or differs from the one before.
     pub(super) fn backend(&mut self, name: &str) {
-        if self.bar.is_some() && self.backend.as_deref() != Some(name) {
+        if !matches!(self.display, Display::Off) && self.backend.as_deref() != Some(name) {
             self.println(&format!("backend: {name}"));
         }
         self.backend = Some(name.to_string());
@@ -71,18 +164,29 @@ impl Meter {
 
     /// Starts batch `k`.
     pub(super) fn batch(&mut self, k: usize, instances: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set_prefix(format!(
-                "batch {}/{} ({instances} instances)",
-                k + 1,
-                self.batches
-            ));
+        self.batch = k;
+        self.instances = instances;
+        if let Display::Bar(bar) = &self.display {
+            bar.set_prefix(self.batch_label());
+            bar.set_message(self.batch_label());
         }
+    }
+
+    /// `batch 1/3 (4 instances)`.
+    fn batch_label(&self) -> String {
+        format!(
+            "batch {}/{} ({})",
+            self.batch + 1,
+            self.batches,
+            count(self.instances, "instance")
+        )
     }
 
     /// A resumed batch had done `instance_patterns` before.
     pub(super) fn resumed(&mut self, instance_patterns: usize) {
-        if let Some(bar) = &self.bar {
+        self.done += instance_patterns;
+        self.restart_eta();
+        if let Display::Bar(bar) = &self.display {
             bar.inc(instance_patterns as u64);
             bar.reset_eta();
         }
@@ -91,30 +195,106 @@ impl Meter {
     /// `instance_patterns` more done, which took `steps` instance-steps.
     pub(super) fn advance(&mut self, instance_patterns: usize, steps: f64) {
         self.steps += steps;
-        if let Some(bar) = &self.bar {
-            bar.inc(instance_patterns as u64);
-            let rate = self.steps / self.started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{}, {rate:.3e} instance-steps/s", bar.prefix()));
+        self.done += instance_patterns;
+        let rate = self.steps / self.started.elapsed().as_secs_f64().max(1e-9);
+        match &mut self.display {
+            Display::Off => {}
+            Display::Bar(bar) => {
+                bar.inc(instance_patterns as u64);
+                bar.set_message(format!("{}, {rate:.3e} instance-steps/s", bar.prefix()));
+            }
+            Display::Lines(ticker) => {
+                if ticker.due() {
+                    let line = self.progress_line(rate);
+                    eprintln!("{line}");
+                }
+            }
         }
+    }
+
+    /// `progress: 1200/4000 instance-patterns (30.0 %), batch 1/2 (1 instance), 7.7e5
+    /// instance-steps/s, elapsed 0:00:05, ETA 0:00:12`.
+    fn progress_line(&self, rate: f64) -> String {
+        let per_second =
+            (self.done - self.done_since) as f64 / self.since.elapsed().as_secs_f64().max(1e-9);
+        let eta = match per_second > 0.0 {
+            true => hms(self.total.saturating_sub(self.done) as f64 / per_second),
+            false => "-".into(),
+        };
+        format!(
+            "progress: {}/{} instance-patterns ({:.1} %), {}, {rate:.3e} instance-steps/s, elapsed {}, ETA {eta}",
+            self.done,
+            self.total,
+            100.0 * self.done as f64 / self.total.max(1) as f64,
+            self.batch_label(),
+            hms(self.started.elapsed().as_secs_f64()),
+        )
+    }
+
+    /// Batch `k` finished with `results`: without a terminal, a line with its mean metrics.
+    fn finished(&self, k: usize, results: &Results) {
+        if !matches!(self.display, Display::Lines(_)) {
+            return;
+        }
+        let kept: Vec<_> = results
+            .instances
+            .iter()
+            .filter(|i| i.diverged_at.is_none())
+            .collect();
+        let mean = |name: &str, scale: f64, get: &dyn Fn(&super::InstanceResult) -> Option<f64>| {
+            let v: Vec<f64> = kept.iter().filter_map(|i| get(i)).collect();
+            (!v.is_empty()).then(|| {
+                format!(
+                    "{name} {:.4}",
+                    scale * v.iter().sum::<f64>() / v.len() as f64
+                )
+            })
+        };
+        let metrics: Vec<String> = [
+            mean("test acc %", 100.0, &|i| i.test.acc),
+            mean("test mse", 1.0, &|i| i.test.mse),
+            mean("val acc %", 100.0, &|i| i.val.acc),
+            mean("val mse", 1.0, &|i| i.val.mse),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let diverged = results.instances.len() - kept.len();
+        eprintln!(
+            "batch {}/{} done ({}, {:.1} s){}{}{}",
+            k + 1,
+            self.batches,
+            count(results.instances.len(), "instance"),
+            results.seconds,
+            match diverged {
+                0 => String::new(),
+                d => format!(", {d} diverged"),
+            },
+            match metrics.is_empty() {
+                true => "",
+                false => ": mean ",
+            },
+            metrics.join(", ")
+        );
     }
 
     /// Prints a line above the bar (to stderr without one).
     pub(super) fn println(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+        match &self.display {
+            Display::Bar(bar) => bar.println(line),
+            _ => eprintln!("{line}"),
         }
     }
 
     /// Leaves the bar where it is (the run stopped).
     pub fn abandon(&self) {
-        if let Some(bar) = &self.bar {
+        if let Display::Bar(bar) = &self.display {
             bar.abandon();
         }
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+        if let Display::Bar(bar) = &self.display {
             bar.finish();
         }
     }
@@ -183,6 +363,7 @@ pub fn run_batches(
         }
         meter.batch(k, part.instances.len());
         let results = run_batch(cfg, &part, &data, opts, k, meter)?;
+        meter.finished(k, &results);
         finish(k, results)?;
         let stop = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
         if stop && k + 1 < schedule.batches.len() {

@@ -170,7 +170,9 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<GcRes
     let seeds: Vec<u64> = plan.instances.iter().map(|s| s.params.seed).collect();
     let bsz: Vec<usize> = batch.hyper.iter().map(|h| h.batch).collect();
     let t0 = Instant::now();
-    let bar = opts.progress.then(|| {
+    let terminal = crate::experiment::stderr_is_terminal();
+    let mut ticker = crate::experiment::Ticker::new(opts.progress_seconds);
+    let bar = (opts.progress && terminal).then(|| {
         let bar = indicatif::ProgressBar::new(iterations as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -191,6 +193,15 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<GcRes
     let trained = train(backend.as_mut(), layout, schedule, |done| {
         if let Some(b) = &bar {
             b.set_position(done as u64);
+        } else if opts.progress && ticker.due() {
+            let seconds = t0.elapsed().as_secs_f64();
+            let rate = done as f64 / seconds.max(1e-9);
+            eprintln!(
+                "progress: {done}/{iterations} iterations ({:.1} %), {rate:.3e} iterations/s, elapsed {}, ETA {}",
+                100.0 * done as f64 / iterations.max(1) as f64,
+                crate::experiment::hms(seconds),
+                crate::experiment::hms(iterations.saturating_sub(done) as f64 / rate)
+            );
         }
     })?;
     if let Some(b) = bar {
