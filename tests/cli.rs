@@ -614,3 +614,42 @@ fn without_a_terminal_progress_comes_as_plain_lines() {
         "{err}"
     );
 }
+
+#[test]
+fn printed_text_has_no_debug_formatting_and_counts_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let mimic = pyralnet(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        dir.path().join("m").to_str().unwrap(),
+    ]);
+    let gc = pyralnet(&[
+        "run",
+        &config("gc_xor_smoke.json"),
+        "--out",
+        dir.path().join("g").to_str().unwrap(),
+    ]);
+    for o in [&mimic, &gc] {
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(o));
+        assert!(o.status.success(), "{text}");
+        for debug in ["Some(", "None", "{ ", "\"B\"", "=0.0,"] {
+            assert!(!text.contains(debug), "`{debug}` printed:\n{text}");
+        }
+    }
+    let m = stderr(&mimic);
+    assert!(
+        m.contains("mimic_smoke: 1 instance of 2-3-2 (softplus), "),
+        "{m}"
+    );
+    assert!(m.contains("1 batch of at most 1 instance\n"), "{m}");
+    assert!(m.contains(" over 1 seed: "), "{m}");
+    let g = stderr(&gc);
+    assert!(
+        g.contains("80 instances of the G-clusteron (2 synapses, 1 unit, binary readout)"),
+        "{g}"
+    );
+    assert!(g.contains("eta_l=0, "), "{g}");
+    assert!(g.contains("rule=B]"), "{g}");
+    assert!(!g.contains("(sigmoid)"), "{g}");
+}

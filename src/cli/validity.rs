@@ -73,10 +73,14 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
     eprintln!(
-        "{name}: full vs steady state, {} patterns, n_passes {:?}, {} seed(s), {} ({}), writing to {}",
+        "{name}: full vs steady state, {} patterns, n_passes {}, {}, {} ({}), writing to {}",
         a.patterns,
-        a.passes,
-        seeds.len(),
+        a.passes
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        crate::experiment::count(seeds.len(), "seed"),
         plan.shape.label(),
         plan.phi.name(),
         out.display()
@@ -110,7 +114,7 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
         eprintln!(
             "{:>15} {:>7} n_passes {}: geometric mean over seeds and patterns {mean:.3e}, \
              after {n} patterns {:.3e} (seeds {:.3e}…{:.3e}){}",
-            format!("{:?}", m.init),
+            validity::init_name(m.init),
             m.quantity.name(),
             m.n_passes,
             m.geo_mean[n - 1],
