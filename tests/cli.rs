@@ -653,3 +653,65 @@ fn printed_text_has_no_debug_formatting_and_counts_in_words() {
     assert!(g.contains("rule=B]"), "{g}");
     assert!(!g.contains("(sigmoid)"), "{g}");
 }
+
+#[test]
+fn validity_refuses_gclusteron_configs_and_overwrites_only_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pyralnet(&["validity", &config("gc_xor_smoke.json")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"model\": \"gclusteron\""),
+        "{}",
+        stderr(&o)
+    );
+    let out = dir.path().join("v");
+    let args = |force: bool| {
+        let mut v = vec![
+            "validity".to_string(),
+            config("mimic_smoke.json"),
+            "--patterns".into(),
+            "2".into(),
+            "--passes".into(),
+            "1".into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ];
+        if force {
+            v.push("--force".into());
+        }
+        v
+    };
+    let call = |force: bool| {
+        let a = args(force);
+        pyralnet(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    assert!(call(false).status.success());
+    let before = std::fs::read(out.join("validity.csv")).unwrap();
+    let again = call(false);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(std::fs::read(out.join("validity.csv")).unwrap(), before);
+    assert!(call(true).status.success());
+}
+
+#[test]
+fn force_removes_the_weights_of_a_larger_earlier_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = longer_mimic(dir.path(), 1);
+    let out = dir.path().join("out");
+    let out_s = out.to_str().unwrap();
+    run_ok(&["run", &cfg, "--out", out_s, "--quiet", "--record"]);
+    assert!(out.join("weights/instance_1.npz").is_file());
+    assert!(out.join("traces/instance_1.npz").is_file());
+    run_ok(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        out_s,
+        "--quiet",
+        "--force",
+    ]);
+    assert!(out.join("weights/instance_0.npz").is_file());
+    assert!(!out.join("weights/instance_1.npz").exists());
+    assert!(!out.join("traces").exists());
+}

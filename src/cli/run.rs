@@ -382,6 +382,7 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
             );
         }
         output::remove_checkpoints(&out)?;
+        remove_instance_files(&out)?;
     }
     // the options that change results: on --resume those left out are the stored ones, and
     // different ones are refused
@@ -511,6 +512,20 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
             out,
         }
         .into());
+    }
+    Ok(())
+}
+
+/// Removes the per-instance files of the run `--force` overwrites in `out` (`weights/`,
+/// `traces/`): a new run with fewer instances, or without `--record`, would leave files of the
+/// old one beside its own.
+fn remove_instance_files(out: &Path) -> anyhow::Result<()> {
+    for d in ["weights", "traces"] {
+        let p = out.join(d);
+        if p.exists() {
+            std::fs::remove_dir_all(&p)
+                .with_context(|| format!("cannot remove {}", p.display()))?;
+        }
     }
     Ok(())
 }
