@@ -715,3 +715,64 @@ fn force_removes_the_weights_of_a_larger_earlier_run() {
     assert!(!out.join("weights/instance_1.npz").exists());
     assert!(!out.join("traces").exists());
 }
+
+/// Writes `w` as numpy's `savez_compressed` does: deflate-compressed members `<name>.npy`,
+/// as float32 when `f32`.
+fn write_compressed_npz(path: &Path, w: &pyralnet::model::Weights<f64>, f32: bool) {
+    use ndarray_npy::WriteNpyExt;
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, m) in w.named() {
+        let a = ndarray::Array2::from_shape_vec((m.rows, m.cols), m.data.clone()).unwrap();
+        let mut bytes = Vec::new();
+        match f32 {
+            true => a.mapv(|v| v as f32).write_npy(&mut bytes).unwrap(),
+            false => a.write_npy(&mut bytes).unwrap(),
+        }
+        z.start_file(format!("{name}.npy"), opts).unwrap();
+        z.write_all(&bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+#[test]
+fn init_weights_read_compressed_and_float32_npz() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    run_ok(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        first.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let shape = pyralnet::model::Shape::new(vec![2, 3, 2], false);
+    let w = pyralnet::output::read_weights(&first.join("weights/instance_0.npz"), &shape).unwrap();
+    let deflated = dir.path().join("deflated.npz");
+    write_compressed_npz(&deflated, &w, false);
+    assert_eq!(
+        pyralnet::output::read_weights(&deflated, &shape).unwrap(),
+        w
+    );
+    let single = dir.path().join("single.npz");
+    write_compressed_npz(&single, &w, true);
+    let r = pyralnet::output::read_weights(&single, &shape).unwrap();
+    for ((_, a), (_, b)) in r.named().into_iter().zip(w.named()) {
+        let rounded: Vec<f64> = b.data.iter().map(|&v| v as f32 as f64).collect();
+        assert_eq!(a.data, rounded);
+    }
+    for file in [&deflated, &single] {
+        run_ok(&[
+            "run",
+            &config("mimic_smoke.json"),
+            "--out",
+            dir.path().join("from").to_str().unwrap(),
+            "--quiet",
+            "--force",
+            "--init-weights",
+            file.to_str().unwrap(),
+        ]);
+    }
+}
