@@ -180,7 +180,7 @@ pub fn rel_rms<'a, F: Real>(a: impl Iterator<Item = &'a F>, b: impl Iterator<Ite
     }
 }
 
-fn init_name(init: InitMode) -> &'static str {
+pub fn init_name(init: InitMode) -> &'static str {
     match init {
         InitMode::Random => "random",
         InitMode::SelfPredicting => "self_predicting",

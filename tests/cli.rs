@@ -614,3 +614,165 @@ fn without_a_terminal_progress_comes_as_plain_lines() {
         "{err}"
     );
 }
+
+#[test]
+fn printed_text_has_no_debug_formatting_and_counts_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let mimic = pyralnet(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        dir.path().join("m").to_str().unwrap(),
+    ]);
+    let gc = pyralnet(&[
+        "run",
+        &config("gc_xor_smoke.json"),
+        "--out",
+        dir.path().join("g").to_str().unwrap(),
+    ]);
+    for o in [&mimic, &gc] {
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(o));
+        assert!(o.status.success(), "{text}");
+        for debug in ["Some(", "None", "{ ", "\"B\"", "=0.0,"] {
+            assert!(!text.contains(debug), "`{debug}` printed:\n{text}");
+        }
+    }
+    let m = stderr(&mimic);
+    assert!(
+        m.contains("mimic_smoke: 1 instance of 2-3-2 (softplus), "),
+        "{m}"
+    );
+    assert!(m.contains("1 batch of at most 1 instance\n"), "{m}");
+    assert!(m.contains(" over 1 seed: "), "{m}");
+    let g = stderr(&gc);
+    assert!(
+        g.contains("80 instances of the G-clusteron (2 synapses, 1 unit, binary readout)"),
+        "{g}"
+    );
+    assert!(g.contains("eta_l=0, "), "{g}");
+    assert!(g.contains("rule=B]"), "{g}");
+    assert!(!g.contains("(sigmoid)"), "{g}");
+}
+
+#[test]
+fn validity_refuses_gclusteron_configs_and_overwrites_only_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pyralnet(&["validity", &config("gc_xor_smoke.json")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"model\": \"gclusteron\""),
+        "{}",
+        stderr(&o)
+    );
+    let out = dir.path().join("v");
+    let args = |force: bool| {
+        let mut v = vec![
+            "validity".to_string(),
+            config("mimic_smoke.json"),
+            "--patterns".into(),
+            "2".into(),
+            "--passes".into(),
+            "1".into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ];
+        if force {
+            v.push("--force".into());
+        }
+        v
+    };
+    let call = |force: bool| {
+        let a = args(force);
+        pyralnet(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    assert!(call(false).status.success());
+    let before = std::fs::read(out.join("validity.csv")).unwrap();
+    let again = call(false);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(std::fs::read(out.join("validity.csv")).unwrap(), before);
+    assert!(call(true).status.success());
+}
+
+#[test]
+fn force_removes_the_weights_of_a_larger_earlier_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = longer_mimic(dir.path(), 1);
+    let out = dir.path().join("out");
+    let out_s = out.to_str().unwrap();
+    run_ok(&["run", &cfg, "--out", out_s, "--quiet", "--record"]);
+    assert!(out.join("weights/instance_1.npz").is_file());
+    assert!(out.join("traces/instance_1.npz").is_file());
+    run_ok(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        out_s,
+        "--quiet",
+        "--force",
+    ]);
+    assert!(out.join("weights/instance_0.npz").is_file());
+    assert!(!out.join("weights/instance_1.npz").exists());
+    assert!(!out.join("traces").exists());
+}
+
+/// Writes `w` as numpy's `savez_compressed` does: deflate-compressed members `<name>.npy`,
+/// as float32 when `f32`.
+fn write_compressed_npz(path: &Path, w: &pyralnet::model::Weights<f64>, f32: bool) {
+    use ndarray_npy::WriteNpyExt;
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, m) in w.named() {
+        let a = ndarray::Array2::from_shape_vec((m.rows, m.cols), m.data.clone()).unwrap();
+        let mut bytes = Vec::new();
+        match f32 {
+            true => a.mapv(|v| v as f32).write_npy(&mut bytes).unwrap(),
+            false => a.write_npy(&mut bytes).unwrap(),
+        }
+        z.start_file(format!("{name}.npy"), opts).unwrap();
+        z.write_all(&bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+#[test]
+fn init_weights_read_compressed_and_float32_npz() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    run_ok(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        first.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let shape = pyralnet::model::Shape::new(vec![2, 3, 2], false);
+    let w = pyralnet::output::read_weights(&first.join("weights/instance_0.npz"), &shape).unwrap();
+    let deflated = dir.path().join("deflated.npz");
+    write_compressed_npz(&deflated, &w, false);
+    assert_eq!(
+        pyralnet::output::read_weights(&deflated, &shape).unwrap(),
+        w
+    );
+    let single = dir.path().join("single.npz");
+    write_compressed_npz(&single, &w, true);
+    let r = pyralnet::output::read_weights(&single, &shape).unwrap();
+    for ((_, a), (_, b)) in r.named().into_iter().zip(w.named()) {
+        let rounded: Vec<f64> = b.data.iter().map(|&v| v as f32 as f64).collect();
+        assert_eq!(a.data, rounded);
+    }
+    for file in [&deflated, &single] {
+        run_ok(&[
+            "run",
+            &config("mimic_smoke.json"),
+            "--out",
+            dir.path().join("from").to_str().unwrap(),
+            "--quiet",
+            "--force",
+            "--init-weights",
+            file.to_str().unwrap(),
+        ]);
+    }
+}

@@ -181,9 +181,9 @@ fn check_same_run(out: &Path, cfg: &Config, shard: Option<Shard>) -> anyhow::Res
     let old_shard = output::read_shard(out)?;
     if old_shard.is_some() && old_shard != shard {
         bail!(
-            "{} holds a run of another shard ({:?}); choose another --out",
+            "{} holds a run of another shard ({}); choose another --out",
             out.display(),
-            old_shard
+            old_shard.map_or("none".into(), |s| format!("{}/{}", s.index, s.count))
         );
     }
     Ok(())
@@ -261,7 +261,7 @@ fn diverged_warning(outcomes: &[output::Outcome]) -> Vec<String> {
             .spec
             .swept
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{k}={}", crate::config::param_text(v)))
             .collect();
         lines.push(format!(
             "  instance {} (point {}, seed {}{}{}) after {} training patterns",
@@ -382,6 +382,7 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
             );
         }
         output::remove_checkpoints(&out)?;
+        remove_instance_files(&out)?;
     }
     // the options that change results: on --resume those left out are the stored ones, and
     // different ones are refused
@@ -452,11 +453,10 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         stop: Some(stop),
     };
     say(&format!(
-        "{}: {} instances of {} ({}){}, writing to {}",
+        "{}: {} of {}{}, writing to {}",
         cfg.name.as_deref().unwrap_or("run"),
-        plan.instances.len(),
-        plan.shape.label(),
-        plan.phi.name(),
+        experiment::count(plan.instances.len(), "instance"),
+        network_label(cfg, &plan),
         shard.map_or(String::new(), |s| format!(
             ", shard {}/{}",
             s.index, s.count
@@ -477,9 +477,9 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     let schedule = writer.schedule().clone();
     let first = writer.finished();
     say(&format!(
-        "{} batches of at most {} instances{}",
-        schedule.batches.len(),
-        schedule.largest(),
+        "{} of at most {}{}",
+        experiment::count(schedule.batches.len(), "batch"),
+        experiment::count(schedule.largest(), "instance"),
         match first {
             0 => String::new(),
             k => format!(", {k} done already"),
@@ -514,6 +514,41 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         .into());
     }
     Ok(())
+}
+
+/// Removes the per-instance files of the run `--force` overwrites in `out` (`weights/`,
+/// `traces/`): a new run with fewer instances, or without `--record`, would leave files of the
+/// old one beside its own.
+fn remove_instance_files(out: &Path) -> anyhow::Result<()> {
+    for d in ["weights", "traces"] {
+        let p = out.join(d);
+        if p.exists() {
+            std::fs::remove_dir_all(&p)
+                .with_context(|| format!("cannot remove {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// What the run's header says the instances are: `4-120-3 (sigmoid)` for the microcircuit
+/// models, `the G-clusteron (784 synapses, 10 units, softmax readout)` for the G-clusteron.
+fn network_label(cfg: &Config, plan: &crate::config::Plan) -> String {
+    match cfg.model {
+        ModelKind::Gclusteron => {
+            let gc = cfg.gc_config();
+            let (n, classes) = (cfg.network.dims[0], cfg.network.dims[1]);
+            let readout = serde_json::to_value(gc.readout)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!(
+                "the G-clusteron ({}, {}, {readout} readout)",
+                experiment::count(n, "synapse"),
+                experiment::count(gc.units(classes), "unit")
+            )
+        }
+        _ => format!("{} ({})", plan.shape.label(), plan.phi.name()),
+    }
 }
 
 /// The identity ([`output::RunIdentity`]) of a microcircuit run with these options: the backend
@@ -606,16 +641,20 @@ fn print_points(points: &[output::Summary], say: &mut dyn FnMut(&str)) {
                 format!("{:.4} ± {:.4}", s.mean * scale, s.std * scale)
             })
         };
-        let params: Vec<String> = s.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let params: Vec<String> = s
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", crate::config::param_text(v)))
+            .collect();
         let diverged = match s.diverged {
             0 => String::new(),
             d => format!(" ({d} diverged, left out)"),
         };
         say(&format!(
-            "point {} [{}] over {} seeds{diverged}: test acc % {}, test mse {}, val acc % {}, val mse {}",
+            "point {} [{}] over {}{diverged}: test acc % {}, test mse {}, val acc % {}, val mse {}",
             s.point,
             params.join(", "),
-            s.seeds.len(),
+            experiment::count(s.seeds.len(), "seed"),
             fmt(&s.test_acc, 100.0),
             fmt(&s.test_mse, 1.0),
             fmt(&s.val_acc, 100.0),

@@ -1,6 +1,6 @@
 //! `pyralnet validity`: the full simulation and the steady-state model side by side.
 
-use crate::config::Config;
+use crate::config::{Config, ModelKind};
 use crate::model::InstanceParams;
 use crate::output;
 use crate::validity;
@@ -29,7 +29,18 @@ pub struct ValidityArgs {
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Overwrite a validity result already in --out.
+    #[arg(long)]
+    pub force: bool,
 }
+
+/// The files `validity` writes into its folder.
+const OUTPUTS: [&str; 4] = [
+    "validity.csv",
+    "validity_summary.csv",
+    "validity.png",
+    "validity.svg",
+];
 
 pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
     if a.patterns == 0 {
@@ -42,6 +53,12 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
         bail!("--threads must be at least 1");
     }
     let cfg = Config::load(&a.config)?;
+    if cfg.model == ModelKind::Gclusteron {
+        bail!(
+            "{}: validity compares the full and the steady-state microcircuit (\"model\": \"full\" or \"steady\"); \"model\": \"gclusteron\" has neither",
+            a.config.display()
+        );
+    }
     let plan = cfg.plan()?;
     let seeds: Vec<&InstanceParams> = plan
         .instances
@@ -70,13 +87,23 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(format!("{name}_validity")));
+    if !a.force && OUTPUTS.iter().any(|f| out.join(f).exists()) {
+        bail!(
+            "{} already holds a validity result; pass --force to overwrite it, or choose another --out",
+            out.display()
+        );
+    }
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
     eprintln!(
-        "{name}: full vs steady state, {} patterns, n_passes {:?}, {} seed(s), {} ({}), writing to {}",
+        "{name}: full vs steady state, {} patterns, n_passes {}, {}, {} ({}), writing to {}",
         a.patterns,
-        a.passes,
-        seeds.len(),
+        a.passes
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        crate::experiment::count(seeds.len(), "seed"),
         plan.shape.label(),
         plan.phi.name(),
         out.display()
@@ -110,7 +137,7 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
         eprintln!(
             "{:>15} {:>7} n_passes {}: geometric mean over seeds and patterns {mean:.3e}, \
              after {n} patterns {:.3e} (seeds {:.3e}…{:.3e}){}",
-            format!("{:?}", m.init),
+            validity::init_name(m.init),
             m.quantity.name(),
             m.n_passes,
             m.geo_mean[n - 1],

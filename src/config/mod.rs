@@ -6,7 +6,7 @@ mod params;
 mod sweep;
 mod task;
 
-pub use sweep::{InstanceSpec, Plan};
+pub use sweep::{number_text, param_text, InstanceSpec, Plan};
 pub use task::{FileTargets, NpyPair, TargetsConfig, TaskConfig, TaskData};
 
 use crate::model::{FilterStart, Transfer};

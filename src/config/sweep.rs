@@ -129,7 +129,10 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
         let at = if swept.is_empty() {
             String::new()
         } else {
-            let desc: Vec<String> = swept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let desc: Vec<String> = swept
+                .iter()
+                .map(|(k, v)| format!("{k}={}", param_text(v)))
+                .collect();
             format!("sweep point {}: ", desc.join(", "))
         };
         for &seed in &cfg.seeds {
@@ -166,4 +169,37 @@ pub fn expand(cfg: &Config) -> anyhow::Result<Plan> {
         points,
         instances,
     })
+}
+
+/// A parameter value as printed to users (progress lines, warnings, errors, plot labels), in
+/// one number format: whole numbers without a decimal point (`20`, `0`), others in their
+/// shortest form (`0.0025`), in scientific notation below 1e-3 or from 1e6 on (`7.32e-4`,
+/// `1e-5`); strings without quotes (`rule=B`), lists as `[a, b]`.
+pub fn param_text(v: &Value) -> String {
+    match v {
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(x)) => number_text(x),
+            _ => n.to_string(),
+        },
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(param_text).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// `x` in the format of [`param_text`].
+pub fn number_text(x: f64) -> String {
+    let a = x.abs();
+    if x == 0.0 {
+        "0".into()
+    } else if x.is_finite() && (1e-3..1e6).contains(&a) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
 }

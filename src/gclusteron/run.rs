@@ -146,9 +146,12 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<GcRes
                 seconds: t0.elapsed().as_secs_f64(),
             };
             if opts.progress {
+                let pct = |a: Option<f64>| a.map_or("-".into(), |a| format!("{:.2}", 100.0 * a));
                 eprintln!(
-                    "logistic regression: val acc {:?}, test acc {:?} ({:.1} s)",
-                    b.val.acc, b.test.acc, b.seconds
+                    "logistic regression: val acc % {}, test acc % {} ({:.1} s)",
+                    pct(b.val.acc),
+                    pct(b.test.acc),
+                    b.seconds
                 );
             }
             Some(b)

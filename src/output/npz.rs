@@ -8,7 +8,7 @@ use super::write_atomic;
 use crate::backend::Trace;
 use crate::model::{Shape, Weights};
 use anyhow::{bail, Context};
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, Ix2, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter};
 use std::path::Path;
 
@@ -58,15 +58,12 @@ pub fn read_weights(path: &Path, shape: &Shape) -> anyhow::Result<Weights<f64>> 
                 wanted.join(", ")
             );
         }
-        let a: Array2<f64> = npz
-            .by_name(name)
-            .or_else(|_| npz.by_name(&format!("{name}.npy")))
-            .with_context(|| {
-                format!(
-                    "{}: array `{name}` must be a 2-D float64 array",
-                    path.display()
-                )
-            })?;
+        let a = read_matrix(&mut npz, name).with_context(|| {
+            format!(
+                "{}: array `{name}` must be a 2-D float64 or float32 array",
+                path.display()
+            )
+        })?;
         let m = w.get_mut(name).expect("named matrix exists");
         if a.dim() != (m.rows, m.cols) {
             bail!(
@@ -83,6 +80,27 @@ pub fn read_weights(path: &Path, shape: &Shape) -> anyhow::Result<Weights<f64>> 
         m.data = a.iter().copied().collect();
     }
     Ok(w)
+}
+
+/// The 2-D array `name` (or `name.npy`) of `npz`, float64 or float32 (converted exactly to
+/// f64), stored or deflate-compressed (`numpy.savez` and `numpy.savez_compressed`).
+fn read_matrix<R: std::io::Read + std::io::Seek>(
+    npz: &mut NpzReader<R>,
+    name: &str,
+) -> anyhow::Result<Array2<f64>> {
+    let mut first = None;
+    for n in [name.to_string(), format!("{name}.npy")] {
+        match npz.by_name::<OwnedRepr<f64>, Ix2>(&n) {
+            Ok(a) => return Ok(a),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+        if let Ok(a) = npz.by_name::<OwnedRepr<f32>, Ix2>(&n) {
+            return Ok(a.mapv(f64::from));
+        }
+    }
+    Err(first.expect("tried a name").into())
 }
 
 /// Writes one instance's traces: `step` (global training step of each sample) and one

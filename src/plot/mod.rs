@@ -80,7 +80,7 @@ fn point_label(plan: &Plan, point: usize) -> String {
         .map(|i| {
             i.swept
                 .iter()
-                .map(|(k, v)| format!("{k}={v}"))
+                .map(|(k, v)| format!("{k}={}", crate::config::param_text(v)))
                 .collect::<Vec<_>>()
                 .join(", ")
         })
@@ -249,7 +249,7 @@ fn final_against(
             .swept
             .iter()
             .filter(|(k, _)| k != key)
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{k}={}", crate::config::param_text(v)))
             .collect();
         let v = if classification { 100.0 * v } else { v };
         groups
