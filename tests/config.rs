@@ -122,7 +122,7 @@ fn learning_rates_must_not_be_negative() {
     );
     assert_mentions(
         &error_of(|v| v["sweep"] = json!({"eta_ip": [[0.01], [-1.0]]})),
-        &["sweep point eta_ip=[-1.0]", "params.eta_ip", "≥ 0"],
+        &["sweep point eta_ip=[-1]", "params.eta_ip", "≥ 0"],
     );
 }
 

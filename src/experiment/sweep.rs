@@ -28,11 +28,27 @@ pub fn hms(seconds: f64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-/// `1 instance`, `2 instances`: `n` and the noun, plural unless `n` is 1.
+/// `1 instance`, `2 instances`, `5 batches`: `n` and the noun, plural unless `n` is 1 (`-es`
+/// after s, x, ch and sh).
 pub fn count(n: usize, noun: &str) -> String {
+    let es = ["s", "x", "ch", "sh"].iter().any(|e| noun.ends_with(e));
     match n {
         1 => format!("1 {noun}"),
+        _ if es => format!("{n} {noun}es"),
         _ => format!("{n} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::count;
+
+    #[test]
+    fn counts_agree_in_number() {
+        assert_eq!(count(1, "batch"), "1 batch");
+        assert_eq!(count(5, "batch"), "5 batches");
+        assert_eq!(count(0, "instance"), "0 instances");
+        assert_eq!(count(2, "synapse"), "2 synapses");
     }
 }
 
