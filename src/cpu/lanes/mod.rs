@@ -6,10 +6,10 @@
 //! (`multiversion`: AVX-512, AVX2+FMA or the baseline).
 //!
 //! It computes the reference kernel's step (MODEL.md section 3) in the same order with the
-//! same per-instance parameters, lags, noise stream, readout, recording and checkpoints; it
-//! differs from it only in rounding (the order of the four partial sums of a dendrite and the
-//! vectorised `e^x` of the sigmoid, within 2 ulp). Lanes never interact, so an instance computes
-//! the same bits alone as in any block of any batch.
+//! same per-instance parameters, lags, noise stream, readout, recording and checkpoints, adding
+//! each dendrite's terms in the reference's order and with the same `e^x`
+//! ([`crate::cpu::CpuReal::exp_poly`]), so it computes the reference kernel's bits. Lanes never
+//! interact, so an instance computes the same bits alone as in any block of any batch.
 
 mod block;
 mod math;
