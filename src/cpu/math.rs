@@ -67,13 +67,20 @@ impl CpuReal for f32 {
     }
 }
 
+/// The sigmoid `1/(1 + e^{−x})` with [`CpuReal::exp_poly`]: only arithmetic and bit
+/// operations, so a loop over it vectorises.
+#[inline(always)]
+pub fn sigmoid<F: CpuReal>(x: F) -> F {
+    F::one() / (F::one() + F::exp_poly(-x))
+}
+
 /// `φ(x)` as the CPU kernels evaluate it: the sigmoid `1/(1 + e^{−x})` with
 /// [`CpuReal::exp_poly`] (within 2 ulp of libm's `e^x`), the softplus forms with
 /// [`Transfer::apply`] (libm).
 #[inline(always)]
 pub fn phi<F: CpuReal>(phi: &Transfer, x: F) -> F {
     match phi {
-        Transfer::Sigmoid => F::one() / (F::one() + F::exp_poly(-x)),
+        Transfer::Sigmoid => sigmoid(x),
         _ => phi.apply(x),
     }
 }
@@ -84,7 +91,7 @@ pub fn phi_slice<F: CpuReal>(transfer: &Transfer, x: &[F], out: &mut [F]) {
     match transfer {
         Transfer::Sigmoid => {
             for (o, &v) in out.iter_mut().zip(x) {
-                *o = F::one() / (F::one() + F::exp_poly(-v));
+                *o = sigmoid(v);
             }
         }
         _ => {
@@ -102,7 +109,7 @@ pub fn error_slice<F: CpuReal>(transfer: &Transfer, target: &[F], scale: F, v: &
     match transfer {
         Transfer::Sigmoid => {
             for ((e, &t), &v) in e.iter_mut().zip(target).zip(v) {
-                *e = t - F::one() / (F::one() + F::exp_poly(-(scale * v)));
+                *e = t - sigmoid(scale * v);
             }
         }
         _ => {
