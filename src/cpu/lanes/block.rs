@@ -39,6 +39,19 @@ impl<F: Real, const L: usize> LMat<F, L> {
     }
 }
 
+/// `((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)) + tail`, the last step of [`crate::model::dot`]. A row
+/// shorter than eight (`whole == 0`: W_up over few inputs, W_pi, W_down) has eight zero partial
+/// sums, whose combination is +0, so `0 + tail` is the same value in one addition instead of
+/// eight.
+#[inline(always)]
+fn combine<F: Real, const L: usize>(acc: &[V<F, L>; 8], tail: V<F, L>, whole: usize) -> V<F, L> {
+    if whole == 0 {
+        V::zero() + tail
+    } else {
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    }
+}
+
 /// `out = W · x` over lanes (x may be longer than `cols`), each lane adding in the order of
 /// [`crate::model::dot`] (the reference and vector kernels' order): eight partial sums over the
 /// entries `j ≡ k mod 8` of the whole chunks of eight, the tail summed in order, combined as
@@ -62,9 +75,7 @@ fn matvec<F: Real, const L: usize>(w: &LMat<F, L>, x: &[V<F, L>], out: &mut [V<F
             keep_lanes();
             tail = tail + wj * xj;
         }
-        *o = ((acc[0] + acc[4]) + (acc[1] + acc[5]))
-            + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
-            + tail;
+        *o = combine(&acc, tail, whole);
     }
 }
 
@@ -98,6 +109,98 @@ fn low_pass<F: Real, const L: usize>(
     }
 }
 
+/// The plasticity step of one matrix held back until the matrix is next read: the rates
+/// `(η_dt, k_w)` per lane and the step's errors `e` (one per row) and presynaptic rates `pre`
+/// (one per column). Step t's update of W and Δ is applied inside step t + 1's dendrite sum
+/// ([`matvec_updating`]), so that each W and Δ entry is loaded once per step instead of twice.
+#[derive(Clone, Debug)]
+struct Pending<F, const L: usize> {
+    rate: Option<(V<F, L>, V<F, L>)>,
+    e: Vec<V<F, L>>,
+    pre: Vec<V<F, L>>,
+}
+
+impl<F: Real, const L: usize> Pending<F, L> {
+    fn new(m: Option<&LMat<F, L>>) -> Self {
+        let (rows, cols) = m.map_or((0, 0), |m| (m.rows, m.cols));
+        Pending {
+            rate: None,
+            e: vec![V::zero(); rows],
+            pre: vec![V::zero(); cols],
+        }
+    }
+
+    /// Holds back [`low_pass`] with these errors and presynaptic rates.
+    #[inline(always)]
+    fn hold(&mut self, e: &[V<F, L>], pre: &[V<F, L>], rate: (V<F, L>, V<F, L>)) {
+        let (rows, cols) = (self.e.len(), self.pre.len());
+        self.e.copy_from_slice(&e[..rows]);
+        self.pre.copy_from_slice(&pre[..cols]);
+        self.rate = Some(rate);
+    }
+}
+
+/// `out = W' · x` where `W'` is W after the held-back plasticity step `p` (if any), which is
+/// applied to W and Δ on the way: per entry `W' = W + η_dt·Δ`, `Δ += k_w (e_i pre_j − Δ)`, the
+/// same operations as [`low_pass`] then [`matvec`], so the same bits, with one pass over W and
+/// Δ instead of two.
+#[inline(always)]
+fn matvec_updating<F: Real, const L: usize>(
+    w: &mut LMat<F, L>,
+    delta: &mut LMat<F, L>,
+    p: &mut Pending<F, L>,
+    x: &[V<F, L>],
+    out: &mut [V<F, L>],
+) {
+    let Some((eta_dt, kw)) = p.rate.take() else {
+        return matvec(w, x, out);
+    };
+    let cols = w.cols;
+    let x = &x[..cols];
+    let pre = &p.pre[..cols];
+    let whole = cols / 8 * 8;
+    let rows = w
+        .data
+        .chunks_exact_mut(cols)
+        .zip(delta.data.chunks_exact_mut(cols));
+    for ((o, (w_row, d_row)), &ei) in out.iter_mut().zip(rows).zip(&p.e) {
+        keep_lanes();
+        let mut acc = [V::<F, L>::zero(); 8];
+        let (w_whole, w_tail) = w_row.split_at_mut(whole);
+        let (d_whole, d_tail) = d_row.split_at_mut(whole);
+        for (((w8, d8), x8), p8) in w_whole
+            .chunks_exact_mut(8)
+            .zip(d_whole.chunks_exact_mut(8))
+            .zip(x.chunks_exact(8))
+            .zip(pre.chunks_exact(8))
+        {
+            keep_lanes();
+            for k in 0..8 {
+                let d = d8[k];
+                let wn = w8[k] + eta_dt * d;
+                w8[k] = wn;
+                d8[k] = d + kw * (ei * p8[k] - d);
+                acc[k] = acc[k] + wn * x8[k];
+            }
+        }
+        let mut tail = V::<F, L>::zero();
+        for (((wv, dv), &xj), &r) in w_tail
+            .iter_mut()
+            .zip(d_tail.iter_mut())
+            .zip(&x[whole..])
+            .zip(&pre[whole..])
+        {
+            keep_lanes();
+            let d = *dv;
+            let wn = *wv + eta_dt * d;
+            *wv = wn;
+            *dv = d + kw * (ei * r - d);
+            tail = tail + wn * xj;
+        }
+        *o = combine(&acc, tail, whole);
+    }
+}
+
 /// The matrices of one layer (as [`crate::model::LayerWeights`]).
 #[derive(Clone, Debug)]
 struct LLayer<F, const L: usize> {
@@ -105,6 +208,51 @@ struct LLayer<F, const L: usize> {
     down: Option<LMat<F, L>>,
     pi: Option<LMat<F, L>>,
     ip: Option<LMat<F, L>>,
+}
+
+/// The held-back plasticity steps of one layer's matrices (empty for absent pathways).
+#[derive(Clone, Debug)]
+struct LPending<F, const L: usize> {
+    up: Pending<F, L>,
+    down: Pending<F, L>,
+    pi: Pending<F, L>,
+    ip: Pending<F, L>,
+}
+
+impl<F: Real, const L: usize> LPending<F, L> {
+    fn new(lw: &LLayer<F, L>) -> Self {
+        LPending {
+            up: Pending::new(Some(&lw.up)),
+            down: Pending::new(lw.down.as_ref()),
+            pi: Pending::new(lw.pi.as_ref()),
+            ip: Pending::new(lw.ip.as_ref()),
+        }
+    }
+
+    fn any(&self) -> bool {
+        [&self.up, &self.down, &self.pi, &self.ip]
+            .iter()
+            .any(|p| p.rate.is_some())
+    }
+}
+
+/// Applies the plasticity step now ([`low_pass`]) or, with `defer`, holds it back for the
+/// matrix's next dendrite sum ([`matvec_updating`]).
+#[inline(always)]
+fn update<F: Real, const L: usize>(
+    w: &mut LMat<F, L>,
+    delta: &mut LMat<F, L>,
+    p: &mut Pending<F, L>,
+    e: &[V<F, L>],
+    pre: &[V<F, L>],
+    (eta, kw): (V<F, L>, V<F, L>),
+    defer: bool,
+) {
+    if defer {
+        p.hold(e, pre, (eta, kw));
+    } else {
+        low_pass(w, delta, e, pre, &eta, &kw);
+    }
 }
 
 fn pack_weights<F: Real, const L: usize>(ws: &[&Weights<F>]) -> Vec<LLayer<F, L>> {
@@ -265,6 +413,8 @@ pub struct Block<F, const L: usize> {
     any_plastic: [bool; L],
     w: Vec<LLayer<F, L>>,
     delta: Vec<LLayer<F, L>>,
+    /// Plasticity steps held back within a pattern; none between patterns.
+    pending: Vec<LPending<F, L>>,
     u_p: Vec<Vec<V<F, L>>>,
     u_i: Vec<Vec<V<F, L>>>,
     r0: Vec<V<F, L>>,
@@ -297,6 +447,8 @@ impl<F: CpuReal, const L: usize> Block<F, L> {
                 .any(|v| v.iter().any(|&e| F::of(p.dt * e) != F::zero()))
         });
         let n = shape.n_layers();
+        let w = pack_weights(&sts.iter().map(|s| &s.w).collect::<Vec<_>>());
+        let pending = w.iter().map(LPending::new).collect();
         let vecs = |get: &dyn Fn(&State<F>) -> &[F]| {
             pack_vecs(&sts.iter().map(|s| get(s)).collect::<Vec<_>>())
         };
@@ -313,7 +465,8 @@ impl<F: CpuReal, const L: usize> Block<F, L> {
             filter_start: std::array::from_fn(|k| ps[k].filter_start),
             seed: std::array::from_fn(|k| ps[k].seed),
             any_plastic,
-            w: pack_weights(&sts.iter().map(|s| &s.w).collect::<Vec<_>>()),
+            w,
+            pending,
             delta: pack_weights(&sts.iter().map(|s| &s.delta).collect::<Vec<_>>()),
             u_p: (0..n).map(|l| vecs(&|s| &s.u_p[l])).collect(),
             u_i: (0..n - 1).map(|l| vecs(&|s| &s.u_i[l])).collect(),
@@ -332,6 +485,7 @@ impl<F: CpuReal, const L: usize> Block<F, L> {
 
     /// The state of lane k.
     pub fn state(&self, k: usize) -> State<F> {
+        debug_assert!(!self.pending.iter().any(LPending::any));
         State {
             w: unpack_weights(&self.w, k),
             delta: unpack_weights(&self.delta, k),
@@ -388,7 +542,7 @@ impl<F: CpuReal, const L: usize> Block<F, L> {
         for s in 0..self.steps {
             let plastic: [bool; L] =
                 std::array::from_fn(|k| train && self.any_plastic[k] && s >= self.lag[k]);
-            step(self, train, &plastic, train);
+            step(self, train, &plastic, train, s + 1 < self.steps);
             let out = self.u_p.last().unwrap();
             for (acc, u) in sum.iter_mut().zip(out) {
                 for k in 0..L {
@@ -458,7 +612,10 @@ fn masked<F: Real, const L: usize>(
 
 /// One forward-Euler step of MODEL.md section 3 for every lane, in the reference kernel's order:
 /// (1) stimulus filter, (2) rates, dendrites and soma increments from the old somas (plus noise),
-/// (3) plasticity of the lanes in `plastic`, (4) soma increments applied. Compiled for AVX-512,
+/// (3) plasticity of the lanes in `plastic`, (4) soma increments applied. With `defer` (every
+/// step of a pattern but its last), step (3) is held back and applied inside the next step's
+/// dendrite sums, which read W after it (MODEL.md section 3): the same operations in the same
+/// order, one pass over W and Δ. Compiled for AVX-512,
 /// AVX2+FMA and the baseline; the best the CPU has runs.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn step<F: CpuReal, const L: usize>(
@@ -466,6 +623,7 @@ fn step<F: CpuReal, const L: usize>(
     nudge: bool,
     plastic: &[bool; L],
     noisy: bool,
+    defer: bool,
 ) {
     let Block {
         shape,
@@ -473,6 +631,7 @@ fn step<F: CpuReal, const L: usize>(
         c,
         w,
         delta,
+        pending,
         u_p,
         u_i,
         r0,
@@ -516,13 +675,15 @@ fn step<F: CpuReal, const L: usize>(
     // (2) dendrites and soma increments
     for l in 0..n {
         keep_lanes();
-        let lw = &w[l];
-        matvec(&lw.up, &s.pre[l], &mut s.v_b[l]);
+        let (lw, ld, pd) = (&mut w[l], &mut delta[l], &mut pending[l]);
+        matvec_updating(&mut lw.up, &mut ld.up, &mut pd.up, &s.pre[l], &mut s.v_b[l]);
         let u = &u_p[l];
         if shape.is_hidden(l) {
             // v_A = W_pi · φ(u^I) + W_down · φ(u^P[l+1])
-            matvec(lw.down.as_ref().unwrap(), &s.pre[l + 2], &mut s.v_down[l]);
-            matvec(lw.pi.as_ref().unwrap(), &s.r_i[l], &mut s.v_a[l]);
+            let (wm, dm) = (lw.down.as_mut().unwrap(), ld.down.as_mut().unwrap());
+            matvec_updating(wm, dm, &mut pd.down, &s.pre[l + 2], &mut s.v_down[l]);
+            let (wm, dm) = (lw.pi.as_mut().unwrap(), ld.pi.as_mut().unwrap());
+            matvec_updating(wm, dm, &mut pd.pi, &s.r_i[l], &mut s.v_a[l]);
             for (va, &vd) in s.v_a[l].iter_mut().zip(&s.v_down[l]) {
                 keep_lanes();
                 *va = *va + vd;
@@ -534,7 +695,8 @@ fn step<F: CpuReal, const L: usize>(
                 *du = c.dt * (-c.gl * u + c.gb * (vb - u) + c.ga * (va - u));
             }
             // v_D = W_ip · φ(u^P[l]); du^I = dt (−g_l u^I + g_D (v_D − u^I) + g_som (u^P[l+1] − u^I))
-            matvec(lw.ip.as_ref().unwrap(), &s.pre[l + 1], &mut s.v_d[l]);
+            let (wm, dm) = (lw.ip.as_mut().unwrap(), ld.ip.as_mut().unwrap());
+            matvec_updating(wm, dm, &mut pd.ip, &s.pre[l + 1], &mut s.v_d[l]);
             let above = &u_p[l + 1];
             for (((du, &ui), &vd), &ua) in
                 s.du_i[l].iter_mut().zip(&u_i[l]).zip(&s.v_d[l]).zip(above)
@@ -575,47 +737,55 @@ fn step<F: CpuReal, const L: usize>(
     for l in 0..n {
         keep_lanes();
         let hidden = shape.is_hidden(l);
-        let (lw, ld) = (&mut w[l], &mut delta[l]);
+        let (lw, ld, pd) = (&mut w[l], &mut delta[l], &mut pending[l]);
         let m = shape.n_pyr(l);
         // forward: e = φ(u^P) − φ(c · v_B)
-        if let Some((eta, kw)) = masked(&c.eta_dt_up[l], &c.kw, plastic) {
+        if let Some(rate) = masked(&c.eta_dt_up[l], &c.kw, plastic) {
             let cb = if hidden { c.c_hidden } else { c.c_output };
             for i in 0..m {
                 keep_lanes();
                 s.e[i] = s.pre[l + 1][i] - phi_lanes(phi, &(cb * s.v_b[l][i]));
             }
-            low_pass(&mut lw.up, &mut ld.up, &s.e[..m], &s.pre[l], &eta, &kw);
+            update(
+                &mut lw.up,
+                &mut ld.up,
+                &mut pd.up,
+                &s.e[..m],
+                &s.pre[l],
+                rate,
+                defer,
+            );
         }
         if !hidden {
             continue;
         }
         let mi = shape.n_inter(l);
         // pyramidal → interneuron: e = φ(u^I) − φ(g_D/(g_l+g_D) · v_D)
-        if let Some((eta, kw)) = masked(&c.eta_dt_ip[l], &c.kw, plastic) {
+        if let Some(rate) = masked(&c.eta_dt_ip[l], &c.kw, plastic) {
             for j in 0..mi {
                 keep_lanes();
                 s.e[j] = s.r_i[l][j] - phi_lanes(phi, &(c.c_inter * s.v_d[l][j]));
             }
             let (wm, dm) = (lw.ip.as_mut().unwrap(), ld.ip.as_mut().unwrap());
-            low_pass(wm, dm, &s.e[..mi], &s.pre[l + 1], &eta, &kw);
+            update(wm, dm, &mut pd.ip, &s.e[..mi], &s.pre[l + 1], rate, defer);
         }
         // interneuron → pyramidal: e = −v_A, presynaptic φ(u^I)
-        if let Some((eta, kw)) = masked(&c.eta_dt_pi[l], &c.kw, plastic) {
+        if let Some(rate) = masked(&c.eta_dt_pi[l], &c.kw, plastic) {
             for i in 0..m {
                 keep_lanes();
                 s.e[i] = -s.v_a[l][i];
             }
             let (wm, dm) = (lw.pi.as_mut().unwrap(), ld.pi.as_mut().unwrap());
-            low_pass(wm, dm, &s.e[..m], &s.r_i[l], &eta, &kw);
+            update(wm, dm, &mut pd.pi, &s.e[..m], &s.r_i[l], rate, defer);
         }
         // top-down: e = φ(u^P[l]) − φ(W_down · φ(u^P[l+1])), presynaptic φ(u^P[l+1])
-        if let Some((eta, kw)) = masked(&c.eta_dt_down[l], &c.kw, plastic) {
+        if let Some(rate) = masked(&c.eta_dt_down[l], &c.kw, plastic) {
             for i in 0..m {
                 keep_lanes();
                 s.e[i] = s.pre[l + 1][i] - phi_lanes(phi, &s.v_down[l][i]);
             }
             let (wm, dm) = (lw.down.as_mut().unwrap(), ld.down.as_mut().unwrap());
-            low_pass(wm, dm, &s.e[..m], &s.pre[l + 2], &eta, &kw);
+            update(wm, dm, &mut pd.down, &s.e[..m], &s.pre[l + 2], rate, defer);
         }
     }
 
