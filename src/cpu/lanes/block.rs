@@ -8,6 +8,7 @@
 
 use super::math::{keep_lanes, phi_lanes, phi_slice, V};
 use crate::backend::{RecordSpec, Trace};
+use crate::cpu::plasticity::{Held, LayerHeld};
 use crate::cpu::CpuReal;
 use crate::cpu::State;
 use crate::model::{noise, FilterStart, InstanceParams, Mat, Real, Shape, Transfer, Weights};
@@ -109,37 +110,6 @@ fn low_pass<F: Real, const L: usize>(
     }
 }
 
-/// The plasticity step of one matrix held back until the matrix is next read: the rates
-/// `(η_dt, k_w)` per lane and the step's errors `e` (one per row) and presynaptic rates `pre`
-/// (one per column). Step t's update of W and Δ is applied inside step t + 1's dendrite sum
-/// ([`matvec_updating`]), so that each W and Δ entry is loaded once per step instead of twice.
-#[derive(Clone, Debug)]
-struct Pending<F, const L: usize> {
-    rate: Option<(V<F, L>, V<F, L>)>,
-    e: Vec<V<F, L>>,
-    pre: Vec<V<F, L>>,
-}
-
-impl<F: Real, const L: usize> Pending<F, L> {
-    fn new(m: Option<&LMat<F, L>>) -> Self {
-        let (rows, cols) = m.map_or((0, 0), |m| (m.rows, m.cols));
-        Pending {
-            rate: None,
-            e: vec![V::zero(); rows],
-            pre: vec![V::zero(); cols],
-        }
-    }
-
-    /// Holds back [`low_pass`] with these errors and presynaptic rates.
-    #[inline(always)]
-    fn hold(&mut self, e: &[V<F, L>], pre: &[V<F, L>], rate: (V<F, L>, V<F, L>)) {
-        let (rows, cols) = (self.e.len(), self.pre.len());
-        self.e.copy_from_slice(&e[..rows]);
-        self.pre.copy_from_slice(&pre[..cols]);
-        self.rate = Some(rate);
-    }
-}
-
 /// `out = W' · x` where `W'` is W after the held-back plasticity step `p` (if any), which is
 /// applied to W and Δ on the way: per entry `W' = W + η_dt·Δ`, `Δ += k_w (e_i pre_j − Δ)`, the
 /// same operations as [`low_pass`] then [`matvec`], so the same bits, with one pass over W and
@@ -148,7 +118,7 @@ impl<F: Real, const L: usize> Pending<F, L> {
 fn matvec_updating<F: Real, const L: usize>(
     w: &mut LMat<F, L>,
     delta: &mut LMat<F, L>,
-    p: &mut Pending<F, L>,
+    p: &mut Held<V<F, L>>,
     x: &[V<F, L>],
     out: &mut [V<F, L>],
 ) {
@@ -210,39 +180,13 @@ struct LLayer<F, const L: usize> {
     ip: Option<LMat<F, L>>,
 }
 
-/// The held-back plasticity steps of one layer's matrices (empty for absent pathways).
-#[derive(Clone, Debug)]
-struct LPending<F, const L: usize> {
-    up: Pending<F, L>,
-    down: Pending<F, L>,
-    pi: Pending<F, L>,
-    ip: Pending<F, L>,
-}
-
-impl<F: Real, const L: usize> LPending<F, L> {
-    fn new(lw: &LLayer<F, L>) -> Self {
-        LPending {
-            up: Pending::new(Some(&lw.up)),
-            down: Pending::new(lw.down.as_ref()),
-            pi: Pending::new(lw.pi.as_ref()),
-            ip: Pending::new(lw.ip.as_ref()),
-        }
-    }
-
-    fn any(&self) -> bool {
-        [&self.up, &self.down, &self.pi, &self.ip]
-            .iter()
-            .any(|p| p.rate.is_some())
-    }
-}
-
 /// Applies the plasticity step now ([`low_pass`]) or, with `defer`, holds it back for the
 /// matrix's next dendrite sum ([`matvec_updating`]).
 #[inline(always)]
 fn update<F: Real, const L: usize>(
     w: &mut LMat<F, L>,
     delta: &mut LMat<F, L>,
-    p: &mut Pending<F, L>,
+    p: &mut Held<V<F, L>>,
     e: &[V<F, L>],
     pre: &[V<F, L>],
     (eta, kw): (V<F, L>, V<F, L>),
@@ -414,7 +358,7 @@ pub struct Block<F, const L: usize> {
     w: Vec<LLayer<F, L>>,
     delta: Vec<LLayer<F, L>>,
     /// Plasticity steps held back within a pattern; none between patterns.
-    pending: Vec<LPending<F, L>>,
+    pending: Vec<LayerHeld<V<F, L>>>,
     u_p: Vec<Vec<V<F, L>>>,
     u_i: Vec<Vec<V<F, L>>>,
     r0: Vec<V<F, L>>,
@@ -448,7 +392,14 @@ impl<F: CpuReal, const L: usize> Block<F, L> {
         });
         let n = shape.n_layers();
         let w = pack_weights(&sts.iter().map(|s| &s.w).collect::<Vec<_>>());
-        let pending = w.iter().map(LPending::new).collect();
+        let pending = w
+            .iter()
+            .map(|lw| {
+                let d = |m: &LMat<F, L>| (m.rows, m.cols);
+                let (down, pi, ip) = (lw.down.as_ref(), lw.pi.as_ref(), lw.ip.as_ref());
+                LayerHeld::new(d(&lw.up), down.map(d), pi.map(d), ip.map(d), V::zero())
+            })
+            .collect();
         let vecs = |get: &dyn Fn(&State<F>) -> &[F]| {
             pack_vecs(&sts.iter().map(|s| get(s)).collect::<Vec<_>>())
         };
@@ -485,7 +436,7 @@ impl<F: CpuReal, const L: usize> Block<F, L> {
 
     /// The state of lane k.
     pub fn state(&self, k: usize) -> State<F> {
-        debug_assert!(!self.pending.iter().any(LPending::any));
+        debug_assert!(!self.pending.iter().any(LayerHeld::any));
         State {
             w: unpack_weights(&self.w, k),
             delta: unpack_weights(&self.delta, k),
