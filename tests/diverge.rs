@@ -3,20 +3,11 @@
 //! warning names it, and the exit code says whether any instance has a result. The flag
 //! survives stop and resume and the merge of shards.
 
+mod common;
+
+use common::process::{run, start_and_stop_when, stderr};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_pyralnet");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -149,37 +140,7 @@ fn when_every_instance_diverges_the_run_exits_with_3_and_still_writes_its_output
 
 /// Starts a run and stops it with SIGTERM once a checkpoint records the divergence.
 fn stop_after_divergence(cfg: &Path, out: &Path) -> Option<i32> {
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(out.join("checkpoint/progress.json")) {
-            let v: Value = serde_json::from_str(&text).unwrap();
-            if v["diverged_at"][1].is_u64() {
-                break;
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("run finished before it could be stopped: {status}");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(120));
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap().code()
+    start_and_stop_when(cfg, out, "-TERM", &[], |v| v["diverged_at"][1].is_u64())
 }
 
 #[test]
