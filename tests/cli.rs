@@ -695,14 +695,16 @@ fn validity_refuses_gclusteron_configs_and_overwrites_only_with_force() {
 }
 
 #[test]
-fn force_removes_the_weights_of_a_larger_earlier_run() {
+fn force_removes_the_outputs_of_the_earlier_run_that_the_new_one_would_not_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = longer_mimic(dir.path(), 1);
     let out = dir.path().join("out");
     let out_s = out.to_str().unwrap();
     run_ok(&["run", &cfg, "--out", out_s, "--quiet", "--record"]);
+    run_ok(&["plot", out_s]);
     assert!(out.join("weights/instance_1.npz").is_file());
     assert!(out.join("traces/instance_1.npz").is_file());
+    assert!(out.join("plots/learning_curves.png").is_file());
     run_ok(&[
         "run",
         &config("mimic_smoke.json"),
@@ -714,6 +716,28 @@ fn force_removes_the_weights_of_a_larger_earlier_run() {
     assert!(out.join("weights/instance_0.npz").is_file());
     assert!(!out.join("weights/instance_1.npz").exists());
     assert!(!out.join("traces").exists());
+    // the figures of the old results are gone (`plot` draws the new ones)
+    assert!(!out.join("plots").exists());
+    assert!(out.join("run.json").is_file());
+    // a G-clusteron run over a microcircuit one: no weights/ or run.json of the old run stay
+    run_ok(&["plot", out_s]);
+    let gc = config("gc_xor_smoke.json");
+    run_ok(&["run", &gc, "--out", out_s, "--quiet", "--force"]);
+    assert!(out.join("states/instance_0.npz").is_file());
+    for stale in ["weights", "plots", "run.json"] {
+        assert!(!out.join(stale).exists(), "{stale} left behind");
+    }
+    // and the other way round: no states/ of the G-clusteron
+    run_ok(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        out_s,
+        "--quiet",
+        "--force",
+    ]);
+    assert!(!out.join("states").exists());
+    assert!(out.join("weights/instance_0.npz").is_file());
 }
 
 /// Writes `w` as numpy's `savez_compressed` does: deflate-compressed members `<name>.npy`,
