@@ -602,7 +602,8 @@ fn identity_of(
     })
 }
 
-/// Runs a G-clusteron config (no checkpoints: its runs are short) and writes its outputs.
+/// Runs a G-clusteron config (no checkpoints: its runs are short) and writes its outputs;
+/// instances that diverged are reported as in [`execute`] ([`AllDiverged`] when all did).
 fn run_gclusteron(
     cfg: &Config,
     plan: &crate::config::Plan,
@@ -613,10 +614,8 @@ fn run_gclusteron(
     let r = crate::gclusteron::run::run(cfg, plan, opts)?;
     crate::gclusteron::output::write_results(out, cfg, &r)?;
     output::remove_checkpoints(out)?;
-    print_points(
-        &output::summarise(&crate::gclusteron::output::outcomes(&r)),
-        say,
-    );
+    let outcomes = crate::gclusteron::output::outcomes(&r);
+    print_points(&output::summarise(&outcomes), say);
     if let Some(b) = &r.baseline {
         say(&format!(
             "logistic regression: test acc % {}, val acc % {} ({:.1} s)",
@@ -636,6 +635,18 @@ fn run_gclusteron(
         r.seconds,
         r.unit_patterns / r.seconds.max(1e-9)
     ));
+    // divergence as the microcircuit runs report it: a warning naming the instances, and an
+    // error (exit code 3) after the outputs are written when none has a result
+    for line in diverged_warning(&outcomes) {
+        say(&line);
+    }
+    if !outcomes.is_empty() && outcomes.iter().all(|o| o.diverged_at.is_some()) {
+        return Err(AllDiverged {
+            instances: outcomes.len(),
+            out: out.to_path_buf(),
+        }
+        .into());
+    }
     Ok(())
 }
 
