@@ -279,7 +279,7 @@ fn a_diverging_gclusteron_instance_is_flagged_like_a_microcircuit_one() {
     assert_eq!(col(1, "test_acc"), "diverged");
     // found at an evaluation: a multiple of 10 iterations × 2 patterns
     let at: usize = col(1, "diverged_at").parse().unwrap();
-    assert!((20..=80).contains(&at) && at % 20 == 0, "{at}");
+    assert!((20..=80).contains(&at) && at.is_multiple_of(20), "{at}");
     let curves = read(&out.join("curves.csv"));
     assert!(curves.contains("diverged"), "{curves}");
     assert!(
