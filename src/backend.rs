@@ -89,7 +89,7 @@ impl Trace {
         u_tgt: &[T],
         value: impl Fn(&T) -> f64,
     ) {
-        if step % spec.stride as u64 != 0 {
+        if !step.is_multiple_of(spec.stride as u64) {
             return;
         }
         let mut columns: Vec<(String, &[T])> = vec![

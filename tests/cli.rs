@@ -452,8 +452,22 @@ fn validity_writes_csv_and_figures_and_checks_its_flags() {
     assert!(png.starts_with(b"\x89PNG"));
     let svg = std::fs::read_to_string(out.join("validity.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("n_passes 3, self-predicting"));
-    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
-    assert_eq!(leftovers.len(), 4, "only the four outputs remain");
+    // only the four outputs and the lock file validity held (no temporary files) remain
+    let mut leftovers: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    leftovers.sort();
+    assert_eq!(
+        leftovers,
+        [
+            ".pyralnet.lock",
+            "validity.csv",
+            "validity.png",
+            "validity.svg",
+            "validity_summary.csv"
+        ]
+    );
     let cfg = config("yinyang_steady_smoke.json");
     for (flags, msg) in [
         (vec!["--patterns", "0"], "--patterns"),
@@ -695,14 +709,74 @@ fn validity_refuses_gclusteron_configs_and_overwrites_only_with_force() {
 }
 
 #[test]
-fn force_removes_the_weights_of_a_larger_earlier_run() {
+fn a_second_validity_or_run_into_the_folder_of_a_running_validity_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v");
+    let out_s = out.to_str().unwrap();
+    let mimic = config("mimic_smoke.json");
+    fn args<'a>(mimic: &'a str, patterns: &'a str, out_s: &'a str) -> Vec<&'a str> {
+        vec![
+            "validity",
+            mimic,
+            "--patterns",
+            patterns,
+            "--passes",
+            "1",
+            "--out",
+            out_s,
+        ]
+    }
+    let validity = |patterns: &'static str| args(&mimic, patterns, out_s);
+    // far more patterns than it gets through before it is killed
+    let mut first = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(validity("100000000"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // it holds the lock once the lock file names it
+    let t0 = std::time::Instant::now();
+    let pid = first.id().to_string();
+    while std::fs::read_to_string(out.join(".pyralnet.lock")).map_or(true, |t| t.trim() != pid) {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "validity ended too early"
+        );
+        assert!(t0.elapsed() < std::time::Duration::from_secs(120));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let run = ["run", mimic.as_str(), "--out", out_s, "--quiet"];
+    let forced = [validity("2"), vec!["--force"]].concat();
+    for args in [validity("2"), forced, run.to_vec()] {
+        let o = pyralnet(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(out_s) && err.contains("another run or validity") && err.contains(&pid),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!out.join("validity.csv").exists() && !out.join("summary.json").exists());
+    assert!(first.try_wait().unwrap().is_none(), "the first one went on");
+    // the lock dies with its process
+    first.kill().unwrap();
+    first.wait().unwrap();
+    run_ok(&validity("2"));
+    assert!(out.join("validity.csv").is_file());
+}
+
+#[test]
+fn force_removes_the_outputs_of_the_earlier_run_that_the_new_one_would_not_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = longer_mimic(dir.path(), 1);
     let out = dir.path().join("out");
     let out_s = out.to_str().unwrap();
     run_ok(&["run", &cfg, "--out", out_s, "--quiet", "--record"]);
+    run_ok(&["plot", out_s]);
     assert!(out.join("weights/instance_1.npz").is_file());
     assert!(out.join("traces/instance_1.npz").is_file());
+    assert!(out.join("plots/learning_curves.png").is_file());
     run_ok(&[
         "run",
         &config("mimic_smoke.json"),
@@ -714,6 +788,28 @@ fn force_removes_the_weights_of_a_larger_earlier_run() {
     assert!(out.join("weights/instance_0.npz").is_file());
     assert!(!out.join("weights/instance_1.npz").exists());
     assert!(!out.join("traces").exists());
+    // the figures of the old results are gone (`plot` draws the new ones)
+    assert!(!out.join("plots").exists());
+    assert!(out.join("run.json").is_file());
+    // a G-clusteron run over a microcircuit one: no weights/ or run.json of the old run stay
+    run_ok(&["plot", out_s]);
+    let gc = config("gc_xor_smoke.json");
+    run_ok(&["run", &gc, "--out", out_s, "--quiet", "--force"]);
+    assert!(out.join("states/instance_0.npz").is_file());
+    for stale in ["weights", "plots", "run.json"] {
+        assert!(!out.join(stale).exists(), "{stale} left behind");
+    }
+    // and the other way round: no states/ of the G-clusteron
+    run_ok(&[
+        "run",
+        &config("mimic_smoke.json"),
+        "--out",
+        out_s,
+        "--quiet",
+        "--force",
+    ]);
+    assert!(!out.join("states").exists());
+    assert!(out.join("weights/instance_0.npz").is_file());
 }
 
 /// Writes `w` as numpy's `savez_compressed` does: deflate-compressed members `<name>.npy`,

@@ -1,22 +1,13 @@
-//! Divergence: an instance whose readouts or weights become non-finite (a learning rate far too
-//! large) is flagged, its metrics are not reported as numbers, the rest of the sweep goes on, a
-//! warning names it, and the exit code says whether any instance has a result. The flag
-//! survives stop and resume and the merge of shards.
+//! Divergence: an instance (microcircuit or G-clusteron) whose readouts or weights become
+//! non-finite (a learning rate far too large) is flagged, its metrics are not reported as
+//! numbers, the rest of the sweep goes on, a warning names it, and the exit code says whether
+//! any instance has a result. The flag survives stop and resume and the merge of shards.
 
+mod common;
+
+use common::process::{run, start_and_stop_when, stderr};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_pyralnet");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -149,37 +140,7 @@ fn when_every_instance_diverges_the_run_exits_with_3_and_still_writes_its_output
 
 /// Starts a run and stops it with SIGTERM once a checkpoint records the divergence.
 fn stop_after_divergence(cfg: &Path, out: &Path) -> Option<i32> {
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(out.join("checkpoint/progress.json")) {
-            let v: Value = serde_json::from_str(&text).unwrap();
-            if v["diverged_at"][1].is_u64() {
-                break;
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("run finished before it could be stopped: {status}");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(120));
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap().code()
+    start_and_stop_when(cfg, out, "-TERM", &[], |v| v["diverged_at"][1].is_u64())
 }
 
 #[test]
@@ -249,4 +210,111 @@ fn the_divergence_flag_survives_resume_and_merge() {
     let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     same(&merged);
+}
+
+/// A G-clusteron XOR config with one sweep point per learning rate (`eta_l`, `eta_w` and
+/// `eta_b` alike, rule B, probability errors so that every iteration learns) and the given
+/// seeds, written into `dir`.
+fn gclusteron(dir: &Path, name: &str, etas: &[f64], seeds: &[u64]) -> PathBuf {
+    let c = json!({
+        "name": name,
+        "model": "gclusteron",
+        "network": {"dims": [2, 2]},
+        "gclusteron": {"readout": "binary", "logreg": false},
+        "params": {"r": 1.0, "batch_size": 2, "optimiser": "sgd", "init": "xor", "rule": "B",
+                   "error": "probability"},
+        "task": {"name": "xor"},
+        "protocol": {"iterations": 40, "eval_every": 10},
+        "sweep": {"eta_l,eta_w,eta_b": etas.iter().map(|e| [e, e, e]).collect::<Vec<_>>()},
+        "seeds": seeds,
+    });
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, c.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn a_diverging_gclusteron_instance_is_flagged_like_a_microcircuit_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = gclusteron(dir.path(), "gc_one_diverges", &[0.05, 1e300], &[0]);
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--backend",
+        "cpu",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("warning: 1 of 2 instances diverged"),
+        "no warning: {err}"
+    );
+    assert!(
+        err.contains("instance 1 (point 1, seed 0, ") && err.contains("eta_w=1e300"),
+        "{err}"
+    );
+    assert!(err.contains("(1 diverged, left out)"), "{err}");
+
+    let instances = read(&out.join("instances.csv"));
+    let header: Vec<&str> = instances.lines().next().unwrap().split(',').collect();
+    let col = |row: usize, name: &str| -> String {
+        let k = header.iter().position(|h| *h == name).unwrap();
+        instances
+            .lines()
+            .nth(row + 1)
+            .unwrap()
+            .split(',')
+            .nth(k)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(col(0, "diverged_at"), "");
+    assert!(col(0, "val_acc").parse::<f64>().unwrap().is_finite());
+    assert_eq!(col(1, "val_acc"), "diverged");
+    assert_eq!(col(1, "test_acc"), "diverged");
+    // found at an evaluation: a multiple of 10 iterations × 2 patterns
+    let at: usize = col(1, "diverged_at").parse().unwrap();
+    assert!((20..=80).contains(&at) && at.is_multiple_of(20), "{at}");
+    let curves = read(&out.join("curves.csv"));
+    assert!(curves.contains("diverged"), "{curves}");
+    assert!(
+        !curves.contains("NaN") && !curves.contains("inf"),
+        "{curves}"
+    );
+
+    let s = summary(&out);
+    assert_eq!(s["diverged"].as_array().unwrap().len(), 1);
+    assert_eq!(s["diverged"][0]["instance"], 1);
+    assert_eq!(s["diverged"][0]["diverged_at"], at);
+    assert_eq!(s["points"][0]["diverged"], 0);
+    assert!(s["points"][0]["val_acc"]["mean"].is_f64());
+    assert_eq!(s["points"][1]["diverged"], 1);
+    assert!(s["points"][1]["val_acc"].is_null() && s["points"][1]["test_acc"].is_null());
+    let csv = read(&out.join("summary.csv"));
+    assert!(csv.lines().next().unwrap().contains("n_diverged"));
+    assert!(!csv.contains("NaN"), "{csv}");
+
+    // every instance diverged: outputs written, exit code 3
+    let cfg = gclusteron(dir.path(), "gc_all_diverge", &[1e300], &[0, 1]);
+    let out = dir.path().join("all");
+    let o = run(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--backend",
+        "cpu",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("error: all 2 instances diverged"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(summary(&out)["diverged"].as_array().unwrap().len(), 2);
+    assert!(out.join("instances.csv").is_file() && out.join("states/instance_1.npz").is_file());
 }

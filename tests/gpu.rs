@@ -407,7 +407,7 @@ fn varied(k: usize) -> InstanceParams {
     p.t_pattern = 3.0 + (k % 4) as f64;
     p.out_lag = 1.5;
     p.learning_lag = (k % 3) as f64 * 0.5;
-    p.noise = if k % 5 == 0 { 0.02 } else { 0.0 };
+    p.noise = if k.is_multiple_of(5) { 0.02 } else { 0.0 };
     p.eta_up = vec![0.3, 0.1];
     p.eta_ip = vec![0.2];
     p.eta_pi = vec![(k % 2) as f64 * 0.1];

@@ -1,12 +1,13 @@
 //! Checkpoints, resume after SIGTERM and after kill -9, sharding and merging: the final outputs
 //! equal those of one uninterrupted, unsharded run.
 
+mod common;
+
+use common::process::{run, signal, start_and_stop_when, start_until, BIN};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_pyralnet");
 
 /// A small Yin-Yang sweep that takes a few seconds: 2 lags × 2 seeds.
 fn write_config(dir: &Path, name: &str, lag: f64) -> PathBuf {
@@ -23,10 +24,6 @@ fn write_config(dir: &Path, name: &str, lag: f64) -> PathBuf {
     let path = dir.join(format!("{name}.json"));
     std::fs::write(&path, c.to_string()).unwrap();
     path
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
 }
 
 /// `pyralnet run CONFIG --out OUT --quiet EXTRA…`, which must succeed.
@@ -76,50 +73,6 @@ fn start_and_stop(cfg: &Path, out: &Path, signal: &str, min_patterns: u64) -> Op
     start_and_stop_when(cfg, out, signal, &[], |p| {
         p["patterns"].as_u64().unwrap() >= min_patterns
     })
-}
-
-/// Starts `pyralnet run CONFIG --out OUT --quiet EXTRA…` and stops it with `signal` once a
-/// checkpoint's progress.json satisfies `ready`.
-fn start_and_stop_when(
-    cfg: &Path,
-    out: &Path,
-    signal: &str,
-    extra: &[&str],
-    ready: impl Fn(&Value) -> bool,
-) -> Option<i32> {
-    let mut args = vec![
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(out.join("checkpoint/progress.json")) {
-            let v: Value = serde_json::from_str(&text).unwrap();
-            if ready(&v) {
-                break;
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("run finished before it could be stopped: {status}");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(120));
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap().code()
 }
 
 #[test]
@@ -598,42 +551,9 @@ fn term_after(
     ready: impl Fn(&Value) -> bool,
     delay: Duration,
 ) -> (Option<i32>, Duration) {
-    let mut args = vec![
-        "run",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(out.join("checkpoint/progress.json"));
-        if let Some(v) = text
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        {
-            if ready(&v) {
-                break;
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("run finished before it could be stopped: {status}");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(120));
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = start_until(cfg, out, extra, ready);
     std::thread::sleep(delay);
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    signal(&child, "-TERM");
     let signalled = Instant::now();
     let code = child.wait().unwrap().code();
     (code, signalled.elapsed())

@@ -417,7 +417,7 @@ fn batch_equals_instances_alone_and_evaluation_changes_nothing() {
             .map(|k| ((k * 7 + i) % 10) as f64 / 10.0)
             .collect();
         let y = (0..5 * 3)
-            .map(|k| if (k + i) % 3 == 0 { 1.0 } else { 0.1 })
+            .map(|k| if (k + i).is_multiple_of(3) { 1.0 } else { 0.1 })
             .collect();
         (x, y)
     };
@@ -497,7 +497,7 @@ fn snapshot_and_restore_continue_identically() {
     let chunk = |k: usize| Chunk {
         x: vec![(0..3 * 4).map(|i| ((i * 5 + k) % 9) as f64 / 9.0).collect()],
         y: vec![(0..3 * 3)
-            .map(|i| if (i + k) % 3 == 0 { 1.0 } else { 0.1 })
+            .map(|i| if (i + k).is_multiple_of(3) { 1.0 } else { 0.1 })
             .collect()],
     };
     let mut a = SteadyBackend::<f32>::new(&batch, Some(1)).unwrap();
@@ -547,7 +547,13 @@ fn kernel_chunk(batch: &Batch, patterns: usize, k: usize) -> Chunk {
         y: (0..batch.len())
             .map(|i| {
                 (0..patterns * n_out)
-                    .map(|j| if (j + i + k) % n_out == 0 { 1.0 } else { 0.1 })
+                    .map(|j| {
+                        if (j + i + k).is_multiple_of(n_out) {
+                            1.0
+                        } else {
+                            0.1
+                        }
+                    })
                     .collect()
             })
             .collect(),

@@ -382,7 +382,7 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
             );
         }
         output::remove_checkpoints(&out)?;
-        remove_instance_files(&out)?;
+        remove_stale_outputs(&out)?;
     }
     // the options that change results: on --resume those left out are the stored ones, and
     // different ones are refused
@@ -516,16 +516,27 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     Ok(())
 }
 
-/// Removes the per-instance files of the run `--force` overwrites in `out` (`weights/`,
-/// `traces/`): a new run with fewer instances, or without `--record`, would leave files of the
-/// old one beside its own.
-fn remove_instance_files(out: &Path) -> anyhow::Result<()> {
-    for d in ["weights", "traces"] {
-        let p = out.join(d);
-        if p.exists() {
-            std::fs::remove_dir_all(&p)
-                .with_context(|| format!("cannot remove {}", p.display()))?;
-        }
+/// What `--force` removes of the run it overwrites in `out`, besides its checkpoints: every
+/// output that the new run would not overwrite. Per-instance folders (`weights/`, `traces/`,
+/// the G-clusteron's `states/`): a new run with fewer instances, without `--record` or of the
+/// other model would leave files of the old one beside its own; `plots/` (written by
+/// `pyralnet plot`), whose figures would show the old results; `batches/` (a new microcircuit
+/// run starts it afresh, a G-clusteron run writes none); and `run.json` (the G-clusteron writes
+/// none). The lock file stays (this run holds it).
+const STALE: [&str; 6] = [
+    "weights", "traces", "states", "plots", "batches", "run.json",
+];
+
+/// Removes the [`STALE`] outputs of the run `--force` overwrites in `out`.
+fn remove_stale_outputs(out: &Path) -> anyhow::Result<()> {
+    for name in STALE {
+        let p = out.join(name);
+        let removed = match std::fs::symlink_metadata(&p) {
+            Err(_) => continue,
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p),
+            Ok(_) => std::fs::remove_file(&p),
+        };
+        removed.with_context(|| format!("--force: cannot remove {}", p.display()))?;
     }
     Ok(())
 }
@@ -591,7 +602,8 @@ fn identity_of(
     })
 }
 
-/// Runs a G-clusteron config (no checkpoints: its runs are short) and writes its outputs.
+/// Runs a G-clusteron config (no checkpoints: its runs are short) and writes its outputs;
+/// instances that diverged are reported as in [`execute`] ([`AllDiverged`] when all did).
 fn run_gclusteron(
     cfg: &Config,
     plan: &crate::config::Plan,
@@ -602,10 +614,8 @@ fn run_gclusteron(
     let r = crate::gclusteron::run::run(cfg, plan, opts)?;
     crate::gclusteron::output::write_results(out, cfg, &r)?;
     output::remove_checkpoints(out)?;
-    print_points(
-        &output::summarise(&crate::gclusteron::output::outcomes(&r)),
-        say,
-    );
+    let outcomes = crate::gclusteron::output::outcomes(&r);
+    print_points(&output::summarise(&outcomes), say);
     if let Some(b) = &r.baseline {
         say(&format!(
             "logistic regression: test acc % {}, val acc % {} ({:.1} s)",
@@ -625,6 +635,18 @@ fn run_gclusteron(
         r.seconds,
         r.unit_patterns / r.seconds.max(1e-9)
     ));
+    // divergence as the microcircuit runs report it: a warning naming the instances, and an
+    // error (exit code 3) after the outputs are written when none has a result
+    for line in diverged_warning(&outcomes) {
+        say(&line);
+    }
+    if !outcomes.is_empty() && outcomes.iter().all(|o| o.diverged_at.is_some()) {
+        return Err(AllDiverged {
+            instances: outcomes.len(),
+            out: out.to_path_buf(),
+        }
+        .into());
+    }
     Ok(())
 }
 

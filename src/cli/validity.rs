@@ -87,14 +87,17 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(format!("{name}_validity")));
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output folder {}", out.display()))?;
+    // the lock `run` takes, held until this function returns: no other validity or run writes
+    // into `out` meanwhile (a second one is refused, naming the folder)
+    let _lock = output::lock_run_dir(&out)?;
     if !a.force && OUTPUTS.iter().any(|f| out.join(f).exists()) {
         bail!(
             "{} already holds a validity result; pass --force to overwrite it, or choose another --out",
             out.display()
         );
     }
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create output folder {}", out.display()))?;
     eprintln!(
         "{name}: full vs steady state, {} patterns, n_passes {}, {}, {} ({}), writing to {}",
         a.patterns,

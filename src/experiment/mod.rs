@@ -734,7 +734,7 @@ impl<'a> Runner<'a> {
             self.done += n;
             self.instance_steps += n as f64 * steps_per_pattern;
             meter.advance(n * instances, n as f64 * steps_per_pattern);
-            let at_eval = self.done % eval_every == 0 || self.done == total;
+            let at_eval = self.done.is_multiple_of(eval_every) || self.done == total;
             if at_eval {
                 self.evaluate_point(backend, self.done, meter)?;
             }

@@ -4,20 +4,22 @@
 
 use super::run::GcResults;
 use crate::config::Config;
-use crate::output::{outcomes_of, summarise, summary_csv, write_atomic, write_text, Outcome};
+use crate::output::{
+    diverged_list, metric, outcomes_of, summarise, summary_csv, write_atomic, write_text, Outcome,
+};
 use ndarray::{Array1, Array2};
 use ndarray_npy::NpzWriter;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::Path;
 
-fn num(v: Option<f64>) -> String {
-    v.map_or(String::new(), |x| format!("{x}"))
-}
-
 /// The final metrics of every instance as the shared summary code takes them.
 pub fn outcomes(r: &GcResults) -> Vec<Outcome> {
-    outcomes_of(r.instances.iter().map(|i| (&i.spec, i.val, i.test, None)))
+    outcomes_of(
+        r.instances
+            .iter()
+            .map(|i| (&i.spec, i.val, i.test, i.diverged_at)),
+    )
 }
 
 /// Writes every result of a G-clusteron run into `dir`.
@@ -25,7 +27,8 @@ pub fn write_results(dir: &Path, cfg: &Config, r: &GcResults) -> anyhow::Result<
     std::fs::create_dir_all(dir.join("states"))?;
     write_text(&dir.join("instances.csv"), &instances_csv(r))?;
     write_text(&dir.join("curves.csv"), &curves_csv(r))?;
-    let points = summarise(&outcomes(r));
+    let outcomes = outcomes(r);
+    let points = summarise(&outcomes);
     let baseline = r.baseline.as_ref().map(|b| {
         json!({"model": "logistic regression (L-BFGS)", "val_acc": b.val.acc, "test_acc": b.test.acc, "seconds": b.seconds})
     });
@@ -36,6 +39,7 @@ pub fn write_results(dir: &Path, cfg: &Config, r: &GcResults) -> anyhow::Result<
         "wall_seconds": r.seconds,
         "unit_patterns": r.unit_patterns,
         "unit_patterns_per_second": r.unit_patterns / r.seconds.max(1e-9),
+        "diverged": diverged_list(&outcomes),
         "points": points,
         "convergence": convergence(r, cfg),
         "logreg": baseline,
@@ -98,18 +102,21 @@ pub fn convergence(r: &GcResults, cfg: &Config) -> Value {
     )
 }
 
-/// `instances.csv`: one row per instance with its parameters, seed and final metrics.
+/// `instances.csv`: one row per instance with its parameters, seed and final metrics
+/// ([`crate::output::DIVERGED`] for an instance that diverged) and the training patterns it had
+/// seen when it diverged (`diverged_at`, empty: it did not).
 fn instances_csv(r: &GcResults) -> String {
     let mut s = String::from(
         "instance,point,seed,r,eta_l,eta_w,eta_b,batch_size,rule,error,optimiser,init,init_scale,\
-         converged_at,val_acc,val_mse,test_acc,test_mse\n",
+         converged_at,val_acc,val_mse,test_acc,test_mse,diverged_at\n",
     );
     let name = |v: Value| v.as_str().map(str::to_owned).unwrap_or_default();
     for i in &r.instances {
         let Some(p) = &i.spec.gc else { continue };
+        let d = i.diverged_at.is_some();
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             i.spec.index,
             i.spec.point,
             p.seed,
@@ -124,17 +131,19 @@ fn instances_csv(r: &GcResults) -> String {
             name(json!(p.init)),
             p.init_scale,
             i.converged_at.map_or(String::new(), |c| c.to_string()),
-            num(i.val.acc),
-            num(i.val.mse),
-            num(i.test.acc),
-            num(i.test.mse),
+            metric(i.val.acc, d),
+            metric(i.val.mse, d),
+            metric(i.test.acc, d),
+            metric(i.test.mse, d),
+            i.diverged_at.map_or(String::new(), |n| n.to_string()),
         );
     }
     s
 }
 
 /// `curves.csv`: one row per instance and evaluation point (epoch = patterns seen / training
-/// set size), grouped by instance.
+/// set size), grouped by instance; the metrics of a point where the instance had diverged are
+/// [`crate::output::DIVERGED`].
 fn curves_csv(r: &GcResults) -> String {
     let mut s = String::from("instance,iteration,patterns,epoch,val_acc,val_mse\n");
     let mut curves: Vec<_> = r.curves.iter().collect();
@@ -147,8 +156,8 @@ fn curves_csv(r: &GcResults) -> String {
             c.iteration,
             c.patterns,
             c.patterns as f64 / r.train_len as f64,
-            num(c.val.acc),
-            num(c.val.mse),
+            metric(c.val.acc, c.diverged),
+            metric(c.val.mse, c.diverged),
         );
     }
     s

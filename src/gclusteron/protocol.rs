@@ -89,6 +89,8 @@ pub struct GcCurvePoint {
     /// Training patterns seen (iterations × B).
     pub patterns: usize,
     pub val: Metrics,
+    /// Whether the instance had diverged by this point (its metrics are then no result).
+    pub diverged: bool,
 }
 
 /// What training produced, per instance.
@@ -98,6 +100,16 @@ pub struct Trained {
     /// With a convergence window: the iterations before the run of `window` perfect tests
     /// began (`it − window`, it = iterations done), or None.
     pub converged_at: Vec<Option<usize>>,
+    /// The training patterns (iterations × B) an instance had seen when one of its validation
+    /// outputs was first found non-finite, or None.
+    pub diverged_at: Vec<Option<usize>>,
+}
+
+/// Whether every output of an instance is finite: a NaN or ±∞ output means its weights,
+/// locations or bias blew up (a learning rate far too large), and its accuracy would be that of
+/// an arbitrary prediction, no result.
+pub fn finite(o: &[f64]) -> bool {
+    o.iter().all(|v| v.is_finite())
 }
 
 /// What the loop needs to know about the instances and sets of a backend.
@@ -133,6 +145,7 @@ pub fn train(
     let mut draws = Minibatches::new(seeds, train_len);
     let mut out = Trained {
         converged_at: vec![None; count],
+        diverged_at: vec![None; count],
         ..Default::default()
     };
     let mut active = vec![true; count];
@@ -140,11 +153,15 @@ pub fn train(
     let evaluate = |backend: &mut dyn GcBackend, it: usize, out: &mut Trained| {
         let o = backend.outputs(1, KernelAt::Current)?;
         for (i, oi) in o.iter().enumerate() {
+            if !finite(oi) && out.diverged_at[i].is_none() {
+                out.diverged_at[i] = Some(it * batch[i]);
+            }
             out.curves.push(GcCurvePoint {
                 instance: i,
                 iteration: it,
                 patterns: it * batch[i],
                 val: accuracy(oi, k, val_labels),
+                diverged: out.diverged_at[i].is_some(),
             });
         }
         anyhow::Ok(())
@@ -168,7 +185,10 @@ pub fn train(
                 if !active[i] {
                     continue;
                 }
-                let perfect = accuracy(oi, k, val_labels).acc == Some(1.0);
+                if !finite(oi) && out.diverged_at[i].is_none() {
+                    out.diverged_at[i] = Some(done * batch[i]);
+                }
+                let perfect = finite(oi) && accuracy(oi, k, val_labels).acc == Some(1.0);
                 streak[i] = if perfect { streak[i] + 1 } else { 0 };
                 if streak[i] == window {
                     out.converged_at[i] = Some(done - window);

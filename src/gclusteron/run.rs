@@ -6,7 +6,7 @@ use super::backend::{GcBackend, GcBatch, GcData, KernelAt};
 use super::batch::GcCpu;
 use super::init::initial_state;
 use super::logreg::LogReg;
-use super::protocol::{accuracy, train, GcCurvePoint, Layout, Schedule};
+use super::protocol::{accuracy, finite, train, GcCurvePoint, Layout, Schedule};
 use super::GcState;
 use crate::config::{Config, InstanceSpec, Plan, Precision};
 use crate::experiment::{BackendChoice, Metrics, RunOptions};
@@ -30,6 +30,9 @@ pub struct GcInstanceResult {
     pub val: Metrics,
     pub test: Metrics,
     pub converged_at: Option<usize>,
+    /// Training patterns seen when the instance was found diverged (a non-finite validation or
+    /// test output, location, weight or bias), or None; its metrics are then no result.
+    pub diverged_at: Option<usize>,
     pub state: GcState<f64>,
 }
 
@@ -218,27 +221,39 @@ pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<GcRes
     for c in &mut curves {
         c.instance = plan.instances[c.instance].index;
     }
-    let unit_patterns = plan
-        .instances
+    // iterations each instance trained (a converged one stopped)
+    let trained_its: Vec<usize> = trained
+        .converged_at
+        .iter()
+        .map(|conv| conv.map_or(iterations, |c| c + schedule.converge_window.unwrap_or(0)))
+        .collect();
+    let unit_patterns = trained_its
         .iter()
         .zip(&bsz)
-        .zip(&trained.converged_at)
-        .map(|((_, &b), conv)| {
-            let its = conv.map_or(iterations, |c| c + schedule.converge_window.unwrap_or(0));
-            (its * b * batch.k) as f64
-        })
+        .map(|(&its, &b)| (its * b * batch.k) as f64)
         .sum();
     let instances = plan
         .instances
         .iter()
         .zip(states)
         .enumerate()
-        .map(|(i, (spec, state))| GcInstanceResult {
-            spec: spec.clone(),
-            val: accuracy(&val[i], batch.k, &sets[1].1),
-            test: accuracy(&test[i], batch.k, &sets[2].1),
-            converged_at: trained.converged_at[i],
-            state,
+        .map(|(i, (spec, state))| {
+            // the end: final outputs and state, where divergence between evaluations shows
+            let blown = !(finite(&val[i])
+                && finite(&test[i])
+                && finite(&state.l)
+                && finite(&state.w)
+                && finite(&state.b));
+            let diverged_at =
+                trained.diverged_at[i].or_else(|| blown.then(|| trained_its[i] * bsz[i]));
+            GcInstanceResult {
+                spec: spec.clone(),
+                val: accuracy(&val[i], batch.k, &sets[1].1),
+                test: accuracy(&test[i], batch.k, &sets[2].1),
+                converged_at: trained.converged_at[i],
+                diverged_at,
+                state,
+            }
         })
         .collect();
     Ok(GcResults {

@@ -150,7 +150,7 @@ impl Gen {
                 u / 4
             ));
         });
-        if n % 4 != 0 {
+        if !n.is_multiple_of(4) {
             let parts: Vec<String> = (0..4)
                 .map(|k| match k < n % 4 {
                     true => format!("phi_batch(u.{})", LANE[k]),
@@ -345,7 +345,7 @@ impl RowSet {
                 m.hoist(g);
             }
             g.for_loop("b", self.rows / 4, |g| self.emit_block(g, ctx, 4));
-            if self.rows % 4 != 0 {
+            if !self.rows.is_multiple_of(4) {
                 g.block(|g| {
                     g.line(&format!("let b = {}u;", self.rows / 4));
                     self.emit_block(g, ctx, self.rows % 4);

@@ -1,6 +1,6 @@
-//! The exclusive lock a run holds on its output folder, so that a second run (or `--resume`)
-//! into the folder of a run that is still going is refused instead of writing into the same
-//! result set.
+//! The exclusive lock a run (`pyralnet run`, and `pyralnet validity`) holds on its output
+//! folder, so that a second one (or `--resume`) into the folder of one that is still going is
+//! refused instead of writing into the same result set.
 //!
 //! It is an OS lock (`flock`) on [`LOCK_FILE`] inside the folder: the OS releases it when its
 //! process ends, however it ends (`kill -9` too), so a lock left by a killed run never blocks
@@ -42,7 +42,7 @@ pub fn lock_run_dir(dir: &Path) -> anyhow::Result<RunLock> {
                 pid => format!(" (process {pid})"),
             };
             bail!(
-                "{} is in use: another run{holder} holds it and is still writing there; wait for it to end (or stop it and continue with --resume) or choose another --out",
+                "{} is in use: another run or validity{holder} holds it and is still writing there; wait for it to end (or stop a run and continue it with --resume) or choose another --out",
                 dir.display()
             );
         }

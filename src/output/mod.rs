@@ -15,7 +15,9 @@ pub use lock::{lock_run_dir, RunLock, LOCK_FILE};
 pub use npz::{read_weights, write_trace, write_weights};
 pub use shard::{merge, read_shard, write_shard, Shard};
 pub use sweep::{has_batches, SweepWriter};
-pub use tables::{outcomes_of, summarise, summary_csv, Outcome, Stat, Summary, DIVERGED};
+pub use tables::{
+    diverged_list, metric, outcomes_of, summarise, summary_csv, Outcome, Stat, Summary, DIVERGED,
+};
 
 use anyhow::Context;
 use std::io::Write;

@@ -138,7 +138,7 @@ pub const DIVERGED: &str = "diverged";
 
 /// A metric's cell: the number, empty where the set has no such metric, [`DIVERGED`] where the
 /// instance had diverged.
-fn metric(v: Option<f64>, diverged: bool) -> String {
+pub fn metric(v: Option<f64>, diverged: bool) -> String {
     match (v, diverged) {
         (Some(_), true) => DIVERGED.into(),
         (v, _) => num(v),

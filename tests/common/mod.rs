@@ -1,6 +1,9 @@
-//! Helpers shared by the GPU test files (microcircuit and G-clusteron): the device (or a skip),
-//! batches and random chunks.
+//! Helpers shared by test files: for the GPU test files (microcircuit and G-clusteron) the
+//! device (or a skip), batches and random chunks; in [`process`] those for the tests that run
+//! the binary as a process.
 #![allow(dead_code)] // each test file uses its own subset
+
+pub mod process;
 
 use pyralnet::backend::{Batch, Chunk};
 use pyralnet::gpu::{self, Gpu, GpuError};
