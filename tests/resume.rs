@@ -334,6 +334,23 @@ fn shards_beyond_the_instance_count_are_empty_and_merge_into_the_unsharded_resul
         empty.to_str().unwrap(),
         &["--shard", "5/9", "--resume"],
     );
+    // and says so in words, without a backend line for the batches it never ran
+    let again = dir.path().join("empty_again");
+    let o = run(&[
+        "run",
+        cfg,
+        "--out",
+        again.to_str().unwrap(),
+        "--shard",
+        "5/9",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("no instances in this slice"), "{text}");
+    assert!(
+        !text.contains(" on :") && !text.contains("0 batches"),
+        "{text}"
+    );
     let merged = dir.path().join("merged");
     let mut args = vec!["merge", merged.to_str().unwrap()];
     args.extend(shard_dirs.iter().map(|d| d.to_str().unwrap()));

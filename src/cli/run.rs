@@ -476,15 +476,19 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     })?;
     let schedule = writer.schedule().clone();
     let first = writer.finished();
-    say(&format!(
-        "{} of at most {}{}",
-        experiment::count(schedule.batches.len(), "batch"),
-        experiment::count(schedule.largest(), "instance"),
-        match first {
-            0 => String::new(),
-            k => format!(", {k} done already"),
-        }
-    ));
+    if schedule.batches.is_empty() {
+        say("no instances in this slice: it finishes at once as an empty result set");
+    } else {
+        say(&format!(
+            "{} of at most {}{}",
+            experiment::count(schedule.batches.len(), "batch"),
+            experiment::count(schedule.largest(), "instance"),
+            match first {
+                0 => String::new(),
+                k => format!(", {k} done already"),
+            }
+        ));
+    }
     let mut meter = experiment::Meter::new(&schedule, opts.progress, opts.progress_seconds);
     let ran = experiment::run_batches(cfg, &plan, &opts, &schedule, first, &mut meter, |k, r| {
         writer.write_batch(k, &r)?;
@@ -497,11 +501,13 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     let backend = writer.backend().to_string();
     writer.finish(cfg, &plan)?;
     print_points(&output::summarise(&outcomes), say);
-    say(&format!(
-        "{} on {backend}: {seconds:.1} s, {:.3e} instance-steps/s",
-        out.display(),
-        instance_steps / seconds.max(1e-9)
-    ));
+    if !backend.is_empty() {
+        say(&format!(
+            "{} on {backend}: {seconds:.1} s, {:.3e} instance-steps/s",
+            out.display(),
+            instance_steps / seconds.max(1e-9)
+        ));
+    }
     let warning = diverged_warning(&outcomes);
     for line in &warning {
         say(line);
