@@ -294,7 +294,12 @@ fn bad_input_gives_a_clear_error_and_exit_code_2() {
     ];
     for (args, needle) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = pyralnet(&args);
+        // run in the temporary folder: a refused run must not leave its default --out there
+        let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(
@@ -302,6 +307,10 @@ fn bad_input_gives_a_clear_error_and_exit_code_2() {
             "{args:?}: `{err}` does not mention {needle}"
         );
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert!(
+            !dir.path().join("out").exists(),
+            "{args:?} left an output folder behind"
+        );
     }
     assert!(!Path::new("x.csv").exists());
 }

@@ -358,6 +358,12 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");
     }
+    // a bad --init-weights file is refused before the output folder is made
+    let read_init = |p: &Path| {
+        output::read_weights(p, &plan.shape)
+            .with_context(|| format!("--init-weights {}", p.display()))
+    };
+    let given_init = a.init_weights.as_deref().map(read_init).transpose()?;
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
     // held until this function returns: no other run writes into `out` meanwhile
@@ -409,13 +415,10 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         Some(p) => Some(p.clone()),
         None => was.init_weights_path.clone(),
     };
-    let init_weights = init_path
-        .as_ref()
-        .map(|p| {
-            output::read_weights(p, &plan.shape)
-                .with_context(|| format!("--init-weights {}", p.display()))
-        })
-        .transpose()?;
+    let init_weights = match given_init {
+        Some(w) => Some(w),
+        None => init_path.as_deref().map(read_init).transpose()?,
+    };
     if cfg.model != ModelKind::Gclusteron {
         let now = identity_of(cfg, a, backend, precision, cpu_kernel, init_path.as_deref())?;
         if let Some(was) = stored {
