@@ -80,6 +80,21 @@ fn matvec<F: Real, const L: usize>(w: &LMat<F, L>, x: &[V<F, L>], out: &mut [V<F
     }
 }
 
+/// The low-pass step of one entry: `W += η_dt·Δ` with the old Δ, then `Δ += k_w (e_i r_j − Δ)`;
+/// the one expression of [`low_pass`] and [`matvec_updating`], so that both compute the same
+/// bits.
+#[inline(always)]
+fn low_pass_entry<F: Real, const L: usize>(
+    w: V<F, L>,
+    d: V<F, L>,
+    ei: V<F, L>,
+    rj: V<F, L>,
+    eta_dt: V<F, L>,
+    kw: V<F, L>,
+) -> (V<F, L>, V<F, L>) {
+    (w + eta_dt * d, d + kw * (ei * rj - d))
+}
+
 /// The low-pass plasticity step of one matrix over lanes: `W += η_dt·Δ` with the old Δ, then
 /// `Δ += k_w (e r_preᵀ − Δ)`. Lanes with `eta_dt = kw = 0` keep W and Δ.
 #[inline(always)]
@@ -103,9 +118,7 @@ fn low_pass<F: Real, const L: usize>(
         let (ei, eta_dt, kw) = (*ei, *eta_dt, *kw);
         for ((wv, dv), &r) in w_row.iter_mut().zip(d_row.iter_mut()).zip(pre) {
             keep_lanes();
-            let d = *dv;
-            *wv = *wv + eta_dt * d;
-            *dv = d + kw * (ei * r - d);
+            (*wv, *dv) = low_pass_entry(*wv, *dv, ei, r, eta_dt, kw);
         }
     }
 }
@@ -146,10 +159,8 @@ fn matvec_updating<F: Real, const L: usize>(
         {
             keep_lanes();
             for k in 0..8 {
-                let d = d8[k];
-                let wn = w8[k] + eta_dt * d;
-                w8[k] = wn;
-                d8[k] = d + kw * (ei * p8[k] - d);
+                let (wn, dn) = low_pass_entry(w8[k], d8[k], ei, p8[k], eta_dt, kw);
+                (w8[k], d8[k]) = (wn, dn);
                 acc[k] = acc[k] + wn * x8[k];
             }
         }
@@ -161,10 +172,8 @@ fn matvec_updating<F: Real, const L: usize>(
             .zip(&pre[whole..])
         {
             keep_lanes();
-            let d = *dv;
-            let wn = *wv + eta_dt * d;
-            *wv = wn;
-            *dv = d + kw * (ei * r - d);
+            let (wn, dn) = low_pass_entry(*wv, *dv, ei, r, eta_dt, kw);
+            (*wv, *dv) = (wn, dn);
             tail = tail + wn * xj;
         }
         *o = combine(&acc, tail, whole);
