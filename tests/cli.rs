@@ -11,6 +11,15 @@ fn pyralnet(args: &[&str]) -> Output {
         .expect("runs")
 }
 
+/// [`pyralnet`] started in the folder `dir`.
+fn pyralnet_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("runs")
+}
+
 fn config(name: &str) -> String {
     format!("{}/configs/{name}", env!("CARGO_MANIFEST_DIR"))
 }
@@ -161,13 +170,7 @@ fn data_files_are_read_from_the_config_folder_whatever_the_current_directory() {
     });
     c["protocol"] = serde_json::json!({"epochs": 1});
     std::fs::write(data.join("files.json"), c.to_string()).unwrap();
-    let in_dir = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_pyralnet"))
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
+    let in_dir = |args: &[&str]| pyralnet_in(dir.path(), args);
     let o = in_dir(&["run", "data/files.json", "--out", "out", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = std::fs::read_to_string(dir.path().join("out/instances.csv")).unwrap();
@@ -295,11 +298,7 @@ fn bad_input_gives_a_clear_error_and_exit_code_2() {
     for (args, needle) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         // run in the temporary folder: a refused run must not leave its default --out there
-        let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
-            .args(&args)
-            .current_dir(dir.path())
-            .output()
-            .expect("runs");
+        let o = pyralnet_in(dir.path(), &args);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(

@@ -13,6 +13,14 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// The cell of data row `row` (0-based, after the header) in column `name` of a csv text.
+fn cell(csv: &str, row: usize, name: &str) -> String {
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let k = header.iter().position(|h| *h == name).unwrap();
+    let line = csv.lines().nth(row + 1).unwrap();
+    line.split(',').nth(k).unwrap().to_string()
+}
+
 fn summary(dir: &Path) -> Value {
     serde_json::from_str(&read(&dir.join("summary.json"))).unwrap()
 }
@@ -74,18 +82,7 @@ fn a_diverging_instance_is_flagged_and_the_others_keep_their_results() {
     assert!(!err.to_lowercase().contains("nan"), "{err}");
 
     let instances = read(&out.join("instances.csv"));
-    let header: Vec<&str> = instances.lines().next().unwrap().split(',').collect();
-    let col = |row: usize, name: &str| -> String {
-        let k = header.iter().position(|h| *h == name).unwrap();
-        instances
-            .lines()
-            .nth(row + 1)
-            .unwrap()
-            .split(',')
-            .nth(k)
-            .unwrap()
-            .to_string()
-    };
+    let col = |row: usize, name: &str| cell(&instances, row, name);
     assert_eq!(col(0, "diverged_at"), "");
     assert!(col(0, "val_mse").parse::<f64>().unwrap().is_finite());
     assert_eq!(col(1, "val_mse"), "diverged");
@@ -261,18 +258,7 @@ fn a_diverging_gclusteron_instance_is_flagged_like_a_microcircuit_one() {
     assert!(err.contains("(1 diverged, left out)"), "{err}");
 
     let instances = read(&out.join("instances.csv"));
-    let header: Vec<&str> = instances.lines().next().unwrap().split(',').collect();
-    let col = |row: usize, name: &str| -> String {
-        let k = header.iter().position(|h| *h == name).unwrap();
-        instances
-            .lines()
-            .nth(row + 1)
-            .unwrap()
-            .split(',')
-            .nth(k)
-            .unwrap()
-            .to_string()
-    };
+    let col = |row: usize, name: &str| cell(&instances, row, name);
     assert_eq!(col(0, "diverged_at"), "");
     assert!(col(0, "val_acc").parse::<f64>().unwrap().is_finite());
     assert_eq!(col(1, "val_acc"), "diverged");
