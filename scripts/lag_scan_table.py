@@ -23,7 +23,7 @@ def main():
         sys.exit(f"error: {path} not found (is the run finished, or its shards merged?)")
     cfg = json.load(open(os.path.join(run, "config.json")))
     base_t = float(cfg["params"]["t_pattern"])
-    base_reset = bool(cfg["params"].get("reset_deltas", cfg.get("protocol", {}).get("reset_deltas", False)))
+    base_reset = bool(cfg["params"].get("reset_deltas", False))
     rows = list(csv.DictReader(open(path)))
     if not rows or "learning_lag" not in rows[0]:
         sys.exit(f"error: {path} has no learning_lag column: not a learning-lag scan")
