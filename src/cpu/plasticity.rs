@@ -31,35 +31,24 @@ pub fn low_pass_update<F: Real>(
 }
 
 /// A plasticity step of one matrix held back until the matrix is next read (the fused update
-/// of the vector and lane kernels): the rates `(η_dt, k_w)`, the step's errors `e` (one per row)
-/// and presynaptic rates `pre` (one per column). Step t's update is applied inside step t + 1's
-/// dendrite sum `W·r`, which reads W after it (MODEL.md section 3), so each W and Δ entry is
-/// loaded once per step instead of twice. `T` is a scalar or a lane vector.
+/// of the lane kernel): the rates `(η_dt, k_w)` and the step's errors `e` (one per row); the
+/// presynaptic rates are the step's rate vectors, which the kernel keeps for one more step.
+/// Step t's update is applied inside step t + 1's dendrite sum `W·r`, which reads W after it
+/// (MODEL.md section 3), so each W and Δ entry is loaded once per step instead of twice. The
+/// errors are written here directly (no copy). `T` is a scalar or a lane vector.
 #[derive(Clone, Debug)]
 pub struct Held<T> {
     pub rate: Option<(T, T)>,
     pub e: Vec<T>,
-    pub pre: Vec<T>,
 }
 
 impl<T: Copy> Held<T> {
-    /// Nothing held, buffers for a `rows × cols` matrix.
-    pub fn new(rows: usize, cols: usize, zero: T) -> Self {
+    /// Nothing held, an error buffer for a matrix of `rows` rows.
+    pub fn new(rows: usize, zero: T) -> Self {
         Held {
             rate: None,
             e: vec![zero; rows],
-            pre: vec![zero; cols],
         }
-    }
-
-    /// Holds back the update with these errors and presynaptic rates (`pre` may be longer than
-    /// the matrix has columns).
-    #[inline(always)]
-    pub fn hold(&mut self, e: &[T], pre: &[T], rate: (T, T)) {
-        let (rows, cols) = (self.e.len(), self.pre.len());
-        self.e.copy_from_slice(&e[..rows]);
-        self.pre.copy_from_slice(&pre[..cols]);
-        self.rate = Some(rate);
     }
 }
 
@@ -73,18 +62,15 @@ pub struct LayerHeld<T> {
 }
 
 impl<T: Copy> LayerHeld<T> {
-    /// Buffers for matrices of these `(rows, cols)` (`None`: pathway absent).
+    /// Buffers for matrices of these numbers of rows (`None`: pathway absent).
     pub fn new(
-        up: (usize, usize),
-        down: Option<(usize, usize)>,
-        pi: Option<(usize, usize)>,
-        ip: Option<(usize, usize)>,
+        up: usize,
+        down: Option<usize>,
+        pi: Option<usize>,
+        ip: Option<usize>,
         zero: T,
     ) -> Self {
-        let h = |d: Option<(usize, usize)>| {
-            let (r, c) = d.unwrap_or((0, 0));
-            Held::new(r, c, zero)
-        };
+        let h = |rows: Option<usize>| Held::new(rows.unwrap_or(0), zero);
         LayerHeld {
             up: h(Some(up)),
             down: h(down),

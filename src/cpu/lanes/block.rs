@@ -123,15 +123,16 @@ fn low_pass<F: Real, const L: usize>(
     }
 }
 
-/// `out = W' · x` where `W'` is W after the held-back plasticity step `p` (if any), which is
-/// applied to W and Δ on the way: per entry `W' = W + η_dt·Δ`, `Δ += k_w (e_i pre_j − Δ)`, the
-/// same operations as [`low_pass`] then [`matvec`], so the same bits, with one pass over W and
-/// Δ instead of two.
+/// `out = W' · x` where `W'` is W after the held-back plasticity step `p` (if any) with the
+/// previous step's presynaptic rates `pre`, which is applied to W and Δ on the way: per entry
+/// `W' = W + η_dt·Δ`, `Δ += k_w (e_i pre_j − Δ)`, the same operations as [`low_pass`] then
+/// [`matvec`], so the same bits, with one pass over W and Δ instead of two.
 #[inline(always)]
 fn matvec_updating<F: Real, const L: usize>(
     w: &mut LMat<F, L>,
     delta: &mut LMat<F, L>,
     p: &mut Held<V<F, L>>,
+    pre: &[V<F, L>],
     x: &[V<F, L>],
     out: &mut [V<F, L>],
 ) {
@@ -140,7 +141,7 @@ fn matvec_updating<F: Real, const L: usize>(
     };
     let cols = w.cols;
     let x = &x[..cols];
-    let pre = &p.pre[..cols];
+    let pre = &pre[..cols];
     let whole = cols / 8 * 8;
     let rows = w
         .data
@@ -189,8 +190,9 @@ struct LLayer<F, const L: usize> {
     ip: Option<LMat<F, L>>,
 }
 
-/// Applies the plasticity step now ([`low_pass`]) or, with `defer`, holds it back for the
-/// matrix's next dendrite sum ([`matvec_updating`]).
+/// Applies the plasticity step now ([`low_pass`] with the errors `e`) or, with `defer`, holds
+/// it back for the matrix's next dendrite sum ([`matvec_updating`]); the errors were then
+/// written into `p.e` (see [`errors`]) and `pre` is read again next step from the kept rates.
 #[inline(always)]
 fn update<F: Real, const L: usize>(
     w: &mut LMat<F, L>,
@@ -202,9 +204,25 @@ fn update<F: Real, const L: usize>(
     defer: bool,
 ) {
     if defer {
-        p.hold(e, pre, (eta, kw));
+        p.rate = Some((eta, kw));
     } else {
         low_pass(w, delta, e, pre, &eta, &kw);
+    }
+}
+
+/// Where a step's errors of one matrix go: straight into the held-back update's buffer when
+/// the update is deferred, else the scratch buffer `scratch` (the first `rows` entries).
+#[inline(always)]
+fn errors<'a, T>(
+    held: &'a mut Held<T>,
+    scratch: &'a mut [T],
+    rows: usize,
+    defer: bool,
+) -> &'a mut [T] {
+    if defer {
+        &mut held.e[..rows]
+    } else {
+        &mut scratch[..rows]
     }
 }
 
@@ -314,6 +332,10 @@ impl<F: Real, const L: usize> LaneConsts<F, L> {
 struct Scratch<F, const L: usize> {
     pre: Vec<Vec<V<F, L>>>,
     r_i: Vec<Vec<V<F, L>>>,
+    /// `pre` and `r_i` of the previous step (swapped, not copied), the presynaptic rates of the
+    /// held-back updates.
+    pre_held: Vec<Vec<V<F, L>>>,
+    r_i_held: Vec<Vec<V<F, L>>>,
     v_b: Vec<Vec<V<F, L>>>,
     v_down: Vec<Vec<V<F, L>>>,
     v_a: Vec<Vec<V<F, L>>>,
@@ -333,6 +355,8 @@ impl<F: Real, const L: usize> Scratch<F, L> {
         Scratch {
             pre: (0..=n).map(|l| z(shape.with_bias(shape.dims[l]))).collect(),
             r_i: (0..n - 1).map(|l| z(shape.n_inter(l))).collect(),
+            pre_held: (0..=n).map(|l| z(shape.with_bias(shape.dims[l]))).collect(),
+            r_i_held: (0..n - 1).map(|l| z(shape.n_inter(l))).collect(),
             v_b: (0..n).map(|l| z(shape.n_pyr(l))).collect(),
             v_down: (0..n - 1).map(|l| z(shape.n_pyr(l))).collect(),
             v_a: (0..n - 1).map(|l| z(shape.n_pyr(l))).collect(),
@@ -404,7 +428,7 @@ impl<F: CpuReal, const L: usize> Block<F, L> {
         let pending = w
             .iter()
             .map(|lw| {
-                let d = |m: &LMat<F, L>| (m.rows, m.cols);
+                let d = |m: &LMat<F, L>| m.rows;
                 let (down, pi, ip) = (lw.down.as_ref(), lw.pi.as_ref(), lw.ip.as_ref());
                 LayerHeld::new(d(&lw.up), down.map(d), pi.map(d), ip.map(d), V::zero())
             })
@@ -613,7 +637,10 @@ fn step<F: CpuReal, const L: usize>(
         *u = *u + c.k0 * (y - *u);
     }
 
-    // (2) rates with the bias unit appended
+    // (2) rates with the bias unit appended; the last step's rates are kept for the held-back
+    // updates (every entry of the new buffers is written below)
+    std::mem::swap(&mut s.pre, &mut s.pre_held);
+    std::mem::swap(&mut s.r_i, &mut s.r_i_held);
     let n0 = shape.n_in();
     s.pre[0][..n0].copy_from_slice(r0);
     for l in 0..n {
@@ -636,14 +663,17 @@ fn step<F: CpuReal, const L: usize>(
     for l in 0..n {
         keep_lanes();
         let (lw, ld, pd) = (&mut w[l], &mut delta[l], &mut pending[l]);
-        matvec_updating(&mut lw.up, &mut ld.up, &mut pd.up, &s.pre[l], &mut s.v_b[l]);
+        let (held, x) = (&s.pre_held[l], &s.pre[l]);
+        matvec_updating(&mut lw.up, &mut ld.up, &mut pd.up, held, x, &mut s.v_b[l]);
         let u = &u_p[l];
         if shape.is_hidden(l) {
             // v_A = W_pi · φ(u^I) + W_down · φ(u^P[l+1])
             let (wm, dm) = (lw.down.as_mut().unwrap(), ld.down.as_mut().unwrap());
-            matvec_updating(wm, dm, &mut pd.down, &s.pre[l + 2], &mut s.v_down[l]);
+            let (held, x) = (&s.pre_held[l + 2], &s.pre[l + 2]);
+            matvec_updating(wm, dm, &mut pd.down, held, x, &mut s.v_down[l]);
             let (wm, dm) = (lw.pi.as_mut().unwrap(), ld.pi.as_mut().unwrap());
-            matvec_updating(wm, dm, &mut pd.pi, &s.r_i[l], &mut s.v_a[l]);
+            let (held, x) = (&s.r_i_held[l], &s.r_i[l]);
+            matvec_updating(wm, dm, &mut pd.pi, held, x, &mut s.v_a[l]);
             for (va, &vd) in s.v_a[l].iter_mut().zip(&s.v_down[l]) {
                 keep_lanes();
                 *va = *va + vd;
@@ -656,7 +686,8 @@ fn step<F: CpuReal, const L: usize>(
             }
             // v_D = W_ip · φ(u^P[l]); du^I = dt (−g_l u^I + g_D (v_D − u^I) + g_som (u^P[l+1] − u^I))
             let (wm, dm) = (lw.ip.as_mut().unwrap(), ld.ip.as_mut().unwrap());
-            matvec_updating(wm, dm, &mut pd.ip, &s.pre[l + 1], &mut s.v_d[l]);
+            let (held, x) = (&s.pre_held[l + 1], &s.pre[l + 1]);
+            matvec_updating(wm, dm, &mut pd.ip, held, x, &mut s.v_d[l]);
             let above = &u_p[l + 1];
             for (((du, &ui), &vd), &ua) in
                 s.du_i[l].iter_mut().zip(&u_i[l]).zip(&s.v_d[l]).zip(above)
@@ -702,9 +733,10 @@ fn step<F: CpuReal, const L: usize>(
         // forward: e = φ(u^P) − φ(c · v_B)
         if let Some(rate) = masked(&c.eta_dt_up[l], &c.kw, plastic) {
             let cb = if hidden { c.c_hidden } else { c.c_output };
+            let e = errors(&mut pd.up, &mut s.e, m, defer);
             for i in 0..m {
                 keep_lanes();
-                s.e[i] = s.pre[l + 1][i] - phi_lanes(phi, &(cb * s.v_b[l][i]));
+                e[i] = s.pre[l + 1][i] - phi_lanes(phi, &(cb * s.v_b[l][i]));
             }
             update(
                 &mut lw.up,
@@ -722,27 +754,30 @@ fn step<F: CpuReal, const L: usize>(
         let mi = shape.n_inter(l);
         // pyramidal → interneuron: e = φ(u^I) − φ(g_D/(g_l+g_D) · v_D)
         if let Some(rate) = masked(&c.eta_dt_ip[l], &c.kw, plastic) {
+            let e = errors(&mut pd.ip, &mut s.e, mi, defer);
             for j in 0..mi {
                 keep_lanes();
-                s.e[j] = s.r_i[l][j] - phi_lanes(phi, &(c.c_inter * s.v_d[l][j]));
+                e[j] = s.r_i[l][j] - phi_lanes(phi, &(c.c_inter * s.v_d[l][j]));
             }
             let (wm, dm) = (lw.ip.as_mut().unwrap(), ld.ip.as_mut().unwrap());
             update(wm, dm, &mut pd.ip, &s.e[..mi], &s.pre[l + 1], rate, defer);
         }
         // interneuron → pyramidal: e = −v_A, presynaptic φ(u^I)
         if let Some(rate) = masked(&c.eta_dt_pi[l], &c.kw, plastic) {
+            let e = errors(&mut pd.pi, &mut s.e, m, defer);
             for i in 0..m {
                 keep_lanes();
-                s.e[i] = -s.v_a[l][i];
+                e[i] = -s.v_a[l][i];
             }
             let (wm, dm) = (lw.pi.as_mut().unwrap(), ld.pi.as_mut().unwrap());
             update(wm, dm, &mut pd.pi, &s.e[..m], &s.r_i[l], rate, defer);
         }
         // top-down: e = φ(u^P[l]) − φ(W_down · φ(u^P[l+1])), presynaptic φ(u^P[l+1])
         if let Some(rate) = masked(&c.eta_dt_down[l], &c.kw, plastic) {
+            let e = errors(&mut pd.down, &mut s.e, m, defer);
             for i in 0..m {
                 keep_lanes();
-                s.e[i] = s.pre[l + 1][i] - phi_lanes(phi, &s.v_down[l][i]);
+                e[i] = s.pre[l + 1][i] - phi_lanes(phi, &s.v_down[l][i]);
             }
             let (wm, dm) = (lw.down.as_mut().unwrap(), ld.down.as_mut().unwrap());
             update(wm, dm, &mut pd.down, &s.e[..m], &s.pre[l + 2], rate, defer);
