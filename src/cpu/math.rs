@@ -7,10 +7,13 @@ use crate::model::{Real, Transfer};
 /// Precisions the CPU kernels run in: [`Real`] plus an exponential that vectorises.
 pub trait CpuReal: Real {
     /// `e^x` by range reduction `x = k ln2 + r`, `|r| ≤ ln2/2`, a Taylor polynomial of `e^r`
-    /// (error below half an ulp of the precision on that range) and `2^k` built in the exponent
-    /// bits; within 2 ulp of the libm result for `x` in the normal range (arguments beyond it are
-    /// clamped, giving the largest/smallest normal power instead of ∞/0). Only adds, multiplies
-    /// and bit operations, so a loop over lanes vectorises.
+    /// (error below half an ulp of the precision on that range) evaluated by Horner's rule with
+    /// fused multiply-adds, and `2^k` built in the exponent bits; within 2 ulp of the libm result
+    /// for `x` in the normal range (arguments beyond it are clamped, giving the largest/smallest
+    /// normal power instead of ∞/0). Only adds, multiplies, fused multiply-adds and bit
+    /// operations, so a loop over lanes vectorises. A fused multiply-add rounds once whatever the
+    /// instruction set (`mul_add` is exact in software where the CPU has no FMA unit), so every
+    /// kernel and every CPU computes the same bits.
     fn exp_poly(x: Self) -> Self;
 }
 
@@ -25,7 +28,7 @@ impl CpuReal for f64 {
         let k = t - MAGIC;
         let r = (x - k * LN2_HI) - k * LN2_LO;
         // Σ_{n≤13} r^n/n!, Horner
-        let mut p = 1.0 / 6_227_020_800.0;
+        let mut p: f64 = 1.0 / 6_227_020_800.0;
         for d in [
             479_001_600.0,
             39_916_800.0,
@@ -41,7 +44,7 @@ impl CpuReal for f64 {
             1.0,
             1.0,
         ] {
-            p = p * r + 1.0 / d;
+            p = p.mul_add(r, 1.0 / d);
         }
         let scale = f64::from_bits(t.to_bits().wrapping_add(1023) << 52);
         p * scale
@@ -58,9 +61,9 @@ impl CpuReal for f32 {
         let t = x * std::f32::consts::LOG2_E + MAGIC;
         let k = t - MAGIC;
         let r = (x - k * LN2_HI) - k * LN2_LO;
-        let mut p = 1.0 / 40_320.0;
+        let mut p: f32 = 1.0 / 40_320.0;
         for d in [5_040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0] {
-            p = p * r + 1.0 / d;
+            p = p.mul_add(r, 1.0 / d);
         }
         let scale = f32::from_bits(t.to_bits().wrapping_add(127) << 23);
         p * scale
