@@ -50,6 +50,17 @@ impl<T: Copy> Held<T> {
             e: vec![zero; rows],
         }
     }
+
+    /// Where a step's errors of this matrix go: straight into the held-back update's buffer
+    /// when the update is deferred, else `scratch` (its first `rows` entries in both cases).
+    #[inline(always)]
+    pub fn errors<'a>(&'a mut self, scratch: &'a mut [T], rows: usize, defer: bool) -> &'a mut [T] {
+        if defer {
+            &mut self.e[..rows]
+        } else {
+            &mut scratch[..rows]
+        }
+    }
 }
 
 /// The held-back updates of one layer's matrices (buffers empty for absent pathways).

@@ -210,22 +210,6 @@ fn update<F: Real, const L: usize>(
     }
 }
 
-/// Where a step's errors of one matrix go: straight into the held-back update's buffer when
-/// the update is deferred, else the scratch buffer `scratch` (the first `rows` entries).
-#[inline(always)]
-fn errors<'a, T>(
-    held: &'a mut Held<T>,
-    scratch: &'a mut [T],
-    rows: usize,
-    defer: bool,
-) -> &'a mut [T] {
-    if defer {
-        &mut held.e[..rows]
-    } else {
-        &mut scratch[..rows]
-    }
-}
-
 fn pack_weights<F: Real, const L: usize>(ws: &[&Weights<F>]) -> Vec<LLayer<F, L>> {
     let n = ws[0].layers.len();
     (0..n)
@@ -733,7 +717,7 @@ fn step<F: CpuReal, const L: usize>(
         // forward: e = φ(u^P) − φ(c · v_B)
         if let Some(rate) = masked(&c.eta_dt_up[l], &c.kw, plastic) {
             let cb = if hidden { c.c_hidden } else { c.c_output };
-            let e = errors(&mut pd.up, &mut s.e, m, defer);
+            let e = pd.up.errors(&mut s.e, m, defer);
             for i in 0..m {
                 keep_lanes();
                 e[i] = s.pre[l + 1][i] - phi_lanes(phi, &(cb * s.v_b[l][i]));
@@ -754,7 +738,7 @@ fn step<F: CpuReal, const L: usize>(
         let mi = shape.n_inter(l);
         // pyramidal → interneuron: e = φ(u^I) − φ(g_D/(g_l+g_D) · v_D)
         if let Some(rate) = masked(&c.eta_dt_ip[l], &c.kw, plastic) {
-            let e = errors(&mut pd.ip, &mut s.e, mi, defer);
+            let e = pd.ip.errors(&mut s.e, mi, defer);
             for j in 0..mi {
                 keep_lanes();
                 e[j] = s.r_i[l][j] - phi_lanes(phi, &(c.c_inter * s.v_d[l][j]));
@@ -764,7 +748,7 @@ fn step<F: CpuReal, const L: usize>(
         }
         // interneuron → pyramidal: e = −v_A, presynaptic φ(u^I)
         if let Some(rate) = masked(&c.eta_dt_pi[l], &c.kw, plastic) {
-            let e = errors(&mut pd.pi, &mut s.e, m, defer);
+            let e = pd.pi.errors(&mut s.e, m, defer);
             for i in 0..m {
                 keep_lanes();
                 e[i] = -s.v_a[l][i];
@@ -774,7 +758,7 @@ fn step<F: CpuReal, const L: usize>(
         }
         // top-down: e = φ(u^P[l]) − φ(W_down · φ(u^P[l+1])), presynaptic φ(u^P[l+1])
         if let Some(rate) = masked(&c.eta_dt_down[l], &c.kw, plastic) {
-            let e = errors(&mut pd.down, &mut s.e, m, defer);
+            let e = pd.down.errors(&mut s.e, m, defer);
             for i in 0..m {
                 keep_lanes();
                 e[i] = s.pre[l + 1][i] - phi_lanes(phi, &s.v_down[l][i]);
