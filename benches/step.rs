@@ -5,7 +5,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pyralnet::backend::Backend;
 use pyralnet::backend::RecordSpec;
 use pyralnet::bench::{plastic_batch, random_chunk};
-use pyralnet::cpu::CpuBackend;
+use pyralnet::microcircuit::full::cpu::CpuBackend;
 
 fn step(c: &mut Criterion) {
     let batch = plastic_batch(&[4, 120, 3], 1, 10.0);

@@ -2,8 +2,8 @@
 //! chunks of pattern streams, return readouts. Backends are interchangeable behind it, which is
 //! what makes `check` and the equivalence tests simple.
 
-use crate::cpu::{CpuKernel, State};
-use crate::model::{InstanceParams, Shape, Transfer, Weights};
+use crate::microcircuit::full::cpu::{CpuKernel, State};
+use crate::microcircuit::{InstanceParams, Shape, Transfer, Weights};
 
 /// Instances that run together: they share shape and φ, each has its own parameters and
 /// initial weights.
@@ -17,11 +17,11 @@ pub struct Batch {
 
 impl Batch {
     /// A batch of instances with these parameters, each starting from its configured initial
-    /// weights ([`crate::model::init::init_weights`]).
+    /// weights ([`crate::microcircuit::init::init_weights`]).
     pub fn from_params(shape: Shape, phi: Transfer, params: Vec<InstanceParams>) -> Self {
         let init = params
             .iter()
-            .map(|p| crate::model::init::init_weights(&shape, p))
+            .map(|p| crate::microcircuit::init::init_weights(&shape, p))
             .collect();
         Batch {
             shape,
@@ -120,8 +120,8 @@ impl Trace {
 pub trait Backend {
     /// Human-readable name, e.g. `cpu-f64 reference (2 threads)` or the GPU adapter.
     fn name(&self) -> String;
-    /// The CPU kernel that runs the full model (a backend opened by [`crate::cpu::open_cpu`]);
-    /// `None` for every other backend.
+    /// The CPU kernel that runs the full model (a backend opened by
+    /// [`crate::microcircuit::full::cpu::open_cpu`]); `None` for every other backend.
     fn cpu_kernel(&self) -> Option<CpuKernel> {
         None
     }

@@ -4,7 +4,7 @@
 //! fraction of the peak.
 
 use crate::backend::{Backend, Batch, Chunk};
-use crate::model::{InitMode, InstanceParams, Shape, Transfer};
+use crate::microcircuit::{InitMode, InstanceParams, Shape, Transfer};
 use std::time::Instant;
 
 /// A batch of `n` instances of `dims` (sigmoid, bias) with the Yin-Yang parameters of

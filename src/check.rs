@@ -3,7 +3,7 @@
 //! `pyralnet check`.
 
 use crate::backend::{Backend, Chunk};
-use crate::cpu::State;
+use crate::microcircuit::full::cpu::State;
 
 /// How far values `a` lie from reference values `b`, relative to the size of `b`:
 /// `max = max_k |a_k − b_k| / max_k |b_k|` and `rms = sqrt(Σ_k (a_k − b_k)² / Σ_k b_k²)`

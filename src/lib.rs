@@ -1,21 +1,22 @@
 //! pyralnet: a batched simulator of dendritic cortical microcircuits (Sacramento et al. 2018).
 //!
-//! `model` holds the pure model (shapes, parameters, φ, weights, initialisation), `cpu` the
-//! reference integrator of the full dynamics, `steady` the steady-state approximation, `gpu` the
-//! wgpu backend.
+//! One room per model, each with all its backends: `microcircuit` holds the microcircuit (the
+//! pure model: shapes, parameters, φ, weights, initialisation; `microcircuit::full::{cpu, gpu}`
+//! the full dynamics, `microcircuit::steady::{cpu, gpu}` the steady-state approximation) and
+//! `gclusteron` the G-clusteron (`gclusteron::{cpu, gpu}`); every GPU backend sits beside its
+//! `.wgsl` shaders. `gpu` holds only what the models share on a device (adapter choice, device
+//! creation).
 
 pub mod backend;
 pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod config;
-pub mod cpu;
 pub mod experiment;
 pub mod gclusteron;
 pub mod gpu;
-pub mod model;
+pub mod microcircuit;
 pub mod output;
 pub mod plot;
-pub mod steady;
 pub mod tasks;
 pub mod validity;

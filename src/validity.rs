@@ -13,10 +13,10 @@
 //! weights); [`summarise`] takes the geometric mean and the range over seeds, because single
 //! curves scatter by an order of magnitude between seeds.
 
-use crate::cpu::{Instance, PatternKind};
-use crate::model::{init, InitMode, InstanceParams, Real, Shape, Transfer, Weights};
+use crate::microcircuit::full::cpu::{Instance, PatternKind};
+use crate::microcircuit::steady::cpu::SteadyInstance;
+use crate::microcircuit::{init, InitMode, InstanceParams, Real, Shape, Transfer, Weights};
 use crate::plot::{Figure, Panel, Series};
-use crate::steady::SteadyInstance;
 use crate::tasks::Dataset;
 use rayon::prelude::*;
 

@@ -128,7 +128,7 @@ fn init_weights_start_every_instance_from_the_file() {
         "--init-weights",
         w.to_str().unwrap(),
     ]);
-    let shape = pyralnet::model::Shape::new(vec![2, 3, 2], false);
+    let shape = pyralnet::microcircuit::Shape::new(vec![2, 3, 2], false);
     let a = pyralnet::output::read_weights(&w, &shape).unwrap();
     let b = pyralnet::output::read_weights(&second.join("weights/instance_0.npz"), &shape).unwrap();
     assert_eq!(a, b);
@@ -822,7 +822,7 @@ fn force_removes_the_outputs_of_the_earlier_run_that_the_new_one_would_not_overw
 
 /// Writes `w` as numpy's `savez_compressed` does: deflate-compressed members `<name>.npy`,
 /// as float32 when `f32`.
-fn write_compressed_npz(path: &Path, w: &pyralnet::model::Weights<f64>, f32: bool) {
+fn write_compressed_npz(path: &Path, w: &pyralnet::microcircuit::Weights<f64>, f32: bool) {
     use ndarray_npy::WriteNpyExt;
     use std::io::Write;
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
@@ -852,7 +852,7 @@ fn init_weights_read_compressed_and_float32_npz() {
         first.to_str().unwrap(),
         "--quiet",
     ]);
-    let shape = pyralnet::model::Shape::new(vec![2, 3, 2], false);
+    let shape = pyralnet::microcircuit::Shape::new(vec![2, 3, 2], false);
     let w = pyralnet::output::read_weights(&first.join("weights/instance_0.npz"), &shape).unwrap();
     let deflated = dir.path().join("deflated.npz");
     write_compressed_npz(&deflated, &w, false);

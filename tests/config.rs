@@ -464,7 +464,7 @@ fn seeds_take_a_list_or_a_range() {
 /// is refused naming the key and both values; the choice reaches every instance.
 #[test]
 fn filter_start_is_first_or_zero() {
-    use pyralnet::model::FilterStart;
+    use pyralnet::microcircuit::FilterStart;
     for bad in [json!("last"), json!(0)] {
         assert_mentions(
             &error_of(|v| v["protocol"]["filter_start"] = bad),

@@ -7,8 +7,8 @@
 )]
 
 use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec};
-use pyralnet::cpu::{CpuBackend, Instance, Layout, PatternKind};
-use pyralnet::model::{
+use pyralnet::microcircuit::full::cpu::{CpuBackend, Instance, Layout, PatternKind};
+use pyralnet::microcircuit::{
     fixed_point as fp, init, InitMode, InstanceParams, Shape, Transfer, Weights,
 };
 

@@ -5,12 +5,13 @@
 
 use pyralnet::config::Config;
 use pyralnet::gclusteron::backend::{ErrorMode, GcHyper, KernelAt, Readout};
-use pyralnet::gclusteron::forward::{apply_kernel, centred, drives, drives_at_locations, outputs};
-use pyralnet::gclusteron::kernel::{complement, complement_matrix};
-use pyralnet::gclusteron::rules::{binary_error, delta_b, delta_l, delta_w, softmax_error};
-use pyralnet::gclusteron::{
-    adam, init, GcBackend, GcBatch, GcCpu, GcData, GcParams, GcReal, GcState,
+use pyralnet::gclusteron::cpu::forward::{
+    apply_kernel, centred, drives, drives_at_locations, outputs,
 };
+use pyralnet::gclusteron::cpu::kernel::{complement, complement_matrix};
+use pyralnet::gclusteron::cpu::{GcCpu, GcReal};
+use pyralnet::gclusteron::rules::{binary_error, delta_b, delta_l, delta_w, softmax_error};
+use pyralnet::gclusteron::{adam, init, GcBackend, GcBatch, GcData, GcParams, GcState};
 use pyralnet::gpu;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;

@@ -2,10 +2,12 @@
 //! message) when no Vulkan adapter exists, unless `PYRALNET_REQUIRE_GPU` is set, which turns
 //! the skip into a failure (CI sets it: lavapipe is installed there).
 
+use pyralnet::gclusteron::cpu::GcCpu;
+use pyralnet::gclusteron::gpu::{self, GcGpuBackend};
 use pyralnet::gclusteron::{
-    ErrorMode, GcBackend, GcBatch, GcCpu, GcData, GcHyper, GcState, KernelAt, Readout,
+    ErrorMode, GcBackend, GcBatch, GcData, GcHyper, GcState, KernelAt, Readout,
 };
-use pyralnet::gpu::{self, GcGpuBackend, Gpu};
+use pyralnet::gpu::Gpu;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::sync::Arc;

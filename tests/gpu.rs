@@ -5,10 +5,11 @@
 mod common;
 use common::{batch, chunk, device};
 use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
-use pyralnet::cpu::CpuBackend;
-use pyralnet::gpu::{self, Gpu, GpuBackend, GpuError, GpuOptions, KernelKind};
-use pyralnet::model::noise;
-use pyralnet::model::{InitMode, InstanceParams, Shape, Transfer, Weights};
+use pyralnet::gpu::{self, Gpu, GpuError};
+use pyralnet::microcircuit::full::cpu::CpuBackend;
+use pyralnet::microcircuit::full::gpu::{probe, GpuBackend, GpuOptions, KernelKind};
+use pyralnet::microcircuit::noise;
+use pyralnet::microcircuit::{InitMode, InstanceParams, Shape, Transfer, Weights};
 
 fn gpu_backend(g: &Gpu, batch: &Batch, opts: &GpuOptions) -> GpuBackend {
     GpuBackend::with_gpu(g.clone(), batch, opts).expect("GPU backend")
@@ -174,7 +175,7 @@ fn probe_kernel_matches_the_cpu_functions() {
         },
     ] {
         let (seed, step) = (0x1234_5678_9abc_def0u64, (7u64 << 32) + 99);
-        let out = gpu::probe(&g, phi, seed, step, &x).unwrap();
+        let out = probe(&g, phi, seed, step, &x).unwrap();
         assert_eq!(out.len(), x.len());
         for (i, (&xi, &(h, xi_gpu, r))) in x.iter().zip(&out).enumerate() {
             assert_eq!(h, noise::hash32(i as u32), "hash of {i}");

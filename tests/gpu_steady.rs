@@ -6,10 +6,12 @@
 mod common;
 use common::{batch, chunk, device};
 use pyralnet::backend::{Backend, Batch, Chunk};
-use pyralnet::cpu::State;
-use pyralnet::gpu::{Gpu, GpuOptions, SteadyGpuBackend};
-use pyralnet::model::{InitMode, InstanceParams, Shape, Transfer, Weights};
-use pyralnet::steady::SteadyBackend;
+use pyralnet::gpu::Gpu;
+use pyralnet::microcircuit::full::cpu::State;
+use pyralnet::microcircuit::full::gpu::GpuOptions;
+use pyralnet::microcircuit::steady::cpu::SteadyBackend;
+use pyralnet::microcircuit::steady::gpu::SteadyGpuBackend;
+use pyralnet::microcircuit::{InitMode, InstanceParams, Shape, Transfer, Weights};
 
 fn backend(g: &Gpu, b: &Batch, opts: &GpuOptions) -> SteadyGpuBackend {
     SteadyGpuBackend::with_gpu(g.clone(), b, opts).expect("steady GPU backend")

@@ -3,9 +3,9 @@
 //! longer axis) compute the same bits, and the lane kernel keeps its own invariances bit for bit.
 
 use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec};
-use pyralnet::cpu::lanes::{Lanes32, Lanes64};
-use pyralnet::cpu::{CpuBackend, Layout};
-use pyralnet::model::{InitMode, InstanceParams, Shape, Transfer};
+use pyralnet::microcircuit::full::cpu::lanes::{Lanes32, Lanes64};
+use pyralnet::microcircuit::full::cpu::{CpuBackend, Layout};
+use pyralnet::microcircuit::{InitMode, InstanceParams, Shape, Transfer};
 
 /// Every pathway plastic, per-instance rates, conductances, lags, noise and reset_deltas.
 fn params(n: usize, n_layers: usize, t_pattern: impl Fn(usize) -> f64) -> Vec<InstanceParams> {
@@ -85,7 +85,7 @@ fn vector(b: &Batch, f32: bool, threads: usize, record: RecordSpec) -> Box<dyn B
 type Outcome = (
     Vec<Vec<f64>>,
     Vec<Vec<f64>>,
-    Vec<pyralnet::cpu::State<f64>>,
+    Vec<pyralnet::microcircuit::full::cpu::State<f64>>,
     Vec<pyralnet::backend::Trace>,
 );
 
@@ -244,7 +244,7 @@ fn split_run_snapshot_and_restore_equal_the_whole_run() {
 /// batch with mixed pattern lengths, noise and every pathway plastic.
 #[test]
 fn every_block_width_computes_the_same_bits() {
-    use pyralnet::cpu::LanesBackend;
+    use pyralnet::microcircuit::full::cpu::LanesBackend;
     let b = batch(
         &[4, 20, 3],
         Transfer::Sigmoid,

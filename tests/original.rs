@@ -4,7 +4,7 @@
 //! the CPU, for the full model with every CPU kernel and for the steady model.
 
 use pyralnet::config::Config;
-use pyralnet::model::Weights;
+use pyralnet::microcircuit::Weights;
 use pyralnet::output::read_weights;
 use std::path::{Path, PathBuf};
 use std::process::Command;

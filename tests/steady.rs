@@ -4,9 +4,9 @@
 #![allow(clippy::needless_range_loop)]
 
 use pyralnet::backend::{Backend, Batch, Chunk};
-use pyralnet::cpu::{Instance, PatternKind};
-use pyralnet::model::{init, InitMode, InstanceParams, Mat, Shape, Transfer, Weights};
-use pyralnet::steady::{SteadyBackend, SteadyInstance, SteadyKernel};
+use pyralnet::microcircuit::full::cpu::{Instance, PatternKind};
+use pyralnet::microcircuit::steady::cpu::{SteadyBackend, SteadyInstance, SteadyKernel};
+use pyralnet::microcircuit::{init, InitMode, InstanceParams, Mat, Shape, Transfer, Weights};
 
 fn sig(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -567,7 +567,7 @@ fn kernel_chunk(batch: &Batch, patterns: usize, k: usize) -> Chunk {
 /// patterns and an evaluation, on a one- and a two-hidden-layer network.
 #[test]
 fn blocked_kernel_equals_the_reference_kernel_bit_for_bit() {
-    fn run<F: pyralnet::model::Real>(batch: &Batch, kernel: SteadyKernel) -> Vec<String> {
+    fn run<F: pyralnet::microcircuit::Real>(batch: &Batch, kernel: SteadyKernel) -> Vec<String> {
         let mut b = SteadyBackend::<F>::with_kernel(batch, Some(2), kernel).unwrap();
         let mut log = Vec::new();
         for k in 0..3 {

@@ -1,4 +1,5 @@
-"""Batched peers of pyralnet's full-model Euler step (MODEL.md section 3, src/cpu/instance.rs).
+"""Batched peers of pyralnet's full-model Euler step (MODEL.md section 3,
+src/microcircuit/full/cpu/instance.rs).
 
 Both peers hold every instance's state with a leading batch dimension B and integrate the
 same step in the same order: (1) r0 += dt/tau0 (x - r0), u_tgt likewise; (2) rates from the

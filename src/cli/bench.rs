@@ -6,8 +6,9 @@
 use crate::backend::{Backend, RecordSpec};
 use crate::bench::{flops_per_step, plastic_batch, throughput, CpuPeak};
 use crate::config::Precision;
-use crate::cpu::{open_cpu, CpuKernel};
-use crate::gpu::{self, GpuBackend, GpuOptions};
+use crate::gpu;
+use crate::microcircuit::full::cpu::{open_cpu, CpuKernel};
+use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions};
 use anyhow::bail;
 use clap::Args;
 
@@ -72,7 +73,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "steady" => return bench_steady(a),
         m => bail!("--model: unknown `{m}`, allowed: full, steady"),
     }
-    crate::model::Shape::new(a.dims.clone(), true)
+    crate::microcircuit::Shape::new(a.dims.clone(), true)
         .validate()
         .map_err(|e| anyhow::anyhow!("--dims: {e}"))?;
     if a.batch.contains(&0) {
@@ -209,8 +210,8 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
 /// same precision and thread count.
 fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
     use crate::bench::{pattern_throughput, steady_batch};
-    use crate::steady::{SteadyBackend, SteadyKernel};
-    crate::model::Shape::new(a.dims.clone(), true)
+    use crate::microcircuit::steady::cpu::{SteadyBackend, SteadyKernel};
+    crate::microcircuit::Shape::new(a.dims.clone(), true)
         .validate()
         .map_err(|e| anyhow::anyhow!("--dims: {e}"))?;
     if a.batch.contains(&0) || a.seconds <= 0.0 {

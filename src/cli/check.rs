@@ -6,10 +6,11 @@
 use crate::backend::Backend;
 use crate::check::{self, Deviation, Quantity};
 use crate::config::{Config, ModelKind, Precision};
-use crate::cpu::{open_cpu, CpuKernel};
 use crate::experiment::{self, RunOptions};
-use crate::gpu::{GpuBackend, GpuOptions, SteadyGpuBackend};
-use crate::steady::SteadyBackend;
+use crate::microcircuit::full::cpu::{open_cpu, CpuKernel};
+use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions};
+use crate::microcircuit::steady::cpu::SteadyBackend;
+use crate::microcircuit::steady::gpu::SteadyGpuBackend;
 use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
@@ -175,8 +176,8 @@ fn gclusteron(
     opts: &RunOptions,
     a: &CheckArgs,
 ) -> anyhow::Result<[Run; 3]> {
-    use crate::gclusteron::{check as gc_check, protocol::Minibatches, run, GcCpu};
-    use crate::gpu::GcGpuBackend;
+    use crate::gclusteron::gpu::GcGpuBackend;
+    use crate::gclusteron::{check as gc_check, cpu::GcCpu, protocol::Minibatches, run};
     let sets = run::load_sets(cfg, plan, opts)?;
     let data: Vec<_> = sets.iter().map(|(d, _)| d.clone()).collect();
     let batch = run::batch_of(cfg, plan)?;

@@ -3,8 +3,8 @@
 
 use crate::backend::RecordSpec;
 use crate::config::{Config, ModelKind, Precision};
-use crate::cpu::CpuKernel;
 use crate::experiment::{self, BackendChoice, Interrupted, RunOptions};
+use crate::microcircuit::full::cpu::CpuKernel;
 use crate::output::{self, Shard};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};

@@ -1,7 +1,7 @@
 //! `pyralnet validity`: the full simulation and the steady-state model side by side.
 
 use crate::config::{Config, ModelKind};
-use crate::model::InstanceParams;
+use crate::microcircuit::InstanceParams;
 use crate::output;
 use crate::validity;
 use anyhow::{bail, Context};

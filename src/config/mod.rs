@@ -9,7 +9,7 @@ mod task;
 pub use sweep::{number_text, param_text, InstanceSpec, Plan};
 pub use task::{FileTargets, NpyPair, TargetsConfig, TaskConfig, TaskData};
 
-use crate::model::{FilterStart, Transfer};
+use crate::microcircuit::{FilterStart, Transfer};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -367,8 +367,8 @@ impl Config {
     }
 
     /// The network shape.
-    pub fn shape(&self) -> crate::model::Shape {
-        crate::model::Shape::new(self.network.dims.clone(), self.network.bias)
+    pub fn shape(&self) -> crate::microcircuit::Shape {
+        crate::microcircuit::Shape::new(self.network.dims.clone(), self.network.bias)
     }
 
     /// Expands the sweep into instances and validates each one's parameters.

@@ -1,7 +1,7 @@
 //! Validation of the `params` block (an [`InstanceParams`] as written in a config, after sweep
 //! values are merged in).
 
-use crate::model::{InstanceParams, Shape};
+use crate::microcircuit::{InstanceParams, Shape};
 use anyhow::bail;
 
 /// Most Euler steps one pattern may take (`t_pattern / dt`): 10^7, i.e. t_pattern 10^6 ms at

@@ -3,7 +3,7 @@
 
 use super::{params, Config, ModelKind};
 use crate::gclusteron::GcParams;
-use crate::model::{InstanceParams, Shape, Transfer};
+use crate::microcircuit::{InstanceParams, Shape, Transfer};
 use anyhow::bail;
 use serde_json::Value;
 

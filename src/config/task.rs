@@ -1,7 +1,7 @@
 //! The `task` and `targets` blocks: which data every instance learns, and how class labels become
 //! target potentials.
 
-use crate::model::{init, InstanceParams, Shape, Transfer};
+use crate::microcircuit::{init, InstanceParams, Shape, Transfer};
 use crate::tasks::{bars, files, idx, mimic, yinyang, Dataset};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};

@@ -16,11 +16,13 @@ pub use sweep::{count, hms, plan_schedule, run_batches, stderr_is_terminal, Mete
 
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
-use crate::cpu::{open_cpu, CpuKernel, State};
-use crate::gpu::{self, Gpu, GpuBackend, GpuOptions, SteadyGpuBackend};
-use crate::model::{init, self_prediction, Weights};
+use crate::gpu::{self, Gpu};
+use crate::microcircuit::full::cpu::{open_cpu, CpuKernel, State};
+use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions};
+use crate::microcircuit::steady::cpu::SteadyBackend;
+use crate::microcircuit::steady::gpu::SteadyGpuBackend;
+use crate::microcircuit::{init, self_prediction, Weights};
 use crate::output;
-use crate::steady::SteadyBackend;
 use anyhow::ensure;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 //! after batch in bounded memory.
 
 use crate::config::{Config, ModelKind, Plan, Precision};
-use crate::model::{Shape, Transfer};
+use crate::microcircuit::{Shape, Transfer};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 

@@ -6,10 +6,11 @@
 //!
 //! * [`params`]: the config's `params` block and its resolution per instance.
 //! * [`backend`]: the boundary between the host protocol and the CPU / GPU arithmetic.
-//! * [`kernel`], [`forward`], [`rules`], [`adam`]: the equations of spec §1–2.
+//! * [`rules`], [`adam`]: the equations of spec §1–2 (with the CPU's `cpu::kernel` and
+//!   `cpu::forward`).
 //! * [`init`]: initial states from the instance seed.
-//! * [`instance`], [`batch`]: the CPU backend ([`GcCpu`]); the GPU backend is
-//!   `crate::gpu::GcGpuBackend`.
+//! * [`cpu`]: the CPU backend ([`cpu::GcCpu`]: `kernel`, `forward`, `instance`, `batch`);
+//!   [`gpu`]: the GPU backend ([`gpu::GcGpuBackend`]) with its shaders beside it.
 //! * [`setup`]: the config's `gclusteron` block and the data sets it prepares.
 //! * [`protocol`]: minibatch draws, the iteration loop, evaluation and convergence.
 //! * [`logreg`]: the logistic-regression baseline.
@@ -19,12 +20,10 @@
 
 pub mod adam;
 pub mod backend;
-pub mod batch;
 pub mod check;
-pub mod forward;
+pub mod cpu;
+pub mod gpu;
 pub mod init;
-pub mod instance;
-pub mod kernel;
 pub mod logreg;
 pub mod output;
 pub mod params;
@@ -37,7 +36,5 @@ pub mod toy;
 pub use backend::{
     ErrorMode, GcBackend, GcBatch, GcData, GcHyper, GcState, KernelAt, Moments, Readout,
 };
-pub use batch::GcCpu;
-pub use kernel::GcReal;
 pub use params::{ErrorKind, GcParams, InitKind, Optimiser, Rule};
 pub use setup::{GcConfig, ReadoutKind};

@@ -3,7 +3,7 @@
 
 use super::backend::{GcBackend, KernelAt};
 use crate::experiment::{argmax, Metrics};
-use crate::model::init::{purpose, sub_seed};
+use crate::microcircuit::init::{purpose, sub_seed};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 

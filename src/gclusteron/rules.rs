@@ -3,7 +3,7 @@
 //! authors' code; they are part of the learning rates.
 
 use super::backend::ErrorMode;
-use crate::model::Real;
+use crate::microcircuit::Real;
 
 /// `σ(o) = 1 / (1 + e^{−o})`.
 pub fn sigmoid<T: Real>(o: T) -> T {

@@ -3,14 +3,14 @@
 //! trains on the chosen backend (CPU in the config's precision, or GPU).
 
 use super::backend::{GcBackend, GcBatch, GcData, KernelAt};
-use super::batch::GcCpu;
+use super::cpu::GcCpu;
+use super::gpu::GcGpuBackend;
 use super::init::initial_state;
 use super::logreg::LogReg;
 use super::protocol::{accuracy, finite, train, GcCurvePoint, Layout, Schedule};
 use super::GcState;
 use crate::config::{Config, InstanceSpec, Plan, Precision};
 use crate::experiment::{BackendChoice, Metrics, RunOptions};
-use crate::gpu::GcGpuBackend;
 use anyhow::{bail, ensure, Context};
 use std::sync::Arc;
 use std::time::Instant;

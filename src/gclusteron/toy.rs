@@ -4,9 +4,9 @@
 //! (correlate) and push apart those that disagree; 'neg' should break such clusters up.
 
 use super::backend::{ErrorMode, GcBackend, GcBatch, GcData, GcHyper, GcState, Readout};
-use super::batch::GcCpu;
+use super::cpu::GcCpu;
 use super::protocol::Minibatches;
-use crate::model::init::{purpose, sub_seed};
+use crate::microcircuit::init::{purpose, sub_seed};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;

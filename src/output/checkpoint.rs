@@ -10,8 +10,8 @@
 //! `checkpoint/`, `checkpoint.new/`, `checkpoint.old/`.
 
 use super::{write_atomic, write_text};
-use crate::cpu::State;
-use crate::model::{Shape, Weights};
+use crate::microcircuit::full::cpu::State;
+use crate::microcircuit::{Shape, Weights};
 use anyhow::{bail, Context};
 use ndarray::{Array1, Array2};
 use ndarray_npy::{NpzReader, NpzWriter};

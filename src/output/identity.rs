@@ -5,7 +5,7 @@
 
 use super::write_text;
 use crate::config::Precision;
-use crate::cpu::CpuKernel;
+use crate::microcircuit::full::cpu::CpuKernel;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 
 use super::write_atomic;
 use crate::backend::Trace;
-use crate::model::{Shape, Weights};
+use crate::microcircuit::{Shape, Weights};
 use anyhow::{bail, Context};
 use ndarray::{Array1, Array2, Ix2, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter};

@@ -15,8 +15,8 @@ use super::tables::{
 };
 use super::{write_atomic, write_text, Outcome};
 use crate::config::{Config, Plan};
-use crate::cpu::CpuKernel;
 use crate::experiment::{Results, Schedule};
+use crate::microcircuit::full::cpu::CpuKernel;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::io::Write;

@@ -4,8 +4,8 @@
 use super::{write_text, write_trace, write_weights};
 use crate::backend::Trace;
 use crate::config::{Config, InstanceSpec};
-use crate::cpu::CpuKernel;
 use crate::experiment::{CurvePoint, InstanceResult, Metrics};
+use crate::microcircuit::full::cpu::CpuKernel;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

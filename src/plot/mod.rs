@@ -9,8 +9,8 @@ pub use figure::{save, ClassMap, Figure, Panel, Series};
 
 use crate::backend::{Batch, Chunk, RecordSpec};
 use crate::config::{Config, Plan, Precision, TaskConfig};
-use crate::cpu::{open_cpu, CpuKernel};
 use crate::experiment::argmax;
+use crate::microcircuit::full::cpu::{open_cpu, CpuKernel};
 use anyhow::Context;
 use ndarray::Array2;
 use ndarray_npy::NpzReader;

@@ -7,8 +7,8 @@ pub mod process;
 
 use pyralnet::backend::{Batch, Chunk};
 use pyralnet::gpu::{self, Gpu, GpuError};
-use pyralnet::model::init::init_weights;
-use pyralnet::model::{InstanceParams, Shape, Transfer};
+use pyralnet::microcircuit::init::init_weights;
+use pyralnet::microcircuit::{InstanceParams, Shape, Transfer};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 

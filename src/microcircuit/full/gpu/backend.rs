@@ -1,0 +1,767 @@
+//! [`GpuBackend`]: the [`Backend`] contract on a wgpu device.
+
+use super::kernel::{
+    read_back, read_records, storage_init, workgroup_size, zeroed, StepKernel, SERIAL, STEP,
+    STORAGE,
+};
+use super::layout::{KernelKind, Layout, DISPATCH_STRIDE, LOOP_BUDGET};
+use super::pieces;
+use super::serial::{step_source, Features};
+use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
+use crate::gpu::device::{open, Gpu};
+use crate::microcircuit::full::cpu::State;
+use crate::microcircuit::{FilterStart, Weights};
+use anyhow::{ensure, Context};
+
+/// Dispatch records in the uniform buffer, i.e. dispatches per submission.
+const DISPATCH_CAP: usize = 256;
+/// Bytes of one dispatch record as the kernels read it (`struct Dispatch`, 8 words).
+const DISPATCH_BYTES: u64 = 32;
+/// Loop trips per thread and step above which a GPU runs the phased kernel instead of the
+/// fused one (the fused kernel's one workgroup per instance would then work through long
+/// serial loops while most of the device idles).
+const FUSED_TRIPS_GPU: u64 = 4096;
+/// Loop trips per thread and step the phased kernel aims at on a GPU when choosing its
+/// workgroups per instance.
+const PHASED_TRIPS_GPU: u64 = 1024;
+/// Largest pattern upload per sub-batch; longer chunks are processed in pieces.
+const PATTERN_BYTES_CAP: u64 = 64 << 20;
+
+/// Settings of the GPU backend.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// Adapter to use: the first whose name contains this (case-insensitive); `None` picks
+    /// the best one (discrete GPU first).
+    pub adapter: Option<String>,
+    /// At most this many instances per sub-batch (`None`: as many as the device limits allow).
+    pub max_group: Option<usize>,
+    /// At most this many patterns per instance per upload (`None`: as many as fit in 64 MiB).
+    pub piece_patterns: Option<usize>,
+    /// Threads per workgroup (`None`: 8 on CPU drivers such as lavapipe, 64 on GPUs).
+    pub workgroup_size: Option<usize>,
+    /// Integrator kernel (`None`: chosen from the device, see [`GpuBackend::with_gpu`]).
+    pub kernel: Option<KernelKind>,
+    /// Workgroups per instance of the phased kernel (`None`: from the device, see
+    /// [`GpuBackend::with_gpu`]).
+    pub tiles: Option<usize>,
+    /// Traces to record during training (as the CPU backend records them).
+    pub record: RecordSpec,
+}
+
+/// Pattern buffers of one sub-batch, sized for `cap` patterns per instance, with the bind
+/// groups that use them.
+struct Io {
+    cap: usize,
+    patterns: wgpu::Buffer,
+    readouts: wgpu::Buffer,
+    /// Per instance the stream step of its first sample, then its samples (when recording).
+    trace: wgpu::Buffer,
+    train: wgpu::BindGroup,
+    eval: wgpu::BindGroup,
+}
+
+/// A sub-batch: instances `first..first+len`, each buffer small enough to bind.
+struct Group {
+    first: usize,
+    len: usize,
+    meta: wgpu::Buffer,
+    state: wgpu::Buffer,
+    /// Copy of `state` that evaluation runs on.
+    eval_state: wgpu::Buffer,
+    scratch: wgpu::Buffer,
+    /// Training steps taken, (lo, hi) per instance: the step key of the noise.
+    counters: wgpu::Buffer,
+    io: Option<Io>,
+}
+
+/// The GPU backend: every instance's state lives on the device; each chunk uploads the
+/// patterns, runs them in a few dispatches and reads back the readouts and, when recording,
+/// the trace samples of the chunk.
+pub struct GpuBackend {
+    gpu: Gpu,
+    layout: Layout,
+    kernel: StepKernel,
+    /// Workgroups per instance (phased kernel) or 1.
+    tiles: usize,
+    groups: Vec<Group>,
+    dispatch: wgpu::Buffer,
+    /// Steps per pattern of every instance, and of the slowest.
+    steps: Vec<usize>,
+    max_steps: usize,
+    /// Stream steps one dispatch runs (see [`Layout::steps_per_dispatch`]; one step for the
+    /// phased kernel).
+    window: usize,
+    record: RecordSpec,
+    /// Arrays of a trace sample and their widths, words per sample (empty, 0: no recording).
+    record_columns: Vec<(String, usize)>,
+    record_width: usize,
+    traces: Vec<Trace>,
+    /// Largest binding (bytes) any buffer may have.
+    max_binding: u64,
+    piece_patterns: Option<usize>,
+    /// Instances per sub-batch: as many as the binding limits allow (or `max_group`).
+    per_group: usize,
+    /// Where each instance's stimulus filter starts, and whether the states have been checked
+    /// for a fresh start since the backend was built or last restored.
+    filter_start: Vec<FilterStart>,
+    filters_checked: bool,
+}
+
+/// A kernel's layout and sources (training and evaluation), its entry points (one dispatch of
+/// each per step window), threads per instance, and the loop iterations of one step (recording
+/// included).
+struct Program {
+    layout: Layout,
+    train: String,
+    eval: String,
+    entries: &'static [&'static str],
+    /// Workgroups per instance (phased kernel) or 1.
+    tiles: usize,
+    threads: usize,
+    step_trips: u64,
+}
+
+impl Program {
+    /// The program of kernel `kind` with `wg` threads per workgroup and, for the phased
+    /// kernel, `tiles` workgroups per instance; `record_width` words per trace sample (0: no
+    /// recording).
+    fn new(batch: &Batch, wg: usize, kind: KernelKind, tiles: usize, record_width: usize) -> Self {
+        let layout = Layout::new(&batch.shape, batch.phi, wg, kind);
+        let tiles = if kind == KernelKind::Phased { tiles } else { 1 };
+        let threads = wg * tiles;
+        let record_trips = match record_width {
+            0 => 0,
+            w => layout.record_trips_per_step(threads, w),
+        };
+        match kind {
+            KernelKind::Workgroup | KernelKind::Phased => {
+                let body = format!("const NT: u32 = {threads}u;\n{STEP}");
+                Program {
+                    train: body.clone(),
+                    eval: body,
+                    entries: match kind {
+                        KernelKind::Phased => &["phase_a_main", "phase_b_main", "phase_c_main"],
+                        _ => &["main"],
+                    },
+                    tiles,
+                    threads,
+                    step_trips: layout.workgroup_trips_per_step(threads) + record_trips,
+                    layout,
+                }
+            }
+            KernelKind::Serial => {
+                let train = step_source(&layout, &Features::training(batch));
+                let eval = step_source(&layout, &Features::evaluation(batch.shape.n_layers()));
+                Program {
+                    train: format!("{SERIAL}\n{}", train.wgsl),
+                    eval: format!("{SERIAL}\n{}", eval.wgsl),
+                    entries: &["main"],
+                    tiles,
+                    threads,
+                    step_trips: train.trips.max(eval.trips) + record_trips,
+                    layout,
+                }
+            }
+        }
+    }
+
+    /// Loop iterations one invocation may run for one step and two pattern boundaries (what
+    /// must fit llvmpipe's limit).
+    fn need(&self) -> u64 {
+        self.step_trips + 2 * self.layout.loop_trips_per_pattern(self.threads)
+    }
+
+    /// The phased program with the fewest workgroups per instance (doubling, up to `max_tiles`)
+    /// whose step needs at most `target` loop iterations per invocation, or the most that
+    /// still lower it.
+    fn phased(
+        batch: &Batch,
+        wg: usize,
+        target: u64,
+        max_tiles: usize,
+        record_width: usize,
+    ) -> Self {
+        let mut p = Program::new(batch, wg, KernelKind::Phased, 1, record_width);
+        while p.need() > target && 2 * p.tiles <= max_tiles {
+            let next = Program::new(batch, wg, KernelKind::Phased, 2 * p.tiles, record_width);
+            if next.need() >= p.need() {
+                break;
+            }
+            p = next;
+        }
+        p
+    }
+}
+
+/// Whether a run trains (nudging, plasticity, noise) or evaluates a copy of the state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Train,
+    Eval,
+}
+
+impl GpuBackend {
+    /// Opens the adapter named in `opts` and uploads the batch.
+    pub fn new(batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
+        let gpu = open(opts.adapter.as_deref())?;
+        Self::with_gpu(gpu, batch, opts)
+    }
+
+    /// Uploads the batch to an already open device, split into sub-batches whose buffers fit
+    /// the device's binding limits. Unless `opts` names them, the kernel and its workgroups per
+    /// instance come from the adapter: on CPU drivers the first of serial (which needs 64-bit
+    /// integers in shaders), fused workgroup and phased kernel whose step fits llvmpipe's loop
+    /// limit (the phased one with the fewest workgroups per instance that fit; an error when
+    /// none does); on GPUs the fused kernel
+    /// unless a step takes one thread more than 4096 loop trips, else the phased one with
+    /// workgroups doubled until a step takes at most 1024.
+    pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
+        batch.shape.validate().map_err(anyhow::Error::msg)?;
+        ensure!(!batch.is_empty(), "empty batch");
+        ensure!(
+            batch.init.len() == batch.len(),
+            "batch has {} parameter sets but {} initial weights",
+            batch.len(),
+            batch.init.len()
+        );
+        let wg = opts.workgroup_size.unwrap_or_else(|| workgroup_size(&gpu));
+        ensure!(
+            (1..=gpu.limits.max_compute_invocations_per_workgroup as usize).contains(&wg)
+                && wg <= gpu.limits.max_compute_workgroup_size_x as usize,
+            "workgroup size {wg} not supported by the device"
+        );
+        let cpu_driver = crate::gpu::device::is_cpu_driver(&gpu.info);
+        let record_columns = match opts.record.stride {
+            0 => Vec::new(),
+            _ => Layout::new(&batch.shape, batch.phi, wg, KernelKind::Workgroup)
+                .record_columns(opts.record.all_compartments),
+        };
+        let record_width: usize = record_columns.iter().map(|c| c.1).sum();
+        let max_tiles = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        // llvmpipe ends an invocation after LOOP_BUDGET-ish loop iterations: one step (one
+        // phase of it for the phased kernel) and two pattern boundaries must fit into one
+        // dispatch
+        let fits = |p: &Program| !cpu_driver || p.need() <= LOOP_BUDGET;
+        let new = |kind| Program::new(batch, wg, kind, opts.tiles.unwrap_or(1), record_width);
+        let phased = || {
+            let target = if cpu_driver {
+                LOOP_BUDGET
+            } else {
+                PHASED_TRIPS_GPU
+            };
+            Program::phased(batch, wg, target, max_tiles, record_width)
+        };
+        if let Some(tiles) = opts.tiles {
+            ensure!(
+                (1..=max_tiles).contains(&tiles),
+                "{tiles} workgroups per instance not supported by the device (1 to {max_tiles})"
+            );
+        }
+        let int64 = gpu.device.features().contains(wgpu::Features::SHADER_INT64);
+        ensure!(
+            int64 || opts.kernel != Some(KernelKind::Serial),
+            "the serial kernel needs 64-bit integers in shaders (SHADER_INT64), which {} lacks",
+            gpu.label()
+        );
+        let program = match opts.kernel {
+            Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
+            Some(kind) => new(kind),
+            // CPU drivers: the serial kernel when the device has 64-bit integers and one step
+            // fits the loop limit, else the fused workgroup kernel, else the phased one
+            None if cpu_driver => [KernelKind::Serial, KernelKind::Workgroup]
+                .into_iter()
+                .filter(|&k| int64 || k != KernelKind::Serial)
+                .map(new)
+                .find(fits)
+                .unwrap_or_else(phased),
+            // GPUs: the fused kernel unless a step is long work for one workgroup
+            None => Some(new(KernelKind::Workgroup))
+                .filter(|p| p.step_trips <= FUSED_TRIPS_GPU)
+                .unwrap_or_else(phased),
+        };
+        ensure!(
+            fits(&program),
+            "{} is too large for a CPU Vulkan driver: one step and pattern boundary need up to \
+             {} loop iterations per invocation, llvmpipe stops a shader after 65535",
+            batch.shape.label(),
+            program.need()
+        );
+        let kernel = StepKernel::new(&gpu, wg, &program.train, &program.eval, program.entries)?;
+        let Program {
+            layout,
+            step_trips,
+            tiles,
+            threads,
+            ..
+        } = program;
+        let lim = &gpu.limits;
+        let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
+        let shape = &batch.shape;
+        let steps: Vec<usize> = batch.params.iter().map(|p| p.steps_per_pattern()).collect();
+        let (min_steps, max_steps) = (*steps.iter().min().unwrap(), *steps.iter().max().unwrap());
+        ensure!(
+            min_steps > 0,
+            "every instance needs at least one Euler step per pattern (t_pattern ≥ dt/2)"
+        );
+        // a pattern's trace samples, with the instance's word of the trace header
+        let trace_words = match opts.record.stride {
+            0 => 0,
+            stride => 1 + max_steps.div_ceil(stride) * record_width,
+        };
+        let widest = layout
+            .state_len
+            .max(layout.scratch_len)
+            .max(layout.params_len())
+            .max(shape.n_in() + shape.n_out())
+            .max(trace_words) as u64
+            * 4;
+        let instances_per_workgroup = match layout.kernel {
+            KernelKind::Workgroup | KernelKind::Phased => 1,
+            KernelKind::Serial => wg as u64,
+        };
+        let mut per_group = (max_binding / widest)
+            .min(u64::from(lim.max_compute_workgroups_per_dimension) * instances_per_workgroup)
+            as usize;
+        if let Some(m) = opts.max_group {
+            per_group = per_group.min(m.max(1));
+        }
+        ensure!(
+            per_group > 0,
+            "one instance of {} needs {widest} bytes in one buffer, more than the device's \
+             binding limit of {max_binding} bytes",
+            shape.label()
+        );
+        let groups = (0..batch.len())
+            .step_by(per_group)
+            .map(|first| {
+                let len = per_group.min(batch.len() - first);
+                Self::group(&gpu, &layout, batch, first, len)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let dispatch = zeroed(
+            &gpu,
+            "dispatch",
+            DISPATCH_CAP as u64 * DISPATCH_STRIDE as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        let window = match layout.kernel {
+            KernelKind::Phased => 1,
+            _ => layout.steps_per_dispatch(min_steps, step_trips, threads),
+        };
+        Ok(GpuBackend {
+            gpu,
+            layout,
+            kernel,
+            tiles,
+            groups,
+            dispatch,
+            max_steps,
+            steps,
+            window,
+            max_binding,
+            piece_patterns: opts.piece_patterns,
+            record: opts.record.clone(),
+            record_columns,
+            record_width,
+            traces: vec![Trace::default(); batch.len()],
+            per_group,
+            filter_start: batch.params.iter().map(|p| p.filter_start).collect(),
+            filters_checked: false,
+        })
+    }
+
+    /// Starts the stimulus filters of instances that have taken no step yet at their first
+    /// training pattern ([`State::start_filters`]), on the host: one snapshot, the change and
+    /// one restore before the first training chunk (and the first after a restore), so the
+    /// kernels start from whatever `r_0`, `u_tgt` the state holds.
+    fn start_filters(&mut self, chunk: &Chunk) -> anyhow::Result<()> {
+        if self.filters_checked || !self.filter_start.contains(&FilterStart::First) {
+            return Ok(());
+        }
+        let (n_in, n_out) = (self.layout.shape.n_in(), self.layout.shape.n_out());
+        if pieces::chunk_patterns(chunk, self.filter_start.len(), n_in, n_out)? == 0 {
+            return Ok(());
+        }
+        let mut states = self.snapshot()?;
+        if states.iter().any(|s| s.step == 0) {
+            let starts = self.filter_start.iter().zip(chunk.x.iter().zip(&chunk.y));
+            for (st, (&start, (x, y))) in states.iter_mut().zip(starts) {
+                st.start_filters(start, &x[..n_in], &y[..n_out]);
+            }
+            self.restore(&states)?;
+        }
+        self.filters_checked = true;
+        Ok(())
+    }
+
+    fn group(
+        gpu: &Gpu,
+        layout: &Layout,
+        batch: &Batch,
+        first: usize,
+        len: usize,
+    ) -> anyhow::Result<Group> {
+        let range = first..first + len;
+        let meta = layout.meta(&batch.params[range.clone()]);
+        let mut state: Vec<f32> = Vec::with_capacity(len * layout.state_len);
+        for w in &batch.init[range] {
+            state.extend(layout.pack(&State::new(&batch.shape, w.clone()))?);
+        }
+        let state_bytes = 4 * state.len() as u64;
+        Ok(Group {
+            first,
+            len,
+            meta: storage_init(gpu, "meta", bytemuck::cast_slice(&meta)),
+            state: storage_init(gpu, "state", bytemuck::cast_slice(&state)),
+            eval_state: zeroed(gpu, "eval state", state_bytes, STORAGE),
+            scratch: zeroed(
+                gpu,
+                "scratch",
+                4 * (len * layout.scratch_len) as u64,
+                STORAGE,
+            ),
+            counters: zeroed(gpu, "counters", 8 * len as u64, STORAGE),
+            io: None,
+        })
+    }
+
+    /// The device this backend runs on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// The kernel that runs the batch and its workgroups per instance (phased kernel; else 1).
+    pub fn kernel(&self) -> (KernelKind, usize) {
+        (self.layout.kernel, self.tiles)
+    }
+
+    /// Number of sub-batches the batch was split into.
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Patterns per instance that one upload of sub-batch `len` may hold (and, when recording,
+    /// whose trace samples one buffer may hold).
+    fn piece_cap(&self, len: usize, patterns: usize) -> usize {
+        let shape = &self.layout.shape;
+        let limit = self.max_binding.min(PATTERN_BYTES_CAP);
+        let per_pattern = 4 * (len * (shape.n_in() + shape.n_out())) as u64;
+        let mut cap = (limit / per_pattern) as usize;
+        if self.record.stride > 0 {
+            let samples = self.max_steps.div_ceil(self.record.stride);
+            let trace_per_pattern = 4 * (len * samples * self.record_width) as u64;
+            cap = cap.min((limit.saturating_sub(4 * len as u64) / trace_per_pattern) as usize);
+        }
+        patterns
+            .min(cap)
+            .min(self.piece_patterns.unwrap_or(usize::MAX))
+            .min(u32::MAX as usize / self.max_steps)
+            .max(1)
+    }
+
+    /// Trace samples per instance that a piece of `pc` patterns may record.
+    fn trace_cap(&self, pc: usize) -> usize {
+        match self.record.stride {
+            0 => 0,
+            stride => (pc * self.max_steps).div_ceil(stride),
+        }
+    }
+
+    /// Makes sure group `gi` has pattern buffers for at least `cap` patterns per instance.
+    fn ensure_io(&mut self, gi: usize, cap: usize) {
+        let g = &self.groups[gi];
+        if g.io.as_ref().is_some_and(|io| io.cap >= cap) {
+            return;
+        }
+        let shape = &self.layout.shape;
+        let gpu = &self.gpu;
+        let row = (shape.n_in() + shape.n_out()) as u64;
+        let patterns = zeroed(gpu, "patterns", 4 * row * (g.len * cap) as u64, STORAGE);
+        let readouts = zeroed(
+            gpu,
+            "readouts",
+            4 * (g.len * cap * shape.n_out()) as u64,
+            STORAGE,
+        );
+        let trace_words = match self.record.stride {
+            0 => 1,
+            _ => g.len * (1 + self.trace_cap(cap) * self.record_width),
+        };
+        let trace = zeroed(gpu, "trace", 4 * trace_words as u64, STORAGE);
+        let bind = |state: &wgpu::Buffer| {
+            self.kernel.bind(
+                gpu,
+                [
+                    &g.meta,
+                    &patterns,
+                    state,
+                    &g.scratch,
+                    &g.counters,
+                    &readouts,
+                    &self.dispatch,
+                    &trace,
+                    state,
+                ],
+                DISPATCH_BYTES,
+            )
+        };
+        let (train, eval) = (bind(&g.state), bind(&g.eval_state));
+        self.groups[gi].io = Some(Io {
+            cap,
+            patterns,
+            readouts,
+            trace,
+            train,
+            eval,
+        });
+    }
+
+    /// The training step counters of group `gi`'s instances.
+    fn counters(&self, gi: usize) -> anyhow::Result<Vec<u64>> {
+        let g = &self.groups[gi];
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&read_back(
+            &self.gpu,
+            &g.counters,
+            &[(0, 8 * g.len as u64)],
+        )?);
+        Ok(words
+            .chunks_exact(2)
+            .map(|c| u64::from(c[0]) | u64::from(c[1]) << 32)
+            .collect())
+    }
+
+    /// Appends the samples of a piece of `pc` patterns to the traces of group `gi`'s
+    /// instances: instance k's sample j (of `cap`) is stream step `first_sample[k] + j·stride`,
+    /// global training step `first_step[k]` further on.
+    fn append_samples(
+        &mut self,
+        gi: usize,
+        pc: usize,
+        cap: usize,
+        first_step: &[u64],
+        first_sample: &[u32],
+        samples: &[u32],
+    ) {
+        let (first, len) = (self.groups[gi].first, self.groups[gi].len);
+        let (stride, width) = (self.record.stride, self.record_width);
+        for k in 0..len {
+            let trace = &mut self.traces[first + k];
+            let stream = pc * self.steps[first + k];
+            let ts = (first_sample[k] as usize..stream).step_by(stride);
+            for (j, t) in ts.enumerate() {
+                if trace.arrays.is_empty() {
+                    trace.arrays = self
+                        .record_columns
+                        .iter()
+                        .map(|(name, w)| (name.clone(), *w, Vec::new()))
+                        .collect();
+                }
+                trace.step.push(first_step[k] + t as u64);
+                let mut words = samples[(k * cap + j) * width..].iter();
+                for (_, w, dst) in &mut trace.arrays {
+                    dst.extend(
+                        words
+                            .by_ref()
+                            .take(*w)
+                            .map(|&b| f64::from(f32::from_bits(b))),
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl pieces::InPieces for GpuBackend {
+    type Mode = Mode;
+
+    fn widths(&self) -> (usize, usize) {
+        (self.layout.shape.n_in(), self.layout.shape.n_out())
+    }
+
+    fn spans(&self) -> Vec<(usize, usize)> {
+        self.groups.iter().map(|g| (g.first, g.len)).collect()
+    }
+
+    fn prepare(&mut self, gi: usize, patterns: usize, mode: Mode) -> usize {
+        let g = &self.groups[gi];
+        if mode == Mode::Eval {
+            pieces::copy_to_eval(&self.gpu, &g.state, &g.eval_state);
+        }
+        let cap = self.piece_cap(g.len, patterns);
+        self.ensure_io(gi, cap);
+        cap
+    }
+
+    /// Uploads one piece of `pc` patterns per instance to group `gi`, runs it and returns the
+    /// readouts (instance-major, pattern, output).
+    fn run_piece(
+        &mut self,
+        gi: usize,
+        data: &[f32],
+        pc: usize,
+        mode: Mode,
+    ) -> anyhow::Result<Vec<f32>> {
+        // recording: every instance's first sample is at the first stream step whose global
+        // training step is a multiple of the stride
+        let stride = match mode {
+            Mode::Train => self.record.stride,
+            Mode::Eval => 0,
+        };
+        let first_step = match stride {
+            0 => Vec::new(),
+            _ => self.counters(gi)?,
+        };
+        let first_sample: Vec<u32> = first_step
+            .iter()
+            .map(|&g0| (g0.next_multiple_of(stride as u64) - g0) as u32)
+            .collect();
+        let trace_cap = match stride {
+            0 => 0,
+            _ => self.trace_cap(pc),
+        };
+        let g = &self.groups[gi];
+        let io = g.io.as_ref().context("pattern buffers allocated")?;
+        let gpu = &self.gpu;
+        gpu.queue
+            .write_buffer(&io.patterns, 0, bytemuck::cast_slice(data));
+        if stride > 0 {
+            gpu.queue
+                .write_buffer(&io.trace, 0, bytemuck::cast_slice(&first_sample));
+        }
+        let (bind, pipelines) = match mode {
+            Mode::Train => (&io.train, &self.kernel.train),
+            Mode::Eval => (&io.eval, &self.kernel.eval),
+        };
+        let workgroups = match self.layout.kernel {
+            KernelKind::Workgroup | KernelKind::Phased => [self.tiles, g.len],
+            KernelKind::Serial => [g.len.div_ceil(self.layout.wg), 1],
+        };
+        // windows of the instances' step streams; each instance stops at its own end
+        let total = pc * self.max_steps;
+        let ranges: Vec<(usize, usize)> = (0..total)
+            .step_by(self.window)
+            .map(|b| (b, (b + self.window).min(total)))
+            .collect();
+        for batch in ranges.chunks(DISPATCH_CAP) {
+            let mut records = vec![0u32; batch.len() * DISPATCH_STRIDE / 4];
+            for (k, &(b, e)) in batch.iter().enumerate() {
+                records[k * DISPATCH_STRIDE / 4..][..8].copy_from_slice(&[
+                    b as u32,
+                    e as u32,
+                    u32::from(mode == Mode::Train),
+                    pc as u32,
+                    g.len as u32,
+                    stride as u32,
+                    self.record_width as u32,
+                    trace_cap as u32,
+                ]);
+            }
+            gpu.queue
+                .write_buffer(&self.dispatch, 0, bytemuck::cast_slice(&records));
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for k in 0..batch.len() {
+                    pass.set_bind_group(0, bind, &[(k * DISPATCH_STRIDE) as u32]);
+                    for pipeline in pipelines {
+                        pass.set_pipeline(pipeline);
+                        pass.dispatch_workgroups(workgroups[0] as u32, workgroups[1] as u32, 1);
+                    }
+                }
+            }
+            gpu.queue.submit([enc.finish()]);
+        }
+        let bytes = 4 * (g.len * pc * self.layout.shape.n_out()) as u64;
+        let readouts = bytemuck::pod_collect_to_vec(&read_back(gpu, &io.readouts, &[(0, bytes)])?);
+        if stride > 0 {
+            let words = 4 * (g.len * trace_cap * self.record_width) as u64;
+            let samples: Vec<u32> = bytemuck::pod_collect_to_vec(&read_back(
+                gpu,
+                &io.trace,
+                &[(4 * g.len as u64, words)],
+            )?);
+            self.append_samples(gi, pc, trace_cap, &first_step, &first_sample, &samples);
+        }
+        Ok(readouts)
+    }
+}
+
+impl Backend for GpuBackend {
+    /// One sub-batch: more instances would need more buffers of the binding limit's size.
+    fn batch_capacity(&self) -> Option<usize> {
+        Some(self.per_group)
+    }
+
+    fn name(&self) -> String {
+        format!("gpu {}", self.gpu.label())
+    }
+
+    fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
+        self.start_filters(chunk)?;
+        pieces::run(self, chunk, Mode::Train)
+    }
+
+    fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
+        pieces::run(self, chunk, Mode::Eval)
+    }
+
+    /// Reads back every instance's state words and step counter; f32 widens to f64 exactly.
+    fn snapshot(&mut self) -> anyhow::Result<Vec<State<f64>>> {
+        let stride = self.layout.state_len;
+        let mut out = Vec::with_capacity(self.groups.iter().map(|g| g.len).sum());
+        for (gi, g) in self.groups.iter().enumerate() {
+            let words = read_records(&self.gpu, &g.state, g.len, stride, stride)?;
+            let counters = self.counters(gi)?;
+            for (w, &step) in words.chunks_exact(stride).zip(&counters) {
+                out.push(self.layout.unpack(w, step));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Uploads the states (values rounded to f32, exact for states of an f32 backend) and step
+    /// counters; the scratch needs no restoring, as every pattern starts by clearing its sums.
+    fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
+        let n: usize = self.groups.iter().map(|g| g.len).sum();
+        crate::backend::check_restore_len(states.len(), n)?;
+        // pack everything first, so that a state of the wrong shape leaves the backend as it was
+        let packed = self
+            .groups
+            .iter()
+            .map(|g| {
+                let mut words = Vec::with_capacity(g.len * self.layout.state_len);
+                let mut counters = Vec::with_capacity(2 * g.len);
+                for st in &states[g.first..g.first + g.len] {
+                    words.extend(self.layout.pack(st)?);
+                    counters.extend([st.step as u32, (st.step >> 32) as u32]);
+                }
+                Ok((words, counters))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (g, (words, counters)) in self.groups.iter().zip(packed) {
+            self.gpu
+                .queue
+                .write_buffer(&g.state, 0, bytemuck::cast_slice(&words));
+            self.gpu
+                .queue
+                .write_buffer(&g.counters, 0, bytemuck::cast_slice(&counters));
+        }
+        self.filters_checked = false;
+        Ok(())
+    }
+
+    fn take_traces(&mut self) -> Vec<Trace> {
+        let n = self.traces.len();
+        std::mem::replace(&mut self.traces, vec![Trace::default(); n])
+    }
+
+    fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {
+        let (stride, w) = (self.layout.state_len, self.layout.weight_words());
+        let mut out = Vec::new();
+        for g in &self.groups {
+            let words = read_records(&self.gpu, &g.state, g.len, stride, w)?;
+            out.extend(words.chunks_exact(w).map(|c| self.layout.unpack_weights(c)));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,410 @@
+//! [`SteadyGpuBackend`]: the steady-state model "SteadNet" (MODEL.md section 7, sweep order in
+//! [`crate::microcircuit::steady`]) on a wgpu device, in f32, computing what
+//! [`crate::microcircuit::steady::cpu::SteadyBackend`]
+//! computes.
+//!
+//! **Kernel** (`steady.wgsl`): one workgroup per instance, its threads dealt over the
+//! rows of the matrices of one layer (each thread a row's dot product, soma and rate; in the
+//! plasticity step the row's dendrite, error and update, since a row's update reads only rates,
+//! which the step does not change). One dispatch runs one operation on one layer of every
+//! instance of a group: an up-sweep update (`OP_UP`), a down-sweep update (`OP_DOWN`) or the
+//! plasticity step (`OP_LEARN`); dispatches run in order, so a pattern is the sequence of the
+//! CPU's layer updates. Instances with fewer passes or exposures than the batch's most skip the
+//! surplus dispatches. Dot products sum in the CPU's order (`microcircuit::weights::dot`).
+//!
+//! **Loop limit.** llvmpipe (lavapipe) ends an invocation after 65535 loop iterations: the
+//! costliest dispatch is bounded per thread ([`Layout::max_trips`]), and on CPU drivers the
+//! workgroup grows (doubling from 8 threads) until it fits under the full model's budget; a
+//! shape that fits no workgroup size is an error.
+//!
+//! The bind group layout, buffer helpers and read-back are those of the full model's kernels
+//! (`crate::microcircuit::full::gpu::kernel`); the kernel ignores their scratch, counter and
+//! trace bindings.
+
+mod layout;
+
+use crate::backend::{Backend, Batch, Chunk};
+use crate::gpu::device::{is_cpu_driver, open, Gpu};
+use crate::microcircuit::full::cpu::State;
+use crate::microcircuit::full::gpu::kernel::{
+    read_back, read_records, storage_init, workgroup_size, zeroed, StepKernel, STORAGE,
+};
+use crate::microcircuit::full::gpu::layout::{DISPATCH_STRIDE, LOOP_BUDGET};
+use crate::microcircuit::full::gpu::{pieces, GpuOptions};
+use crate::microcircuit::Weights;
+use anyhow::{ensure, Context};
+use layout::{Layout, OP_DOWN, OP_LEARN, OP_UP};
+
+const STEADY: &str = include_str!("steady.wgsl");
+/// Dispatch records in the uniform buffer, i.e. dispatches per submission.
+const JOB_CAP: usize = 1024;
+/// Bytes of one dispatch record as the kernel reads it (`struct Job`, 7 words), rounded up to 16.
+const JOB_BYTES: u64 = 32;
+/// Largest pattern upload per group; longer chunks run in pieces.
+const PATTERN_BYTES_CAP: u64 = 64 << 20;
+
+/// Pattern buffers of a group for `cap` patterns per instance, with the bind groups using them.
+struct Io {
+    cap: usize,
+    patterns: wgpu::Buffer,
+    readouts: wgpu::Buffer,
+    train: wgpu::BindGroup,
+    eval: wgpu::BindGroup,
+}
+
+/// Instances `first..first+len`, with buffers small enough to bind.
+struct Group {
+    first: usize,
+    len: usize,
+    table: wgpu::Buffer,
+    state: wgpu::Buffer,
+    /// Copy of `state` that evaluation runs on.
+    eval_state: wgpu::Buffer,
+    io: Option<Io>,
+}
+
+/// The steady-state model on the GPU: states live on the device, each chunk uploads its
+/// patterns and reads back the readouts.
+pub struct SteadyGpuBackend {
+    gpu: Gpu,
+    layout: Layout,
+    kernel: StepKernel,
+    wg: usize,
+    groups: Vec<Group>,
+    jobs: wgpu::Buffer,
+    /// Bound to the scratch, counter and trace slots of the shared bind group layout.
+    unused: [wgpu::Buffer; 3],
+    /// Bias value of each instance (the bias slots of its rate vectors).
+    bias: Vec<f64>,
+    max_passes: usize,
+    /// Most relaxation + update rounds of a training pattern.
+    max_exposures: usize,
+    learns: bool,
+    max_binding: u64,
+    piece_patterns: Option<usize>,
+}
+
+/// One dispatch: operation, layer, pattern (in the piece), pass, exposure.
+type Job = (usize, usize, usize, usize, usize);
+
+impl SteadyGpuBackend {
+    /// Opens the adapter named in `opts` and uploads the batch.
+    pub fn new(batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
+        let gpu = open(opts.adapter.as_deref())?;
+        Self::with_gpu(gpu, batch, opts)
+    }
+
+    /// Uploads the batch to an open device (`opts.kernel` and `opts.tiles` do not apply to this
+    /// model; recording is refused: the steady state has no time course).
+    pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
+        batch.shape.validate().map_err(anyhow::Error::msg)?;
+        ensure!(
+            opts.record.stride == 0,
+            "the steady-state model has no time course to record"
+        );
+        ensure!(!batch.is_empty(), "empty batch");
+        ensure!(
+            batch.init.len() == batch.len(),
+            "batch has {} parameter sets but {} initial weights",
+            batch.len(),
+            batch.init.len()
+        );
+        let layout = Layout::new(&batch.shape, batch.phi);
+        let lim = &gpu.limits;
+        let max_wg = (lim.max_compute_invocations_per_workgroup as usize)
+            .min(lim.max_compute_workgroup_size_x as usize);
+        let cpu_driver = is_cpu_driver(&gpu.info);
+        let fits = |wg: usize| !cpu_driver || layout.max_trips(wg) <= LOOP_BUDGET;
+        let wg = match opts.workgroup_size {
+            Some(wg) => wg,
+            None => {
+                let mut wg = workgroup_size(&gpu);
+                while !fits(wg) && 2 * wg <= max_wg {
+                    wg *= 2;
+                }
+                wg
+            }
+        };
+        ensure!(
+            (1..=max_wg).contains(&wg),
+            "workgroup size {wg} not supported by the device"
+        );
+        ensure!(
+            fits(wg),
+            "{} is too large for a CPU Vulkan driver with {wg} threads per workgroup: one \
+             dispatch needs {} loop iterations per invocation, llvmpipe stops a shader after 65535",
+            batch.shape.label(),
+            layout.max_trips(wg)
+        );
+        let body = format!("{}\n{STEADY}", layout::wgsl_constants());
+        let kernel = StepKernel::new(&gpu, wg, &body, &body, &["main"])?;
+        let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
+        let widest = 4 * layout.stride.max(batch.shape.n_in() + batch.shape.n_out()) as u64;
+        let mut per_group = (max_binding / widest)
+            .min(u64::from(lim.max_compute_workgroups_per_dimension))
+            as usize;
+        if let Some(m) = opts.max_group {
+            per_group = per_group.min(m.max(1));
+        }
+        ensure!(
+            per_group > 0,
+            "one instance of {} needs {widest} bytes in one buffer, more than the device's \
+             binding limit of {max_binding} bytes",
+            batch.shape.label()
+        );
+        let bias: Vec<f64> = batch.params.iter().map(|p| p.bias).collect();
+        let groups = (0..batch.len())
+            .step_by(per_group)
+            .map(|first| {
+                let len = per_group.min(batch.len() - first);
+                let range = first..first + len;
+                let table = layout.table(&batch.params[range.clone()]);
+                let mut state = Vec::with_capacity(len * layout.stride);
+                for (w, &b) in batch.init[range.clone()].iter().zip(&bias[range]) {
+                    state.extend(layout.pack(&State::new(&batch.shape, w.clone()), b)?);
+                }
+                Ok(Group {
+                    first,
+                    len,
+                    table: storage_init(&gpu, "steady table", bytemuck::cast_slice(&table)),
+                    state: storage_init(&gpu, "steady state", bytemuck::cast_slice(&state)),
+                    eval_state: zeroed(&gpu, "steady eval state", 4 * state.len() as u64, STORAGE),
+                    io: None,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let coefs = batch
+            .params
+            .iter()
+            .map(crate::microcircuit::steady::cpu::Coef::<f32>::new);
+        let learns = coefs.clone().any(|k| k.any_plastic());
+        let max_exposures = batch
+            .params
+            .iter()
+            .zip(coefs)
+            .map(|(p, k)| if k.any_plastic() { p.n_exposures } else { 1 })
+            .max()
+            .unwrap_or(1);
+        let jobs = zeroed(
+            &gpu,
+            "steady jobs",
+            (JOB_CAP * DISPATCH_STRIDE) as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        let unused = [0, 1, 2].map(|_| zeroed(&gpu, "unused", 4, STORAGE));
+        Ok(SteadyGpuBackend {
+            max_passes: batch.params.iter().map(|p| p.n_passes).max().unwrap_or(1),
+            max_exposures,
+            learns,
+            gpu,
+            layout,
+            kernel,
+            wg,
+            groups,
+            jobs,
+            unused,
+            bias,
+            max_binding,
+            piece_patterns: opts.piece_patterns,
+        })
+    }
+
+    /// The dispatches of pattern `p`: for each exposure, every pass up through every layer and
+    /// then down through the hidden layers (pass 1's up sweep without apical input or
+    /// interneuron nudging), then (training with plasticity) the
+    /// plasticity step of every layer. Evaluation relaxes once.
+    fn pattern_jobs(&self, p: usize, train: bool) -> Vec<Job> {
+        let n = self.layout.shape.n_layers();
+        let learn = train && self.learns;
+        let exposures = if learn { self.max_exposures } else { 1 };
+        let mut jobs = Vec::new();
+        for e in 0..exposures {
+            for pass in 0..self.max_passes {
+                jobs.extend((0..n).map(|l| (OP_UP, l, p, pass, e)));
+                jobs.extend((0..n - 1).rev().map(|l| (OP_DOWN, l, p, pass, e)));
+            }
+            if learn {
+                jobs.extend((0..n).map(|l| (OP_LEARN, l, p, 0, e)));
+            }
+        }
+        jobs
+    }
+
+    /// Patterns per instance that one upload of a group of `len` may hold.
+    fn piece_cap(&self, len: usize, patterns: usize) -> usize {
+        let shape = &self.layout.shape;
+        let per_pattern = 4 * (len * (shape.n_in() + shape.n_out())) as u64;
+        let cap = (self.max_binding.min(PATTERN_BYTES_CAP) / per_pattern) as usize;
+        patterns
+            .min(cap)
+            .min(self.piece_patterns.unwrap_or(usize::MAX))
+            .max(1)
+    }
+
+    /// Makes sure group `gi` has pattern buffers for at least `cap` patterns per instance.
+    fn ensure_io(&mut self, gi: usize, cap: usize) {
+        let g = &self.groups[gi];
+        if g.io.as_ref().is_some_and(|io| io.cap >= cap) {
+            return;
+        }
+        let shape = &self.layout.shape;
+        let gpu = &self.gpu;
+        let row = (shape.n_in() + shape.n_out()) as u64;
+        let patterns = zeroed(gpu, "patterns", 4 * row * (g.len * cap) as u64, STORAGE);
+        let outs = 4 * (g.len * cap * shape.n_out()) as u64;
+        let readouts = zeroed(gpu, "readouts", outs, STORAGE);
+        let bind = |state: &wgpu::Buffer| {
+            let [scratch, counters, trace] = &self.unused;
+            let buffers = [
+                &g.table, &patterns, state, scratch, counters, &readouts, &self.jobs, trace, state,
+            ];
+            self.kernel.bind(gpu, buffers, JOB_BYTES)
+        };
+        let (train, eval) = (bind(&g.state), bind(&g.eval_state));
+        self.groups[gi].io = Some(Io {
+            cap,
+            patterns,
+            readouts,
+            train,
+            eval,
+        });
+    }
+}
+
+impl pieces::InPieces for SteadyGpuBackend {
+    /// `true` to train, `false` to evaluate a copy of the state.
+    type Mode = bool;
+
+    fn widths(&self) -> (usize, usize) {
+        (self.layout.shape.n_in(), self.layout.shape.n_out())
+    }
+
+    fn spans(&self) -> Vec<(usize, usize)> {
+        self.groups.iter().map(|g| (g.first, g.len)).collect()
+    }
+
+    fn prepare(&mut self, gi: usize, patterns: usize, mode: bool) -> usize {
+        let g = &self.groups[gi];
+        if !mode {
+            pieces::copy_to_eval(&self.gpu, &g.state, &g.eval_state);
+        }
+        let cap = self.piece_cap(g.len, patterns);
+        self.ensure_io(gi, cap);
+        cap
+    }
+
+    /// Uploads `pc` patterns per instance to group `gi`, runs their dispatches in submissions of
+    /// up to [`JOB_CAP`] and returns the readouts (instance-major, pattern, output).
+    fn run_piece(
+        &mut self,
+        gi: usize,
+        data: &[f32],
+        pc: usize,
+        train: bool,
+    ) -> anyhow::Result<Vec<f32>> {
+        let g = &self.groups[gi];
+        let io = g.io.as_ref().context("pattern buffers allocated")?;
+        let gpu = &self.gpu;
+        gpu.queue
+            .write_buffer(&io.patterns, 0, bytemuck::cast_slice(data));
+        let bind = if train { &io.train } else { &io.eval };
+        let jobs: Vec<Job> = (0..pc).flat_map(|p| self.pattern_jobs(p, train)).collect();
+        for batch in jobs.chunks(JOB_CAP) {
+            let mut records = vec![0u32; batch.len() * DISPATCH_STRIDE / 4];
+            for (k, &(op, layer, p, pass, e)) in batch.iter().enumerate() {
+                records[k * DISPATCH_STRIDE / 4..][..7].copy_from_slice(&[
+                    op as u32,
+                    layer as u32,
+                    p as u32,
+                    pass as u32,
+                    e as u32,
+                    u32::from(train),
+                    pc as u32,
+                ]);
+            }
+            gpu.queue
+                .write_buffer(&self.jobs, 0, bytemuck::cast_slice(&records));
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&self.kernel.train[0]);
+                for k in 0..batch.len() {
+                    pass.set_bind_group(0, bind, &[(k * DISPATCH_STRIDE) as u32]);
+                    pass.dispatch_workgroups(g.len as u32, 1, 1);
+                }
+            }
+            gpu.queue.submit([enc.finish()]);
+        }
+        let bytes = 4 * (g.len * pc * self.layout.shape.n_out()) as u64;
+        Ok(bytemuck::pod_collect_to_vec(&read_back(
+            gpu,
+            &io.readouts,
+            &[(0, bytes)],
+        )?))
+    }
+}
+
+impl Backend for SteadyGpuBackend {
+    fn name(&self) -> String {
+        format!(
+            "steady-gpu {} ({} threads/workgroup)",
+            self.gpu.label(),
+            self.wg
+        )
+    }
+
+    fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
+        pieces::run(self, chunk, true)
+    }
+
+    fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
+        pieces::run(self, chunk, false)
+    }
+
+    fn weights(&mut self) -> anyhow::Result<Vec<Weights<f64>>> {
+        let (stride, w) = (self.layout.stride, self.layout.w_total);
+        let mut out = Vec::new();
+        for g in &self.groups {
+            let words = read_records(&self.gpu, &g.state, g.len, stride, w)?;
+            out.extend(words.chunks_exact(w).map(|c| self.layout.unpack_weights(c)));
+        }
+        Ok(out)
+    }
+
+    /// Reads back every instance's state words; f32 widens to f64 exactly.
+    fn snapshot(&mut self) -> anyhow::Result<Vec<State<f64>>> {
+        let stride = self.layout.stride;
+        let mut out = Vec::new();
+        for g in &self.groups {
+            let words = read_records(&self.gpu, &g.state, g.len, stride, stride)?;
+            out.extend(words.chunks_exact(stride).map(|w| self.layout.unpack(w)));
+        }
+        Ok(out)
+    }
+
+    /// Uploads the states (rounded to f32, exact for states of an f32 backend), with the rates
+    /// recomputed from the somas.
+    fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
+        let n: usize = self.groups.iter().map(|g| g.len).sum();
+        crate::backend::check_restore_len(states.len(), n)?;
+        // pack everything first, so that a state of the wrong shape leaves the backend as it was
+        let packed = self
+            .groups
+            .iter()
+            .map(|g| {
+                let mut words = Vec::with_capacity(g.len * self.layout.stride);
+                let range = g.first..g.first + g.len;
+                for (st, &b) in states[range.clone()].iter().zip(&self.bias[range]) {
+                    words.extend(self.layout.pack(st, b)?);
+                }
+                Ok(words)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (g, words) in self.groups.iter().zip(packed) {
+            self.gpu
+                .queue
+                .write_buffer(&g.state, 0, bytemuck::cast_slice(&words));
+        }
+        Ok(())
+    }
+}
