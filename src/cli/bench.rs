@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// Pattern length in ms (dt 0.1).
     #[arg(long, default_value_t = 10.0)]
     pub t_pattern: f64,
+    /// Noise σ of every instance (`params.noise`; 0, the default, as in every published
+    /// experiment): a σ > 0 measures the noise generator's cost too (full model only).
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f64,
     /// Seconds to measure each configuration.
     #[arg(long, default_value_t = 2.0)]
     pub seconds: f64,
@@ -50,6 +54,12 @@ pub struct BenchArgs {
     /// training, a row per precision × threads × steady kernel, `reference` and `blocked`).
     #[arg(long, default_value = "full")]
     pub model: String,
+}
+
+/// `batch` with noise σ `noise` in every instance.
+fn with_noise(mut batch: crate::backend::Batch, noise: f64) -> crate::backend::Batch {
+    batch.params.iter_mut().for_each(|p| p.noise = noise);
+    batch
 }
 
 /// One measured configuration.
@@ -81,6 +91,9 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
     if !(a.t_pattern >= 0.1 && a.seconds > 0.0) {
         bail!("--t-pattern must be ≥ 0.1 ms and --seconds > 0");
+    }
+    if !(a.noise >= 0.0 && a.noise.is_finite()) {
+        bail!("--noise must be a finite σ ≥ 0, got {}", a.noise);
     }
     if let Some(b) = a
         .backend
@@ -114,12 +127,12 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         false => None,
     };
     println!(
-        "dims {:?}, full plasticity, t_pattern {} ms, dt 0.1 ms",
-        a.dims, a.t_pattern
+        "dims {:?}, full plasticity, t_pattern {} ms, dt 0.1 ms, noise σ {}",
+        a.dims, a.t_pattern, a.noise
     );
     let peak = CpuPeak::of_this_machine();
     let flops = {
-        let batch = plastic_batch(&a.dims, 1, a.t_pattern);
+        let batch = with_noise(plastic_batch(&a.dims, 1, a.t_pattern), a.noise);
         flops_per_step(&batch.shape, &batch.params[0])
     };
     println!(
@@ -135,7 +148,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "backend", "batch", "inst-steps/s", "µs/inst-step", "vs seed", "GFLOP/s", "% peak"
     );
     for &n in &a.batch {
-        let batch = plastic_batch(&a.dims, n, a.t_pattern);
+        let batch = with_noise(plastic_batch(&a.dims, n, a.t_pattern), a.noise);
         let patterns = (4096 / n).clamp(1, 64);
         let mut rows = Vec::new();
         let mut measure = |backend: &mut dyn Backend, kind: Kind| -> anyhow::Result<()> {

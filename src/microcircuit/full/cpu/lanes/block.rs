@@ -692,20 +692,21 @@ fn step<F: CpuReal, const L: usize>(
             }
         }
     }
-    if noisy {
-        for k in 0..L {
-            let amp = c.noise_amp.0[k];
-            if amp == F::zero() {
-                continue;
-            }
-            let mut idx = 0u32;
-            for v in s.du_p.iter_mut().chain(s.du_i.iter_mut()) {
+    // noise: every lane's sample of each soma at once (lanes without noise are left alone)
+    let amp = &c.noise_amp.0;
+    if noisy && amp.iter().any(|&a| a != F::zero()) {
+        let mut idx = 0u32;
+        for v in s.du_p.iter_mut().chain(s.du_i.iter_mut()) {
+            keep_lanes();
+            for d in v.iter_mut() {
                 keep_lanes();
-                for d in v.iter_mut() {
-                    keep_lanes();
-                    d.0[k] = d.0[k] + amp * F::of(noise::normal(seed[k], steps[k], idx));
-                    idx += 1;
+                let xi = noise::normal_lanes(seed, steps, idx);
+                for k in 0..L {
+                    if amp[k] != F::zero() {
+                        d.0[k] = d.0[k] + amp[k] * F::of(xi[k]);
+                    }
                 }
+                idx += 1;
             }
         }
     }
