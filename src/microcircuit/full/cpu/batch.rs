@@ -2,6 +2,7 @@
 //! parallel with rayon, one instance per task. Instances never interact, so instance k in a
 //! batch computes exactly what it computes alone.
 
+use super::pool::balanced;
 use super::{per_pattern, CpuKernel, CpuReal, Instance, Layout, PatternKind, Pool, State};
 use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::microcircuit::{Real, Weights};
@@ -73,6 +74,88 @@ fn run_patterns<F: CpuReal>(
     })
 }
 
+/// One instance's share of a chunk: its patterns `x`, `y`, its trace (training) and the
+/// readouts so far.
+struct Job<'a, F> {
+    inst: &'a mut Instance<F>,
+    trace: Option<&'a mut Trace>,
+    x: &'a [f64],
+    y: &'a [f64],
+    out: Vec<f64>,
+}
+
+impl<'a, F: CpuReal> Job<'a, F> {
+    fn new(
+        inst: &'a mut Instance<F>,
+        trace: Option<&'a mut Trace>,
+        x: &'a [f64],
+        y: &'a [f64],
+    ) -> Self {
+        Job {
+            inst,
+            trace,
+            x,
+            y,
+            out: Vec::new(),
+        }
+    }
+
+    fn patterns(&self) -> usize {
+        self.x.len() / self.inst.shape.n_in()
+    }
+
+    /// Runs patterns `from..to`; a training chunk starts the stimulus filters at its first
+    /// pattern ([`State::start_filters`]).
+    fn run(&mut self, from: usize, to: usize, kind: PatternKind, record: &RecordSpec) {
+        let (n_in, n_out) = (self.inst.shape.n_in(), self.inst.shape.n_out());
+        if from >= to {
+            return;
+        }
+        if from == 0 && kind == PatternKind::Train && self.y.len() >= n_out {
+            let start = self.inst.params.filter_start;
+            let inst = &mut *self.inst;
+            inst.state
+                .start_filters(start, &self.x[..n_in], &self.y[..n_out]);
+        }
+        let (x, y) = (
+            &self.x[from * n_in..to * n_in],
+            &self.y[from * n_out..to * n_out],
+        );
+        let mut untraced = Trace::default();
+        let trace = self.trace.as_deref_mut().unwrap_or(&mut untraced);
+        let readouts = run_patterns(self.inst, x, y, kind, record, trace);
+        self.out.extend(readouts);
+    }
+}
+
+/// Runs every job through all its patterns on `threads` threads and returns the readouts, one
+/// job per task; when the jobs do not divide evenly among the threads (3 instances on 2
+/// threads), in pieces of an eighth of a chunk scheduled by [`balanced`], so that no thread
+/// idles while another runs two instances. Each instance's patterns run in order either way,
+/// so the results are the same bits.
+fn run_jobs<F: CpuReal>(
+    jobs: &mut [Job<F>],
+    threads: usize,
+    kind: PatternKind,
+    record: &RecordSpec,
+) -> Vec<Vec<f64>> {
+    if jobs.len() > 1 && threads > 1 && !jobs.len().is_multiple_of(threads) {
+        let len: Vec<usize> = jobs.iter().map(Job::patterns).collect();
+        let piece = len.iter().max().map_or(1, |&n| n.div_ceil(8));
+        balanced(jobs, &len, threads, piece, |job, from, to| {
+            job.run(from, to, kind, record)
+        });
+    } else {
+        jobs.par_iter_mut().for_each(|job| {
+            let n = job.patterns();
+            job.run(0, n, kind, record)
+        });
+    }
+    jobs.iter_mut()
+        .map(|j| std::mem::take(&mut j.out))
+        .collect()
+}
+
 /// Appends one sample of `st` to `trace` when the global step is on the stride.
 fn record_step<F: Real>(st: &State<F>, spec: &RecordSpec, trace: &mut Trace) {
     let (u_p, u_i) = (&st.u_p, &st.u_i);
@@ -96,20 +179,15 @@ impl<F: CpuReal> Backend for CpuBackend<F> {
         let record = self.record.clone();
         let mut instances = std::mem::take(&mut self.instances);
         let mut traces = std::mem::take(&mut self.traces);
+        let threads = self.pool.threads();
         let out = self.pool.install(|| {
-            instances
-                .par_iter_mut()
-                .zip(traces.par_iter_mut())
-                .zip(chunk.x.par_iter().zip(&chunk.y))
-                .map(|((inst, tr), (x, y))| {
-                    let (n_in, n_out) = (inst.shape.n_in(), inst.shape.n_out());
-                    if x.len() >= n_in && y.len() >= n_out {
-                        let start = inst.params.filter_start;
-                        inst.state.start_filters(start, &x[..n_in], &y[..n_out]);
-                    }
-                    run_patterns(inst, x, y, PatternKind::Train, &record, tr)
-                })
-                .collect()
+            let mut jobs: Vec<Job<F>> = instances
+                .iter_mut()
+                .zip(traces.iter_mut())
+                .zip(chunk.x.iter().zip(&chunk.y))
+                .map(|((inst, trace), (x, y))| Job::new(inst, Some(trace), x, y))
+                .collect();
+            run_jobs(&mut jobs, threads, PatternKind::Train, &record)
         });
         self.instances = instances;
         self.traces = traces;
@@ -117,24 +195,16 @@ impl<F: CpuReal> Backend for CpuBackend<F> {
     }
 
     fn evaluate(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
-        let instances = &self.instances;
         let record = RecordSpec::default();
+        let threads = self.pool.threads();
+        let mut copies = self.instances.clone();
         Ok(self.pool.install(|| {
-            instances
-                .par_iter()
-                .zip(chunk.x.par_iter().zip(&chunk.y))
-                .map(|(inst, (x, y))| {
-                    let mut copy = inst.clone();
-                    run_patterns(
-                        &mut copy,
-                        x,
-                        y,
-                        PatternKind::Eval,
-                        &record,
-                        &mut Trace::default(),
-                    )
-                })
-                .collect()
+            let mut jobs: Vec<Job<F>> = copies
+                .iter_mut()
+                .zip(chunk.x.iter().zip(&chunk.y))
+                .map(|(inst, (x, y))| Job::new(inst, None, x, y))
+                .collect();
+            run_jobs(&mut jobs, threads, PatternKind::Eval, &record)
         }))
     }
 
