@@ -2,9 +2,9 @@
 //! [4,120,3] network with full plasticity, single instance, f32 and f64.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pyralnet::backend::Backend;
-use pyralnet::backend::RecordSpec;
 use pyralnet::bench::{plastic_batch, random_chunk};
+use pyralnet::microcircuit::backend::Backend;
+use pyralnet::microcircuit::backend::RecordSpec;
 use pyralnet::microcircuit::full::cpu::CpuBackend;
 
 fn step(c: &mut Criterion) {

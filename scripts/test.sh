@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The one test command: the Rust tests, then the Python package (python/) built into a venv
+# The one test command: the direction of imports between the rooms of src/
+# (scripts/check_layers.py), the Rust tests, then the Python package (python/) built into a venv
 # with maturin (debug build, sharing target/ with cargo) and its pytest tests, which compare
 # it with the binary the Rust tests just built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python3 scripts/check_layers.py
 cargo test --locked
 VENV="${PYRALNET_VENV:-$PWD/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then

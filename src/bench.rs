@@ -3,7 +3,7 @@
 //! ([`flops_per_step`]) and the machine's peak ([`CpuPeak`]) that turn it into GFLOP/s and a
 //! fraction of the peak.
 
-use crate::backend::{Backend, Batch, Chunk};
+use crate::microcircuit::backend::{Backend, Batch, Chunk};
 use crate::microcircuit::{InitMode, InstanceParams, Shape, Transfer};
 use std::time::Instant;
 

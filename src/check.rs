@@ -2,7 +2,7 @@
 //! backends, compared compartment by compartment and weight type by weight type. Used by
 //! `pyralnet check`.
 
-use crate::backend::{Backend, Chunk};
+use crate::microcircuit::backend::{Backend, Chunk};
 use crate::microcircuit::full::cpu::State;
 
 /// How far values `a` lie from reference values `b`, relative to the size of `b`:

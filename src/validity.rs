@@ -13,9 +13,11 @@
 //! weights); [`summarise`] takes the geometric mean and the range over seeds, because single
 //! curves scatter by an order of magnitude between seeds.
 
-use crate::microcircuit::full::cpu::{Instance, PatternKind};
+use crate::microcircuit::backend::PatternKind;
+use crate::microcircuit::full::cpu::Instance;
 use crate::microcircuit::steady::cpu::SteadyInstance;
-use crate::microcircuit::{init, InitMode, InstanceParams, Real, Shape, Transfer, Weights};
+use crate::microcircuit::{init, InitMode, InstanceParams, Shape, Transfer, Weights};
+use crate::num::Real;
 use crate::plot::{Figure, Panel, Series};
 use crate::tasks::Dataset;
 use rayon::prelude::*;

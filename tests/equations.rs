@@ -6,8 +6,8 @@
     clippy::too_many_arguments
 )]
 
-use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec};
-use pyralnet::microcircuit::full::cpu::{CpuBackend, Instance, Layout, PatternKind};
+use pyralnet::microcircuit::backend::{Backend, Batch, Chunk, PatternKind, RecordSpec};
+use pyralnet::microcircuit::full::cpu::{CpuBackend, Instance, Layout};
 use pyralnet::microcircuit::{
     fixed_point as fp, init, InitMode, InstanceParams, Shape, Transfer, Weights,
 };

@@ -4,8 +4,8 @@
 
 mod common;
 use common::{batch, chunk, device};
-use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use pyralnet::gpu::{self, Gpu, GpuError};
+use pyralnet::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use pyralnet::microcircuit::full::cpu::CpuBackend;
 use pyralnet::microcircuit::full::gpu::{probe, GpuBackend, GpuOptions, KernelKind};
 use pyralnet::microcircuit::noise;

@@ -5,8 +5,8 @@
 
 mod common;
 use common::{batch, chunk, device};
-use pyralnet::backend::{Backend, Batch, Chunk};
 use pyralnet::gpu::Gpu;
+use pyralnet::microcircuit::backend::{Backend, Batch, Chunk};
 use pyralnet::microcircuit::full::cpu::State;
 use pyralnet::microcircuit::full::gpu::GpuOptions;
 use pyralnet::microcircuit::steady::cpu::SteadyBackend;

@@ -2,7 +2,7 @@
 //! (`cpu::LanesBackend`, instances in SIMD lanes) and the vector kernel (matrices along their
 //! longer axis) compute the same bits, and the lane kernel keeps its own invariances bit for bit.
 
-use pyralnet::backend::{Backend, Batch, Chunk, RecordSpec};
+use pyralnet::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec};
 use pyralnet::microcircuit::full::cpu::lanes::{Lanes32, Lanes64};
 use pyralnet::microcircuit::full::cpu::{CpuBackend, Layout};
 use pyralnet::microcircuit::{InitMode, InstanceParams, Shape, Transfer};
@@ -86,7 +86,7 @@ type Outcome = (
     Vec<Vec<f64>>,
     Vec<Vec<f64>>,
     Vec<pyralnet::microcircuit::full::cpu::State<f64>>,
-    Vec<pyralnet::backend::Trace>,
+    Vec<pyralnet::microcircuit::backend::Trace>,
 );
 
 fn outcome(mut backend: Box<dyn Backend>, ch: &Chunk) -> Outcome {

@@ -3,8 +3,8 @@
 // The reference transcriptions below index like the equations on purpose.
 #![allow(clippy::needless_range_loop)]
 
-use pyralnet::backend::{Backend, Batch, Chunk};
-use pyralnet::microcircuit::full::cpu::{Instance, PatternKind};
+use pyralnet::microcircuit::backend::{Backend, Batch, Chunk, PatternKind};
+use pyralnet::microcircuit::full::cpu::Instance;
 use pyralnet::microcircuit::steady::cpu::{SteadyBackend, SteadyInstance, SteadyKernel};
 use pyralnet::microcircuit::{init, InitMode, InstanceParams, Mat, Shape, Transfer, Weights};
 
@@ -567,7 +567,7 @@ fn kernel_chunk(batch: &Batch, patterns: usize, k: usize) -> Chunk {
 /// patterns and an evaluation, on a one- and a two-hidden-layer network.
 #[test]
 fn blocked_kernel_equals_the_reference_kernel_bit_for_bit() {
-    fn run<F: pyralnet::microcircuit::Real>(batch: &Batch, kernel: SteadyKernel) -> Vec<String> {
+    fn run<F: pyralnet::num::Real>(batch: &Batch, kernel: SteadyKernel) -> Vec<String> {
         let mut b = SteadyBackend::<F>::with_kernel(batch, Some(2), kernel).unwrap();
         let mut log = Vec::new();
         for k in 0..3 {

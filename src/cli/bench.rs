@@ -3,12 +3,12 @@
 //! run; also as GFLOP/s ([`flops_per_step`]) and, for CPU rows, as a fraction of the machine's
 //! peak ([`CpuPeak`]).
 
-use crate::backend::{Backend, RecordSpec};
 use crate::bench::{flops_per_step, plastic_batch, throughput, CpuPeak};
-use crate::config::Precision;
 use crate::gpu;
+use crate::microcircuit::backend::{Backend, RecordSpec};
 use crate::microcircuit::full::cpu::{open_cpu, CpuKernel};
 use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions};
+use crate::num::Precision;
 use anyhow::bail;
 use clap::Args;
 
@@ -57,7 +57,10 @@ pub struct BenchArgs {
 }
 
 /// `batch` with noise σ `noise` in every instance.
-fn with_noise(mut batch: crate::backend::Batch, noise: f64) -> crate::backend::Batch {
+fn with_noise(
+    mut batch: crate::microcircuit::backend::Batch,
+    noise: f64,
+) -> crate::microcircuit::backend::Batch {
     batch.params.iter_mut().for_each(|p| p.noise = noise);
     batch
 }

@@ -3,14 +3,15 @@
 //! microcircuit (full or steady model) its compartments and weights, for the G-clusteron l, w, b
 //! and the validation outputs o after the first minibatch iterations.
 
-use crate::backend::Backend;
 use crate::check::{self, Deviation, Quantity};
-use crate::config::{Config, ModelKind, Precision};
+use crate::config::{Config, ModelKind};
 use crate::experiment::{self, RunOptions};
+use crate::microcircuit::backend::Backend;
 use crate::microcircuit::full::cpu::{open_cpu, CpuKernel};
 use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions};
 use crate::microcircuit::steady::cpu::SteadyBackend;
 use crate::microcircuit::steady::gpu::SteadyGpuBackend;
+use crate::num::Precision;
 use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;

@@ -1,10 +1,12 @@
 //! `pyralnet run`: run an experiment config (or one shard of it) and write its outputs, with
 //! checkpoints, clean stops on SIGINT/SIGTERM and `--resume`.
 
-use crate::backend::RecordSpec;
-use crate::config::{Config, ModelKind, Precision};
+use crate::atomic;
+use crate::config::{Config, ModelKind};
 use crate::experiment::{self, BackendChoice, Interrupted, RunOptions};
+use crate::microcircuit::backend::RecordSpec;
 use crate::microcircuit::full::cpu::CpuKernel;
+use crate::num::Precision;
 use crate::output::{self, Shard};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
@@ -428,7 +430,7 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
             output::write_identity(&out, &now)?;
         }
     }
-    output::write_text(
+    atomic::write_text(
         &out.join("config.json"),
         &(serde_json::to_string_pretty(cfg)? + "\n"),
     )?;

@@ -1,5 +1,6 @@
 //! `pyralnet validity`: the full simulation and the steady-state model side by side.
 
+use crate::atomic;
 use crate::config::{Config, ModelKind};
 use crate::microcircuit::InstanceParams;
 use crate::output;
@@ -128,8 +129,8 @@ pub fn validity(a: ValidityArgs) -> anyhow::Result<()> {
         None => run(),
     };
     let summaries = validity::summarise(&curves);
-    output::write_text(&out.join("validity.csv"), &validity::to_csv(&curves))?;
-    output::write_text(
+    atomic::write_text(&out.join("validity.csv"), &validity::to_csv(&curves))?;
+    atomic::write_text(
         &out.join("validity_summary.csv"),
         &validity::summary_csv(&summaries),
     )?;

@@ -7,9 +7,10 @@ mod sweep;
 mod task;
 
 pub use sweep::{number_text, param_text, InstanceSpec, Plan};
-pub use task::{FileTargets, NpyPair, TargetsConfig, TaskConfig, TaskData};
+pub use task::{FileTargets, NpyPair, TargetsConfig, TaskConfig};
 
 use crate::microcircuit::{FilterStart, Transfer};
+use crate::num::Precision;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,15 +29,6 @@ pub enum ModelKind {
     /// The gradient clusteron (GCLUSTERON.md): `params` is a [`crate::gclusteron::GcParams`]
     /// block, the `gclusteron` block sets the readout, `protocol.iterations` the minibatch steps.
     Gclusteron,
-}
-
-/// Working precision of the CPU backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Precision {
-    F32,
-    #[default]
-    F64,
 }
 
 /// The network shared by all instances of an experiment.

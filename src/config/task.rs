@@ -1,8 +1,9 @@
 //! The `task` and `targets` blocks: which data every instance learns, and how class labels become
 //! target potentials.
 
-use crate::microcircuit::{init, InstanceParams, Shape, Transfer};
-use crate::tasks::{bars, files, idx, mimic, yinyang, Dataset};
+use crate::microcircuit::{InstanceParams, Shape, Transfer};
+use crate::seed::{purpose, sub_seed};
+use crate::tasks::{bars, files, idx, mimic, yinyang, Dataset, TaskData};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -175,21 +176,6 @@ fn labels() -> FileTargets {
     FileTargets::Labels
 }
 
-/// Training, validation and test sets of one instance (validation and test may be empty).
-#[derive(Clone, Debug)]
-pub struct TaskData {
-    pub train: Dataset,
-    pub val: Dataset,
-    pub test: Dataset,
-}
-
-impl TaskData {
-    /// Whether the sets carry class labels (accuracy is reported) or are regression sets.
-    pub fn is_classification(&self) -> bool {
-        self.train.labels.is_some()
-    }
-}
-
 impl TaskConfig {
     /// Checks sizes and that the network's input and output widths fit the task; the data
     /// files of a csv or npy task are read relative to `files` (not at all without it).
@@ -298,9 +284,9 @@ impl TaskConfig {
                 noise,
                 seed,
             } => TaskData {
-                train: bars::generate(init::sub_seed(*seed, 1), *train_size, *noise, hi, lo),
-                val: bars::generate(init::sub_seed(*seed, 2), *val_size, *noise, hi, lo),
-                test: bars::generate(init::sub_seed(*seed, 3), *test_size, *noise, hi, lo),
+                train: bars::generate(sub_seed(*seed, 1), *train_size, *noise, hi, lo),
+                val: bars::generate(sub_seed(*seed, 2), *val_size, *noise, hi, lo),
+                test: bars::generate(sub_seed(*seed, 3), *test_size, *noise, hi, lo),
             },
             TaskConfig::Xor => {
                 let x = vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
@@ -318,11 +304,11 @@ impl TaskConfig {
                 seed,
                 teacher_scale,
             } => {
-                let s = init::sub_seed(seed.unwrap_or(p.seed), init::purpose::TASK);
+                let s = sub_seed(seed.unwrap_or(p.seed), purpose::TASK);
                 let teacher = mimic::Teacher::random(&shape.dims, s, *teacher_scale);
                 let f = |x: f64| phi.apply(x);
                 let gen = |k: u64, size| {
-                    mimic::generate(&teacher, init::sub_seed(s, k), size, &f, p.gl, p.gb, p.ga)
+                    mimic::generate(&teacher, sub_seed(s, k), size, &f, p.gl, p.gb, p.ga)
                 };
                 TaskData {
                     train: gen(1, *train_size),

@@ -4,25 +4,26 @@
 //! and hands the batch's results to the caller ([`sweep`]), which writes them with
 //! [`crate::output`].
 
-mod metrics;
 pub mod schedule;
 mod stream;
 mod sweep;
 
-pub use metrics::{argmax, metrics, Metrics};
 pub use schedule::Schedule;
 pub use stream::Streams;
 pub use sweep::{count, hms, plan_schedule, run_batches, stderr_is_terminal, Meter, Ticker};
 
-use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
-use crate::config::{Config, InstanceSpec, ModelKind, Plan, Precision, TaskData};
+use crate::config::{Config, InstanceSpec, ModelKind, Plan};
 use crate::gpu::{self, Gpu};
+use crate::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::microcircuit::full::cpu::{open_cpu, CpuKernel, State};
 use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions};
 use crate::microcircuit::steady::cpu::SteadyBackend;
 use crate::microcircuit::steady::gpu::SteadyGpuBackend;
 use crate::microcircuit::{init, self_prediction, Weights};
+use crate::num::Precision;
 use crate::output;
+use crate::tasks::metrics::{self, metrics, Metrics};
+use crate::tasks::TaskData;
 use anyhow::ensure;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -3,8 +3,9 @@
 //! RAM, and for the GPU the adapter's buffer limits) allows, so a sweep of any size runs batch
 //! after batch in bounded memory.
 
-use crate::config::{Config, ModelKind, Plan, Precision};
+use crate::config::{Config, ModelKind, Plan};
 use crate::microcircuit::{Shape, Transfer};
+use crate::num::Precision;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 

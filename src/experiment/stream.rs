@@ -1,7 +1,7 @@
 //! Per-instance pattern streams: the order in which each instance sees the training set,
 //! reshuffled every epoch from the instance's own seed (or kept in file order).
 
-use crate::microcircuit::init::{purpose, sub_seed};
+use crate::seed::{purpose, sub_seed};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;

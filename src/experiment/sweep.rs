@@ -319,8 +319,8 @@ impl Meter {
 /// The batches of `plan` for the backend `opts` asks for: the instances that fit into the host
 /// memory budget (half of `MemAvailable`, at most [`super::schedule::MAX_BATCH_BYTES`]) by
 /// their [`Footprint`], fewer where the backend's device holds fewer
-/// ([`crate::backend::Backend::batch_capacity`]) or `opts.max_batch` asks for fewer. A plan
-/// without instances (an empty shard) has no batches.
+/// ([`crate::microcircuit::backend::Backend::batch_capacity`]) or `opts.max_batch` asks for
+/// fewer. A plan without instances (an empty shard) has no batches.
 pub fn plan_schedule(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Schedule> {
     if plan.instances.is_empty() {
         // a shard of a sweep with fewer instances than shards: no batches, an empty result set

@@ -1,6 +1,6 @@
 //! The optimiser step of one parameter group (spec §2.3).
 
-use crate::microcircuit::Real;
+use crate::num::Real;
 
 /// Adam without bias correction: `m ← 0.9 m + 0.1 Δ`, `v ← 0.999 v + 0.001 Δ²`,
 /// `θ ← θ + η m / (sqrt(v) + 1e-8)`; with `moments = None` plain SGD, `θ ← θ + η Δ`

@@ -3,7 +3,7 @@
 
 use super::backend::GcState;
 use super::params::{GcParams, InitKind};
-use crate::microcircuit::init::{purpose, sub_seed};
+use crate::seed::{purpose, sub_seed};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 

@@ -8,7 +8,7 @@
 
 use super::backend::{GcData, Readout};
 use super::protocol::accuracy;
-use crate::experiment::Metrics;
+use crate::tasks::metrics::Metrics;
 use ndarray::{Array2, ArrayView2, Axis};
 
 /// A fitted model: `z = x Wᵀ + c` for K outputs.

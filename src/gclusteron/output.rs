@@ -3,10 +3,9 @@
 //! the final state of every instance in `states/instance_<i>.npz` (arrays `l`, `w`: K × N, `b`).
 
 use super::run::GcResults;
+use crate::atomic::{write_atomic, write_text};
 use crate::config::Config;
-use crate::output::{
-    diverged_list, metric, outcomes_of, summarise, summary_csv, write_atomic, write_text, Outcome,
-};
+use crate::output::{diverged_list, metric, outcomes_of, summarise, summary_csv, Outcome};
 use ndarray::{Array1, Array2};
 use ndarray_npy::NpzWriter;
 use serde_json::{json, Value};

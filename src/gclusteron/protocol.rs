@@ -2,8 +2,8 @@
 //! seed, the iteration loop with its evaluation cadence, and the XOR convergence criterion.
 
 use super::backend::{GcBackend, KernelAt};
-use crate::experiment::{argmax, Metrics};
-use crate::microcircuit::init::{purpose, sub_seed};
+use crate::seed::{purpose, sub_seed};
+use crate::tasks::metrics::{argmax, Metrics};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 

@@ -3,7 +3,7 @@
 //! authors' code; they are part of the learning rates.
 
 use super::backend::ErrorMode;
-use crate::microcircuit::Real;
+use crate::num::Real;
 
 /// `σ(o) = 1 / (1 + e^{−o})`.
 pub fn sigmoid<T: Real>(o: T) -> T {

@@ -2,8 +2,7 @@
 //! G-clusteron data: per-image z-scoring, unit targets per readout, balanced one-vs-all sets.
 
 use super::backend::{GcData, Readout};
-use crate::config::TaskData;
-use crate::tasks::Dataset;
+use crate::tasks::{Dataset, TaskData};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,7 @@
 use super::backend::{ErrorMode, GcBackend, GcBatch, GcData, GcHyper, GcState, Readout};
 use super::cpu::GcCpu;
 use super::protocol::Minibatches;
-use crate::microcircuit::init::{purpose, sub_seed};
+use crate::seed::{purpose, sub_seed};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;

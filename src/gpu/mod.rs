@@ -1,8 +1,10 @@
 //! What every model shares on a GPU (wgpu, Vulkan; on machines without a GPU Mesa's lavapipe
-//! runs it on the CPU): adapter discovery and device creation. The models' GPU backends live in
-//! their own rooms, each beside its shaders: `microcircuit::full::gpu`,
-//! `microcircuit::steady::gpu` and `gclusteron::gpu`.
+//! runs it on the CPU): adapter discovery and device creation ([`device`]); pipelines, buffers,
+//! dispatch and read-back helpers, the loop budget and the dispatch stride ([`compute`]). The
+//! models' GPU backends live in their own rooms, each beside its shaders:
+//! `microcircuit::full::gpu`, `microcircuit::steady::gpu` and `gclusteron::gpu`.
 
+pub mod compute;
 pub mod device;
 
 pub use device::{

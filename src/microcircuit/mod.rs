@@ -4,13 +4,13 @@
 //! dynamics in [`full`] (`full::cpu`, `full::gpu`) and the steady-state approximation in
 //! [`steady`] (`steady::cpu`, `steady::gpu`), each GPU backend beside its shaders.
 
+pub mod backend;
 pub mod fixed_point;
 pub mod full;
 pub mod init;
 pub mod noise;
 pub mod params;
 pub mod phi;
-pub mod real;
 pub mod self_prediction;
 pub mod shape;
 pub mod steady;
@@ -18,6 +18,5 @@ pub mod weights;
 
 pub use params::{FilterStart, InitMode, InstanceParams};
 pub use phi::Transfer;
-pub use real::Real;
 pub use shape::Shape;
 pub use weights::{dot, LayerWeights, Mat, Weights};

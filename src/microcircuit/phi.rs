@@ -1,6 +1,6 @@
 //! Transfer functions `r = φ(u)` (MODEL.md section 6).
 
-use super::Real;
+use crate::num::Real;
 use serde::{Deserialize, Serialize};
 
 /// The somatic transfer function, shared by all instances of a batch.

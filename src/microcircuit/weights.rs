@@ -1,6 +1,7 @@
 //! Weight matrices of one instance (MODEL.md section 1), stored row-major.
 
-use super::{Real, Shape};
+use super::Shape;
+use crate::num::Real;
 
 /// A dense row-major matrix.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,7 +9,7 @@
 //! `checkpoint/`, and `checkpoint.old/` removed. Reading takes the first complete one of
 //! `checkpoint/`, `checkpoint.new/`, `checkpoint.old/`.
 
-use super::{write_atomic, write_text};
+use crate::atomic::{write_atomic, write_text};
 use crate::microcircuit::full::cpu::State;
 use crate::microcircuit::{Shape, Weights};
 use anyhow::{bail, Context};

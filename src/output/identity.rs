@@ -3,9 +3,9 @@
 //! with them when they are left out and refuses different ones (the config itself is compared
 //! through `config.json`).
 
-use super::write_text;
-use crate::config::Precision;
+use crate::atomic::write_text;
 use crate::microcircuit::full::cpu::CpuKernel;
+use crate::num::Precision;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -4,8 +4,8 @@
 //! layer (model layer k = l + 1); shapes as in MODEL.md section 1 (rows = postsynaptic cells,
 //! the bias column last).
 
-use super::write_atomic;
-use crate::backend::Trace;
+use crate::atomic::write_atomic;
+use crate::microcircuit::backend::Trace;
 use crate::microcircuit::{Shape, Weights};
 use anyhow::{bail, Context};
 use ndarray::{Array1, Array2, Ix2, OwnedRepr};

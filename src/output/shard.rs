@@ -2,7 +2,8 @@
 //! folders of all N shards into the result set of the unsharded run.
 
 use super::tables::{diverged_list, final_metrics, RowMetrics};
-use super::{summarise, summary_csv, write_text, Outcome};
+use super::{summarise, summary_csv, Outcome};
+use crate::atomic::write_text;
 use crate::config::Config;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};

@@ -13,7 +13,8 @@ use super::tables::{
     curve_rows, final_metrics, instance_rows, write_instance_files, write_summary, CURVES_HEADER,
     INSTANCES_HEADER,
 };
-use super::{write_atomic, write_text, Outcome};
+use super::Outcome;
+use crate::atomic::{write_atomic, write_text};
 use crate::config::{Config, Plan};
 use crate::experiment::{Results, Schedule};
 use crate::microcircuit::full::cpu::CpuKernel;

@@ -1,11 +1,13 @@
 //! Result tables: rows of `instances.csv` and `curves.csv`, `summary.json`, and the
 //! per-instance weights and traces.
 
-use super::{write_text, write_trace, write_weights};
-use crate::backend::Trace;
+use super::{write_trace, write_weights};
+use crate::atomic::write_text;
 use crate::config::{Config, InstanceSpec};
-use crate::experiment::{CurvePoint, InstanceResult, Metrics};
+use crate::experiment::{CurvePoint, InstanceResult};
+use crate::microcircuit::backend::Trace;
 use crate::microcircuit::full::cpu::CpuKernel;
+use crate::tasks::metrics::Metrics;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

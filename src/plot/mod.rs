@@ -7,10 +7,11 @@ mod figure;
 
 pub use figure::{save, ClassMap, Figure, Panel, Series};
 
-use crate::backend::{Batch, Chunk, RecordSpec};
-use crate::config::{Config, Plan, Precision, TaskConfig};
-use crate::experiment::argmax;
+use crate::config::{Config, Plan, TaskConfig};
+use crate::microcircuit::backend::{Batch, Chunk, RecordSpec};
 use crate::microcircuit::full::cpu::{open_cpu, CpuKernel};
+use crate::num::Precision;
+use crate::tasks::metrics::argmax;
 use anyhow::Context;
 use ndarray::Array2;
 use ndarray_npy::NpzReader;

@@ -410,7 +410,7 @@ pub fn write_csv(ds: &Dataset, names: &[&str], path: &Path) -> Result<()> {
         }
         text += &format!("{label}\n");
     }
-    crate::output::write_text(path, &text)
+    crate::atomic::write_text(path, &text)
 }
 
 #[cfg(test)]

@@ -11,10 +11,13 @@
 //! * [`mimic`]: teacher–student regression against a fixed microcircuit.
 //! * [`files`]: data sets read from CSV or `.npy` files.
 //! * [`idx`]: MNIST-format IDX files (raw or gzipped), MNIST and Fashion-MNIST.
+//!
+//! [`metrics`] scores a model's readouts on a data set (accuracy, MSE).
 
 pub mod bars;
 pub mod files;
 pub mod idx;
+pub mod metrics;
 pub mod mimic;
 pub mod mt19937;
 pub mod yinyang;
@@ -142,6 +145,21 @@ fn one_hot_targets(labels: &[usize], n_classes: usize, u_high: f64, u_low: f64) 
         y[row * n_classes + c] = u_high;
     }
     y
+}
+
+/// Training, validation and test sets of one instance (validation and test may be empty).
+#[derive(Clone, Debug)]
+pub struct TaskData {
+    pub train: Dataset,
+    pub val: Dataset,
+    pub test: Dataset,
+}
+
+impl TaskData {
+    /// Whether the sets carry class labels (accuracy is reported) or are regression sets.
+    pub fn is_classification(&self) -> bool {
+        self.train.labels.is_some()
+    }
 }
 
 #[cfg(test)]

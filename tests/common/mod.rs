@@ -5,8 +5,8 @@
 
 pub mod process;
 
-use pyralnet::backend::{Batch, Chunk};
 use pyralnet::gpu::{self, Gpu, GpuError};
+use pyralnet::microcircuit::backend::{Batch, Chunk};
 use pyralnet::microcircuit::init::init_weights;
 use pyralnet::microcircuit::{InstanceParams, Shape, Transfer};
 use rand::{Rng, SeedableRng};

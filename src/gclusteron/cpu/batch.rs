@@ -4,7 +4,7 @@
 use super::instance::{outputs_on, train_step, Set};
 use super::kernel::GcReal;
 use crate::gclusteron::backend::{GcBackend, GcBatch, GcData, GcHyper, GcState, KernelAt, Readout};
-use crate::microcircuit::full::cpu::Pool;
+use crate::pool::Pool;
 use anyhow::ensure;
 use rayon::prelude::*;
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 //! is as small as the result; evaluating G with `expm1` keeps its relative accuracy near
 //! `d = 0`, where `1 − exp(−d²/r)` would round to a few ulp of 1.
 
-use crate::microcircuit::Real;
+use crate::num::Real;
 use ndarray::LinalgScalar;
 
 /// Below this argument `e^x − 1` is computed as `e^x − 1` (no cancellation: `e^x ≤ 0.705`);

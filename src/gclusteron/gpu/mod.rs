@@ -16,12 +16,11 @@
 use crate::gclusteron::{
     ErrorMode, GcBackend, GcBatch, GcData, GcState, KernelAt, Moments, Readout,
 };
-use crate::gpu::device::{open, Gpu};
-use crate::microcircuit::full::gpu::kernel::{
+use crate::gpu::compute::{
     bind_whole, compile, dispatch_and_read, layouts, read_back, storage_init, workgroup_size,
-    zeroed, STORAGE,
+    zeroed, LOOP_BUDGET, STORAGE,
 };
-use crate::microcircuit::full::gpu::layout::LOOP_BUDGET;
+use crate::gpu::device::{open, Gpu};
 use anyhow::{ensure, Context};
 use std::sync::Arc;
 

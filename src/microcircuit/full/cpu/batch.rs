@@ -2,10 +2,11 @@
 //! parallel with rayon, one instance per task. Instances never interact, so instance k in a
 //! batch computes exactly what it computes alone.
 
-use super::pool::balanced;
-use super::{per_pattern, CpuKernel, CpuReal, Instance, Layout, PatternKind, Pool, State};
-use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
-use crate::microcircuit::{Real, Weights};
+use super::{CpuKernel, CpuReal, Instance, Layout, State};
+use crate::microcircuit::backend::{Backend, Batch, Chunk, PatternKind, RecordSpec, Trace};
+use crate::microcircuit::Weights;
+use crate::num::Real;
+use crate::pool::{balanced, per_pattern, Pool};
 use rayon::prelude::*;
 
 /// CPU backend in precision `F`, one instance per task: the reference kernel
@@ -217,7 +218,7 @@ impl<F: CpuReal> Backend for CpuBackend<F> {
     }
 
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
-        crate::backend::check_restore_len(states.len(), self.instances.len())?;
+        crate::microcircuit::backend::check_restore_len(states.len(), self.instances.len())?;
         for (inst, st) in self.instances.iter_mut().zip(states) {
             inst.restore(st.cast());
         }

@@ -1,6 +1,7 @@
 //! Per-instance constants of the Euler step, converted once to the working precision.
 
-use crate::microcircuit::{InstanceParams, Real};
+use crate::microcircuit::InstanceParams;
+use crate::num::Real;
 
 /// The factors of one Euler step (MODEL.md section 3) in precision `F`.
 #[derive(Clone, Debug)]

@@ -4,15 +4,9 @@
 
 use super::layout::{self, transpose_marked, Layout, Transposed};
 use super::{error_slice, phi_slice, Consts, CpuReal, State};
-use crate::microcircuit::{noise, InstanceParams, Real, Shape, Transfer, Weights};
-
-/// What a pattern is for: training patterns nudge the output, learn and carry noise; evaluation
-/// patterns do none of these (MODEL.md section 4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PatternKind {
-    Train,
-    Eval,
-}
+use crate::microcircuit::backend::PatternKind;
+use crate::microcircuit::{noise, InstanceParams, Shape, Transfer, Weights};
+use crate::num::Real;
 
 /// `(v_B, v_A, v_D)` per layer.
 pub type Dendrites<'a, F> = (&'a [Vec<F>], &'a [Vec<F>], &'a [Vec<F>]);

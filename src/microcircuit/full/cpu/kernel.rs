@@ -4,8 +4,8 @@
 //! [`CpuKernel::AVAILABLE`] and, if `auto` should pick it, a rule in [`resolve`].
 
 use super::CpuBackend;
-use crate::backend::{Backend, Batch, RecordSpec};
-use crate::config::Precision;
+use crate::microcircuit::backend::{Backend, Batch, RecordSpec};
+use crate::num::Precision;
 use serde::{Deserialize, Serialize};
 
 /// `--cpu-kernel`: the CPU integrator of the full model. All kernels compute the same model

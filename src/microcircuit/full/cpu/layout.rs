@@ -14,7 +14,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::low_pass_update;
-use crate::microcircuit::{LayerWeights, Mat, Real, Weights};
+use crate::microcircuit::{LayerWeights, Mat, Weights};
+use crate::num::Real;
 
 /// The storage order of an instance's matrices.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

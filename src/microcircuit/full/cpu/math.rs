@@ -2,7 +2,8 @@
 //! vectorises and φ evaluated with it, so that the reference, vector and lane kernels compute
 //! φ with the same bits (one value at a time or a lane vector at a time).
 
-use crate::microcircuit::{Real, Transfer};
+use crate::microcircuit::Transfer;
+use crate::num::Real;
 
 /// Precisions the CPU kernels run in: [`Real`] plus an exponential that vectorises.
 pub trait CpuReal: Real {

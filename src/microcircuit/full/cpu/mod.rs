@@ -10,16 +10,14 @@ pub mod lanes;
 mod layout;
 mod math;
 mod plasticity;
-mod pool;
 mod state;
 
 pub use batch::CpuBackend;
 pub use consts::Consts;
-pub use instance::{Instance, PatternKind};
+pub use instance::Instance;
 pub use kernel::{open_cpu, resolve, CpuKernel};
 pub use lanes::LanesBackend;
 pub use layout::Layout;
 pub use math::{error_slice, phi, phi_slice, CpuReal};
 pub use plasticity::low_pass_update;
-pub use pool::{per_pattern, Pool};
 pub use state::State;

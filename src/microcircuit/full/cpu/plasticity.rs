@@ -1,6 +1,7 @@
 //! The low-pass filtered plasticity update shared by every pathway (MODEL.md sections 2–3).
 
-use crate::microcircuit::{Mat, Real};
+use crate::microcircuit::Mat;
+use crate::num::Real;
 
 /// One Euler step of `τ_w dΔ/dt = -Δ + e r_preᵀ`, `dW/dt = η Δ` in the reference order:
 /// `W += dt·η·Δ` with the **old** Δ, then `Δ += dt/τ_w · (e r_preᵀ − Δ)`.

@@ -1,6 +1,7 @@
 //! The dynamic state of one instance: soma potentials, filtered stimulus, weights and Δ.
 
-use crate::microcircuit::{FilterStart, Real, Shape, Weights};
+use crate::microcircuit::{FilterStart, Shape, Weights};
+use crate::num::Real;
 
 /// Everything that evolves during a run. Potentials and Δ start at zero and are not reset
 /// between patterns (MODEL.md section 3); the stimulus filter starts at zero or at the first

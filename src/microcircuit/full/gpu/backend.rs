@@ -1,14 +1,15 @@
 //! [`GpuBackend`]: the [`Backend`] contract on a wgpu device.
 
-use super::kernel::{
-    read_back, read_records, storage_init, workgroup_size, zeroed, StepKernel, SERIAL, STEP,
-    STORAGE,
-};
-use super::layout::{KernelKind, Layout, DISPATCH_STRIDE, LOOP_BUDGET};
+use super::kernel::{StepKernel, SERIAL, STEP};
+use super::layout::{KernelKind, Layout};
 use super::pieces;
 use super::serial::{step_source, Features};
-use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
+use crate::gpu::compute::{
+    read_back, read_records, storage_init, workgroup_size, zeroed, DISPATCH_STRIDE, LOOP_BUDGET,
+    STORAGE,
+};
 use crate::gpu::device::{open, Gpu};
+use crate::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::microcircuit::full::cpu::State;
 use crate::microcircuit::{FilterStart, Weights};
 use anyhow::{ensure, Context};
@@ -723,7 +724,7 @@ impl Backend for GpuBackend {
     /// counters; the scratch needs no restoring, as every pattern starts by clearing its sums.
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
         let n: usize = self.groups.iter().map(|g| g.len).sum();
-        crate::backend::check_restore_len(states.len(), n)?;
+        crate::microcircuit::backend::check_restore_len(states.len(), n)?;
         // pack everything first, so that a state of the wrong shape leaves the backend as it was
         let packed = self
             .groups

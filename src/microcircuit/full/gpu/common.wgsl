@@ -2,7 +2,7 @@
 // `microcircuit::noise` and the transfer functions of `microcircuit::phi`, in f32. Needs the
 // prelude's PHI_* constants.
 
-// One window of Euler steps, as `GpuBackend` writes it (`layout::DISPATCH_STRIDE` apart).
+// One window of Euler steps, as `GpuBackend` writes it (`gpu::compute::DISPATCH_STRIDE` apart).
 struct Dispatch {
     t_begin: u32,
     t_end: u32,

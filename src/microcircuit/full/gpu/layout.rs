@@ -5,6 +5,7 @@
 //! The word indices are Rust constants; `wgsl_prelude` emits the same names as WGSL `const`
 //! declarations that are prepended to every kernel, so the two sides cannot drift apart.
 
+use crate::gpu::compute::LOOP_BUDGET;
 use crate::microcircuit::full::cpu::{Consts, State};
 use crate::microcircuit::{InstanceParams, Mat, Shape, Transfer, Weights};
 
@@ -118,23 +119,7 @@ words! {
     P_SEED_HI = 18,
     /// `dt·η` for kind k (0 up, 1 pi, 2 ip, 3 down) of layer l at `P_ETA + k·N + l`.
     P_ETA = 19,
-    // ---- per-dispatch uniform: fields of `Dispatch` in the kernel ----
-    /// Bytes between consecutive dispatch records (a multiple of every offset alignment).
-    DISPATCH_STRIDE = 256,
 }
-
-/// Loop iterations a kernel invocation may run in one dispatch. llvmpipe (lavapipe) ends a
-/// shader after 65535 loop iterations counted over all its loops (`LP_MAX_TGSI_LOOP_ITERATIONS`);
-/// dispatch windows are sized to stay below this with a margin. On other drivers it only
-/// bounds how long one dispatch runs.
-pub(crate) const LOOP_BUDGET: u64 = 60_000;
-
-/// Threads per workgroup on a GPU: two warps, enough for the rows of typical hidden layers.
-pub(crate) const WG_GPU: usize = 64;
-/// Threads per workgroup on a CPU driver: llvmpipe runs 8 f32 lanes (256 bits) per thread of
-/// the workgroup and switches between them at every barrier, so one vector's worth is fastest
-/// (2.2× faster than 64 for 4-120-3 on lavapipe).
-pub(crate) const WG_CPU: usize = 8;
 
 /// WGSL `const` declarations of every word index and of `WG`, the threads per workgroup
 /// (one workgroup runs one instance).
@@ -654,6 +639,7 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gpu::compute::WG_GPU;
     use crate::microcircuit::init::init_weights;
 
     #[test]

@@ -1,7 +1,7 @@
 //! Moving a chunk's patterns to the device and its readouts back, in pieces of whole patterns
 //! (shared by the full-model and the steady-state GPU backends).
 
-use crate::backend::Chunk;
+use crate::microcircuit::backend::Chunk;
 use anyhow::ensure;
 
 /// Checks that `chunk` holds inputs and targets for `n` instances, each with the same number of

@@ -22,7 +22,7 @@
 use super::layout::{Layout, H_ACC, H_ACC_BLOCK, H_PHI, H_R0, H_UTGT, L_NOISE_I, L_NOISE_P};
 use super::layout::{L_PRE, PHI_SIGMOID, PHI_SOFTPLUS};
 use super::layout::{L_PRE_NEXT, L_R_I, L_U_I, L_U_P, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP, P_ETA};
-use crate::backend::Batch;
+use crate::microcircuit::backend::Batch;
 use crate::microcircuit::full::cpu::Consts;
 
 /// What the generated step has to handle, from the instances of a batch.
@@ -564,7 +564,8 @@ pub(crate) fn step_source(layout: &Layout, f: &Features) -> StepSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::microcircuit::full::gpu::layout::{KernelKind, WG_CPU};
+    use crate::gpu::compute::WG_CPU;
+    use crate::microcircuit::full::gpu::layout::KernelKind;
     use crate::microcircuit::{init::init_weights, InstanceParams, Shape, Transfer};
 
     fn batch(noise: f64, eta_pi: f64) -> Batch {

@@ -2,9 +2,11 @@
 //! Instances never interact, so instance k in a batch computes exactly what it computes alone.
 
 use super::{SteadyInstance, SteadyKernel};
-use crate::backend::{Backend, Batch, Chunk};
-use crate::microcircuit::full::cpu::{PatternKind, Pool, State};
-use crate::microcircuit::{Real, Weights};
+use crate::microcircuit::backend::{Backend, Batch, Chunk, PatternKind};
+use crate::microcircuit::full::cpu::State;
+use crate::microcircuit::Weights;
+use crate::num::Real;
+use crate::pool::Pool;
 use rayon::prelude::*;
 
 /// Steady-state backend in precision `F`.
@@ -99,7 +101,7 @@ impl<F: Real> Backend for SteadyBackend<F> {
     }
 
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
-        crate::backend::check_restore_len(states.len(), self.instances.len())?;
+        crate::microcircuit::backend::check_restore_len(states.len(), self.instances.len())?;
         for (inst, st) in self.instances.iter_mut().zip(states) {
             inst.restore(st);
         }

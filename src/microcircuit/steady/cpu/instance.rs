@@ -1,8 +1,10 @@
 //! One steady-state instance: relaxation sweeps and the big plasticity step (see the module
 //! docs of [`crate::microcircuit::steady`] for the exact order).
 
-use crate::microcircuit::full::cpu::{PatternKind, State};
-use crate::microcircuit::{InstanceParams, Mat, Real, Shape, Transfer, Weights};
+use crate::microcircuit::backend::PatternKind;
+use crate::microcircuit::full::cpu::State;
+use crate::microcircuit::{InstanceParams, Mat, Shape, Transfer, Weights};
+use crate::num::Real;
 
 /// Per-instance constants in precision `F` (the GPU backend uploads the f32 ones, so both
 /// start from bit-identical factors).

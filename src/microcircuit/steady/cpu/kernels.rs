@@ -9,7 +9,8 @@
 //! Rust never contracts `a + b·c` into an FMA, so the instruction set does not change a bit.
 
 use crate::microcircuit::weights::dot;
-use crate::microcircuit::{Mat, Real};
+use crate::microcircuit::Mat;
+use crate::num::Real;
 
 /// Rows computed together by [`matvec`]: four independent dot products share every load of x.
 const ROWS: usize = 4;

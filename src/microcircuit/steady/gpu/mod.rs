@@ -17,19 +17,22 @@
 //! workgroup grows (doubling from 8 threads) until it fits under the full model's budget; a
 //! shape that fits no workgroup size is an error.
 //!
-//! The bind group layout, buffer helpers and read-back are those of the full model's kernels
-//! (`crate::microcircuit::full::gpu::kernel`); the kernel ignores their scratch, counter and
-//! trace bindings.
+//! The buffer helpers, read-back and loop budget are every model's (`crate::gpu::compute`); the
+//! bind group layout is the full model's step kernel's
+//! (`crate::microcircuit::full::gpu::kernel::StepKernel`, the same room), and the pieces the
+//! patterns go up in are the full model's too (`crate::microcircuit::full::gpu::pieces`); the
+//! kernel ignores the step kernel's scratch, counter and trace bindings.
 
 mod layout;
 
-use crate::backend::{Backend, Batch, Chunk};
-use crate::gpu::device::{is_cpu_driver, open, Gpu};
-use crate::microcircuit::full::cpu::State;
-use crate::microcircuit::full::gpu::kernel::{
-    read_back, read_records, storage_init, workgroup_size, zeroed, StepKernel, STORAGE,
+use crate::gpu::compute::{
+    read_back, read_records, storage_init, workgroup_size, zeroed, DISPATCH_STRIDE, LOOP_BUDGET,
+    STORAGE,
 };
-use crate::microcircuit::full::gpu::layout::{DISPATCH_STRIDE, LOOP_BUDGET};
+use crate::gpu::device::{is_cpu_driver, open, Gpu};
+use crate::microcircuit::backend::{Backend, Batch, Chunk};
+use crate::microcircuit::full::cpu::State;
+use crate::microcircuit::full::gpu::kernel::StepKernel;
 use crate::microcircuit::full::gpu::{pieces, GpuOptions};
 use crate::microcircuit::Weights;
 use anyhow::{ensure, Context};
@@ -386,7 +389,7 @@ impl Backend for SteadyGpuBackend {
     /// recomputed from the somas.
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
         let n: usize = self.groups.iter().map(|g| g.len).sum();
-        crate::backend::check_restore_len(states.len(), n)?;
+        crate::microcircuit::backend::check_restore_len(states.len(), n)?;
         // pack everything first, so that a state of the wrong shape leaves the backend as it was
         let packed = self
             .groups

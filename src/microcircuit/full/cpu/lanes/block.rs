@@ -7,13 +7,12 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::math::{keep_lanes, phi_lanes, phi_slice, V};
-use crate::backend::{RecordSpec, Trace};
+use crate::microcircuit::backend::{RecordSpec, Trace};
 use crate::microcircuit::full::cpu::plasticity::{Held, LayerHeld};
 use crate::microcircuit::full::cpu::CpuReal;
 use crate::microcircuit::full::cpu::State;
-use crate::microcircuit::{
-    noise, FilterStart, InstanceParams, Mat, Real, Shape, Transfer, Weights,
-};
+use crate::microcircuit::{noise, FilterStart, InstanceParams, Mat, Shape, Transfer, Weights};
+use crate::num::Real;
 
 /// A matrix of lane vectors, row-major: entry `(i, j)` of every instance in `data[i·cols + j]`.
 #[derive(Clone, Debug)]

@@ -3,7 +3,8 @@
 //! operation for the instruction set chosen at run time.
 
 use crate::microcircuit::full::cpu::CpuReal;
-use crate::microcircuit::{Real, Transfer};
+use crate::microcircuit::Transfer;
+use crate::num::Real;
 
 /// One quantity of `L` instances (4 to 16 f32, 2 to 8 f64: one SSE, AVX or AVX-512 register),
 /// aligned to 16 bytes.

@@ -18,10 +18,11 @@ mod math;
 pub use block::Block;
 pub use math::V;
 
-use super::{CpuKernel, CpuReal, Pool, State};
-use crate::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
-use crate::config::Precision;
+use super::{CpuKernel, CpuReal, State};
+use crate::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::microcircuit::{Shape, Transfer, Weights};
+use crate::num::Precision;
+use crate::pool::Pool;
 use rayon::prelude::*;
 
 /// The lane kernel in f32 with the widest blocks: 16 instances per block.
@@ -216,7 +217,7 @@ impl<F: CpuReal, const L: usize> Backend for LanesBackend<F, L> {
     }
 
     fn restore(&mut self, states: &[State<f64>]) -> anyhow::Result<()> {
-        crate::backend::check_restore_len(states.len(), self.place.len())?;
+        crate::microcircuit::backend::check_restore_len(states.len(), self.place.len())?;
         let states: Vec<State<F>> = states.iter().map(State::cast).collect();
         for (m, blk) in self.members.iter().zip(self.blocks.iter_mut()) {
             let params = blk.params().to_vec();

@@ -1,7 +1,7 @@
-//! Readout metrics (MODEL.md section 4): prediction = argmax of the mean output soma, regression
-//! error = mean squared error against the targets.
+//! Readout metrics of every model (MODEL.md section 4): prediction = argmax of the readout (the
+//! microcircuit's mean output soma), regression error = mean squared error against the targets.
 
-use crate::tasks::Dataset;
+use super::Dataset;
 use serde::{Deserialize, Serialize};
 
 /// Accuracy (classification sets only) and MSE of one instance on one set.

@@ -1,4 +1,5 @@
-//! The floating-point types the CPU path is generic over (f32 and f64).
+//! The floating-point types the simulators are generic over (f32 and f64), and the precision
+//! a run chooses between them.
 
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::Debug;
@@ -33,4 +34,13 @@ impl Real for f64 {
         self
     }
     const NAME: &'static str = "f64";
+}
+
+/// Working precision of the CPU backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    F32,
+    #[default]
+    F64,
 }

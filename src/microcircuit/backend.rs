@@ -1,9 +1,18 @@
-//! The contract every backend (CPU, GPU) fulfils: take a batch of instances, advance them through
-//! chunks of pattern streams, return readouts. Backends are interchangeable behind it, which is
-//! what makes `check` and the equivalence tests simple.
+//! The contract every backend of the microcircuit (full and steady model, CPU and GPU) fulfils:
+//! take a batch of instances, advance them through chunks of pattern streams, return readouts.
+//! Backends are interchangeable behind it, which is what makes `check` and the equivalence
+//! tests simple.
 
 use crate::microcircuit::full::cpu::{CpuKernel, State};
 use crate::microcircuit::{InstanceParams, Shape, Transfer, Weights};
+
+/// What a pattern is for: training patterns nudge the output, learn and carry noise; evaluation
+/// patterns do none of these (MODEL.md section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatternKind {
+    Train,
+    Eval,
+}
 
 /// Instances that run together: they share shape and φ, each has its own parameters and
 /// initial weights.
