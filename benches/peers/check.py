@@ -37,7 +37,9 @@ cfg = {
                "t_pattern", "learning_lag", "out_lag", "bias", "eta_up", "eta_pi", "eta_ip", "eta_down"]},
     "task": {"name": "csv", "train": csv, "validation": csv, "test": csv},
     "targets": {"u_high": 1.0, "u_low": 0.1},
-    "protocol": {"epochs": 1, "shuffle": False, "eval_at_start": False},
+    # the peers start the stimulus filters at 0 (pyralnet's default starts them at the first
+    # pattern, as the seed code does)
+    "protocol": {"epochs": 1, "shuffle": False, "eval_at_start": False, "filter_start": "zero"},
     "seeds": [0],
 }
 cfg["params"]["noise"] = 0.0
