@@ -331,3 +331,48 @@ fn run_and_check_commands_on_a_steady_config() {
     }
     assert!(text.contains("ok: worst RMS deviation"), "{text}");
 }
+
+/// `pyralnet bench --model steady --backend cpu,gpu` prints a GPU row (patterns/s) beside the CPU
+/// rows, for the device checks of a lent GPU; an unknown backend is refused by name.
+#[test]
+fn bench_steady_measures_the_gpu_beside_the_cpu() {
+    if device().is_none() {
+        return;
+    }
+    let args = [
+        "bench",
+        "--model",
+        "steady",
+        "--backend",
+        "cpu,gpu",
+        "--dims",
+        "4,6,3",
+        "--batch",
+        "2",
+        "--precision",
+        "f32",
+        "--threads",
+        "1",
+        "--seconds",
+        "0.05",
+    ];
+    let o = common::process::run(&args);
+    assert!(o.status.success(), "{}", common::process::stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let gpu = out
+        .lines()
+        .find(|l| l.starts_with("steady-gpu"))
+        .expect("a GPU row");
+    let rate: f64 = gpu
+        .split_whitespace()
+        .rev()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rate > 0.0, "{gpu}");
+    assert!(out.lines().any(|l| l.starts_with("steady-cpu-f32")));
+    let bad = common::process::run(&["bench", "--model", "steady", "--backend", "tpu"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(common::process::stderr(&bad).contains("--backend: unknown `tpu`"));
+}

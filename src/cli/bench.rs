@@ -51,7 +51,8 @@ pub struct BenchArgs {
     pub seconds: f64,
     /// Model: `full` (instance-steps/s) or `steady` (the steady-state model of MODEL.md
     /// section 7 with the parameters of `configs/fashion_mnist_steady.json`: patterns/s of
-    /// training, a row per precision × threads × steady kernel, `reference` and `blocked`).
+    /// training, a row per precision × threads × steady kernel, `reference` and `blocked`, for
+    /// `--backend cpu`, and a row of the f32 GPU backend for `--backend gpu`).
     #[arg(long, default_value = "full")]
     pub model: String,
 }
@@ -233,9 +234,18 @@ fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
     if a.batch.contains(&0) || a.seconds <= 0.0 {
         bail!("--batch sizes must be at least 1 and --seconds > 0");
     }
-    if a.backend.iter().any(|b| b != "cpu") {
-        bail!("--model steady measures the CPU backend only");
+    if let Some(b) = a
+        .backend
+        .iter()
+        .find(|b| !["cpu", "gpu"].contains(&b.as_str()))
+    {
+        bail!("--backend: unknown `{b}`, allowed: cpu, gpu");
     }
+    let cpu = a.backend.iter().any(|b| b == "cpu");
+    let device = match a.backend.iter().any(|b| b == "gpu") {
+        true => Some(gpu::open(a.adapter.as_deref())?),
+        false => None,
+    };
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = a
         .threads
@@ -256,7 +266,9 @@ fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
     for &n in &a.batch {
         let batch = steady_batch(&a.dims, n);
         let patterns = 16;
-        for prec in &a.precision {
+        // the GPU row (f32) against the first CPU reference row of this batch, if any
+        let mut first_reference = None;
+        for prec in a.precision.iter().filter(|_| cpu) {
             for &t in &threads {
                 let mut reference = None;
                 for kernel in [SteadyKernel::Reference, SteadyKernel::Blocked] {
@@ -271,6 +283,7 @@ fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
                     };
                     let rate = pattern_throughput(backend.as_mut(), &batch, patterns, a.seconds)?;
                     let base = *reference.get_or_insert(rate);
+                    first_reference.get_or_insert(rate);
                     println!(
                         "{:<52} {:>7} {:>14.1} {:>14.3} {:>11.2}×",
                         backend.name(),
@@ -281,6 +294,24 @@ fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+        if let Some(g) = &device {
+            use crate::microcircuit::steady::gpu::SteadyGpuBackend;
+            let mut backend =
+                SteadyGpuBackend::with_gpu(g.clone(), &batch, &GpuOptions::default())?;
+            let rate = pattern_throughput(&mut backend, &batch, patterns, a.seconds)?;
+            let vs = first_reference.map_or("—".to_string(), |r| match rate / r {
+                x if x < 0.01 => format!("{x:.1e}×"),
+                x => format!("{x:.2}×"),
+            });
+            println!(
+                "{:<52} {:>7} {:>14.1} {:>14.3} {:>12}",
+                backend.name(),
+                n,
+                rate,
+                1e3 / rate * n as f64,
+                vs
+            );
         }
     }
     Ok(())
