@@ -114,8 +114,8 @@ impl<'a, F: CpuReal> Job<'a, F> {
         }
         if from == 0 && kind == PatternKind::Train && self.y.len() >= n_out {
             let start = self.inst.params.filter_start;
-            let inst = &mut *self.inst;
-            inst.state
+            self.inst
+                .state
                 .start_filters(start, &self.x[..n_in], &self.y[..n_out]);
         }
         let (x, y) = (

@@ -192,7 +192,8 @@ struct LLayer<F, const L: usize> {
 
 /// Applies the plasticity step now ([`low_pass`] with the errors `e`) or, with `defer`, holds
 /// it back for the matrix's next dendrite sum ([`matvec_updating`]); the errors were then
-/// written into `p.e` (see [`errors`]) and `pre` is read again next step from the kept rates.
+/// written into `p.e` (see [`Held::errors`]) and `pre` is read again next step from the kept
+/// rates.
 #[inline(always)]
 fn update<F: Real, const L: usize>(
     w: &mut LMat<F, L>,
