@@ -113,7 +113,9 @@ fn write(name: &str, setup: &Setup, arrays: &Arrays) {
     let tmp = p.with_extension("json.tmp");
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, &p).unwrap();
-    eprintln!("PYRALNET_BLESS: wrote {}", p.display());
+    // straight to stderr, past the test harness's capture, so that a blessing run always says so
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "PYRALNET_BLESS: wrote {}", p.display());
 }
 
 /// Reads `name`'s stored file; fails when it is missing or was made with another setup.
@@ -300,7 +302,7 @@ fn formula_chunk(b: &Batch, patterns: usize, salt: usize) -> Chunk {
         y: (0..b.len())
             .map(|i| {
                 (0..patterns * n_out)
-                    .map(|k| 0.1 + 0.9 * ((i + k + salt) % n_out == 0) as u8 as f64)
+                    .map(|k| 0.1 + 0.9 * (i + k + salt).is_multiple_of(n_out) as u8 as f64)
                     .collect()
             })
             .collect(),
