@@ -1005,6 +1005,53 @@ fn bench_command_compares_the_backends() {
     }
 }
 
+/// `pyralnet bench --gpu-kernel NAME` runs the named kernel and says so in the GPU row (auto:
+/// the serial kernel on a CPU driver), and refuses, with the reason, a kernel that cannot run
+/// the shape and a name it does not know.
+#[test]
+fn bench_command_forces_a_gpu_kernel() {
+    let Some(g) = device() else { return };
+    let bench = |kernel: &str, dims: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+            .args(["bench", "--backend", "gpu", "--gpu-kernel", kernel])
+            .args(["--dims", dims, "--batch", "2", "--seconds", "0.05"])
+            .output()
+            .unwrap()
+    };
+    let mut kernels = vec![
+        ("resident", " resident "),
+        ("phased", " phased×"),
+        ("workgroup", " workgroup "),
+    ];
+    if g.info.device_type == wgpu::DeviceType::Cpu {
+        kernels.push(("auto", " serial "));
+    }
+    for (kernel, row) in kernels {
+        let o = bench(kernel, "3,5,2");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(text.contains(row), "{kernel}: {text}");
+    }
+    // W and Δ of 784-200-10 alone are 1.3 MB: more than any device's workgroup storage
+    let o = bench("resident", "784,200,10");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("--gpu-kernel resident")
+            && err.contains("784-200-10")
+            && err.contains("max_compute_workgroup_storage_size"),
+        "{err}"
+    );
+    let o = bench("fastest", "3,5,2");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("allowed: auto, serial, workgroup, phased, resident"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// A short Yin-Yang training on the GPU ends within 2 percentage points of the CPU run's test
 /// accuracy (same instance, same pattern stream).
 #[test]
