@@ -69,6 +69,7 @@ fn all_kernels() -> Vec<GpuOptions> {
         KernelKind::Workgroup,
         KernelKind::Serial,
         KernelKind::Phased,
+        KernelKind::Resident,
     ]
     .into_iter()
     .map(|k| GpuOptions {
@@ -87,8 +88,41 @@ fn compare_with_cpu(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk) {
     }
 }
 
+/// The backend, or `None` when `opts` forces the resident kernel and one instance of the shape
+/// does not fit the device's workgroup storage: then the error must say so, naming the shape
+/// and the limit.
+fn backend_unless_too_big(g: &Gpu, b: &Batch, opts: &GpuOptions) -> Option<GpuBackend> {
+    match GpuBackend::with_gpu(g.clone(), b, opts) {
+        Ok(be) => Some(be),
+        Err(e) if opts.kernel == Some(KernelKind::Resident) => {
+            let limit = g.limits.max_compute_workgroup_storage_size;
+            let msg = e.to_string();
+            println!("refused: {msg}");
+            assert!(
+                msg.contains(&b.shape.label())
+                    && msg.contains(&format!("max_compute_workgroup_storage_size of {limit}")),
+                "{msg}"
+            );
+            None
+        }
+        Err(e) => panic!("GPU backend: {e:#}"),
+    }
+}
+
 fn compare_with_cpu_opts(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk, opts: &GpuOptions) {
-    let mut gpu = gpu_backend(g, b, opts);
+    compare_with_cpu_dev(g, b, chunks, eval, opts);
+}
+
+/// As [`compare_with_cpu_opts`], returning the deviation from the CPU in f32 (`None` when the
+/// resident kernel was refused for want of workgroup storage).
+fn compare_with_cpu_dev(
+    g: &Gpu,
+    b: &Batch,
+    chunks: &[Chunk],
+    eval: &Chunk,
+    opts: &GpuOptions,
+) -> Option<Deviation> {
+    let mut gpu = backend_unless_too_big(g, b, opts)?;
     println!(
         "{:?} kernel, workgroup size {:?}",
         opts.kernel, opts.workgroup_size
@@ -159,6 +193,7 @@ fn compare_with_cpu_opts(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk, opt
         "weight changes vs cpu-f64: {:e}",
         d64.changes
     );
+    Some(d32)
 }
 
 #[test]
@@ -310,6 +345,119 @@ fn noisy_training_agrees_with_the_cpu() {
     );
 }
 
+/// The resident kernel, forced, agrees with the CPU in f32 to 1e-5 relative RMS in weights and
+/// readouts with every pathway plastic (top-down included), a learning lag, reset_deltas in
+/// some instances, noise in others, on [2,3,2] (softplus, no bias), [3,5,4,2] (two hidden
+/// layers) and [4,120,3]; on [784,20,10] too where one instance fits the device's workgroup
+/// storage, else the backend refuses it naming the shape, the bytes and the limit.
+#[test]
+fn resident_kernel_agrees_with_the_cpu() {
+    let Some(g) = device() else { return };
+    let opts = GpuOptions {
+        kernel: Some(KernelKind::Resident),
+        ..Default::default()
+    };
+    println!(
+        "{}: max_compute_workgroup_storage_size {}",
+        g.label(),
+        g.limits.max_compute_workgroup_storage_size
+    );
+    for (dims, bias, phi, t_pattern, patterns) in [
+        (vec![2, 3, 2], false, Transfer::Softplus, 6.0, 3),
+        (vec![3, 5, 4, 2], true, Transfer::Sigmoid, 6.0, 3),
+        (vec![4, 120, 3], true, Transfer::Sigmoid, 4.0, 2),
+        (vec![784, 20, 10], true, Transfer::Sigmoid, 2.0, 2),
+    ] {
+        let shape = Shape::new(dims, bias);
+        let n = shape.n_layers();
+        let params: Vec<InstanceParams> = (0..3)
+            .map(|k| {
+                let mut p = InstanceParams::reference(n);
+                p.t_pattern = t_pattern + k as f64;
+                p.out_lag = t_pattern / 2.0;
+                p.learning_lag = [0.0, 1.0, 0.5][k];
+                p.init_up = 0.1;
+                p.eta_up = [vec![0.5; n - 1], vec![0.2]].concat();
+                p.eta_pi = vec![0.2; n - 1];
+                p.eta_ip = vec![0.2; n - 1];
+                p.eta_down = vec![0.1; n - 1];
+                p.reset_deltas = k == 1;
+                p.noise = if k == 2 { 0.03 } else { 0.0 };
+                p.seed = 300 + k as u64;
+                p
+            })
+            .collect();
+        let b = batch(&shape, phi, params);
+        let train = [chunk(&shape, 3, patterns, 60), chunk(&shape, 3, 1, 61)];
+        let Some(d) = compare_with_cpu_dev(&g, &b, &train, &chunk(&shape, 3, 2, 62), &opts) else {
+            continue;
+        };
+        assert_eq!(
+            gpu_backend(&g, &b, &opts).kernel(),
+            (KernelKind::Resident, 1)
+        );
+        assert!(
+            d.weights <= 1e-5,
+            "{}: weights {:e}",
+            shape.label(),
+            d.weights
+        );
+        assert!(
+            d.readouts <= 1e-5,
+            "{}: readouts {:e}",
+            shape.label(),
+            d.readouts
+        );
+    }
+}
+
+/// The default kernel of a CPU driver stays what it was (the resident kernel is for GPUs), and
+/// forcing the resident kernel on a network whose W and Δ alone exceed any device's workgroup
+/// storage is an error naming the shape, the bytes needed and the limit.
+#[test]
+fn resident_kernel_selection_and_refusal() {
+    let Some(g) = device() else { return };
+    let small = batch(
+        &Shape::new(vec![4, 120, 3], true),
+        Transfer::Sigmoid,
+        vec![InstanceParams::reference(2)],
+    );
+    let (kind, _) = gpu_backend(&g, &small, &GpuOptions::default()).kernel();
+    if g.info.device_type == wgpu::DeviceType::Cpu {
+        assert_eq!(kind, KernelKind::Serial);
+    } else {
+        assert_eq!(kind, KernelKind::Resident);
+    }
+    // 784-200-10: W and Δ are 8·(200·785 + 2·200·10 + 2·10·201) = 1 320 160 bytes
+    let shape = Shape::new(vec![784, 200, 10], true);
+    let big = Batch {
+        init: vec![Weights::zeros(&shape)],
+        shape,
+        phi: Transfer::Sigmoid,
+        params: vec![InstanceParams::reference(2)],
+    };
+    let opts = GpuOptions {
+        kernel: Some(KernelKind::Resident),
+        ..Default::default()
+    };
+    let err = GpuBackend::with_gpu(g.clone(), &big, &opts)
+        .err()
+        .expect("refused")
+        .to_string();
+    let limit = g.limits.max_compute_workgroup_storage_size;
+    assert!(
+        err.contains("784-200-10")
+            && err.contains("W and Δ 1320160 bytes")
+            && err.contains(&format!(
+                "max_compute_workgroup_storage_size of {limit} bytes"
+            )),
+        "{err}"
+    );
+    // not the resident kernel by default there, whatever the adapter
+    let (kind, _) = gpu_backend(&g, &big, &GpuOptions::default()).kernel();
+    assert_ne!(kind, KernelKind::Resident);
+}
+
 #[test]
 fn long_patterns_span_several_dispatches() {
     // 1000 and 700 steps per pattern: far more loop iterations than lavapipe runs in one
@@ -430,14 +578,15 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
         let mut all = gpu_backend(&g, &big, &base);
         let r_all = all.train(&data).unwrap();
         let w_all = all.weights().unwrap();
-        // the phased kernel runs the fused kernel's phases as dispatches: the same numbers
+        // the phased kernel runs the fused kernel's phases as dispatches, the resident kernel
+        // runs them on a copy in workgroup memory: the same numbers
         match kernel {
             Some(KernelKind::Workgroup) => fused = Some((r_all.clone(), w_all.clone())),
-            Some(KernelKind::Phased) => {
+            Some(KernelKind::Phased | KernelKind::Resident) => {
                 assert_eq!(
                     fused,
                     Some((r_all.clone(), w_all.clone())),
-                    "phased vs fused"
+                    "{kernel:?} vs fused"
                 )
             }
             _ => {}
@@ -573,21 +722,36 @@ fn evaluate_leaves_the_state_unchanged() {
         chunk(&shape, n, 3, 21),
         chunk(&shape, n, 2, 22),
     );
-    let mut with_eval = gpu_backend(&g, &b, &GpuOptions::default());
-    let mut without = gpu_backend(&g, &b, &GpuOptions::default());
-    with_eval.train(&first).unwrap();
-    without.train(&first).unwrap();
+    let resident = GpuOptions {
+        kernel: Some(KernelKind::Resident),
+        ..Default::default()
+    };
+    for opts in [GpuOptions::default(), resident] {
+        evaluate_leaves_the_state_unchanged_with(&g, &b, [&first, &eval, &second], &opts);
+    }
+}
+
+fn evaluate_leaves_the_state_unchanged_with(
+    g: &Gpu,
+    b: &Batch,
+    [first, eval, second]: [&Chunk; 3],
+    opts: &GpuOptions,
+) {
+    let mut with_eval = gpu_backend(g, b, opts);
+    let mut without = gpu_backend(g, b, opts);
+    with_eval.train(first).unwrap();
+    without.train(first).unwrap();
     let w = with_eval.weights().unwrap();
-    let e1 = with_eval.evaluate(&eval).unwrap();
+    let e1 = with_eval.evaluate(eval).unwrap();
     assert_eq!(with_eval.weights().unwrap(), w);
     assert_eq!(
-        with_eval.evaluate(&eval).unwrap(),
+        with_eval.evaluate(eval).unwrap(),
         e1,
         "evaluation is repeatable"
     );
     assert_eq!(
-        with_eval.train(&second).unwrap(),
-        without.train(&second).unwrap(),
+        with_eval.train(second).unwrap(),
+        without.train(second).unwrap(),
         "training after an evaluation continues as if there had been none"
     );
     assert_eq!(with_eval.weights().unwrap(), without.weights().unwrap());
@@ -839,6 +1003,53 @@ fn bench_command_compares_the_backends() {
     for n in [1, 3] {
         assert!(text.contains(&format!("batch {n}: gpu/cpu = ")), "{text}");
     }
+}
+
+/// `pyralnet bench --gpu-kernel NAME` runs the named kernel and says so in the GPU row (auto:
+/// the serial kernel on a CPU driver), and refuses, with the reason, a kernel that cannot run
+/// the shape and a name it does not know.
+#[test]
+fn bench_command_forces_a_gpu_kernel() {
+    let Some(g) = device() else { return };
+    let bench = |kernel: &str, dims: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+            .args(["bench", "--backend", "gpu", "--gpu-kernel", kernel])
+            .args(["--dims", dims, "--batch", "2", "--seconds", "0.05"])
+            .output()
+            .unwrap()
+    };
+    let mut kernels = vec![
+        ("resident", " resident "),
+        ("phased", " phased×"),
+        ("workgroup", " workgroup "),
+    ];
+    if g.info.device_type == wgpu::DeviceType::Cpu {
+        kernels.push(("auto", " serial "));
+    }
+    for (kernel, row) in kernels {
+        let o = bench(kernel, "3,5,2");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(text.contains(row), "{kernel}: {text}");
+    }
+    // W and Δ of 784-200-10 alone are 1.3 MB: more than any device's workgroup storage
+    let o = bench("resident", "784,200,10");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("--gpu-kernel resident")
+            && err.contains("784-200-10")
+            && err.contains("max_compute_workgroup_storage_size"),
+        "{err}"
+    );
+    let o = bench("fastest", "3,5,2");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("allowed: auto, serial, workgroup, phased, resident"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// A short Yin-Yang training on the GPU ends within 2 percentage points of the CPU run's test

@@ -7,7 +7,7 @@ use crate::bench::{flops_per_step, plastic_batch, throughput, CpuPeak};
 use crate::gpu;
 use crate::microcircuit::backend::{Backend, RecordSpec};
 use crate::microcircuit::full::cpu::{open_cpu, CpuKernel};
-use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions};
+use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions, KernelKind};
 use crate::num::Precision;
 use anyhow::bail;
 use clap::Args;
@@ -23,6 +23,11 @@ pub struct BenchArgs {
     /// GPU adapter: the first whose name contains this (default: the best, lavapipe included).
     #[arg(long)]
     pub adapter: Option<String>,
+    /// Integrator kernel of the full model's GPU rows: auto (what `run` picks for the
+    /// adapter), serial, workgroup, phased or resident; refused, with the reason, where it
+    /// cannot run the shape on the adapter.
+    #[arg(long, default_value = "auto")]
+    pub gpu_kernel: String,
     /// Layer sizes, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "4,120,3")]
     pub dims: Vec<usize>,
@@ -64,6 +69,20 @@ fn with_noise(
 ) -> crate::microcircuit::backend::Batch {
     batch.params.iter_mut().for_each(|p| p.noise = noise);
     batch
+}
+
+/// The kernel `--gpu-kernel NAME` forces (`None` for auto).
+fn gpu_kernel(name: &str) -> anyhow::Result<Option<KernelKind>> {
+    Ok(Some(match name {
+        "auto" => return Ok(None),
+        "serial" => KernelKind::Serial,
+        "workgroup" => KernelKind::Workgroup,
+        "phased" => KernelKind::Phased,
+        "resident" => KernelKind::Resident,
+        k => {
+            bail!("--gpu-kernel: unknown `{k}`, allowed: auto, serial, workgroup, phased, resident")
+        }
+    }))
 }
 
 /// One measured configuration.
@@ -126,6 +145,10 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| CpuKernel::AVAILABLE.to_vec());
     let cpu = a.backend.iter().any(|b| b == "cpu");
+    let gpu_opts = GpuOptions {
+        kernel: gpu_kernel(&a.gpu_kernel)?,
+        ..Default::default()
+    };
     let device = match a.backend.iter().any(|b| b == "gpu") {
         true => Some(gpu::open(a.adapter.as_deref())?),
         false => None,
@@ -155,33 +178,34 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         let batch = with_noise(plastic_batch(&a.dims, n, a.t_pattern), a.noise);
         let patterns = (4096 / n).clamp(1, 64);
         let mut rows = Vec::new();
-        let mut measure = |backend: &mut dyn Backend, kind: Kind| -> anyhow::Result<()> {
-            let rate = throughput(backend, &batch, patterns, a.seconds)?;
-            let us = 1e6 / rate;
-            let gflops = rate * flops * 1e-9;
-            let of_peak = match (kind, &peak) {
-                (Kind::Cpu { cores, f64 }, Some(p)) => {
-                    format!("{:.1}", 100.0 * gflops / p.gflops(cores, f64))
-                }
-                _ => "-".into(),
+        let mut measure =
+            |backend: &mut dyn Backend, kind: Kind, name: String| -> anyhow::Result<()> {
+                let rate = throughput(backend, &batch, patterns, a.seconds)?;
+                let us = 1e6 / rate;
+                let gflops = rate * flops * 1e-9;
+                let of_peak = match (kind, &peak) {
+                    (Kind::Cpu { cores, f64 }, Some(p)) => {
+                        format!("{:.1}", 100.0 * gflops / p.gflops(cores, f64))
+                    }
+                    _ => "-".into(),
+                };
+                println!(
+                    "{:<52} {:>7} {:>16.4e} {:>14.3} {:>11.1}× {:>9.2} {:>7}",
+                    name,
+                    n,
+                    rate,
+                    us,
+                    SEED_US_PER_STEP / us,
+                    gflops,
+                    of_peak
+                );
+                rows.push(Row {
+                    name,
+                    gpu: matches!(kind, Kind::Gpu),
+                    rate,
+                });
+                Ok(())
             };
-            println!(
-                "{:<52} {:>7} {:>16.4e} {:>14.3} {:>11.1}× {:>9.2} {:>7}",
-                backend.name(),
-                n,
-                rate,
-                us,
-                SEED_US_PER_STEP / us,
-                gflops,
-                of_peak
-            );
-            rows.push(Row {
-                name: backend.name(),
-                gpu: matches!(kind, Kind::Gpu),
-                rate,
-            });
-            Ok(())
-        };
         if cpu {
             for prec in &a.precision {
                 let precision = match prec.as_str() {
@@ -196,14 +220,21 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
                             cores: t.min(all),
                             f64: precision == Precision::F64,
                         };
-                        measure(backend.as_mut(), kind)?;
+                        let name = backend.name();
+                        measure(backend.as_mut(), kind, name)?;
                     }
                 }
             }
         }
         if let Some(g) = &device {
-            let mut backend = GpuBackend::with_gpu(g.clone(), &batch, &GpuOptions::default())?;
-            measure(&mut backend, Kind::Gpu)?;
+            let mut backend = GpuBackend::with_gpu(g.clone(), &batch, &gpu_opts)
+                .map_err(|e| anyhow::anyhow!("--gpu-kernel {}: {e:#}", a.gpu_kernel))?;
+            // the row names the kernel that ran (and the phased kernel's workgroups per instance)
+            let name = match backend.kernel() {
+                (KernelKind::Phased, tiles) => format!("{} phased×{tiles}", backend.name()),
+                (k, _) => format!("{} {}", backend.name(), format!("{k:?}").to_lowercase()),
+            };
+            measure(&mut backend, Kind::Gpu, name)?;
         }
         let best_cpu = rows
             .iter()
@@ -226,6 +257,9 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
 /// original kernel, and `blocked`, the default), with the ratio to the reference row of the
 /// same precision and thread count.
 fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
+    if a.gpu_kernel != "auto" {
+        bail!("--gpu-kernel applies to the full model only (the steady model has one GPU kernel)");
+    }
     use crate::bench::{pattern_throughput, steady_batch};
     use crate::microcircuit::steady::cpu::{SteadyBackend, SteadyKernel};
     crate::microcircuit::Shape::new(a.dims.clone(), true)

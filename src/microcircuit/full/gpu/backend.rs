@@ -3,6 +3,7 @@
 use super::kernel::{StepKernel, SERIAL, STEP};
 use super::layout::{KernelKind, Layout};
 use super::pieces;
+use super::resident;
 use super::serial::{step_source, Features};
 use crate::gpu::compute::{
     read_back, read_records, storage_init, workgroup_size, zeroed, DISPATCH_STRIDE, LOOP_BUDGET,
@@ -150,6 +151,18 @@ impl Program {
                     layout,
                 }
             }
+            KernelKind::Resident => {
+                let body = resident::source(&layout, threads);
+                Program {
+                    train: body.clone(),
+                    eval: body,
+                    entries: &["main"],
+                    tiles,
+                    threads,
+                    step_trips: layout.workgroup_trips_per_step(threads) + record_trips,
+                    layout,
+                }
+            }
             KernelKind::Serial => {
                 let train = step_source(&layout, &Features::training(batch));
                 let eval = step_source(&layout, &Features::evaluation(batch.shape.n_layers()));
@@ -166,10 +179,15 @@ impl Program {
         }
     }
 
-    /// Loop iterations one invocation may run for one step and two pattern boundaries (what
-    /// must fit llvmpipe's limit).
+    /// Loop iterations one invocation may run for one step and two pattern boundaries, plus
+    /// the resident kernel's copies in and out of workgroup memory (what must fit llvmpipe's
+    /// limit).
     fn need(&self) -> u64 {
-        self.step_trips + 2 * self.layout.loop_trips_per_pattern(self.threads)
+        let io = match self.layout.kernel {
+            KernelKind::Resident => resident::io_trips(&self.layout, self.threads),
+            _ => 0,
+        };
+        self.step_trips + 2 * self.layout.loop_trips_per_pattern(self.threads) + io
     }
 
     /// The phased program with the fewest workgroups per instance (doubling, up to `max_tiles`)
@@ -194,6 +212,54 @@ impl Program {
     }
 }
 
+/// What kernel selection needs to know of the device.
+struct Adapter {
+    /// A CPU Vulkan driver (lavapipe), with llvmpipe's loop limit.
+    cpu_driver: bool,
+    /// 64-bit integers in shaders (the serial kernel needs them).
+    int64: bool,
+    /// `max_compute_workgroup_storage_size`, bytes.
+    workgroup_storage: u32,
+    /// `max_compute_workgroups_per_dimension`: most workgroups per instance of the phased kernel.
+    max_tiles: usize,
+}
+
+/// The kernel the backend runs when [`GpuOptions::kernel`] names none, by adapter class and
+/// limits (`wg` threads per workgroup, `record_width` words per trace sample):
+///
+/// * **CPU drivers** (lavapipe): the serial kernel when the device has 64-bit integers and
+///   one step and two pattern boundaries fit llvmpipe's loop limit ([`LOOP_BUDGET`]), else the
+///   fused workgroup kernel if it fits, else the phased one with the fewest workgroups per
+///   instance (doubling) that fit. Never the resident kernel: llvmpipe gains nothing from
+///   workgroup memory.
+/// * **GPUs**: the resident kernel when one instance's state and work vectors,
+///   `4·(state_len + scratch_len)` bytes, fit `max_compute_workgroup_storage_size`; else the
+///   fused workgroup kernel unless a step takes one thread more than `FUSED_TRIPS_GPU` loop
+///   trips; else the phased one with workgroups doubled until a step takes at most
+///   `PHASED_TRIPS_GPU`.
+fn auto_program(batch: &Batch, wg: usize, adapter: Adapter, record_width: usize) -> Program {
+    let new = |kind| Program::new(batch, wg, kind, 1, record_width);
+    if adapter.cpu_driver {
+        return [KernelKind::Serial, KernelKind::Workgroup]
+            .into_iter()
+            .filter(|&k| adapter.int64 || k != KernelKind::Serial)
+            .map(new)
+            .find(|p| p.need() <= LOOP_BUDGET)
+            .unwrap_or_else(|| {
+                Program::phased(batch, wg, LOOP_BUDGET, adapter.max_tiles, record_width)
+            });
+    }
+    let resident = new(KernelKind::Resident);
+    if resident::workgroup_bytes(&resident.layout) <= u64::from(adapter.workgroup_storage) {
+        return resident;
+    }
+    Some(new(KernelKind::Workgroup))
+        .filter(|p| p.step_trips <= FUSED_TRIPS_GPU)
+        .unwrap_or_else(|| {
+            Program::phased(batch, wg, PHASED_TRIPS_GPU, adapter.max_tiles, record_width)
+        })
+}
+
 /// Whether a run trains (nudging, plasticity, noise) or evaluates a copy of the state.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -210,12 +276,12 @@ impl GpuBackend {
 
     /// Uploads the batch to an already open device, split into sub-batches whose buffers fit
     /// the device's binding limits. Unless `opts` names them, the kernel and its workgroups per
-    /// instance come from the adapter: on CPU drivers the first of serial (which needs 64-bit
-    /// integers in shaders), fused workgroup and phased kernel whose step fits llvmpipe's loop
-    /// limit (the phased one with the fewest workgroups per instance that fit; an error when
-    /// none does); on GPUs the fused kernel
-    /// unless a step takes one thread more than 4096 loop trips, else the phased one with
-    /// workgroups doubled until a step takes at most 1024.
+    /// instance come from the adapter ([`auto_program`]: on CPU drivers serial, fused
+    /// workgroup or phased, whichever first fits llvmpipe's loop limit; on GPUs the resident
+    /// kernel where the instance fits the workgroup storage limit, else fused or phased). A
+    /// kernel that cannot run is an error naming the reason: the serial kernel without 64-bit
+    /// integers, the resident kernel where one instance exceeds the workgroup storage limit,
+    /// any kernel whose step exceeds llvmpipe's loop limit on a CPU driver.
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
         batch.shape.validate().map_err(anyhow::Error::msg)?;
         ensure!(!batch.is_empty(), "empty batch");
@@ -264,22 +330,25 @@ impl GpuBackend {
             "the serial kernel needs 64-bit integers in shaders (SHADER_INT64), which {} lacks",
             gpu.label()
         );
+        let storage = gpu.limits.max_compute_workgroup_storage_size;
         let program = match opts.kernel {
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
             Some(kind) => new(kind),
-            // CPU drivers: the serial kernel when the device has 64-bit integers and one step
-            // fits the loop limit, else the fused workgroup kernel, else the phased one
-            None if cpu_driver => [KernelKind::Serial, KernelKind::Workgroup]
-                .into_iter()
-                .filter(|&k| int64 || k != KernelKind::Serial)
-                .map(new)
-                .find(fits)
-                .unwrap_or_else(phased),
-            // GPUs: the fused kernel unless a step is long work for one workgroup
-            None => Some(new(KernelKind::Workgroup))
-                .filter(|p| p.step_trips <= FUSED_TRIPS_GPU)
-                .unwrap_or_else(phased),
+            None => auto_program(
+                batch,
+                wg,
+                Adapter {
+                    cpu_driver,
+                    int64,
+                    workgroup_storage: storage,
+                    max_tiles,
+                },
+                record_width,
+            ),
         };
+        if program.layout.kernel == KernelKind::Resident {
+            resident::check_fits(&program.layout, storage)?;
+        }
         ensure!(
             fits(&program),
             "{} is too large for a CPU Vulkan driver: one step and pattern boundary need up to \
@@ -317,7 +386,7 @@ impl GpuBackend {
             .max(trace_words) as u64
             * 4;
         let instances_per_workgroup = match layout.kernel {
-            KernelKind::Workgroup | KernelKind::Phased => 1,
+            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => 1,
             KernelKind::Serial => wg as u64,
         };
         let mut per_group = (max_binding / widest)
@@ -634,7 +703,9 @@ impl pieces::InPieces for GpuBackend {
             Mode::Eval => (&io.eval, &self.kernel.eval),
         };
         let workgroups = match self.layout.kernel {
-            KernelKind::Workgroup | KernelKind::Phased => [self.tiles, g.len],
+            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
+                [self.tiles, g.len]
+            }
             KernelKind::Serial => [g.len.div_ceil(self.layout.wg), 1],
         };
         // windows of the instances' step streams; each instance stops at its own end

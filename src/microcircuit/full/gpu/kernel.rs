@@ -17,7 +17,7 @@ const PROBE: &str = include_str!("probe.wgsl");
 
 /// The full source of a kernel with `wg` threads per workgroup: the prelude of word indices,
 /// the shared functions, the body.
-fn source(body: &str, wg: usize) -> String {
+pub(crate) fn source(body: &str, wg: usize) -> String {
     format!("{}\n{COMMON}\n{body}", wgsl_prelude(wg))
 }
 

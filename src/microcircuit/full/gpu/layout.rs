@@ -147,13 +147,19 @@ pub enum KernelKind {
     /// that one 64-bit `vec4` access moves both. For CPU drivers, which run the invocations of
     /// a workgroup as SIMD lanes and pay per vector memory access, not per lane.
     Serial,
+    /// `resident.wgsl` (generated per shape by the `resident` module): the fused kernel's
+    /// steps with the instance's W, Δ, somas and work vectors held in workgroup memory for a
+    /// whole dispatch window, read from and written back to the state buffer only at the
+    /// window's ends, `workgroupBarrier()` between the phases. For GPUs, where the instance's
+    /// state fits `max_compute_workgroup_storage_size`.
+    Resident,
 }
 
 impl KernelKind {
     /// Alignment (words) of matrix rows and scratch vectors.
     fn align(self) -> usize {
         match self {
-            KernelKind::Workgroup | KernelKind::Phased => 1,
+            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => 1,
             KernelKind::Serial => 4,
         }
     }
@@ -162,7 +168,7 @@ impl KernelKind {
     /// `vec4`s (8 words).
     fn state_align(self) -> usize {
         match self {
-            KernelKind::Workgroup | KernelKind::Phased => 1,
+            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => 1,
             KernelKind::Serial => 8,
         }
     }
@@ -362,7 +368,9 @@ impl Layout {
     /// and 4 words further.
     pub fn w_word(&self, w: usize, delta: bool) -> usize {
         match self.kernel {
-            KernelKind::Workgroup | KernelKind::Phased => w + usize::from(delta) * self.w_total,
+            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
+                w + usize::from(delta) * self.w_total
+            }
             KernelKind::Serial => 8 * (w / 4) + w % 4 + usize::from(delta) * 4,
         }
     }
@@ -371,7 +379,7 @@ impl Layout {
     /// `2·w_total` where W and Δ are interleaved (serial kernel).
     pub fn weight_words(&self) -> usize {
         match self.kernel {
-            KernelKind::Workgroup | KernelKind::Phased => self.w_total,
+            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => self.w_total,
             KernelKind::Serial => 2 * self.w_total,
         }
     }
@@ -431,7 +439,7 @@ impl Layout {
     pub fn loop_trips_per_pattern(&self, threads: usize) -> u64 {
         let n_out = self.shape.n_out();
         match self.kernel {
-            KernelKind::Workgroup | KernelKind::Phased => {
+            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
                 let per_thread = |k: usize| k.div_ceil(threads) as u64 + 2;
                 per_thread(2 * n_out) + per_thread(self.w_total) + 8 * self.shape.n_layers() as u64
             }
@@ -466,7 +474,7 @@ impl Layout {
         let (n_in, n_out) = (self.shape.n_in(), self.shape.n_out());
         match self.kernel {
             // somas written where they are updated, u_tgt and r_0 in loops of their own
-            KernelKind::Workgroup | KernelKind::Phased => {
+            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
                 (n_out.div_ceil(threads) + n_in.div_ceil(threads)) as u64 + 4
             }
             // a scalar copy loop per array, a loop over the hidden layers
@@ -480,8 +488,13 @@ impl Layout {
     pub fn steps_per_dispatch(&self, min_steps: usize, step: u64, threads: usize) -> usize {
         let pattern = self.loop_trips_per_pattern(threads);
         let m = min_steps.max(1) as u64;
-        // window of S steps: S·step + (S/m + 2)·pattern ≤ budget
-        let room = LOOP_BUDGET.saturating_sub(2 * pattern);
+        // window of S steps: S·step + (S/m + 2)·pattern + io ≤ budget
+        // the resident kernel copies the state in and out once per window
+        let io = match self.kernel {
+            KernelKind::Resident => super::resident::io_trips(self, threads),
+            _ => 0,
+        };
+        let room = LOOP_BUDGET.saturating_sub(2 * pattern + io);
         ((room * m) / (step * m + pattern)).max(1) as usize
     }
 

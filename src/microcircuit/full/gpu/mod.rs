@@ -1,6 +1,6 @@
 //! The full model's GPU backend (wgpu, Vulkan; on machines without a GPU Mesa's lavapipe runs it
-//! on the CPU), with its shaders beside it: `step.wgsl`, `serial.wgsl`, `common.wgsl` (the
-//! functions the microcircuit's kernels share) and `probe.wgsl`.
+//! on the CPU), with its shaders beside it: `step.wgsl`, `serial.wgsl`, `resident.wgsl`,
+//! `common.wgsl` (the functions the microcircuit's kernels share) and `probe.wgsl`.
 //!
 //! # Design
 //!
@@ -42,8 +42,9 @@
 //! are the fused kernel's bit for bit. The backend picks the kernel from the adapter at run time:
 //! on CPU drivers the serial kernel, else the fused one, else the phased one, whichever first
 //! fits the loop limit, the phased one with the fewest tiles (doubling) that fit; on GPUs the
-//! fused kernel while a step takes each thread at most 4096 loop trips, else the phased one with
-//! tiles doubled until a step takes at most 1024 (`GpuOptions::kernel`/`tiles` override).
+//! resident kernel (below) where it fits the workgroup storage, else the fused kernel while a
+//! step takes each thread at most 4096 loop trips, else the phased one with tiles doubled until
+//! a step takes at most 1024 (`GpuOptions::kernel`/`tiles` override).
 //! Measured on lavapipe: [784,500,10] runs with 4 tiles, [784,500,500,10] with 16.
 //!
 //! **The serial kernel, for CPU drivers.** llvmpipe (lavapipe, Mesa 22) runs the invocations
@@ -71,7 +72,25 @@
 //! only the rates of the old somas, its own soma and, for interneurons, the somas of the layer
 //! above, which are updated later; so `du` and `e` need no scratch. The backend uses it on CPU
 //! drivers whenever one step of the shape fits llvmpipe's loop limit (see below), the
-//! workgroup kernel otherwise and on GPUs.
+//! workgroup kernel otherwise; GPUs get the resident, fused or phased kernel.
+//!
+//! **The resident kernel, for GPUs.** The fused kernel reads and writes W and Δ through global
+//! memory at every step (about 35 KB per instance-step for [4,120,3]). The resident kernel
+//! (`resident.wgsl`, prefixed by the `resident` module with the shape's sizes as literals) runs
+//! the fused kernel's phases, with the same functions and therefore the same numbers bit for
+//! bit, on a copy of the instance in workgroup memory: `ws` holds its state words (W, Δ, `u^P`,
+//! `u^I`, `r_0`, `u_tgt`), `wc` its scratch words (presynaptic rates, `φ(u^I)`, `du`, `e`,
+//! readout sums). Each thread copies the words `k ≡ tid (mod WG)` in at the start of a
+//! dispatch window and back at its end (evaluation: only the somas and stimulus, the copy's W
+//! and Δ do not change); in between only the pattern rows, the readouts and trace samples touch
+//! global memory, and only `workgroupBarrier()` separates the phases. Workgroup memory per
+//! instance is `4·(state_len + scratch_len)` bytes: 432 for [2,3,2], 19 448 for [4,120,3]
+//! (16 368 of them W and Δ), 139 444 for [784,20,10] (132 160 W and Δ), which fits no usual
+//! device (Vulkan on NVIDIA reports 48 KB), so there the backend refuses the forced kernel,
+//! naming the shape, the bytes and the limit. The backend picks it on GPUs (not on CPU
+//! drivers, where llvmpipe gains nothing from workgroup memory) whenever it fits
+//! `max_compute_workgroup_storage_size` ([`GpuOptions::kernel`] forces it anywhere, lavapipe
+//! included, within the loop limit below, which also counts its copies).
 //!
 //! **State in storage buffers.** Weights, Δ, somas and the filtered stimulus of every instance
 //! live in one flat f32 `state` buffer (per-instance stride), the work vectors of a step in a
@@ -123,6 +142,7 @@ mod backend;
 pub(crate) mod kernel;
 pub(crate) mod layout;
 pub(crate) mod pieces;
+mod resident;
 mod serial;
 
 pub use backend::{GpuBackend, GpuOptions};
