@@ -30,6 +30,7 @@ LAYERS = [
     ["config"],  # schema, validation, sweeps
     ["experiment"],  # the microcircuit's runner
     ["output"],  # tables, npz, checkpoints, shards
+    ["run"],  # the one runner over every model (Model trait), and merge
     ["check", "bench"],  # cross-backend check, benchmarks
     ["plot"],
     ["validity"],  # runs experiments and draws their figures
@@ -40,20 +41,13 @@ SAME_LAYER = set()
 
 # Edges that still run up a layer, each with the step of issue 24 that removes it.
 ALLOWED = {
-    # The G-clusteron has its own runner (`gclusteron::run`, `gclusteron::output`) beside
-    # `experiment::Runner`: it reads the config's plan, borrows the runner's options and
-    # progress, and writes its tables with `output`'s helpers. Steps 3 and 4 put both models on
-    # one runner over one `Model` trait, which takes these files out of the model's room.
-    ("gclusteron", "config"): "steps 3-4: gclusteron::run/output move onto the one runner",
-    ("gclusteron", "experiment"): "steps 3-4: RunOptions, BackendChoice, Ticker, hms",
-    ("gclusteron", "output"): "steps 3-4: the one runner writes every model's tables",
     # `gclusteron::check` reports in `check`'s types (`Kind`, `Quantity`); step 3 makes the
     # cross-backend check one caller of the one backend choice, over the `Model` trait.
     ("gclusteron", "check"): "step 3: one check over the Model trait",
-    # The runner writes its checkpoints and tables through `output`, which reads the runner's
-    # result types (`Results`, `Schedule`, `InstanceResult`, `CurvePoint`): step 3 moves the
-    # runner into `run/` above `output` and its result types below.
-    ("experiment", "output"): "step 3: the runner moves above output",
+    # The microcircuit's batch runner writes its checkpoints through `output`, which reads its
+    # result types (`Results`, `Schedule`, `InstanceResult`, `CurvePoint`): the batch runner
+    # moves into `run/microcircuit/` above `output` and its result types below.
+    ("experiment", "output"): "the batch runner moves into run/microcircuit",
 }
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -22,6 +22,7 @@ pub mod num;
 pub mod output;
 pub mod plot;
 pub mod pool;
+pub mod run;
 pub mod seed;
 pub mod tasks;
 pub mod validity;

@@ -694,42 +694,15 @@ fn cli_runs_the_xor_smoke_config_and_refuses_bad_input() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let conv = summary["convergence"].as_array().unwrap();
     assert_eq!(conv.len(), 4);
-    // a G-clusteron sweep runs as one batch: --max-batch is refused, not ignored
+    // the G-clusteron has no time course: --record is refused, not ignored (its --max-batch,
+    // --resume, shards and merge are tests/gclusteron_runner.rs's)
     let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
-        .args([
-            "run",
-            &cfg,
-            "--out",
-            out.to_str().unwrap(),
-            "--max-batch",
-            "10",
-        ])
+        .args(["run", &cfg, "--out", out.to_str().unwrap(), "--record"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("--max-batch"), "{err}");
-    // shards run, but merge refuses them instead of writing a result without states/
-    let shards: Vec<String> = (0..2)
-        .map(|i| {
-            let dir = dir.path().join(format!("shard{i}"));
-            let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
-                .args(["run", &cfg, "--out", dir.to_str().unwrap(), "--quiet"])
-                .args(["--backend", "cpu", "--shard", &format!("{i}/2")])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            dir.to_str().unwrap().to_string()
-        })
-        .collect();
-    let merged = dir.path().join("merged");
-    let o = Command::new(env!("CARGO_BIN_EXE_pyralnet"))
-        .args(["merge", merged.to_str().unwrap(), &shards[0], &shards[1]])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("G-clusteron shards"), "{err}");
+    assert!(err.contains("--record"), "{err}");
 }
 
 #[test]

@@ -178,7 +178,8 @@ fn gclusteron(
     a: &CheckArgs,
 ) -> anyhow::Result<[Run; 3]> {
     use crate::gclusteron::gpu::GcGpuBackend;
-    use crate::gclusteron::{check as gc_check, cpu::GcCpu, protocol::Minibatches, run};
+    use crate::gclusteron::{check as gc_check, cpu::GcCpu, protocol::Minibatches};
+    use crate::run::gclusteron as run;
     let sets = run::load_sets(cfg, plan, opts)?;
     let data: Vec<_> = sets.iter().map(|(d, _)| d.clone()).collect();
     let batch = run::batch_of(cfg, plan)?;

@@ -19,7 +19,7 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<()> {
             a.out.display()
         );
     }
-    crate::output::merge(&a.out, &a.shards)?;
+    crate::run::merge::merge(&a.out, &a.shards)?;
     eprintln!("merged {} shards into {}", a.shards.len(), a.out.display());
     Ok(())
 }

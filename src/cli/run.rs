@@ -306,23 +306,10 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     } = hooks;
     let shard = shard_of(a.shard.as_deref())?;
     let full_plan = cfg.plan()?;
-    let total = full_plan.instances.len();
     let plan = match shard {
         Some(s) => full_plan.shard(s.index, s.count),
         None => full_plan,
     };
-    if let Some(s) = shard.filter(|_| cfg.model == ModelKind::Gclusteron) {
-        // an empty shard is a valid, mergeable result set for the microcircuit models, but
-        // merge cannot combine G-clusteron shards, so one there would serve nothing
-        if plan.instances.is_empty() {
-            bail!(
-                "--shard {}/{}: the config has {total} instances, fewer than the {} shards, and G-clusteron configs cannot be merged from shards; run it without --shard",
-                s.index,
-                s.count,
-                s.count
-            );
-        }
-    }
     let out = a
         .out
         .clone()
@@ -352,10 +339,8 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
     {
         bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
     }
-    if cfg.model == ModelKind::Gclusteron
-        && (a.record || a.init_weights.is_some() || a.resume || a.max_batch.is_some())
-    {
-        bail!("--record, --init-weights, --resume and --max-batch are not available for \"model\": \"gclusteron\" (its runs write no traces or checkpoints and run every instance in one batch)");
+    if cfg.model == ModelKind::Gclusteron && (a.record || a.init_weights.is_some()) {
+        bail!("--record and --init-weights are not available for \"model\": \"gclusteron\" (it has no time course to record, and its initial states come from its params)");
     }
     if a.record && a.resume {
         bail!("--record cannot be combined with --resume (traces before the checkpoint would be missing)");
@@ -421,14 +406,12 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         Some(w) => Some(w),
         None => init_path.as_deref().map(read_init).transpose()?,
     };
-    if cfg.model != ModelKind::Gclusteron {
-        let now = identity_of(cfg, a, backend, precision, cpu_kernel, init_path.as_deref())?;
-        if let Some(was) = stored {
-            was.check(&now)?;
-            output::write_identity(&out, &was.or(now))?;
-        } else {
-            output::write_identity(&out, &now)?;
-        }
+    let now = identity_of(cfg, a, backend, precision, cpu_kernel, init_path.as_deref())?;
+    if let Some(was) = stored {
+        was.check(&now)?;
+        output::write_identity(&out, &was.or(now))?;
+    } else {
+        output::write_identity(&out, &now)?;
     }
     atomic::write_text(
         &out.join("config.json"),
@@ -468,49 +451,24 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
         )),
         out.display()
     ));
-    if cfg.model == ModelKind::Gclusteron {
-        // no checkpoints to write: SIGINT/SIGTERM keep their default (end the process)
-        return run_gclusteron(cfg, &plan, &opts, &out, say);
-    }
     // A second signal while stopping gets the default behaviour back only through kill -9.
     if catch_signals {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
-    let mut writer = output::SweepWriter::open(&out, a.resume, || {
-        experiment::plan_schedule(cfg, &plan, &opts)
-    })?;
-    let schedule = writer.schedule().clone();
-    let first = writer.finished();
-    if schedule.batches.is_empty() {
-        say("no instances in this slice: it finishes at once as an empty result set");
-    } else {
-        say(&format!(
-            "{} of at most {}{}",
-            experiment::count(schedule.batches.len(), "batch"),
-            experiment::count(schedule.largest(), "instance"),
-            match first {
-                0 => String::new(),
-                k => format!(", {k} done already"),
-            }
-        ));
-    }
-    let mut meter = experiment::Meter::new(&schedule, opts.progress, opts.progress_seconds);
-    let ran = experiment::run_batches(cfg, &plan, &opts, &schedule, first, &mut meter, |k, r| {
-        writer.write_batch(k, &r)?;
-        output::remove_checkpoints(&out)
-    });
-    ran?;
-    meter.finish();
-    let outcomes = writer.outcomes(&plan)?;
-    let (seconds, instance_steps) = writer.totals();
-    let backend = writer.backend().to_string();
-    writer.finish(cfg, &plan)?;
+    let finished = crate::run::run(cfg, &plan, &out, &opts, say)?;
+    let outcomes = finished.outcomes;
     print_points(&output::summarise(&outcomes), say);
-    if !backend.is_empty() {
+    for line in &finished.lines {
+        say(line);
+    }
+    if !finished.backend.is_empty() {
         say(&format!(
-            "{} on {backend}: {seconds:.1} s, {:.3e} instance-steps/s",
+            "{} on {}: {:.1} s, {:.3e} {}",
             out.display(),
-            instance_steps / seconds.max(1e-9)
+            finished.backend,
+            finished.seconds,
+            finished.work / finished.seconds.max(1e-9),
+            finished.rate
         ));
     }
     let warning = diverged_warning(&outcomes);
@@ -611,54 +569,6 @@ fn identity_of(
         init_weights_path: init_weights
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
     })
-}
-
-/// Runs a G-clusteron config (no checkpoints: its runs are short) and writes its outputs;
-/// instances that diverged are reported as in [`execute`] ([`AllDiverged`] when all did).
-fn run_gclusteron(
-    cfg: &Config,
-    plan: &crate::config::Plan,
-    opts: &RunOptions,
-    out: &Path,
-    say: &mut dyn FnMut(&str),
-) -> anyhow::Result<()> {
-    let r = crate::gclusteron::run::run(cfg, plan, opts)?;
-    crate::gclusteron::output::write_results(out, cfg, &r)?;
-    output::remove_checkpoints(out)?;
-    let outcomes = crate::gclusteron::output::outcomes(&r);
-    print_points(&output::summarise(&outcomes), say);
-    if let Some(b) = &r.baseline {
-        say(&format!(
-            "logistic regression: test acc % {}, val acc % {} ({:.1} s)",
-            b.test
-                .acc
-                .map_or("-".into(), |a| format!("{:.2}", 100.0 * a)),
-            b.val
-                .acc
-                .map_or("-".into(), |a| format!("{:.2}", 100.0 * a)),
-            b.seconds
-        ));
-    }
-    say(&format!(
-        "{} on {}: {:.1} s, {:.3e} unit-pattern updates/s",
-        out.display(),
-        r.backend,
-        r.seconds,
-        r.unit_patterns / r.seconds.max(1e-9)
-    ));
-    // divergence as the microcircuit runs report it: a warning naming the instances, and an
-    // error (exit code 3) after the outputs are written when none has a result
-    for line in diverged_warning(&outcomes) {
-        say(&line);
-    }
-    if !outcomes.is_empty() && outcomes.iter().all(|o| o.diverged_at.is_some()) {
-        return Err(AllDiverged {
-            instances: outcomes.len(),
-            out: out.to_path_buf(),
-        }
-        .into());
-    }
-    Ok(())
 }
 
 /// Prints the mean ± std of every sweep point's metrics.

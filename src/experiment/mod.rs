@@ -10,7 +10,7 @@ mod sweep;
 
 pub use schedule::Schedule;
 pub use stream::Streams;
-pub use sweep::{count, hms, plan_schedule, run_batches, stderr_is_terminal, Meter, Ticker};
+pub use sweep::{count, hms, plan_schedule, stderr_is_terminal, Meter, Ticker, Units, PATTERNS};
 
 use crate::config::{Config, InstanceSpec, ModelKind, Plan};
 use crate::gpu::{self, Gpu};
@@ -88,17 +88,20 @@ pub struct Interrupted {
     /// The batch that was running (0-based) and how many the sweep has.
     pub batch: usize,
     pub batches: usize,
-    /// Training patterns every instance of that batch had seen.
+    /// Training patterns (or the unit `work` names) every instance of that batch had seen.
     pub patterns: usize,
+    /// What `patterns` counts: `training patterns`, `iterations`.
+    pub work: &'static str,
 }
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "interrupted after {} training patterns of batch {} of {}; checkpoint written, \
+            "interrupted after {} {} of batch {} of {}; checkpoint written, \
              continue with --resume",
             self.patterns,
+            self.work,
             self.batch + 1,
             self.batches
         )
@@ -191,22 +194,24 @@ pub struct Results {
 }
 
 /// Runs every instance of `plan` to the end of the protocol, in one batch, and returns the
-/// results (for sweeps of any size, [`run_batches`] hands out the results batch by batch).
+/// results (sweeps of any size run batch by batch on `crate::run`'s runner).
 pub fn run(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Result<Results> {
     let schedule = Schedule::of_plan(cfg, plan, plan.instances.len());
     let mut meter = Meter::new(&schedule, opts.progress, opts.progress_seconds);
-    let mut results = None;
-    run_batches(cfg, plan, opts, &schedule, 0, &mut meter, |_, r| {
-        results = Some(r);
-        Ok(())
-    })?;
+    let shared = shared_data(cfg, plan, opts)?;
+    let data = load_data(cfg, plan, opts, shared.as_ref())?;
+    let per_instance = cfg.protocol.epochs * data[0].train.len();
+    meter.start(per_instance * plan.instances.len(), 0);
+    meter.batch(0, plan.instances.len());
+    let results = run_batch(cfg, plan, &data, opts, 0, &mut meter)?;
+    meter.finished(0, &results);
     meter.finish();
-    Ok(results.expect("the one batch has run"))
+    Ok(results)
 }
 
 /// Runs one batch (the instances of `plan`, batch number `batch` of the sweep) with the data
 /// sets `data` to the end of the protocol, resuming from its checkpoint when asked.
-fn run_batch(
+pub fn run_batch(
     cfg: &Config,
     plan: &Plan,
     data: &[Arc<TaskData>],
@@ -398,7 +403,7 @@ fn load_one(
 
 /// The data sets of every instance of `plan`: `shared` for all when the task's data do not
 /// depend on the instance, else each instance's own.
-fn load_data(
+pub fn load_data(
     cfg: &Config,
     plan: &Plan,
     opts: &RunOptions,
@@ -415,7 +420,7 @@ fn load_data(
 }
 
 /// The data sets all instances share, loaded once (`None` when every instance has its own).
-fn shared_data(
+pub fn shared_data(
     cfg: &Config,
     plan: &Plan,
     opts: &RunOptions,
@@ -629,6 +634,7 @@ impl<'a> Runner<'a> {
             batch: self.batch,
             batches: meter.batches(),
             patterns: self.done,
+            work: "training patterns",
         }
         .into()
     }

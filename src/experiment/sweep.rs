@@ -4,13 +4,11 @@
 
 use super::schedule::{host_budget, mem_available, Footprint};
 use super::{
-    batch_of, chunk_len, load_data, open_backend, run_batch, shared_data, Interrupted, Results,
-    RunOptions, Schedule,
+    batch_of, chunk_len, load_data, open_backend, shared_data, Results, RunOptions, Schedule,
 };
 use crate::config::{Config, Plan};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Whether stderr is a terminal (an interactive progress bar), not a file or pipe (SLURM logs,
@@ -92,10 +90,29 @@ enum Display {
     Lines(Ticker),
 }
 
-/// The one progress bar of a sweep: instance-patterns done over all batches, instance-steps per
-/// second and ETA, and which batch runs; without a terminal, plain lines with the same numbers.
+/// What a model's progress counts: the work done over all instances (the bar's unit) and the
+/// rate of the arithmetic beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Units {
+    /// e.g. `instance-patterns`.
+    pub work: &'static str,
+    /// e.g. `instance-steps/s`.
+    pub rate: &'static str,
+}
+
+/// The microcircuit's units: training patterns of all instances, and Euler steps per second.
+pub const PATTERNS: Units = Units {
+    work: "instance-patterns",
+    rate: "instance-steps/s",
+};
+
+/// The one progress bar of a sweep: work done over all batches (instance-patterns of the
+/// microcircuit, instance iterations of the G-clusteron), the rate of the arithmetic
+/// (instance-steps or unit-pattern updates per second) and ETA, and which batch runs; without a
+/// terminal, plain lines with the same numbers.
 pub struct Meter {
     display: Display,
+    units: Units,
     batches: usize,
     started: Instant,
     /// Instance-steps simulated by this process (resumed work not counted).
@@ -113,19 +130,31 @@ pub struct Meter {
 }
 
 impl Meter {
-    /// A meter for the sweep `schedule` (`show` false: nothing shown; on a terminal a bar, else
-    /// a plain line every `progress_seconds`, none when 0); its length is set when the first
-    /// batch starts ([`Meter::start`]).
+    /// A meter for the sweep `schedule` of the microcircuit ([`PATTERNS`]; see
+    /// [`Meter::with_units`]).
     pub fn new(schedule: &Schedule, show: bool, progress_seconds: f64) -> Self {
+        Self::with_units(schedule, show, progress_seconds, PATTERNS)
+    }
+
+    /// A meter for the sweep `schedule` counting in `units` (`show` false: nothing shown; on a
+    /// terminal a bar, else a plain line every `progress_seconds`, none when 0); its length is
+    /// set when the first batch starts ([`Meter::start`]).
+    pub fn with_units(
+        schedule: &Schedule,
+        show: bool,
+        progress_seconds: f64,
+        units: Units,
+    ) -> Self {
         let display = match (show, stderr_is_terminal()) {
             (false, _) => Display::Off,
             (true, true) => {
                 let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
                 bar.set_style(
-                    ProgressStyle::with_template(
-                        "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} instance-patterns, {msg}, ETA {eta}",
-                    )
-                    .expect("static template")
+                    ProgressStyle::with_template(&format!(
+                        "{{elapsed_precise}} [{{bar:30}}] {{human_pos}}/{{human_len}} {}, {{msg}}, ETA {{eta}}",
+                        units.work
+                    ))
+                    .expect("a valid template")
                     .progress_chars("=> "),
                 );
                 Display::Bar(bar)
@@ -134,6 +163,7 @@ impl Meter {
         };
         Meter {
             display,
+            units,
             batches: schedule.batches.len(),
             started: Instant::now(),
             steps: 0.0,
@@ -152,8 +182,8 @@ impl Meter {
         self.batches
     }
 
-    /// `total` instance-patterns in the sweep, `done` of them in batches finished earlier.
-    fn start(&mut self, total: usize, done: usize) {
+    /// `total` units of work in the sweep, `done` of them in batches finished earlier.
+    pub fn start(&mut self, total: usize, done: usize) {
         self.total = total;
         self.done = done;
         self.restart_eta();
@@ -171,7 +201,7 @@ impl Meter {
     }
 
     /// Prints the backend when it is the first batch's or differs from the one before.
-    pub(super) fn backend(&mut self, name: &str) {
+    pub fn backend(&mut self, name: &str) {
         if !matches!(self.display, Display::Off) && self.backend.as_deref() != Some(name) {
             self.println(&format!("backend: {name}"));
         }
@@ -179,7 +209,7 @@ impl Meter {
     }
 
     /// Starts batch `k`.
-    pub(super) fn batch(&mut self, k: usize, instances: usize) {
+    pub fn batch(&mut self, k: usize, instances: usize) {
         self.batch = k;
         self.instances = instances;
         if let Display::Bar(bar) = &self.display {
@@ -198,8 +228,8 @@ impl Meter {
         )
     }
 
-    /// A resumed batch had done `instance_patterns` before.
-    pub(super) fn resumed(&mut self, instance_patterns: usize) {
+    /// A resumed batch had done `instance_patterns` (units of work) before.
+    pub fn resumed(&mut self, instance_patterns: usize) {
         self.done += instance_patterns;
         self.restart_eta();
         if let Display::Bar(bar) = &self.display {
@@ -208,8 +238,9 @@ impl Meter {
         }
     }
 
-    /// `instance_patterns` more done, which took `steps` instance-steps.
-    pub(super) fn advance(&mut self, instance_patterns: usize, steps: f64) {
+    /// `instance_patterns` more units of work done, which took `steps` units of the rate
+    /// (instance-steps, unit-pattern updates).
+    pub fn advance(&mut self, instance_patterns: usize, steps: f64) {
         self.steps += steps;
         self.done += instance_patterns;
         let rate = self.steps / self.started.elapsed().as_secs_f64().max(1e-9);
@@ -217,7 +248,7 @@ impl Meter {
             Display::Off => {}
             Display::Bar(bar) => {
                 bar.inc(instance_patterns as u64);
-                bar.set_message(format!("{}, {rate:.3e} instance-steps/s", bar.prefix()));
+                bar.set_message(format!("{}, {rate:.3e} {}", bar.prefix(), self.units.rate));
             }
             Display::Lines(ticker) => {
                 if ticker.due() {
@@ -238,20 +269,19 @@ impl Meter {
             false => "-".into(),
         };
         format!(
-            "progress: {}/{} instance-patterns ({:.1} %), {}, {rate:.3e} instance-steps/s, elapsed {}, ETA {eta}",
+            "progress: {}/{} {} ({:.1} %), {}, {rate:.3e} {}, elapsed {}, ETA {eta}",
             self.done,
             self.total,
+            self.units.work,
             100.0 * self.done as f64 / self.total.max(1) as f64,
             self.batch_label(),
+            self.units.rate,
             hms(self.started.elapsed().as_secs_f64()),
         )
     }
 
-    /// Batch `k` finished with `results`: without a terminal, a line with its mean metrics.
-    fn finished(&self, k: usize, results: &Results) {
-        if !matches!(self.display, Display::Lines(_)) {
-            return;
-        }
+    /// Batch `k` of the microcircuit finished with `results` (see [`Meter::finished_batch`]).
+    pub fn finished(&self, k: usize, results: &Results) {
         let kept: Vec<_> = results
             .instances
             .iter()
@@ -276,12 +306,34 @@ impl Meter {
         .flatten()
         .collect();
         let diverged = results.instances.len() - kept.len();
+        self.finished_batch(
+            k,
+            results.instances.len(),
+            diverged,
+            results.seconds,
+            &metrics,
+        );
+    }
+
+    /// Batch `k` of `instances` instances (`diverged` of them diverged) finished after
+    /// `seconds`: without a terminal, a line with the means of its metrics (`metrics`, e.g.
+    /// `test acc % 95.1000`).
+    pub fn finished_batch(
+        &self,
+        k: usize,
+        instances: usize,
+        diverged: usize,
+        seconds: f64,
+        metrics: &[String],
+    ) {
+        if !matches!(self.display, Display::Lines(_)) {
+            return;
+        }
         eprintln!(
-            "batch {}/{} done ({}, {:.1} s){}{}{}",
+            "batch {}/{} done ({}, {seconds:.1} s){}{}{}",
             k + 1,
             self.batches,
-            count(results.instances.len(), "instance"),
-            results.seconds,
+            count(instances, "instance"),
             match diverged {
                 0 => String::new(),
                 d => format!(", {d} diverged"),
@@ -295,7 +347,7 @@ impl Meter {
     }
 
     /// Prints a line above the bar (to stderr without one).
-    pub(super) fn println(&self, line: &str) {
+    pub fn println(&self, line: &str) {
         match &self.display {
             Display::Bar(bar) => bar.println(line),
             _ => eprintln!("{line}"),
@@ -350,47 +402,4 @@ pub fn plan_schedule(cfg: &Config, plan: &Plan, opts: &RunOptions) -> anyhow::Re
         size = size.min(m);
     }
     Ok(Schedule::of_plan(cfg, plan, size))
-}
-
-/// Runs the batches `first..` of `schedule` one after another and hands each one's results to
-/// `finish(k, results)` before the next starts; stops with [`Interrupted`] between batches when
-/// `opts.stop` is set. A batch's checkpoints (in `opts.checkpoint_dir`) record its number, and
-/// with `opts.resume` the batch `first` continues from its checkpoint.
-pub fn run_batches(
-    cfg: &Config,
-    plan: &Plan,
-    opts: &RunOptions,
-    schedule: &Schedule,
-    first: usize,
-    meter: &mut Meter,
-    mut finish: impl FnMut(usize, Results) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let shared = shared_data(cfg, plan, opts)?;
-    for (k, range) in schedule.batches.iter().enumerate().skip(first) {
-        let part = Plan {
-            instances: plan.instances[range.clone()].to_vec(),
-            ..plan.clone()
-        };
-        let data = load_data(cfg, &part, opts, shared.as_ref())?;
-        if k == first {
-            let per_instance = cfg.protocol.epochs * data[0].train.len();
-            let before: usize = schedule.batches[..first].iter().map(|b| b.len()).sum();
-            meter.start(per_instance * plan.instances.len(), per_instance * before);
-        }
-        meter.batch(k, part.instances.len());
-        let results = run_batch(cfg, &part, &data, opts, k, meter)?;
-        meter.finished(k, &results);
-        finish(k, results)?;
-        let stop = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
-        if stop && k + 1 < schedule.batches.len() {
-            meter.abandon();
-            return Err(Interrupted {
-                batch: k + 1,
-                batches: schedule.batches.len(),
-                patterns: 0,
-            }
-            .into());
-        }
-    }
-    Ok(())
 }

@@ -14,7 +14,8 @@
 //! * [`setup`]: the config's `gclusteron` block and the data sets it prepares.
 //! * [`protocol`]: minibatch draws, the iteration loop, evaluation and convergence.
 //! * [`logreg`]: the logistic-regression baseline.
-//! * [`run`], [`output`]: a whole run and its output files.
+//! * A whole run, its checkpoints and output files: `crate::run::gclusteron`, on the runner
+//!   every model shares.
 //! * [`check`]: backends compared on the same stream (`pyralnet check`).
 //! * [`toy`]: the toy demonstrations of synapse movement (spec §3.4).
 
@@ -25,11 +26,9 @@ pub mod cpu;
 pub mod gpu;
 pub mod init;
 pub mod logreg;
-pub mod output;
 pub mod params;
 pub mod protocol;
 pub mod rules;
-pub mod run;
 pub mod setup;
 pub mod toy;
 

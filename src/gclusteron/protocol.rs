@@ -6,6 +6,7 @@ use crate::seed::{purpose, sub_seed};
 use crate::tasks::metrics::{argmax, Metrics};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
 
 /// Minibatch index streams, one per instance: every iteration draws `B_i` training indices
 /// uniformly without replacement (batches are independent of each other).
@@ -22,6 +23,16 @@ impl Minibatches {
                 .map(|&s| Pcg64::seed_from_u64(sub_seed(s, purpose::ORDER)))
                 .collect(),
             train_len,
+        }
+    }
+
+    /// Draws (and drops) the minibatches of `counts[i]` iterations of each instance i: the
+    /// stream of a resumed run continues where the checkpointed one stood.
+    pub fn skip(&mut self, counts: &[usize], batch: &[usize]) {
+        for ((rng, &n), &b) in self.rngs.iter_mut().zip(counts).zip(batch) {
+            for _ in 0..n {
+                rand::seq::index::sample(rng, self.train_len, b);
+            }
         }
     }
 
@@ -82,7 +93,7 @@ pub struct Schedule {
 }
 
 /// One evaluation point of one instance.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GcCurvePoint {
     pub instance: usize,
     pub iteration: usize,
@@ -127,30 +138,88 @@ pub struct Layout<'a> {
     pub val_labels: &'a [usize],
 }
 
-/// Trains every instance of `backend` through `schedule`; `progress(iterations done)`.
-pub fn train(
-    backend: &mut dyn GcBackend,
-    layout: Layout,
+/// Where the training of a batch stands between two backend calls: with the backend's states,
+/// everything a checkpoint must hold to continue bit for bit. An instance is active (draws and
+/// trains) until it has converged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainProgress {
+    /// Iterations done.
+    pub done: usize,
+    /// The evaluation at the start is done (or not asked for).
+    pub started: bool,
+    /// Per instance, the run of perfect validation tests that ends at `done`.
+    pub streak: Vec<usize>,
+    pub converged_at: Vec<Option<usize>>,
+    pub diverged_at: Vec<Option<usize>>,
+    pub curves: Vec<GcCurvePoint>,
+}
+
+impl TrainProgress {
+    /// The iterations instance `i` has trained (and drawn minibatches for): a converged one
+    /// stopped `window` iterations after `converged_at`.
+    pub fn trained(&self, i: usize, window: Option<usize>) -> usize {
+        match (self.converged_at[i], window) {
+            (Some(c), Some(w)) => (c + w).min(self.done),
+            _ => self.done,
+        }
+    }
+}
+
+/// The training loop of spec §2.4 and §3.3 over one batch, cut into backend calls of at most a
+/// given number of iterations so that a run can stop (and checkpoint) between them. How the
+/// iterations are cut does not change the results: every draw and every backend step is the
+/// same.
+pub struct Trainer<'a> {
+    layout: Layout<'a>,
     schedule: Schedule,
-    mut progress: impl FnMut(usize),
-) -> anyhow::Result<Trained> {
-    let Layout {
-        seeds,
-        batch,
-        train_len,
-        k,
-        val_labels,
-    } = layout;
-    let count = seeds.len();
-    let mut draws = Minibatches::new(seeds, train_len);
-    let mut out = Trained {
-        converged_at: vec![None; count],
-        diverged_at: vec![None; count],
-        ..Default::default()
-    };
-    let mut active = vec![true; count];
-    let mut streak = vec![0usize; count];
-    let evaluate = |backend: &mut dyn GcBackend, it: usize, out: &mut Trained| {
+    draws: Minibatches,
+    pub progress: TrainProgress,
+}
+
+impl<'a> Trainer<'a> {
+    /// A batch at iteration 0.
+    pub fn new(layout: Layout<'a>, schedule: Schedule) -> Self {
+        let count = layout.seeds.len();
+        let progress = TrainProgress {
+            done: 0,
+            started: !schedule.eval_at_start,
+            streak: vec![0; count],
+            converged_at: vec![None; count],
+            diverged_at: vec![None; count],
+            curves: Vec::new(),
+        };
+        Self::resume(layout, schedule, progress)
+    }
+
+    /// A batch continued from `progress` (a checkpoint's, with the backend holding the
+    /// checkpoint's states): each instance's minibatch stream is drawn forward past the
+    /// iterations it trained.
+    pub fn resume(layout: Layout<'a>, schedule: Schedule, progress: TrainProgress) -> Self {
+        let mut draws = Minibatches::new(layout.seeds, layout.train_len);
+        let counts: Vec<usize> = (0..layout.seeds.len())
+            .map(|i| progress.trained(i, schedule.converge_window))
+            .collect();
+        draws.skip(&counts, layout.batch);
+        Trainer {
+            layout,
+            schedule,
+            draws,
+            progress,
+        }
+    }
+
+    /// Whether every iteration is done (or every instance has converged).
+    pub fn finished(&self) -> bool {
+        self.progress.started
+            && (self.progress.done >= self.schedule.iterations
+                || self.progress.converged_at.iter().all(Option::is_some))
+    }
+
+    /// Evaluates every instance on the validation set after `it` iterations (a curve point;
+    /// a non-finite output flags the instance as diverged).
+    fn evaluate(&mut self, backend: &mut dyn GcBackend, it: usize) -> anyhow::Result<()> {
+        let (batch, k, labels) = (self.layout.batch, self.layout.k, self.layout.val_labels);
+        let out = &mut self.progress;
         let o = backend.outputs(1, KernelAt::Current)?;
         for (i, oi) in o.iter().enumerate() {
             if !finite(oi) && out.diverged_at[i].is_none() {
@@ -160,48 +229,110 @@ pub fn train(
                 instance: i,
                 iteration: it,
                 patterns: it * batch[i],
-                val: accuracy(oi, k, val_labels),
+                val: accuracy(oi, k, labels),
                 diverged: out.diverged_at[i].is_some(),
             });
         }
-        anyhow::Ok(())
-    };
-    if schedule.eval_at_start {
-        evaluate(backend, 0, &mut out)?;
+        Ok(())
     }
-    let mut done = 0;
-    while done < schedule.iterations && active.iter().any(|&a| a) {
-        let next_eval = (done / schedule.eval_every + 1) * schedule.eval_every;
-        let steps = match schedule.converge_window {
-            Some(_) => 1,
-            None => next_eval.min(schedule.iterations) - done,
-        };
-        let rows = draws.next(steps, batch, &active);
-        backend.train(steps, &rows)?;
-        done += steps;
-        if let Some(window) = schedule.converge_window {
-            let o = backend.outputs(1, KernelAt::LastStep)?;
-            for (i, oi) in o.iter().enumerate() {
-                if !active[i] {
-                    continue;
-                }
-                if !finite(oi) && out.diverged_at[i].is_none() {
-                    out.diverged_at[i] = Some(done * batch[i]);
-                }
-                let perfect = finite(oi) && accuracy(oi, k, val_labels).acc == Some(1.0);
-                streak[i] = if perfect { streak[i] + 1 } else { 0 };
-                if streak[i] == window {
-                    out.converged_at[i] = Some(done - window);
-                    active[i] = false;
+
+    /// Runs at most `cap` (≥ 1) iterations, stopping early at the next evaluation point, and
+    /// returns how many ran; the evaluation at the start, when it is due, comes first (and is
+    /// all a call does then).
+    pub fn advance(&mut self, backend: &mut dyn GcBackend, cap: usize) -> anyhow::Result<usize> {
+        if !self.progress.started {
+            self.evaluate(backend, 0)?;
+            self.progress.started = true;
+            return Ok(0);
+        }
+        let Schedule {
+            iterations,
+            eval_every,
+            converge_window,
+            ..
+        } = self.schedule;
+        let (batch, k, labels) = (self.layout.batch, self.layout.k, self.layout.val_labels);
+        let first = self.progress.done;
+        while !self.finished() && self.progress.done - first < cap.max(1) {
+            let done = self.progress.done;
+            let next_eval = (done / eval_every + 1) * eval_every;
+            let steps = match converge_window {
+                Some(_) => 1,
+                None => (next_eval.min(iterations) - done).min(cap.max(1) - (done - first)),
+            };
+            let active: Vec<bool> = self
+                .progress
+                .converged_at
+                .iter()
+                .map(Option::is_none)
+                .collect();
+            let rows = self.draws.next(steps, batch, &active);
+            backend.train(steps, &rows)?;
+            let done = done + steps;
+            self.progress.done = done;
+            if let Some(window) = converge_window {
+                let out = &mut self.progress;
+                let o = backend.outputs(1, KernelAt::LastStep)?;
+                for (i, oi) in o.iter().enumerate() {
+                    if !active[i] {
+                        continue;
+                    }
+                    if !finite(oi) && out.diverged_at[i].is_none() {
+                        out.diverged_at[i] = Some(done * batch[i]);
+                    }
+                    let perfect = finite(oi) && accuracy(oi, k, labels).acc == Some(1.0);
+                    out.streak[i] = if perfect { out.streak[i] + 1 } else { 0 };
+                    if out.streak[i] == window {
+                        out.converged_at[i] = Some(done - window);
+                    }
                 }
             }
+            if done.is_multiple_of(eval_every) || done == iterations {
+                self.evaluate(backend, done)?;
+                break;
+            }
         }
-        if done % schedule.eval_every == 0 || done == schedule.iterations {
-            evaluate(backend, done, &mut out)?;
+        if self.progress.converged_at.iter().all(Option::is_some) {
+            // every instance has converged and stopped learning: the evaluation points up to
+            // the end of the protocol still get their (unchanging) curve points, so that an
+            // instance's curve does not depend on which instances share its batch
+            let done = self.progress.done;
+            let mut it = (done / eval_every + 1) * eval_every;
+            while it < iterations {
+                self.evaluate(backend, it)?;
+                it += eval_every;
+            }
+            if done < iterations {
+                self.evaluate(backend, iterations)?;
+            }
         }
-        progress(done);
+        Ok(self.progress.done - first)
     }
-    Ok(out)
+
+    /// What training produced.
+    pub fn into_trained(self) -> Trained {
+        Trained {
+            curves: self.progress.curves,
+            converged_at: self.progress.converged_at,
+            diverged_at: self.progress.diverged_at,
+        }
+    }
+}
+
+/// Trains every instance of `backend` through `schedule` in one go; `progress(iterations
+/// done)` after every evaluation point (or iteration, with a convergence window).
+pub fn train(
+    backend: &mut dyn GcBackend,
+    layout: Layout,
+    schedule: Schedule,
+    mut progress: impl FnMut(usize),
+) -> anyhow::Result<Trained> {
+    let mut trainer = Trainer::new(layout, schedule);
+    while !trainer.finished() {
+        trainer.advance(backend, usize::MAX)?;
+        progress(trainer.progress.done);
+    }
+    Ok(trainer.into_trained())
 }
 
 #[cfg(test)]

@@ -22,11 +22,22 @@ const PROGRESS: &str = "progress.json";
 
 const STATES: &str = "states.npz";
 
-/// Writes a checkpoint of `states` (each with its instance index) and `progress` into `dir`.
+/// Writes a checkpoint of the microcircuit's `states` (each with its instance index) and
+/// `progress` into `dir`.
 pub fn write_checkpoint<P: Serialize>(
     dir: &Path,
     progress: &P,
     states: &[(usize, State<f64>)],
+) -> anyhow::Result<()> {
+    write_checkpoint_with(dir, progress, |path| write_states(path, states))
+}
+
+/// Writes a checkpoint of `progress` into `dir`, whose states `write_states(path)` writes to
+/// `path` (the checkpoint's `states.npz`; any model's arrays).
+pub fn write_checkpoint_with<P: Serialize>(
+    dir: &Path,
+    progress: &P,
+    write_states: impl FnOnce(&Path) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let new = dir.join("checkpoint.new");
     let cur = dir.join("checkpoint");
@@ -35,7 +46,7 @@ pub fn write_checkpoint<P: Serialize>(
         std::fs::remove_dir_all(&new)?;
     }
     std::fs::create_dir_all(&new)?;
-    write_states(&new.join(STATES), states)?;
+    write_states(&new.join(STATES))?;
     write_text(&new.join(PROGRESS), &serde_json::to_string(progress)?)?;
     if old.exists() {
         std::fs::remove_dir_all(&old)?;
@@ -78,6 +89,11 @@ pub fn read_states(ck: &Path, shape: &Shape, indices: &[usize]) -> anyhow::Resul
         .map(|i| read_state(&mut npz, &format!("instance_{i}/"), shape))
         .collect::<anyhow::Result<Vec<_>>>()
         .with_context(|| format!("checkpoint {}", path.display()))
+}
+
+/// The states file of the checkpoint folder `ck` found by [`read_progress`].
+pub fn states_file(ck: &Path) -> PathBuf {
+    ck.join(STATES)
 }
 
 /// Removes every checkpoint folder (after a run has finished and written its results).

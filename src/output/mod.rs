@@ -9,12 +9,17 @@ mod shard;
 mod sweep;
 mod tables;
 
-pub use checkpoint::{read_progress, read_states, remove_checkpoints, write_checkpoint};
+pub use checkpoint::{
+    read_progress, read_states, remove_checkpoints, states_file, write_checkpoint,
+    write_checkpoint_with,
+};
 pub use identity::{content_hash, precision_name, read_identity, write_identity, RunIdentity};
 pub use lock::{lock_run_dir, RunLock, LOCK_FILE};
 pub use npz::{read_weights, write_trace, write_weights};
-pub use shard::{merge, read_shard, write_shard, Shard};
-pub use sweep::{has_batches, SweepWriter};
+pub use shard::{merge_tables, read_shard, write_merged_summary, write_shard, Merged, Shard};
+pub use sweep::{has_batches, BatchRecord, BatchRows, SweepWriter, Tables};
 pub use tables::{
-    diverged_list, metric, outcomes_of, summarise, summary_csv, Outcome, Stat, Summary, DIVERGED,
+    column, curve_rows, diverged_list, instance_rows, metric, outcomes_of, summarise, summary_csv,
+    write_instance_files, write_summary, Outcome, Stat, Summary, CURVES_HEADER, DIVERGED,
+    INSTANCES_HEADER,
 };

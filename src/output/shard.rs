@@ -4,7 +4,7 @@
 use super::tables::{diverged_list, final_metrics, RowMetrics};
 use super::{summarise, summary_csv, Outcome};
 use crate::atomic::write_text;
-use crate::config::Config;
+use crate::config::{Config, Plan};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -109,9 +109,64 @@ fn load_shard(dir: &Path, config: &Value) -> anyhow::Result<ShardDir> {
     })
 }
 
-/// Merges the folders of all shards of one experiment into `out`, refusing shards of different
-/// configs, missing or repeated slices, and incomplete shards.
-pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
+/// The tables of merged shards (see [`merge_tables`]), for the model's summary.
+pub struct Merged {
+    pub cfg: Config,
+    pub plan: Plan,
+    pub count: usize,
+    /// Final metrics of every instance of `plan`, in order.
+    pub outcomes: Vec<Outcome>,
+    /// The rows of `instances.csv` (without the header), in order.
+    pub rows: Vec<String>,
+    /// Every shard's `summary.json`, in shard order.
+    pub summaries: Vec<Value>,
+}
+
+impl Merged {
+    /// The sum of the number `key` over the shards' summaries.
+    pub fn sum(&self, key: &str) -> f64 {
+        self.summaries.iter().filter_map(|s| s[key].as_f64()).sum()
+    }
+
+    /// The first shard's `key` that is not null (an empty shard has no backend).
+    pub fn first(&self, key: &str) -> Value {
+        self.summaries
+            .iter()
+            .map(|s| s[key].clone())
+            .find(|v| !v.is_null() && v != "")
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// Writes the summary of merged microcircuit shards `m` into `out` (after [`merge_tables`]).
+pub fn write_merged_summary(out: &Path, m: &Merged) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out.join("weights"))?;
+    let summary = json!({
+        "name": m.cfg.name,
+        "backend": m.first("backend"),
+        "cpu_kernel": m.first("cpu_kernel"),
+        "shards": m.count,
+        "wall_seconds": m.sum("wall_seconds"),
+        "instance_steps": m.sum("instance_steps"),
+        "instance_steps_per_second": m.sum("instance_steps") / m.sum("wall_seconds").max(1e-9),
+        "diverged": diverged_list(&m.outcomes),
+        "points": summarise(&m.outcomes),
+    });
+    write_text(
+        &out.join("summary.json"),
+        &(serde_json::to_string_pretty(&summary)? + "\n"),
+    )?;
+    write_text(
+        &out.join("summary.csv"),
+        &summary_csv(&summarise(&m.outcomes)),
+    )
+}
+
+/// Merges the folders of all shards of one experiment into `out`: `config.json`,
+/// `instances.csv` and `curves.csv` in the unsharded run's order, and the per-instance files
+/// (`weights/`, `traces/`, `states/`); refuses shards of different configs, missing or
+/// repeated slices, and incomplete shards. The summary is the model's to write.
+pub fn merge_tables(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<Merged> {
     let Some(first) = dirs.first() else {
         bail!("give at least one shard folder");
     };
@@ -150,13 +205,6 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
         bail!("shards missing: {}", missing.join(", "));
     }
     let cfg: Config = serde_json::from_value(config.clone())?;
-    if cfg.model == crate::config::ModelKind::Gclusteron {
-        bail!(
-            "{} holds G-clusteron shards, which merge cannot combine yet (their states/ and \
-             convergence summary would be lost); run the config without --shard",
-            first.display()
-        );
-    }
     let plan = cfg.plan()?;
     for s in &shards {
         let want: Vec<usize> = plan
@@ -174,13 +222,15 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
             );
         }
     }
-    std::fs::create_dir_all(out.join("weights"))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output folder {}", out.display()))?;
     write_text(
         &out.join("config.json"),
         &(serde_json::to_string_pretty(&cfg)? + "\n"),
     )?;
     let header = &shards[0].header;
     let mut instances = header.clone() + "\n";
+    let mut rows = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     for spec in &plan.instances {
         let s = shards
@@ -189,13 +239,14 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
             .expect("checked above");
         let (row, m) = &s.rows[&spec.index];
         instances += &format!("{row}\n");
+        rows.push(row.clone());
         outcomes.push(Outcome {
             spec: spec.clone(),
             val: m.val,
             test: m.test,
             diverged_at: m.diverged_at,
         });
-        for sub in ["weights", "traces"] {
+        for sub in ["weights", "traces", "states"] {
             let src = s
                 .path
                 .join(sub)
@@ -217,30 +268,12 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> anyhow::Result<()> {
         text += &format!("{}\n", c.2);
     }
     write_text(&out.join("curves.csv"), &text)?;
-    let sum = |k: &str| {
-        shards
-            .iter()
-            .filter_map(|s| s.summary[k].as_f64())
-            .sum::<f64>()
-    };
-    let summary = json!({
-        "name": cfg.name,
-        "backend": shards[0].summary["backend"],
-        "cpu_kernel": shards[0].summary["cpu_kernel"],
-        "shards": count,
-        "wall_seconds": sum("wall_seconds"),
-        "instance_steps": sum("instance_steps"),
-        "instance_steps_per_second": sum("instance_steps") / sum("wall_seconds").max(1e-9),
-        "diverged": diverged_list(&outcomes),
-        "points": summarise(&outcomes),
-    });
-    write_text(
-        &out.join("summary.json"),
-        &(serde_json::to_string_pretty(&summary)? + "\n"),
-    )?;
-    write_text(
-        &out.join("summary.csv"),
-        &summary_csv(&summarise(&outcomes)),
-    )?;
-    Ok(())
+    Ok(Merged {
+        count,
+        outcomes,
+        rows,
+        summaries: shards.into_iter().map(|s| s.summary).collect(),
+        plan,
+        cfg,
+    })
 }

@@ -1,7 +1,9 @@
-//! The outputs of a sweep, written batch by batch so that memory holds one batch at a time.
+//! The outputs of a sweep, written batch by batch so that memory holds one batch at a time,
+//! whatever the model: the model writes its per-instance files and renders its table rows, this
+//! module keeps the batches apart and puts them together.
 //!
-//! When batch k finishes, its weights (and traces) go straight to `weights/` (`traces/`), its
-//! rows of `instances.csv` and `curves.csv` to `batches/batch_<k>.instances.csv` and
+//! When batch k finishes, its per-instance files (the microcircuit's weights and traces, the
+//! G-clusteron's states) go straight to their folders, its rows of `instances.csv` and `curves.csv` to `batches/batch_<k>.instances.csv` and
 //! `batches/batch_<k>.curves.csv`, and last `batches/batch_<k>.json` (backend, CPU kernel, seconds,
 //! instance-steps), which marks the batch done: a resumed
 //! run skips it. `batches/schedule.json` fixes the batches when the run starts, so a resumed run
@@ -9,14 +11,11 @@
 //! all batches, in order, into `instances.csv` and `curves.csv`, writes the summary and removes
 //! `batches/`.
 
-use super::tables::{
-    curve_rows, final_metrics, instance_rows, write_instance_files, write_summary, CURVES_HEADER,
-    INSTANCES_HEADER,
-};
+use super::tables::final_metrics;
 use super::Outcome;
 use crate::atomic::{write_atomic, write_text};
-use crate::config::{Config, Plan};
-use crate::experiment::{Results, Schedule};
+use crate::config::Plan;
+use crate::experiment::Schedule;
 use crate::microcircuit::full::cpu::CpuKernel;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -28,19 +27,38 @@ const SCHEDULE: &str = "schedule.json";
 
 /// What a finished batch leaves besides its rows and files.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct BatchRecord {
-    backend: String,
-    /// The CPU kernel of the full model (absent on the GPU, for the steady model, and in the
-    /// records of runs before kernels had names).
+pub struct BatchRecord {
+    pub backend: String,
+    /// The CPU kernel of the full model (absent on the GPU, for the steady model, the
+    /// G-clusteron, and in the records of runs before kernels had names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    cpu_kernel: Option<CpuKernel>,
-    seconds: f64,
-    instance_steps: f64,
+    pub cpu_kernel: Option<CpuKernel>,
+    pub seconds: f64,
+    /// The batch's work: instance-steps (microcircuit) or unit-pattern updates (G-clusteron).
+    pub instance_steps: f64,
+}
+
+/// A model's tables: the headers of `instances.csv` and `curves.csv` (each ending in a
+/// newline). The first column of both is the instance index, and `instances.csv` has the
+/// columns `val_acc`, `val_mse`, `test_acc`, `test_mse` and `diverged_at` that
+/// [`final_metrics`] reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Tables {
+    pub instances: &'static str,
+    pub curves: &'static str,
+}
+
+/// The rows of one batch for `instances.csv` and `curves.csv` (each row ending in a newline).
+#[derive(Clone, Debug, Default)]
+pub struct BatchRows {
+    pub instances: String,
+    pub curves: String,
 }
 
 /// Writes a sweep's outputs batch by batch (see the module docs).
 pub struct SweepWriter {
     dir: PathBuf,
+    tables: Tables,
     schedule: Schedule,
     /// Records of the finished batches, which are always the first ones.
     done: Vec<BatchRecord>,
@@ -51,6 +69,7 @@ impl SweepWriter {
     /// `resume` is set and it has some, else a fresh start with the schedule `plan()` gives.
     pub fn open(
         dir: &Path,
+        tables: Tables,
         resume: bool,
         plan: impl FnOnce() -> anyhow::Result<Schedule>,
     ) -> anyhow::Result<SweepWriter> {
@@ -65,6 +84,7 @@ impl SweepWriter {
             }
             return Ok(SweepWriter {
                 dir: dir.to_path_buf(),
+                tables,
                 schedule,
                 done,
             });
@@ -78,6 +98,7 @@ impl SweepWriter {
         write_text(&path, &(serde_json::to_string(&schedule)? + "\n"))?;
         Ok(SweepWriter {
             dir: dir.to_path_buf(),
+            tables,
             schedule,
             done: Vec::new(),
         })
@@ -92,35 +113,49 @@ impl SweepWriter {
         self.done.len()
     }
 
-    /// Writes the results of batch `k`, the next unfinished one; the time this takes counts
-    /// into the batch's wall time.
-    pub fn write_batch(&mut self, k: usize, r: &Results) -> anyhow::Result<()> {
+    /// The run folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the rows of batch `k`, the next unfinished one (whose per-instance files the
+    /// model has written), and last its record, which marks it done.
+    pub fn write_batch(
+        &mut self,
+        k: usize,
+        rows: &BatchRows,
+        record: BatchRecord,
+    ) -> anyhow::Result<()> {
         if k != self.done.len() {
             bail!("batch {k} finished before batch {}", self.done.len());
         }
-        let t0 = std::time::Instant::now();
-        write_instance_files(&self.dir, &r.instances, &r.traces)?;
         let folder = self.dir.join(FOLDER);
         write_text(
             &folder.join(format!("batch_{k}.instances.csv")),
-            &instance_rows(&r.instances),
+            &rows.instances,
         )?;
-        write_text(
-            &folder.join(format!("batch_{k}.curves.csv")),
-            &curve_rows(&r.curves),
-        )?;
-        let record = BatchRecord {
-            backend: r.backend.clone(),
-            cpu_kernel: r.cpu_kernel,
-            seconds: r.seconds + t0.elapsed().as_secs_f64(),
-            instance_steps: r.instance_steps,
-        };
+        write_text(&folder.join(format!("batch_{k}.curves.csv")), &rows.curves)?;
         write_text(
             &folder.join(format!("batch_{k}.json")),
             &serde_json::to_string(&record)?,
         )?;
         self.done.push(record);
         Ok(())
+    }
+
+    /// The rows of `instances.csv` of the finished batches, in order.
+    pub fn instance_rows(&self) -> anyhow::Result<Vec<String>> {
+        let mut rows = Vec::new();
+        for k in 0..self.done.len() {
+            let path = self
+                .dir
+                .join(FOLDER)
+                .join(format!("batch_{k}.instances.csv"));
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            rows.extend(text.lines().map(str::to_owned));
+        }
+        Ok(rows)
     }
 
     /// The final metrics of every instance of the finished batches, read back from their
@@ -140,7 +175,7 @@ impl SweepWriter {
                 bail!("{} does not hold the rows of batch {k}", path.display());
             }
             for (row, spec) in text.lines().zip(specs) {
-                let m = final_metrics(INSTANCES_HEADER, row)
+                let m = final_metrics(self.tables.instances, row)
                     .with_context(|| format!("{} is damaged", path.display()))?;
                 if m.index != spec.index {
                     bail!("{} does not hold the rows of batch {k}", path.display());
@@ -173,15 +208,27 @@ impl SweepWriter {
         })
     }
 
-    /// Writes `instances.csv`, `curves.csv` and the summary once every batch is done, and
-    /// removes `batches/`.
-    pub fn finish(self, cfg: &Config, plan: &Plan) -> anyhow::Result<()> {
+    /// The records of the finished batches.
+    pub fn records(&self) -> &[BatchRecord] {
+        &self.done
+    }
+
+    /// Writes `instances.csv` and `curves.csv` once every batch is done, then the summary
+    /// (`summary(dir, writer)`, which reads the outcomes and records it needs), and removes
+    /// `batches/`.
+    pub fn finish(
+        self,
+        summary: impl FnOnce(&SweepWriter) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let n = self.schedule.batches.len();
         if self.done.len() != n {
             bail!("{} of {n} batches are done", self.done.len());
         }
         let folder = self.dir.join(FOLDER);
-        for (name, header) in [("instances", INSTANCES_HEADER), ("curves", CURVES_HEADER)] {
+        for (name, header) in [
+            ("instances", self.tables.instances),
+            ("curves", self.tables.curves),
+        ] {
             write_atomic(&self.dir.join(format!("{name}.csv")), |f| {
                 let mut out = std::io::BufWriter::new(f);
                 out.write_all(header.as_bytes())?;
@@ -195,16 +242,7 @@ impl SweepWriter {
                 Ok(())
             })?;
         }
-        let (seconds, steps) = self.totals();
-        write_summary(
-            &self.dir,
-            cfg,
-            self.backend(),
-            self.cpu_kernel(),
-            seconds,
-            steps,
-            &self.outcomes(plan)?,
-        )?;
+        summary(&self)?;
         std::fs::remove_dir_all(&folder)?;
         Ok(())
     }

@@ -269,8 +269,8 @@ pub fn summary_csv(points: &[Summary]) -> String {
     s
 }
 
-/// The value of column `name` of a CSV row with the given header.
-fn column(header: &str, row: &str, name: &str) -> Option<f64> {
+/// The number in column `name` (by `header`) of a CSV row, if there is one.
+pub fn column(header: &str, row: &str, name: &str) -> Option<f64> {
     let k = header.trim_end().split(',').position(|h| h == name)?;
     row.split(',').nth(k)?.parse().ok()
 }
