@@ -800,13 +800,19 @@ fn force_removes_the_outputs_of_the_earlier_run_that_the_new_one_would_not_overw
     assert!(!out.join("plots").exists());
     assert!(out.join("run.json").is_file());
     // a G-clusteron run over a microcircuit one: no weights/ or run.json of the old run stay
+    // (the G-clusteron writes its own run.json since it resumes: one without a CPU kernel)
     run_ok(&["plot", out_s]);
     let gc = config("gc_xor_smoke.json");
     run_ok(&["run", &gc, "--out", out_s, "--quiet", "--force"]);
     assert!(out.join("states/instance_0.npz").is_file());
-    for stale in ["weights", "plots", "run.json"] {
+    for stale in ["weights", "plots"] {
         assert!(!out.join(stale).exists(), "{stale} left behind");
     }
+    let identity = std::fs::read_to_string(out.join("run.json")).unwrap();
+    assert!(
+        !identity.contains("cpu_kernel"),
+        "run.json left behind: {identity}"
+    );
     // and the other way round: no states/ of the G-clusteron
     run_ok(&[
         "run",

@@ -489,9 +489,9 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
 /// output that the new run would not overwrite. Per-instance folders (`weights/`, `traces/`,
 /// the G-clusteron's `states/`): a new run with fewer instances, without `--record` or of the
 /// other model would leave files of the old one beside its own; `plots/` (written by
-/// `pyralnet plot`), whose figures would show the old results; `batches/` (a new microcircuit
-/// run starts it afresh, a G-clusteron run writes none); and `run.json` (the G-clusteron writes
-/// none). The lock file stays (this run holds it).
+/// `pyralnet plot`), whose figures would show the old results; `batches/` (a new run starts it
+/// afresh); and `run.json` (a new run writes its own when it starts). The lock file stays (this
+/// run holds it).
 const STALE: [&str; 6] = [
     "weights", "traces", "states", "plots", "batches", "run.json",
 ];
