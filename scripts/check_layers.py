@@ -24,12 +24,13 @@ import sys
 # contract of the microcircuit's backends, inside its room.
 LAYERS = [
     ["num", "seed", "pool", "atomic"],  # Real and Precision, seed derivation, threads, files
+    ["checkpoint"],  # the checkpoint folder of a run (any model's states and progress)
     ["gpu"],  # what every model shares on a device
     ["tasks"],  # data sets, metrics
     ["microcircuit", "gclusteron"],  # one room per model, with all its backends
     ["config"],  # schema, validation, sweeps
     ["experiment"],  # the microcircuit's runner
-    ["output"],  # tables, npz, checkpoints, shards
+    ["output"],  # tables, npz, shards
     ["run"],  # the one runner over every model (Model trait), and merge
     ["check", "bench"],  # cross-backend check, benchmarks
     ["plot"],
@@ -41,13 +42,6 @@ SAME_LAYER = set()
 
 # Edges that still run up a layer, each with the step of issue 24 that removes it.
 ALLOWED = {
-    # `gclusteron::check` reports in `check`'s types (`Kind`, `Quantity`); step 3 makes the
-    # cross-backend check one caller of the one backend choice, over the `Model` trait.
-    ("gclusteron", "check"): "step 3: one check over the Model trait",
-    # The microcircuit's batch runner writes its checkpoints through `output`, which reads its
-    # result types (`Results`, `Schedule`, `InstanceResult`, `CurvePoint`): the batch runner
-    # moves into `run/microcircuit/` above `output` and its result types below.
-    ("experiment", "output"): "the batch runner moves into run/microcircuit",
 }
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

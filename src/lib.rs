@@ -12,6 +12,7 @@
 pub mod atomic;
 pub mod bench;
 pub mod check;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod experiment;

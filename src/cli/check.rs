@@ -177,8 +177,9 @@ fn gclusteron(
     opts: &RunOptions,
     a: &CheckArgs,
 ) -> anyhow::Result<[Run; 3]> {
+    use crate::check::gclusteron as gc_check;
     use crate::gclusteron::gpu::GcGpuBackend;
-    use crate::gclusteron::{check as gc_check, cpu::GcCpu, protocol::Minibatches};
+    use crate::gclusteron::{cpu::GcCpu, protocol::Minibatches};
     use crate::run::gclusteron as run;
     let sets = run::load_sets(cfg, plan, opts)?;
     let data: Vec<_> = sets.iter().map(|(d, _)| d.clone()).collect();

@@ -374,7 +374,7 @@ pub fn execute(cfg: &Config, base_dir: &Path, a: &RunArgs, hooks: Hooks) -> anyh
                 out.display()
             );
         }
-        output::remove_checkpoints(&out)?;
+        crate::checkpoint::remove_checkpoints(&out)?;
         remove_stale_outputs(&out)?;
     }
     // the options that change results: on --resume those left out are the stored ones, and

@@ -4,6 +4,7 @@
 //! and hands the batch's results to the caller ([`sweep`]), which writes them with
 //! [`crate::output`].
 
+pub mod checkpoint;
 pub mod schedule;
 mod stream;
 mod sweep;
@@ -21,7 +22,6 @@ use crate::microcircuit::steady::cpu::SteadyBackend;
 use crate::microcircuit::steady::gpu::SteadyGpuBackend;
 use crate::microcircuit::{init, self_prediction, Weights};
 use crate::num::Precision;
-use crate::output;
 use crate::tasks::metrics::{self, metrics, Metrics};
 use crate::tasks::TaskData;
 use anyhow::ensure;
@@ -548,13 +548,13 @@ impl<'a> Runner<'a> {
         let Some(dir) = &self.opts.checkpoint_dir else {
             return Ok(());
         };
-        let Some((progress, ck)) = output::read_progress::<Progress>(dir)? else {
+        let Some((progress, ck)) = crate::checkpoint::read_progress::<Progress>(dir)? else {
             return Ok(());
         };
         if progress.batch != self.batch {
             return Ok(());
         }
-        backend.restore(&output::read_states(
+        backend.restore(&checkpoint::read_states(
             &ck,
             &self.plan.shape,
             &self.indices(),
@@ -610,7 +610,7 @@ impl<'a> Runner<'a> {
         };
         let dir = self.opts.checkpoint_dir.as_ref().expect("checked above");
         let states = self.held.as_deref().expect("just held");
-        output::write_checkpoint(dir, &progress, states)?;
+        checkpoint::write_checkpoint(dir, &progress, states)?;
         self.last_checkpoint = Instant::now();
         Ok(())
     }

@@ -16,12 +16,11 @@
 //! * [`logreg`]: the logistic-regression baseline.
 //! * A whole run, its checkpoints and output files: `crate::run::gclusteron`, on the runner
 //!   every model shares.
-//! * [`check`]: backends compared on the same stream (`pyralnet check`).
+//! * Backends compared on the same stream (`pyralnet check`): `crate::check::gclusteron`.
 //! * [`toy`]: the toy demonstrations of synapse movement (spec §3.4).
 
 pub mod adam;
 pub mod backend;
-pub mod check;
 pub mod cpu;
 pub mod gpu;
 pub mod init;

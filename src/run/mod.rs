@@ -16,7 +16,7 @@ pub mod microcircuit;
 
 use crate::config::{Config, ModelKind, Plan};
 use crate::experiment::{count, Interrupted, Meter, RunOptions, Schedule, Units};
-use crate::output::{self, BatchRecord, BatchRows, Outcome, SweepWriter, Tables};
+use crate::output::{BatchRecord, BatchRows, Outcome, SweepWriter, Tables};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -118,7 +118,7 @@ pub fn sweep<M: Model>(
         // the time the files take counts into the batch's wall time
         record.seconds += t0.elapsed().as_secs_f64();
         writer.write_batch(k, &rows, record)?;
-        output::remove_checkpoints(out)?;
+        crate::checkpoint::remove_checkpoints(out)?;
         let stop = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
         if stop && k + 1 < schedule.batches.len() {
             meter.abandon();

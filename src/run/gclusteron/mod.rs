@@ -8,6 +8,7 @@
 pub mod output;
 
 use super::Model;
+use crate::checkpoint;
 use crate::config::{Config, InstanceSpec, Plan};
 use crate::experiment::{BackendChoice, Interrupted, Meter, RunOptions, Schedule, Units};
 use crate::gclusteron::backend::{GcBackend, GcBatch, GcData, KernelAt};
@@ -20,7 +21,7 @@ use crate::gclusteron::protocol::{
 };
 use crate::gclusteron::GcState;
 use crate::num::Precision;
-use crate::output::{self as out, BatchRecord, BatchRows, SweepWriter, Tables};
+use crate::output::{BatchRecord, BatchRows, SweepWriter, Tables};
 use crate::tasks::metrics::Metrics;
 use anyhow::{bail, ensure, Context};
 use serde::{Deserialize, Serialize};
@@ -252,14 +253,15 @@ impl<'a> GClusteron<'a> {
         let (Some(dir), true) = (&self.opts.checkpoint_dir, self.opts.resume) else {
             return Ok(None);
         };
-        let Some((progress, ck)) = out::read_progress::<GcProgress>(dir)? else {
+        let Some((progress, ck)) = checkpoint::read_progress::<GcProgress>(dir)? else {
             return Ok(None);
         };
         if progress.batch != k {
             return Ok(None);
         }
         let indices: Vec<usize> = part.instances.iter().map(|s| s.index).collect();
-        let states = output::read_states(&out::states_file(&ck), &indices, batch.n, batch.k)?;
+        let states =
+            output::read_states(&checkpoint::states_file(&ck), &indices, batch.n, batch.k)?;
         ensure!(
             progress.train.streak.len() == indices.len(),
             "checkpoint in {} does not hold batch {} of this run",
@@ -288,7 +290,7 @@ impl<'a> GClusteron<'a> {
             train: train.clone(),
             seconds,
         };
-        out::write_checkpoint_with(dir, &progress, |path| {
+        checkpoint::write_checkpoint_with(dir, &progress, |path| {
             output::write_states(path, &indices, &states)
         })
     }

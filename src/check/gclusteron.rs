@@ -2,8 +2,8 @@
 //! instances, initial states and minibatch indices on several backends, compared quantity by
 //! quantity (locations, weights, biases, validation outputs).
 
-use super::backend::{GcBackend, KernelAt};
-use crate::check::{Kind, Quantity};
+use super::{Kind, Quantity};
+use crate::gclusteron::backend::{GcBackend, KernelAt};
 
 /// Trains `backend` for `steps` iterations on `rows` and returns its name and quantities:
 /// `l`, `w`, `b` of every instance at the end, and `o` on the validation set (set 1).
@@ -15,7 +15,7 @@ pub fn run(
     backend.train(steps, rows)?;
     let states = backend.states()?;
     let o = backend.outputs(1, KernelAt::Current)?;
-    let cat = |f: fn(&super::GcState<f64>) -> &Vec<f64>| {
+    let cat = |f: fn(&crate::gclusteron::GcState<f64>) -> &Vec<f64>| {
         states
             .iter()
             .flat_map(|s| f(s).clone())

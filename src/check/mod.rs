@@ -1,6 +1,9 @@
 //! Cross-backend check: the same instances, initial weights and pattern stream on several
 //! backends, compared compartment by compartment and weight type by weight type. Used by
-//! `pyralnet check`.
+//! `pyralnet check`; [`gclusteron`] does the same for the G-clusteron (locations, weights,
+//! biases, outputs).
+
+pub mod gclusteron;
 
 use crate::microcircuit::backend::{Backend, Chunk};
 use crate::microcircuit::full::cpu::State;

@@ -1,26 +1,16 @@
-//! Checkpoints of a run: the dynamic state of every instance and the progress of the protocol,
-//! written so that a crash at any moment leaves a complete checkpoint behind.
-//!
-//! Layout in the run folder: `checkpoint/progress.json` and `checkpoint/states.npz`, which holds
-//! instance i's arrays under the prefix `instance_<i>/` (one file, so a checkpoint of thousands
-//! of instances costs one sync, not one per instance).
-//! A new checkpoint is written to `checkpoint.new/` (progress.json last, which marks it
-//! complete), then `checkpoint/` is renamed to `checkpoint.old/`, `checkpoint.new/` to
-//! `checkpoint/`, and `checkpoint.old/` removed. Reading takes the first complete one of
-//! `checkpoint/`, `checkpoint.new/`, `checkpoint.old/`.
+//! Checkpoints of the microcircuit's batch runner: every instance's [`State`] (weights, Δ,
+//! somas, filtered stimulus, step) in the checkpoint's `states.npz`, instance i's arrays under
+//! the prefix `instance_<i>/` (the folder layout is [`crate::checkpoint`]'s).
 
-use crate::atomic::{write_atomic, write_text};
+use crate::atomic::write_atomic;
+use crate::checkpoint::{states_file, write_checkpoint_with};
 use crate::microcircuit::full::cpu::State;
 use crate::microcircuit::{Shape, Weights};
 use anyhow::{bail, Context};
 use ndarray::{Array1, Array2};
 use ndarray_npy::{NpzReader, NpzWriter};
-use serde::{de::DeserializeOwned, Serialize};
-use std::path::{Path, PathBuf};
-
-const PROGRESS: &str = "progress.json";
-
-const STATES: &str = "states.npz";
+use serde::Serialize;
+use std::path::Path;
 
 /// Writes a checkpoint of the microcircuit's `states` (each with its instance index) and
 /// `progress` into `dir`.
@@ -32,55 +22,10 @@ pub fn write_checkpoint<P: Serialize>(
     write_checkpoint_with(dir, progress, |path| write_states(path, states))
 }
 
-/// Writes a checkpoint of `progress` into `dir`, whose states `write_states(path)` writes to
-/// `path` (the checkpoint's `states.npz`; any model's arrays).
-pub fn write_checkpoint_with<P: Serialize>(
-    dir: &Path,
-    progress: &P,
-    write_states: impl FnOnce(&Path) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let new = dir.join("checkpoint.new");
-    let cur = dir.join("checkpoint");
-    let old = dir.join("checkpoint.old");
-    if new.exists() {
-        std::fs::remove_dir_all(&new)?;
-    }
-    std::fs::create_dir_all(&new)?;
-    write_states(&new.join(STATES))?;
-    write_text(&new.join(PROGRESS), &serde_json::to_string(progress)?)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
-    if cur.exists() {
-        std::fs::rename(&cur, &old)?;
-    }
-    std::fs::rename(&new, &cur)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
-    Ok(())
-}
-
-/// The newest complete checkpoint in `dir`, if any: its progress and its folder (for
-/// [`read_states`]).
-pub fn read_progress<P: DeserializeOwned>(dir: &Path) -> anyhow::Result<Option<(P, PathBuf)>> {
-    let Some(ck) = ["checkpoint", "checkpoint.new", "checkpoint.old"]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|d| d.join(PROGRESS).is_file())
-    else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(ck.join(PROGRESS))?;
-    let progress: P = serde_json::from_str(&text)
-        .with_context(|| format!("{} is damaged", ck.join(PROGRESS).display()))?;
-    Ok(Some((progress, ck)))
-}
-
 /// The states of the instances with the given indices from the checkpoint folder `ck` found by
 /// [`read_progress`].
 pub fn read_states(ck: &Path, shape: &Shape, indices: &[usize]) -> anyhow::Result<Vec<State<f64>>> {
-    let path = ck.join(STATES);
+    let path = states_file(ck);
     let file = std::fs::File::open(&path)
         .with_context(|| format!("checkpoint file {} is missing", path.display()))?;
     let mut npz = NpzReader::new(file).with_context(|| format!("{} is damaged", path.display()))?;
@@ -89,22 +34,6 @@ pub fn read_states(ck: &Path, shape: &Shape, indices: &[usize]) -> anyhow::Resul
         .map(|i| read_state(&mut npz, &format!("instance_{i}/"), shape))
         .collect::<anyhow::Result<Vec<_>>>()
         .with_context(|| format!("checkpoint {}", path.display()))
-}
-
-/// The states file of the checkpoint folder `ck` found by [`read_progress`].
-pub fn states_file(ck: &Path) -> PathBuf {
-    ck.join(STATES)
-}
-
-/// Removes every checkpoint folder (after a run has finished and written its results).
-pub fn remove_checkpoints(dir: &Path) -> anyhow::Result<()> {
-    for n in ["checkpoint", "checkpoint.new", "checkpoint.old"] {
-        let d: PathBuf = dir.join(n);
-        if d.exists() {
-            std::fs::remove_dir_all(&d)?;
-        }
-    }
-    Ok(())
 }
 
 fn write_states(path: &Path, states: &[(usize, State<f64>)]) -> anyhow::Result<()> {
