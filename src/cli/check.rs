@@ -5,12 +5,8 @@
 
 use crate::check::{self, Deviation, Quantity};
 use crate::config::{Config, ModelKind};
-use crate::experiment::{self, RunOptions};
-use crate::microcircuit::backend::Backend;
-use crate::microcircuit::full::cpu::{open_cpu, CpuKernel};
-use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions};
-use crate::microcircuit::steady::cpu::SteadyBackend;
-use crate::microcircuit::steady::gpu::SteadyGpuBackend;
+use crate::experiment::{self, BackendChoice, RunOptions};
+use crate::microcircuit::full::cpu::CpuKernel;
 use crate::num::Precision;
 use anyhow::bail;
 use clap::Args;
@@ -114,6 +110,23 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
 /// The quantities of one backend: its name and the compared values.
 type Run = (String, Vec<Quantity>);
 
+/// The options of the three runs a check compares, each opened by the backend choice `run`
+/// uses (`experiment::open_backend`, `run::gclusteron::open_backend`): the GPU (on `--adapter`),
+/// the CPU in f32 and the CPU in f64 (single-threaded by default, `--cpu-kernel`).
+fn sides(opts: &RunOptions, a: &CheckArgs) -> [RunOptions; 3] {
+    let with = |backend, precision| RunOptions {
+        backend,
+        precision,
+        adapter: a.adapter.clone(),
+        ..opts.clone()
+    };
+    [
+        with(BackendChoice::Gpu, None),
+        with(BackendChoice::Cpu, Some(Precision::F32)),
+        with(BackendChoice::Cpu, Some(Precision::F64)),
+    ]
+}
+
 /// The microcircuit (full or steady model, as the config says) on the GPU, the CPU in f32 and
 /// in f64, through `--patterns` training patterns.
 fn microcircuit(
@@ -124,35 +137,10 @@ fn microcircuit(
 ) -> anyhow::Result<[Run; 3]> {
     let batch = experiment::batch_of(plan, opts);
     let chunk = experiment::training_patterns(cfg, plan, opts, a.patterns)?;
-    let gpu_opts = GpuOptions {
-        adapter: a.adapter.clone(),
-        ..Default::default()
-    };
-    let backends: [Box<dyn Backend>; 3] = if cfg.model == ModelKind::Steady {
-        [
-            Box::new(SteadyGpuBackend::new(&batch, &gpu_opts)?),
-            Box::new(SteadyBackend::<f32>::new(&batch, None)?),
-            Box::new(SteadyBackend::<f64>::new(&batch, None)?),
-        ]
-    } else {
-        [
-            Box::new(GpuBackend::new(&batch, &gpu_opts)?),
-            open_cpu(
-                a.cpu_kernel,
-                Precision::F32,
-                &batch,
-                None,
-                Default::default(),
-            )?,
-            open_cpu(
-                a.cpu_kernel,
-                Precision::F64,
-                &batch,
-                None,
-                Default::default(),
-            )?,
-        ]
-    };
+    let mut backends = Vec::new();
+    for side in sides(opts, a) {
+        backends.push(experiment::open_backend(cfg, &batch, &side)?);
+    }
     let mut runs = Vec::new();
     for mut b in backends {
         runs.push(check::run(b.as_mut(), &chunk)?);
@@ -178,8 +166,7 @@ fn gclusteron(
     a: &CheckArgs,
 ) -> anyhow::Result<[Run; 3]> {
     use crate::check::gclusteron as gc_check;
-    use crate::gclusteron::gpu::GcGpuBackend;
-    use crate::gclusteron::{cpu::GcCpu, protocol::Minibatches};
+    use crate::gclusteron::protocol::Minibatches;
     use crate::run::gclusteron as run;
     let sets = run::load_sets(cfg, plan, opts)?;
     let data: Vec<_> = sets.iter().map(|(d, _)| d.clone()).collect();
@@ -188,20 +175,12 @@ fn gclusteron(
     let bsz: Vec<usize> = batch.hyper.iter().map(|h| h.batch).collect();
     let rows =
         Minibatches::new(&seeds, data[0].len()).next(a.patterns, &bsz, &vec![true; seeds.len()]);
-    let gpu = &mut GcGpuBackend::new(&batch, &data, a.adapter.as_deref())?;
-    let runs = [
-        gc_check::run(gpu, a.patterns, &rows)?,
-        gc_check::run(
-            &mut GcCpu::<f32>::new(&batch, &data, None)?,
-            a.patterns,
-            &rows,
-        )?,
-        gc_check::run(
-            &mut GcCpu::<f64>::new(&batch, &data, None)?,
-            a.patterns,
-            &rows,
-        )?,
-    ];
+    let mut runs = Vec::new();
+    for side in sides(opts, a) {
+        let mut backend = run::open_backend(cfg, &batch, &data, &side)?;
+        runs.push(gc_check::run(backend.as_mut(), a.patterns, &rows)?);
+    }
+    let runs: [Run; 3] = runs.try_into().expect("three backends");
     println!(
         "{}: {} G-clusteron instances ({} synapses, {} units), their first {} iterations",
         cfg.name.as_deref().unwrap_or("check"),
