@@ -740,3 +740,104 @@ fn check_compares_gpu_f32_and_f64_on_a_gclusteron_config() {
     );
     assert!(text.contains("ok: worst RMS deviation"), "{text}");
 }
+
+/// The training loop of a batch gives the same states, curves, convergence and divergence
+/// whether it runs in one call, in calls of a few iterations, or is rebuilt half-way from its
+/// progress and states (what a checkpoint holds): the runner may cut it by the wall clock and
+/// resume it after kill -9.
+#[test]
+fn the_training_loop_cut_into_calls_or_resumed_equals_one_call() {
+    use pyralnet::gclusteron::protocol::{Layout, Schedule, TrainProgress, Trainer};
+    let (n, k) = (5, 3);
+    let sets: Vec<Arc<GcData>> = (0..3)
+        .map(|s| Arc::new(random_data(16, n, k, Readout::Softmax, 40 + s)))
+        .collect();
+    let labels: Vec<usize> = sets[1]
+        .t
+        .chunks(k)
+        .map(|t| t.iter().position(|&v| v == 1.0).unwrap())
+        .collect();
+    let hs = [
+        hyper(true, true, true, ErrorMode::Probability, 3),
+        hyper(true, false, false, ErrorMode::Probability, 2),
+    ];
+    let batch = GcBatch {
+        n,
+        k,
+        readout: Readout::Softmax,
+        hyper: hs.to_vec(),
+        init: (0..2).map(|i| random_state(n, k, 60 + i)).collect(),
+    };
+    let seeds = [11u64, 12];
+    let bsz = [3usize, 2];
+    let layout = Layout {
+        seeds: &seeds,
+        batch: &bsz,
+        train_len: 16,
+        k,
+        val_labels: &labels,
+    };
+    let schedule = Schedule {
+        iterations: 40,
+        eval_every: 7,
+        eval_at_start: true,
+        converge_window: None,
+    };
+    let open = |b: &GcBatch| GcCpu::<f64>::new(b, &sets, Some(1)).unwrap();
+    let mut whole = open(&batch);
+    let mut t = Trainer::new(layout, schedule);
+    while !t.finished() {
+        t.advance(&mut whole, usize::MAX).unwrap();
+    }
+    let want: (TrainProgress, Vec<GcState<f64>>) = (t.progress.clone(), whole.states().unwrap());
+    assert_eq!(want.0.done, 40);
+    // 1 start + 40/7 = 5 points + the end, per instance
+    assert_eq!(want.0.curves.len(), 2 * 7);
+    for cap in [1, 3, 5] {
+        let mut cut = open(&batch);
+        let mut t = Trainer::new(layout, schedule);
+        while !t.finished() {
+            t.advance(&mut cut, cap).unwrap();
+        }
+        assert_eq!(
+            (t.progress.clone(), cut.states().unwrap()),
+            want,
+            "calls of {cap}"
+        );
+    }
+    // stop after 17 iterations, rebuild from the progress and the states, go on
+    let mut first = open(&batch);
+    let mut t = Trainer::new(layout, schedule);
+    while t.progress.done < 17 || !t.progress.started {
+        t.advance(&mut first, 17 - t.progress.done.min(16)).unwrap();
+    }
+    assert_eq!(t.progress.done, 17);
+    let progress = t.progress.clone();
+    let resumed_batch = GcBatch {
+        init: first.states().unwrap(),
+        ..batch.clone()
+    };
+    let mut second = open(&resumed_batch);
+    let mut t = Trainer::resume(layout, schedule, progress);
+    while !t.finished() {
+        t.advance(&mut second, 4).unwrap();
+    }
+    assert_eq!(
+        (t.progress.clone(), second.states().unwrap()),
+        want,
+        "resumed"
+    );
+    // and without drawing the streams forward the resumed run would differ
+    let mut wrong = open(&resumed_batch);
+    let mut skipped = TrainProgress {
+        done: 0,
+        ..t.progress.clone()
+    };
+    skipped.curves.clear();
+    let mut t = Trainer::resume(layout, schedule, skipped);
+    t.progress.done = 17;
+    while !t.finished() {
+        t.advance(&mut wrong, 4).unwrap();
+    }
+    assert_ne!(wrong.states().unwrap(), want.1);
+}
