@@ -130,8 +130,9 @@ fn max_batch_and_shards_with_merge_equal_the_run_in_one_batch() {
     );
     assert!(err.contains("batch 2/2 done (2 instances"), "{err}");
     assert_same_results(&whole, &batched);
-    // 4 shards (of 2, 2, 1, 1 instances) and 8 (two of them empty) merge into the whole run
-    for count in [4, 8] {
+    // 3 shards (of 2 instances each), 4 (2, 2, 1, 1) and 8 (two of them empty) merge into the
+    // whole run
+    for count in [3, 4, 8] {
         let shards: Vec<String> = (0..count)
             .map(|i| {
                 let out = dir.path().join(format!("shard{i}of{count}"));
@@ -158,7 +159,7 @@ fn max_batch_and_shards_with_merge_equal_the_run_in_one_batch() {
     let o = run(&[
         "merge",
         dir.path().join("partial").to_str().unwrap(),
-        dir.path().join("shard0of4").to_str().unwrap(),
+        dir.path().join("shard0of3").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("shards missing"), "{}", stderr(&o));
