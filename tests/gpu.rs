@@ -458,6 +458,58 @@ fn resident_kernel_selection_and_refusal() {
     assert_ne!(kind, KernelKind::Resident);
 }
 
+/// Window boundaries only move where the resident kernel writes its state back and reads it in
+/// again: windows of 1, 5 and 10 000 steps (the last clamped to the loop budget on CPU drivers)
+/// give the default window's weights, readouts, evaluations and traces bit for bit, for the
+/// resident kernel and the adapter's default one, over instances with different pattern
+/// lengths, lags, `reset_deltas` and noise, in pieces of 2 patterns.
+#[test]
+fn window_length_does_not_change_the_numbers() {
+    let Some(g) = device() else { return };
+    let record = RecordSpec {
+        stride: 3,
+        all_compartments: true,
+    };
+    for (dims, kernel) in [
+        (vec![4, 120, 3], Some(KernelKind::Resident)),
+        (vec![3, 5, 2], Some(KernelKind::Resident)),
+        (vec![3, 5, 2], None),
+    ] {
+        let shape = Shape::new(dims, true);
+        let b = batch(&shape, Transfer::Sigmoid, (0..4).map(varied).collect());
+        let chunks = [chunk(&shape, 4, 3, 70), chunk(&shape, 4, 2, 71)];
+        let run = |window_steps: Option<usize>| {
+            let opts = GpuOptions {
+                kernel,
+                window_steps,
+                piece_patterns: Some(2),
+                record: record.clone(),
+                ..Default::default()
+            };
+            let mut gpu = gpu_backend(&g, &b, &opts);
+            let mut out = Vec::new();
+            for c in &chunks {
+                out.push(gpu.train(c).unwrap());
+                out.push(gpu.evaluate(c).unwrap());
+            }
+            (gpu.window(), (out, gpu.weights().unwrap(), gpu.take_traces()))
+        };
+        let (default, want) = run(None);
+        assert!(want.2.iter().all(|t| !t.step.is_empty()));
+        for w in [1, 5, 10_000] {
+            let (window, got) = run(Some(w));
+            // CPU drivers clamp a window to the loop budget's, which is the default there
+            let cpu_driver = g.info.device_type == wgpu::DeviceType::Cpu;
+            assert_eq!(window, if cpu_driver { w.min(default) } else { w });
+            assert!(
+                got == want,
+                "{} {kernel:?}: window {window} differs from the default {default}",
+                shape.label()
+            );
+        }
+    }
+}
+
 #[test]
 fn long_patterns_span_several_dispatches() {
     // 1000 and 700 steps per pattern: far more loop iterations than lavapipe runs in one

@@ -1,7 +1,7 @@
 //! [`GpuBackend`]: the [`Backend`] contract on a wgpu device.
 
 use super::kernel::{StepKernel, SERIAL, STEP};
-use super::layout::{KernelKind, Layout};
+use super::layout::{window_steps, KernelKind, Layout};
 use super::pieces;
 use super::resident;
 use super::serial::{step_source, Features};
@@ -48,6 +48,10 @@ pub struct GpuOptions {
     pub tiles: Option<usize>,
     /// Traces to record during training (as the CPU backend records them).
     pub record: RecordSpec,
+    /// Stream steps per dispatch window (`None`: [`window_steps`]; on CPU drivers at most the
+    /// loop budget's window, and always 1 for the phased kernel). The numbers do not depend on
+    /// it; tests force different windows to check that.
+    pub window_steps: Option<usize>,
 }
 
 /// Pattern buffers of one sub-batch, sized for `cap` patterns per instance, with the bind
@@ -416,7 +420,21 @@ impl GpuBackend {
         );
         let window = match layout.kernel {
             KernelKind::Phased => 1,
-            _ => layout.steps_per_dispatch(min_steps, step_trips, threads),
+            kind => {
+                let budget = layout.steps_per_dispatch(min_steps, step_trips, threads);
+                match opts.window_steps {
+                    Some(w) if cpu_driver => w.clamp(1, budget),
+                    Some(w) => w.max(1),
+                    None => window_steps(
+                        kind,
+                        cpu_driver,
+                        budget,
+                        max_steps,
+                        per_group.min(batch.len()),
+                        layout.w_total,
+                    ),
+                }
+            }
         };
         Ok(GpuBackend {
             gpu,
@@ -503,6 +521,11 @@ impl GpuBackend {
     /// The kernel that runs the batch and its workgroups per instance (phased kernel; else 1).
     pub fn kernel(&self) -> (KernelKind, usize) {
         (self.layout.kernel, self.tiles)
+    }
+
+    /// Stream steps per dispatch window ([`window_steps`], or [`GpuOptions::window_steps`]).
+    pub fn window(&self) -> usize {
+        self.window
     }
 
     /// Number of sub-batches the batch was split into.
