@@ -824,6 +824,51 @@ fn adapters_are_listed() {
     ));
 }
 
+/// `pyralnet devices --dims 4,120,3` names, for every adapter, the kernel `--backend gpu` runs
+/// by default and why: lavapipe's serial kernel (a CPU driver), with the resident kernel's
+/// 19 448 bytes of workgroup memory; the backend built on the same adapter runs that kernel.
+#[test]
+fn devices_command_names_the_default_kernel() {
+    let Some(g) = device() else { return };
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(["devices", "--dims", "4,120,3"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    println!("{text}");
+    let b = pyralnet::bench::plastic_batch(&[4, 120, 3], 1, 100.0);
+    let (kind, _) = gpu_backend(&g, &b, &GpuOptions::default()).kernel();
+    let name = format!("{kind:?}").to_lowercase();
+    let line = text
+        .lines()
+        .skip_while(|l| !l.contains(&g.info.name))
+        .find(|l| l.contains("full model 4-120-3: kernel"))
+        .unwrap_or_else(|| panic!("no kernel line for {}: {text}", g.info.name));
+    assert!(line.contains(&format!("kernel {name} (")), "{line}");
+    assert!(line.contains("19 448 B of workgroup memory"), "{line}");
+    if g.info.device_type == wgpu::DeviceType::Cpu {
+        assert!(line.contains("kernel serial (CPU driver"), "{line}");
+    }
+    // a shape whose resident state fits no device: never resident, the bytes named
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(["devices", "--dims", "784,200,10"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(
+        text.contains("full model 784-200-10: kernel") && !text.contains("kernel resident"),
+        "{text}"
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(["devices", "--dims", "4"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--dims"));
+}
+
 /// Instance-steps per second of the GPU backend and of `CpuBackend<f32>` on all threads for
 /// 256 instances of 4-120-3 with every standard pathway plastic (experiment C parameters).
 /// Run with `cargo test --release --test gpu -- --ignored --nocapture`.

@@ -6,10 +6,10 @@ use super::pieces;
 use super::resident;
 use super::serial::{step_source, Features};
 use crate::gpu::compute::{
-    read_back, read_records, storage_init, workgroup_size, zeroed, DISPATCH_STRIDE, LOOP_BUDGET,
-    STORAGE,
+    read_back, read_records, storage_init, workgroup_size, workgroup_size_of, zeroed,
+    DISPATCH_STRIDE, LOOP_BUDGET, STORAGE,
 };
-use crate::gpu::device::{open, Gpu};
+use crate::gpu::device::{is_cpu_driver, open, AdapterSummary, Gpu};
 use crate::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::microcircuit::full::cpu::State;
 use crate::microcircuit::{FilterStart, Weights};
@@ -228,8 +228,62 @@ struct Adapter {
     max_tiles: usize,
 }
 
+impl Adapter {
+    /// An adapter as [`crate::gpu::list_adapters`] describes it (without opening it).
+    fn of_summary(a: &AdapterSummary) -> Self {
+        Adapter {
+            cpu_driver: is_cpu_driver(&a.info),
+            int64: a.shader_int64,
+            workgroup_storage: a.max_compute_workgroup_storage_size,
+            max_tiles: a.max_compute_workgroups_per_dimension as usize,
+        }
+    }
+}
+
+/// The kernel [`GpuBackend`] runs when [`GpuOptions::kernel`] names none, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelChoice {
+    pub kind: KernelKind,
+    /// Workgroups per instance (phased kernel; else 1).
+    pub tiles: usize,
+    /// Why, with the numbers it was decided on, e.g. `19 448 B of workgroup memory ≤ 49 152`.
+    pub reason: String,
+}
+
+impl std::fmt::Display for KernelChoice {
+    /// `resident (19 448 B of workgroup memory ≤ 49 152)`, `phased×8192 (…)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = format!("{:?}", self.kind).to_lowercase();
+        match self.kind {
+            KernelKind::Phased => write!(f, "{name}×{} ({})", self.tiles, self.reason),
+            _ => write!(f, "{name} ({})", self.reason),
+        }
+    }
+}
+
+/// `n` with its digits in groups of three separated by spaces (`19 448`).
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The kernel [`GpuBackend::with_gpu`] would pick by default for `batch` (without recording)
+/// on `adapter`, with its reason: the same [`auto_program`] the backend runs, for
+/// `pyralnet devices --dims`.
+pub fn default_kernel(batch: &Batch, adapter: &AdapterSummary) -> KernelChoice {
+    let wg = workgroup_size_of(&adapter.info);
+    auto_program(batch, wg, Adapter::of_summary(adapter), 0).1
+}
+
 /// The kernel the backend runs when [`GpuOptions::kernel`] names none, by adapter class and
-/// limits (`wg` threads per workgroup, `record_width` words per trace sample):
+/// limits (`wg` threads per workgroup, `record_width` words per trace sample), with the reason:
 ///
 /// * **CPU drivers** (lavapipe): the serial kernel when the device has 64-bit integers and
 ///   one step and two pattern boundaries fit llvmpipe's loop limit ([`LOOP_BUDGET`]), else the
@@ -241,27 +295,94 @@ struct Adapter {
 ///   fused workgroup kernel unless a step takes one thread more than `FUSED_TRIPS_GPU` loop
 ///   trips; else the phased one with workgroups doubled until a step takes at most
 ///   `PHASED_TRIPS_GPU`.
-fn auto_program(batch: &Batch, wg: usize, adapter: Adapter, record_width: usize) -> Program {
+fn auto_program(
+    batch: &Batch,
+    wg: usize,
+    adapter: Adapter,
+    record_width: usize,
+) -> (Program, KernelChoice) {
     let new = |kind| Program::new(batch, wg, kind, 1, record_width);
+    let resident = Layout::new(&batch.shape, batch.phi, wg, KernelKind::Resident);
+    let bytes = resident::workgroup_bytes(&resident);
+    let limit = u64::from(adapter.workgroup_storage);
+    let choice = |p: Program, reason: String| {
+        let c = KernelChoice {
+            kind: p.layout.kernel,
+            tiles: p.tiles,
+            reason,
+        };
+        (p, c)
+    };
     if adapter.cpu_driver {
-        return [KernelKind::Serial, KernelKind::Workgroup]
-            .into_iter()
-            .filter(|&k| adapter.int64 || k != KernelKind::Serial)
-            .map(new)
-            .find(|p| p.need() <= LOOP_BUDGET)
-            .unwrap_or_else(|| {
-                Program::phased(batch, wg, LOOP_BUDGET, adapter.max_tiles, record_width)
-            });
+        let never = format!(
+            "never resident there, which would need {} B of workgroup memory of {}",
+            grouped(bytes),
+            grouped(limit)
+        );
+        let mut why = Vec::new();
+        for kind in [KernelKind::Serial, KernelKind::Workgroup] {
+            if kind == KernelKind::Serial && !adapter.int64 {
+                why.push("the serial kernel needs 64-bit integers".to_string());
+                continue;
+            }
+            let p = new(kind);
+            let need = p.need();
+            if need <= LOOP_BUDGET {
+                let reason = format!(
+                    "CPU driver{}: a step and two pattern boundaries need {} ≤ {} loop \
+                     iterations; {never}",
+                    why.iter().map(|w| format!(", {w}")).collect::<String>(),
+                    grouped(need),
+                    grouped(LOOP_BUDGET)
+                );
+                return choice(p, reason);
+            }
+            why.push(format!(
+                "the {} kernel needs {} > {} loop iterations",
+                format!("{kind:?}").to_lowercase(),
+                grouped(need),
+                grouped(LOOP_BUDGET)
+            ));
+        }
+        let p = Program::phased(batch, wg, LOOP_BUDGET, adapter.max_tiles, record_width);
+        let reason = format!(
+            "CPU driver, {}: the fewest workgroups per instance whose phase needs {} loop \
+             iterations; {never}",
+            why.join(", "),
+            grouped(p.need())
+        );
+        return choice(p, reason);
     }
-    let resident = new(KernelKind::Resident);
-    if resident::workgroup_bytes(&resident.layout) <= u64::from(adapter.workgroup_storage) {
-        return resident;
+    if bytes <= limit {
+        let reason = format!(
+            "{} B of workgroup memory ≤ {}",
+            grouped(bytes),
+            grouped(limit)
+        );
+        return choice(new(KernelKind::Resident), reason);
     }
-    Some(new(KernelKind::Workgroup))
-        .filter(|p| p.step_trips <= FUSED_TRIPS_GPU)
-        .unwrap_or_else(|| {
-            Program::phased(batch, wg, PHASED_TRIPS_GPU, adapter.max_tiles, record_width)
-        })
+    let no = format!(
+        "resident needs {} B of workgroup memory > {}",
+        grouped(bytes),
+        grouped(limit)
+    );
+    let fused = new(KernelKind::Workgroup);
+    if fused.step_trips <= FUSED_TRIPS_GPU {
+        let reason = format!(
+            "{no}; a fused step takes {} ≤ {FUSED_TRIPS_GPU} loop trips per thread",
+            fused.step_trips
+        );
+        return choice(fused, reason);
+    }
+    let p = Program::phased(batch, wg, PHASED_TRIPS_GPU, adapter.max_tiles, record_width);
+    let reason = format!(
+        "{no}; a fused step takes {} > {FUSED_TRIPS_GPU} loop trips per thread, {} workgroups \
+         per instance bring a phase to {} (aim {PHASED_TRIPS_GPU})",
+        fused.step_trips,
+        p.tiles,
+        p.need()
+    );
+    choice(p, reason)
 }
 
 /// Whether a run trains (nudging, plasticity, noise) or evaluates a copy of the state.
@@ -301,7 +422,7 @@ impl GpuBackend {
                 && wg <= gpu.limits.max_compute_workgroup_size_x as usize,
             "workgroup size {wg} not supported by the device"
         );
-        let cpu_driver = crate::gpu::device::is_cpu_driver(&gpu.info);
+        let cpu_driver = is_cpu_driver(&gpu.info);
         let record_columns = match opts.record.stride {
             0 => Vec::new(),
             _ => Layout::new(&batch.shape, batch.phi, wg, KernelKind::Workgroup)
@@ -338,17 +459,15 @@ impl GpuBackend {
         let program = match opts.kernel {
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
             Some(kind) => new(kind),
-            None => auto_program(
-                batch,
-                wg,
-                Adapter {
+            None => {
+                let adapter = Adapter {
                     cpu_driver,
                     int64,
                     workgroup_storage: storage,
                     max_tiles,
-                },
-                record_width,
-            ),
+                };
+                auto_program(batch, wg, adapter, record_width).0
+            }
         };
         if program.layout.kernel == KernelKind::Resident {
             resident::check_fits(&program.layout, storage)?;

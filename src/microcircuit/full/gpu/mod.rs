@@ -150,6 +150,6 @@ pub(crate) mod pieces;
 mod resident;
 mod serial;
 
-pub use backend::{GpuBackend, GpuOptions};
+pub use backend::{default_kernel, GpuBackend, GpuOptions, KernelChoice};
 pub use kernel::probe;
 pub use layout::KernelKind;
