@@ -492,7 +492,10 @@ fn window_length_does_not_change_the_numbers() {
                 out.push(gpu.train(c).unwrap());
                 out.push(gpu.evaluate(c).unwrap());
             }
-            (gpu.window(), (out, gpu.weights().unwrap(), gpu.take_traces()))
+            (
+                gpu.window(),
+                (out, gpu.weights().unwrap(), gpu.take_traces()),
+            )
         };
         let (default, want) = run(None);
         assert!(want.2.iter().all(|t| !t.step.is_empty()));
@@ -1099,6 +1102,41 @@ fn bench_command_compares_the_backends() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for n in [1, 3] {
         assert!(text.contains(&format!("batch {n}: gpu/cpu = ")), "{text}");
+    }
+    assert!(text.contains("device inst-steps/s"), "{text}");
+}
+
+/// Where the adapter has `TIMESTAMP_QUERY`, the backend times its training passes on the
+/// device once asked to: some time, at most the wall time, for exactly the instance-steps
+/// trained (evaluations not counted); elsewhere it says it cannot and reports nothing.
+#[test]
+fn device_time_from_timestamp_queries() {
+    let Some(g) = device() else { return };
+    let has = g
+        .device
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY);
+    println!("{}: TIMESTAMP_QUERY {has}", g.label());
+    let b = pyralnet::bench::plastic_batch(&[3, 5, 2], 3, 5.0);
+    let c = chunk(&b.shape, 3, 4, 5);
+    let mut gpu = gpu_backend(&g, &b, &GpuOptions::default());
+    gpu.train(&c).unwrap();
+    assert_eq!(gpu.device_time(), None);
+    assert_eq!(gpu.time_device(), has);
+    let start = std::time::Instant::now();
+    gpu.train(&c).unwrap();
+    gpu.train(&c).unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    gpu.evaluate(&c).unwrap();
+    match gpu.device_time() {
+        Some((seconds, steps)) => {
+            assert!(has);
+            // 2 chunks × 3 instances × 4 patterns × 50 steps
+            assert_eq!(steps, 2 * 3 * 4 * 50);
+            assert!(seconds > 0.0 && seconds <= wall, "{seconds} s of {wall} s");
+            println!("device {seconds:.6} s of {wall:.6} s wall");
+        }
+        None => assert!(!has),
     }
 }
 

@@ -225,14 +225,17 @@ fn choose(
 }
 
 /// Creates the device with the adapter's own limits, not wgpu's conservative defaults, so
-/// that large storage buffers and many workgroups are available, and with 64-bit integers in
-/// shaders where the adapter has them (the serial kernel moves W and Δ as 64-bit words).
+/// that large storage buffers and many workgroups are available, with 64-bit integers in
+/// shaders where the adapter has them (the serial kernel moves W and Δ as 64-bit words), and
+/// with timestamp queries where it has them (`pyralnet bench` reports GPU time; nothing writes
+/// timestamps unless asked).
 fn request(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {
     let info = adapter.get_info();
     let limits = adapter.limits();
     let desc = wgpu::DeviceDescriptor {
         label: Some("pyralnet"),
-        required_features: adapter.features() & wgpu::Features::SHADER_INT64,
+        required_features: adapter.features()
+            & (wgpu::Features::SHADER_INT64 | wgpu::Features::TIMESTAMP_QUERY),
         required_limits: limits.clone(),
         memory_hints: wgpu::MemoryHints::Performance,
         ..Default::default()

@@ -111,7 +111,27 @@ pub struct GpuBackend {
     /// for a fresh start since the backend was built or last restored.
     filter_start: Vec<FilterStart>,
     filters_checked: bool,
+    /// GPU time of the training passes, once [`GpuBackend::time_device`] has asked for it.
+    timing: Option<Timing>,
 }
+
+/// Timestamp queries around every compute pass of a training piece
+/// (`Features::TIMESTAMP_QUERY`) and the device time they add up to.
+struct Timing {
+    queries: wgpu::QuerySet,
+    /// Where the queries are resolved to (`QUERY_RESOLVE | COPY_SRC`).
+    resolved: wgpu::Buffer,
+    /// Nanoseconds per timestamp tick (`Queue::get_timestamp_period`).
+    period: f64,
+    seconds: f64,
+    /// Instance-steps the timed passes ran.
+    steps: u64,
+    /// A piece had more passes than the query set holds, so `seconds` misses some.
+    incomplete: bool,
+}
+
+/// Compute passes per piece whose begin and end [`Timing`] records.
+const TIMED_PASSES: usize = wgpu::QUERY_SET_MAX_QUERIES as usize / 2;
 
 /// A kernel's layout and sources (training and evaluation), its entry points (one dispatch of
 /// each per step window), threads per instance, and the loop iterations of one step (recording
@@ -574,6 +594,7 @@ impl GpuBackend {
             per_group,
             filter_start: batch.params.iter().map(|p| p.filter_start).collect(),
             filters_checked: false,
+            timing: None,
         })
     }
 
@@ -640,6 +661,72 @@ impl GpuBackend {
     /// The kernel that runs the batch and its workgroups per instance (phased kernel; else 1).
     pub fn kernel(&self) -> (KernelKind, usize) {
         (self.layout.kernel, self.tiles)
+    }
+
+    /// Starts timing the training passes on the device with timestamp queries (from here on,
+    /// see [`GpuBackend::device_time`]); `false`, and nothing timed, where the device lacks
+    /// `Features::TIMESTAMP_QUERY`. Each pass gets a timestamp at its begin and end, so the
+    /// time between passes (host work, queue gaps) is not counted.
+    pub fn time_device(&mut self) -> bool {
+        let gpu = &self.gpu;
+        if !gpu
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+        {
+            return false;
+        }
+        if self.timing.is_none() {
+            let count = 2 * TIMED_PASSES as u32;
+            self.timing = Some(Timing {
+                queries: gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("pass timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count,
+                }),
+                resolved: zeroed(
+                    gpu,
+                    "resolved timestamps",
+                    u64::from(count) * wgpu::QUERY_SIZE as u64,
+                    wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                ),
+                period: f64::from(gpu.queue.get_timestamp_period()),
+                seconds: 0.0,
+                steps: 0,
+                incomplete: false,
+            });
+        }
+        true
+    }
+
+    /// Device seconds of the training passes timed since [`GpuBackend::time_device`] and the
+    /// instance-steps they ran; `None` where nothing was timed or some passes were not.
+    pub fn device_time(&self) -> Option<(f64, u64)> {
+        self.timing
+            .as_ref()
+            .filter(|t| t.steps > 0 && !t.incomplete)
+            .map(|t| (t.seconds, t.steps))
+    }
+
+    /// Adds the first `passes` timed passes of a training piece that ran `steps`
+    /// instance-steps to the device time.
+    fn add_device_time(&mut self, passes: usize, steps: u64) -> anyhow::Result<()> {
+        let Some(t) = &self.timing else {
+            return Ok(());
+        };
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        enc.resolve_query_set(&t.queries, 0..2 * passes as u32, &t.resolved, 0);
+        self.gpu.queue.submit([enc.finish()]);
+        let bytes = read_back(&self.gpu, &t.resolved, &[(0, 16 * passes as u64)])?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+        let total: u64 = ticks
+            .chunks_exact(2)
+            .map(|p| p[1].saturating_sub(p[0]))
+            .sum();
+        let t = self.timing.as_mut().context("timing")?;
+        t.seconds += total as f64 * t.period * 1e-9;
+        t.steps += steps;
+        Ok(())
     }
 
     /// Stream steps per dispatch window ([`window_steps`], or [`GpuOptions::window_steps`]).
@@ -856,7 +943,13 @@ impl pieces::InPieces for GpuBackend {
             .step_by(self.window)
             .map(|b| (b, (b + self.window).min(total)))
             .collect();
-        for batch in ranges.chunks(DISPATCH_CAP) {
+        let timing = self.timing.as_ref().filter(|_| mode == Mode::Train);
+        let passes = ranges.len().div_ceil(DISPATCH_CAP);
+        let timed = match timing {
+            Some(_) => passes.min(TIMED_PASSES),
+            None => 0,
+        };
+        for (pi, batch) in ranges.chunks(DISPATCH_CAP).enumerate() {
             let mut records = vec![0u32; batch.len() * DISPATCH_STRIDE / 4];
             for (k, &(b, e)) in batch.iter().enumerate() {
                 records[k * DISPATCH_STRIDE / 4..][..8].copy_from_slice(&[
@@ -874,7 +967,18 @@ impl pieces::InPieces for GpuBackend {
                 .write_buffer(&self.dispatch, 0, bytemuck::cast_slice(&records));
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             {
-                let mut pass = enc.begin_compute_pass(&Default::default());
+                let timestamp_writes =
+                    timing
+                        .filter(|_| pi < timed)
+                        .map(|t| wgpu::ComputePassTimestampWrites {
+                            query_set: &t.queries,
+                            beginning_of_pass_write_index: Some(2 * pi as u32),
+                            end_of_pass_write_index: Some(2 * pi as u32 + 1),
+                        });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes,
+                });
                 for k in 0..batch.len() {
                     pass.set_bind_group(0, bind, &[(k * DISPATCH_STRIDE) as u32]);
                     for pipeline in pipelines {
@@ -895,6 +999,14 @@ impl pieces::InPieces for GpuBackend {
                 &[(4 * g.len as u64, words)],
             )?);
             self.append_samples(gi, pc, trace_cap, &first_step, &first_sample, &samples);
+        }
+        if timed > 0 {
+            let (first, len) = (self.groups[gi].first, self.groups[gi].len);
+            let steps: usize = self.steps[first..first + len].iter().map(|s| pc * s).sum();
+            self.add_device_time(timed, steps as u64)?;
+            if let Some(t) = &mut self.timing {
+                t.incomplete |= timed < passes;
+            }
         }
         Ok(readouts)
     }

@@ -733,7 +733,10 @@ mod tests {
             assert_eq!(window_steps(kind, true, budget, 1000, 2048, w), budget);
         }
         // GPUs: other kernels keep it too
-        assert_eq!(window_steps(Workgroup, false, budget, 1000, 2048, w), budget);
+        assert_eq!(
+            window_steps(Workgroup, false, budget, 1000, 2048, w),
+            budget
+        );
         // resident on a GPU: 16 patterns of the slowest instance (1000 steps, t_pattern 100 ms)
         assert_eq!(window_steps(Resident, false, budget, 1000, 2048, w), 16_000);
         assert_eq!(window_steps(Resident, false, budget, 1000, 1, w), 16_000);
@@ -747,7 +750,10 @@ mod tests {
         assert_eq!(window_steps(Resident, false, budget, 1000, 16_384, w), 2050);
         // never shorter than the loop budget's window, never 0
         assert_eq!(window_steps(Resident, false, budget, 1, 2048, w), budget);
-        assert_eq!(window_steps(Resident, false, budget, 1000, 1 << 30, w), budget);
+        assert_eq!(
+            window_steps(Resident, false, budget, 1000, 1 << 30, w),
+            budget
+        );
         assert_eq!(window_steps(Resident, false, 0, 0, 0, 0), 16);
         assert_eq!(window_steps(Resident, true, 0, 1000, 1, w), 1);
         // a small network ([3,5,2], 5·4 + 2·6 + … weights): 16 patterns at any usual batch
