@@ -153,14 +153,47 @@ def loop_trips_per_pattern(s, threads):
     return pt(2 * s.n_out) + pt(w_total(s)) + 8 * s.n_layers
 
 
-def steps_per_dispatch(s, min_steps, step, threads):
+def resident_io_trips(s, threads):
+    """resident.rs io_trips: copying state and scratch in and out once per window."""
+    pt = lambda k: -(-k // threads) + 2
+    return 2 * (pt(state_len(s)) + pt(scratch_len(s)))
+
+
+def steps_per_dispatch(s, min_steps, step, threads, io=0):
+    """Layout::steps_per_dispatch: the window llvmpipe's loop budget allows (io: the resident
+    kernel's copies)."""
     pattern = loop_trips_per_pattern(s, threads)
-    room = max(LOOP_BUDGET - 2 * pattern, 0)
+    room = max(LOOP_BUDGET - 2 * pattern - io, 0)
     return max((room * min_steps) // (step * min_steps + pattern), 1)
 
 
-def gpu_kernel(s):
-    """backend.rs with_gpu, no option given, discrete GPU: ('fused', 1) or ('phased', tiles)."""
+# layout.rs window_steps: the resident kernel's window on a GPU
+GPU_WINDOW_PATTERNS, GPU_WINDOW_WEIGHT_STEPS = 16, 1 << 36
+# max_compute_workgroup_storage_size that Vulkan on NVIDIA reports (assumed for every table row)
+WG_STORAGE_NVIDIA = 49152
+
+
+def resident_bytes(s):
+    """resident::workgroup_bytes: state and scratch words of one instance in workgroup memory."""
+    return 4 * (state_len(s) + scratch_len(s))
+
+
+def window_steps(s, kind, steps, batch, cpu_driver=False, threads=WG_GPU):
+    """layout.rs window_steps, all instances with `steps` steps per pattern, one sub-batch."""
+    if kind == "phased":
+        return 1
+    io = resident_io_trips(s, threads) if kind == "resident" else 0
+    budget = steps_per_dispatch(s, steps, workgroup_trips_per_step(s, threads), threads, io)
+    if cpu_driver or kind != "resident":
+        return budget
+    cap = GPU_WINDOW_WEIGHT_STEPS // (batch * w_total(s))
+    return max(min(GPU_WINDOW_PATTERNS * steps, cap), budget)
+
+
+def gpu_kernel(s, storage=WG_STORAGE_NVIDIA):
+    """backend.rs auto_program, GPU adapter: ('resident', 1), ('fused', 1) or ('phased', tiles)."""
+    if resident_bytes(s) <= storage:
+        return "resident", 1
     if workgroup_trips_per_step(s, WG_GPU) <= FUSED_TRIPS_GPU:
         return "fused", 1
     need = lambda t: workgroup_trips_per_step(s, WG_GPU * t) + 2 * loop_trips_per_pattern(s, WG_GPU * t)
@@ -224,16 +257,75 @@ SHAPES = [Shape([4, 120, 3]), Shape([784, 20, 10]), Shape([784, 500, 10])]
 
 def table_shapes():
     print("| shape | weights | plastic entries (bench) | W+Δ f32 | state/instance | scratch/instance |"
-          " FLOP/step (`flops_per_step`) | GPU kernel (default) | steps per dispatch (1000-step patterns) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          " resident workgroup B | FLOP/step (`flops_per_step`) | GPU kernel (default, 48 KB workgroup storage) |"
+          " steps per dispatch (1000-step patterns, batch 2048) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for s in SHAPES:
         k, t = gpu_kernel(s)
-        thr = WG_GPU * t
-        win = 1 if k == "phased" else steps_per_dispatch(s, 1000, workgroup_trips_per_step(s, thr), thr)
-        kname = "fused (1 workgroup of 64)" if k == "fused" else f"phased ({t} workgroups of 64)"
+        win = window_steps(s, k, 1000, 2048, threads=WG_GPU * t)
+        kname = {"resident": "resident (1 workgroup of 64)", "fused": "fused (1 workgroup of 64)"}.get(
+            k, f"phased ({t} workgroups of 64)")
+        per = f"{fmt(1000 / win)} dispatches/pattern" if win <= 1000 else f"{win / 1000:g} patterns/dispatch"
         print(f"| {s.label()} | {w_total(s):,} | {w_plastic(s):,} | {kb(2 * w_total(s))} | "
-              f"{kb(state_len(s))} | {kb(scratch_len(s))} | {flops_per_step(s):,.0f} | {kname} | "
-              f"{win} ({fmt(1000 / win)} dispatches/pattern{', ×3 phases' if k == 'phased' else ''}) |")
+              f"{kb(state_len(s))} | {kb(scratch_len(s))} | {resident_bytes(s):,} | {flops_per_step(s):,.0f} | {kname} | "
+              f"{win:,} ({per}{', ×3 phases' if k == 'phased' else ''}) |")
+
+
+# ---- the resident kernel as built (slice 1, resident.wgsl), [4,120,3] ----
+INSTR_PER_TRIP = (10, 20)  # assumed instructions per loop trip of step.wgsl's loops (see docs)
+REGS_SLICE1 = 64  # assumed registers per thread of resident.wgsl (a device session reads them)
+
+
+def resident_slice1_bytes(s, batch, steps=1000):
+    """Global bytes per instance-step of resident.wgsl in training: the pattern row every step,
+    the readout once per pattern, state + scratch copied in and out once per window."""
+    win = window_steps(s, "resident", steps, batch)
+    row = 4 * (s.n_in + s.n_out)
+    readout = 4 * s.n_out / steps
+    window = 2 * resident_bytes(s) / win
+    return win, row, readout, window
+
+
+def table_resident_slice1(dev="H100 SXM"):
+    s = SHAPES[0]
+    d = DEVICES[dev]
+    trips = workgroup_trips_per_step(s, WG_GPU)
+    warps = WG_GPU // 32
+    smem = resident_bytes(s)
+    per_warp = math.ceil(REGS_SLICE1 * 32 / 256) * 256
+    occ = min(d["smem"] // (smem + 1024), d["threads"] // WG_GPU, d["blocks"],
+              (d["regs"] // per_warp) // warps)
+    res_n = occ * d["sm"]
+    lat = trips * LAT["smem"] + 3 * LAT["bar"] + 4 * LAT["mufu"]
+    lat_b = res_n * d["clk"] / lat
+    print(f"{s.label()} on {dev}: {trips} loop trips per thread and step (64 threads, "
+          f"`workgroup_trips_per_step`), {warps} warps; {smem:,} B of workgroup memory → "
+          f"{occ} workgroups/SM (workgroup memory + 1 KB reserved; {REGS_SLICE1} registers assumed), "
+          f"{res_n:,} resident instances; critical path ≈ {trips} × {LAT['smem']} + 3 barriers + 4 φ "
+          f"= {lat:,} cycles/step → latency bound {fmt(lat_b)}")
+    print()
+    issue = [d["warp_issue"] / (warps * trips * i) for i in INSTR_PER_TRIP]
+    print(f"Issue bound (all SMs full): {fmt(d['warp_issue'])} / ({warps} warps × {trips} trips × "
+          f"{INSTR_PER_TRIP[0]}–{INSTR_PER_TRIP[1]} instructions) = {fmt(issue[1])}–{fmt(issue[0])} "
+          f"instance-steps/s.")
+    print()
+    print("| batch | window (steps) | pattern row B | readout B | W/Δ/state in+out B | global B/instance-step | "
+          "HBM bound | waves (instances/SM) | predicted (20 / 10 instr per trip) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+
+    def wave_cycles(k, ipt):
+        """Cycles per step of a wave with k instances per SM: issue (4 schedulers at 75 %) or the
+        critical path, whichever is longer."""
+        return max(k * warps * trips * ipt / (4 * 0.75), lat)
+
+    for batch in (132, 1024, 2048, 8192, 16384):
+        win, row, readout, window = resident_slice1_bytes(s, batch)
+        b = row + readout + window
+        sizes = [min(res_n, batch - w * res_n) for w in range(math.ceil(batch / res_n))]
+        ks = [math.ceil(n / d["sm"]) for n in sizes]
+        pred = [batch * d["clk"] / sum(wave_cycles(k, ipt) for k in ks) for ipt in INSTR_PER_TRIP[::-1]]
+        print(f"| {batch:,} | {win:,} | {row} | {readout:.3f} | {window:.2f} | {b:.1f} | {fmt(d['dram'] / b)} | "
+              f"{len(ks)} ({', '.join(map(str, ks))}) | {fmt(pred[0])}–{fmt(pred[1])} |")
 
 
 def table_fused():
@@ -246,7 +338,7 @@ def table_fused():
         b = 4 * (st + sc)
         bst = 4 * st
         fits = int(50e6 / (4 * (state_len(s) + scratch_len(s))))
-        k, t = gpu_kernel(s)
+        k, t = gpu_kernel(s, storage=0)  # what runs where the resident kernel does not
         print(f"| {s.label()} | {k} | {st:,} | {sc:,} | {fmt(b)} | {f / b:.2f} (st only {f / bst:.2f}) | "
               f"{fmt(L2_BW['H100 SXM'] / bst)} | {fmt(3.35e12 / bst)} | {fmt(4.8e12 / bst)} | "
               f"{fmt(L2_BW['RTX 4090'] / bst)} / {fmt(1.008e12 / bst)} | {fits:,} |")
@@ -476,6 +568,7 @@ if __name__ == "__main__":
     print("\n## fused/phased/serial traffic\n"); table_fused()
     it, b, w = fused_latency()
     print(f"\nfused [4,120,3] critical path: {it} dependent iterations → {b}–{w} cycles per step")
+    print("\n## resident kernel as built (slice 1) [4,120,3]\n"); table_resident_slice1()
     print("\n## resident kernel [4,120,3]\n"); table_resident()
     print("\n## steady\n"); table_steady()
     d, out = steady_latency()

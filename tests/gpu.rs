@@ -458,6 +458,61 @@ fn resident_kernel_selection_and_refusal() {
     assert_ne!(kind, KernelKind::Resident);
 }
 
+/// Window boundaries only move where the resident kernel writes its state back and reads it in
+/// again: windows of 1, 5 and 10 000 steps (the last clamped to the loop budget on CPU drivers)
+/// give the default window's weights, readouts, evaluations and traces bit for bit, for the
+/// resident kernel and the adapter's default one, over instances with different pattern
+/// lengths, lags, `reset_deltas` and noise, in pieces of 2 patterns.
+#[test]
+fn window_length_does_not_change_the_numbers() {
+    let Some(g) = device() else { return };
+    let record = RecordSpec {
+        stride: 3,
+        all_compartments: true,
+    };
+    for (dims, kernel) in [
+        (vec![4, 120, 3], Some(KernelKind::Resident)),
+        (vec![3, 5, 2], Some(KernelKind::Resident)),
+        (vec![3, 5, 2], None),
+    ] {
+        let shape = Shape::new(dims, true);
+        let b = batch(&shape, Transfer::Sigmoid, (0..4).map(varied).collect());
+        let chunks = [chunk(&shape, 4, 3, 70), chunk(&shape, 4, 2, 71)];
+        let run = |window_steps: Option<usize>| {
+            let opts = GpuOptions {
+                kernel,
+                window_steps,
+                piece_patterns: Some(2),
+                record: record.clone(),
+                ..Default::default()
+            };
+            let mut gpu = gpu_backend(&g, &b, &opts);
+            let mut out = Vec::new();
+            for c in &chunks {
+                out.push(gpu.train(c).unwrap());
+                out.push(gpu.evaluate(c).unwrap());
+            }
+            (
+                gpu.window(),
+                (out, gpu.weights().unwrap(), gpu.take_traces()),
+            )
+        };
+        let (default, want) = run(None);
+        assert!(want.2.iter().all(|t| !t.step.is_empty()));
+        for w in [1, 5, 10_000] {
+            let (window, got) = run(Some(w));
+            // CPU drivers clamp a window to the loop budget's, which is the default there
+            let cpu_driver = g.info.device_type == wgpu::DeviceType::Cpu;
+            assert_eq!(window, if cpu_driver { w.min(default) } else { w });
+            assert!(
+                got == want,
+                "{} {kernel:?}: window {window} differs from the default {default}",
+                shape.label()
+            );
+        }
+    }
+}
+
 #[test]
 fn long_patterns_span_several_dispatches() {
     // 1000 and 700 steps per pattern: far more loop iterations than lavapipe runs in one
@@ -772,6 +827,51 @@ fn adapters_are_listed() {
     ));
 }
 
+/// `pyralnet devices --dims 4,120,3` names, for every adapter, the kernel `--backend gpu` runs
+/// by default and why: lavapipe's serial kernel (a CPU driver), with the resident kernel's
+/// 19 448 bytes of workgroup memory; the backend built on the same adapter runs that kernel.
+#[test]
+fn devices_command_names_the_default_kernel() {
+    let Some(g) = device() else { return };
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(["devices", "--dims", "4,120,3"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    println!("{text}");
+    let b = pyralnet::bench::plastic_batch(&[4, 120, 3], 1, 100.0);
+    let (kind, _) = gpu_backend(&g, &b, &GpuOptions::default()).kernel();
+    let name = format!("{kind:?}").to_lowercase();
+    let line = text
+        .lines()
+        .skip_while(|l| !l.contains(&g.info.name))
+        .find(|l| l.contains("full model 4-120-3: kernel"))
+        .unwrap_or_else(|| panic!("no kernel line for {}: {text}", g.info.name));
+    assert!(line.contains(&format!("kernel {name} (")), "{line}");
+    assert!(line.contains("19 448 B of workgroup memory"), "{line}");
+    if g.info.device_type == wgpu::DeviceType::Cpu {
+        assert!(line.contains("kernel serial (CPU driver"), "{line}");
+    }
+    // a shape whose resident state fits no device: never resident, the bytes named
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(["devices", "--dims", "784,200,10"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(
+        text.contains("full model 784-200-10: kernel") && !text.contains("kernel resident"),
+        "{text}"
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+        .args(["devices", "--dims", "4"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--dims"));
+}
+
 /// Instance-steps per second of the GPU backend and of `CpuBackend<f32>` on all threads for
 /// 256 instances of 4-120-3 with every standard pathway plastic (experiment C parameters).
 /// Run with `cargo test --release --test gpu -- --ignored --nocapture`.
@@ -1002,6 +1102,41 @@ fn bench_command_compares_the_backends() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for n in [1, 3] {
         assert!(text.contains(&format!("batch {n}: gpu/cpu = ")), "{text}");
+    }
+    assert!(text.contains("device inst-steps/s"), "{text}");
+}
+
+/// Where the adapter has `TIMESTAMP_QUERY`, the backend times its training passes on the
+/// device once asked to: some time, at most the wall time, for exactly the instance-steps
+/// trained (evaluations not counted); elsewhere it says it cannot and reports nothing.
+#[test]
+fn device_time_from_timestamp_queries() {
+    let Some(g) = device() else { return };
+    let has = g
+        .device
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY);
+    println!("{}: TIMESTAMP_QUERY {has}", g.label());
+    let b = pyralnet::bench::plastic_batch(&[3, 5, 2], 3, 5.0);
+    let c = chunk(&b.shape, 3, 4, 5);
+    let mut gpu = gpu_backend(&g, &b, &GpuOptions::default());
+    gpu.train(&c).unwrap();
+    assert_eq!(gpu.device_time(), None);
+    assert_eq!(gpu.time_device(), has);
+    let start = std::time::Instant::now();
+    gpu.train(&c).unwrap();
+    gpu.train(&c).unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    gpu.evaluate(&c).unwrap();
+    match gpu.device_time() {
+        Some((seconds, steps)) => {
+            assert!(has);
+            // 2 chunks × 3 instances × 4 patterns × 50 steps
+            assert_eq!(steps, 2 * 3 * 4 * 50);
+            assert!(seconds > 0.0 && seconds <= wall, "{seconds} s of {wall} s");
+            println!("device {seconds:.6} s of {wall:.6} s wall");
+        }
+        None => assert!(!has),
     }
 }
 

@@ -1,13 +1,31 @@
-//! `pyralnet devices`: the GPU adapters this machine offers, and which one each `--backend`
-//! would use.
+//! `pyralnet devices`: the GPU adapters this machine offers, which one each `--backend`
+//! would use, and with `--dims` which full-model kernel `--backend gpu` would run there.
 
+use crate::bench::plastic_batch;
 use crate::gpu::{self, device::INSTALL_HINT};
+use crate::microcircuit::full::gpu::default_kernel;
+use crate::microcircuit::Shape;
 use clap::Args;
 
 #[derive(Args, Debug)]
-pub struct DevicesArgs {}
+pub struct DevicesArgs {
+    /// Layer sizes, comma separated: also say which full-model GPU kernel each adapter would
+    /// run by default for this shape (bias on, W_up, W_pi and W_ip plastic as in `pyralnet
+    /// bench`), and why.
+    #[arg(long, value_delimiter = ',')]
+    pub dims: Option<Vec<usize>>,
+}
 
-pub fn devices(_: DevicesArgs) -> anyhow::Result<()> {
+pub fn devices(a: DevicesArgs) -> anyhow::Result<()> {
+    let batch = match &a.dims {
+        Some(dims) => {
+            Shape::new(dims.clone(), true)
+                .validate()
+                .map_err(|e| anyhow::anyhow!("--dims: {e}"))?;
+            Some(plastic_batch(dims, 1, 100.0))
+        }
+        None => None,
+    };
     let list = gpu::list_adapters();
     if list.is_empty() {
         println!("{INSTALL_HINT}");
@@ -21,6 +39,13 @@ pub fn devices(_: DevicesArgs) -> anyhow::Result<()> {
             "GPU: used by --backend auto and gpu"
         };
         println!("{i}: {a}\n   {kind}");
+        if let Some(b) = &batch {
+            println!(
+                "   full model {}: kernel {}",
+                b.shape.label(),
+                default_kernel(b, a)
+            );
+        }
     }
     if list.iter().all(|a| gpu::is_cpu_driver(&a.info)) {
         println!("no GPU besides CPU drivers: --backend auto runs on the CPU");

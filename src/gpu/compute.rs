@@ -25,7 +25,12 @@ pub const DISPATCH_STRIDE: usize = 256;
 
 /// Threads per workgroup for this device: one SIMD vector on CPU drivers, two warps on GPUs.
 pub fn workgroup_size(gpu: &Gpu) -> usize {
-    if is_cpu_driver(&gpu.info) {
+    workgroup_size_of(&gpu.info)
+}
+
+/// Threads per workgroup for an adapter (what [`workgroup_size`] gives its device).
+pub fn workgroup_size_of(info: &wgpu::AdapterInfo) -> usize {
+    if is_cpu_driver(info) {
         WG_CPU
     } else {
         WG_GPU

@@ -45,6 +45,14 @@ pub struct AdapterSummary {
     pub max_storage_buffers_per_shader_stage: u32,
     /// Threads one workgroup may have.
     pub max_compute_invocations_per_workgroup: u32,
+    /// Workgroup memory one workgroup may declare (bytes): what the full model's resident
+    /// kernel needs to hold one instance.
+    pub max_compute_workgroup_storage_size: u32,
+    /// 64-bit integers in shaders (`Features::SHADER_INT64`; the serial kernel needs them).
+    pub shader_int64: bool,
+    /// GPU timestamps (`Features::TIMESTAMP_QUERY`), which `pyralnet bench` reports beside
+    /// wall time.
+    pub timestamp_query: bool,
 }
 
 impl AdapterSummary {
@@ -57,6 +65,9 @@ impl AdapterSummary {
             max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
             max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
             max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+            shader_int64: adapter.features().contains(wgpu::Features::SHADER_INT64),
+            timestamp_query: adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY),
         }
     }
 }
@@ -67,7 +78,8 @@ impl fmt::Display for AdapterSummary {
         write!(
             f,
             "{} ({:?}, {:?}, driver {} {}; max storage binding {} MiB, max buffer {} MiB, \
-             max workgroups/dim {}, max threads/workgroup {}, storage buffers/stage {})",
+             max workgroups/dim {}, max threads/workgroup {}, storage buffers/stage {}, \
+             workgroup storage {} B; 64-bit integers {}, timestamps {})",
             i.name,
             i.device_type,
             i.backend,
@@ -78,7 +90,18 @@ impl fmt::Display for AdapterSummary {
             self.max_compute_workgroups_per_dimension,
             self.max_compute_invocations_per_workgroup,
             self.max_storage_buffers_per_shader_stage,
+            self.max_compute_workgroup_storage_size,
+            yes_no(self.shader_int64),
+            yes_no(self.timestamp_query),
         )
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
     }
 }
 
@@ -202,14 +225,17 @@ fn choose(
 }
 
 /// Creates the device with the adapter's own limits, not wgpu's conservative defaults, so
-/// that large storage buffers and many workgroups are available, and with 64-bit integers in
-/// shaders where the adapter has them (the serial kernel moves W and Δ as 64-bit words).
+/// that large storage buffers and many workgroups are available, with 64-bit integers in
+/// shaders where the adapter has them (the serial kernel moves W and Δ as 64-bit words), and
+/// with timestamp queries where it has them (`pyralnet bench` reports GPU time; nothing writes
+/// timestamps unless asked).
 fn request(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {
     let info = adapter.get_info();
     let limits = adapter.limits();
     let desc = wgpu::DeviceDescriptor {
         label: Some("pyralnet"),
-        required_features: adapter.features() & wgpu::Features::SHADER_INT64,
+        required_features: adapter.features()
+            & (wgpu::Features::SHADER_INT64 | wgpu::Features::TIMESTAMP_QUERY),
         required_limits: limits.clone(),
         memory_hints: wgpu::MemoryHints::Performance,
         ..Default::default()

@@ -1,15 +1,15 @@
 //! [`GpuBackend`]: the [`Backend`] contract on a wgpu device.
 
 use super::kernel::{StepKernel, SERIAL, STEP};
-use super::layout::{KernelKind, Layout};
+use super::layout::{window_steps, KernelKind, Layout};
 use super::pieces;
 use super::resident;
 use super::serial::{step_source, Features};
 use crate::gpu::compute::{
-    read_back, read_records, storage_init, workgroup_size, zeroed, DISPATCH_STRIDE, LOOP_BUDGET,
-    STORAGE,
+    read_back, read_records, storage_init, workgroup_size, workgroup_size_of, zeroed,
+    DISPATCH_STRIDE, LOOP_BUDGET, STORAGE,
 };
-use crate::gpu::device::{open, Gpu};
+use crate::gpu::device::{is_cpu_driver, open, AdapterSummary, Gpu};
 use crate::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::microcircuit::full::cpu::State;
 use crate::microcircuit::{FilterStart, Weights};
@@ -48,6 +48,10 @@ pub struct GpuOptions {
     pub tiles: Option<usize>,
     /// Traces to record during training (as the CPU backend records them).
     pub record: RecordSpec,
+    /// Stream steps per dispatch window (`None`: [`window_steps`]; on CPU drivers at most the
+    /// loop budget's window, and always 1 for the phased kernel). The numbers do not depend on
+    /// it; tests force different windows to check that.
+    pub window_steps: Option<usize>,
 }
 
 /// Pattern buffers of one sub-batch, sized for `cap` patterns per instance, with the bind
@@ -107,7 +111,27 @@ pub struct GpuBackend {
     /// for a fresh start since the backend was built or last restored.
     filter_start: Vec<FilterStart>,
     filters_checked: bool,
+    /// GPU time of the training passes, once [`GpuBackend::time_device`] has asked for it.
+    timing: Option<Timing>,
 }
+
+/// Timestamp queries around every compute pass of a training piece
+/// (`Features::TIMESTAMP_QUERY`) and the device time they add up to.
+struct Timing {
+    queries: wgpu::QuerySet,
+    /// Where the queries are resolved to (`QUERY_RESOLVE | COPY_SRC`).
+    resolved: wgpu::Buffer,
+    /// Nanoseconds per timestamp tick (`Queue::get_timestamp_period`).
+    period: f64,
+    seconds: f64,
+    /// Instance-steps the timed passes ran.
+    steps: u64,
+    /// A piece had more passes than the query set holds, so `seconds` misses some.
+    incomplete: bool,
+}
+
+/// Compute passes per piece whose begin and end [`Timing`] records.
+const TIMED_PASSES: usize = wgpu::QUERY_SET_MAX_QUERIES as usize / 2;
 
 /// A kernel's layout and sources (training and evaluation), its entry points (one dispatch of
 /// each per step window), threads per instance, and the loop iterations of one step (recording
@@ -224,8 +248,62 @@ struct Adapter {
     max_tiles: usize,
 }
 
+impl Adapter {
+    /// An adapter as [`crate::gpu::list_adapters`] describes it (without opening it).
+    fn of_summary(a: &AdapterSummary) -> Self {
+        Adapter {
+            cpu_driver: is_cpu_driver(&a.info),
+            int64: a.shader_int64,
+            workgroup_storage: a.max_compute_workgroup_storage_size,
+            max_tiles: a.max_compute_workgroups_per_dimension as usize,
+        }
+    }
+}
+
+/// The kernel [`GpuBackend`] runs when [`GpuOptions::kernel`] names none, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelChoice {
+    pub kind: KernelKind,
+    /// Workgroups per instance (phased kernel; else 1).
+    pub tiles: usize,
+    /// Why, with the numbers it was decided on, e.g. `19 448 B of workgroup memory ≤ 49 152`.
+    pub reason: String,
+}
+
+impl std::fmt::Display for KernelChoice {
+    /// `resident (19 448 B of workgroup memory ≤ 49 152)`, `phased×8192 (…)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = format!("{:?}", self.kind).to_lowercase();
+        match self.kind {
+            KernelKind::Phased => write!(f, "{name}×{} ({})", self.tiles, self.reason),
+            _ => write!(f, "{name} ({})", self.reason),
+        }
+    }
+}
+
+/// `n` with its digits in groups of three separated by spaces (`19 448`).
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The kernel [`GpuBackend::with_gpu`] would pick by default for `batch` (without recording)
+/// on `adapter`, with its reason: the same [`auto_program`] the backend runs, for
+/// `pyralnet devices --dims`.
+pub fn default_kernel(batch: &Batch, adapter: &AdapterSummary) -> KernelChoice {
+    let wg = workgroup_size_of(&adapter.info);
+    auto_program(batch, wg, Adapter::of_summary(adapter), 0).1
+}
+
 /// The kernel the backend runs when [`GpuOptions::kernel`] names none, by adapter class and
-/// limits (`wg` threads per workgroup, `record_width` words per trace sample):
+/// limits (`wg` threads per workgroup, `record_width` words per trace sample), with the reason:
 ///
 /// * **CPU drivers** (lavapipe): the serial kernel when the device has 64-bit integers and
 ///   one step and two pattern boundaries fit llvmpipe's loop limit ([`LOOP_BUDGET`]), else the
@@ -237,27 +315,94 @@ struct Adapter {
 ///   fused workgroup kernel unless a step takes one thread more than `FUSED_TRIPS_GPU` loop
 ///   trips; else the phased one with workgroups doubled until a step takes at most
 ///   `PHASED_TRIPS_GPU`.
-fn auto_program(batch: &Batch, wg: usize, adapter: Adapter, record_width: usize) -> Program {
+fn auto_program(
+    batch: &Batch,
+    wg: usize,
+    adapter: Adapter,
+    record_width: usize,
+) -> (Program, KernelChoice) {
     let new = |kind| Program::new(batch, wg, kind, 1, record_width);
+    let resident = Layout::new(&batch.shape, batch.phi, wg, KernelKind::Resident);
+    let bytes = resident::workgroup_bytes(&resident);
+    let limit = u64::from(adapter.workgroup_storage);
+    let choice = |p: Program, reason: String| {
+        let c = KernelChoice {
+            kind: p.layout.kernel,
+            tiles: p.tiles,
+            reason,
+        };
+        (p, c)
+    };
     if adapter.cpu_driver {
-        return [KernelKind::Serial, KernelKind::Workgroup]
-            .into_iter()
-            .filter(|&k| adapter.int64 || k != KernelKind::Serial)
-            .map(new)
-            .find(|p| p.need() <= LOOP_BUDGET)
-            .unwrap_or_else(|| {
-                Program::phased(batch, wg, LOOP_BUDGET, adapter.max_tiles, record_width)
-            });
+        let never = format!(
+            "never resident there, which would need {} B of workgroup memory of {}",
+            grouped(bytes),
+            grouped(limit)
+        );
+        let mut why = Vec::new();
+        for kind in [KernelKind::Serial, KernelKind::Workgroup] {
+            if kind == KernelKind::Serial && !adapter.int64 {
+                why.push("the serial kernel needs 64-bit integers".to_string());
+                continue;
+            }
+            let p = new(kind);
+            let need = p.need();
+            if need <= LOOP_BUDGET {
+                let reason = format!(
+                    "CPU driver{}: a step and two pattern boundaries need {} ≤ {} loop \
+                     iterations; {never}",
+                    why.iter().map(|w| format!(", {w}")).collect::<String>(),
+                    grouped(need),
+                    grouped(LOOP_BUDGET)
+                );
+                return choice(p, reason);
+            }
+            why.push(format!(
+                "the {} kernel needs {} > {} loop iterations",
+                format!("{kind:?}").to_lowercase(),
+                grouped(need),
+                grouped(LOOP_BUDGET)
+            ));
+        }
+        let p = Program::phased(batch, wg, LOOP_BUDGET, adapter.max_tiles, record_width);
+        let reason = format!(
+            "CPU driver, {}: the fewest workgroups per instance whose phase needs {} loop \
+             iterations; {never}",
+            why.join(", "),
+            grouped(p.need())
+        );
+        return choice(p, reason);
     }
-    let resident = new(KernelKind::Resident);
-    if resident::workgroup_bytes(&resident.layout) <= u64::from(adapter.workgroup_storage) {
-        return resident;
+    if bytes <= limit {
+        let reason = format!(
+            "{} B of workgroup memory ≤ {}",
+            grouped(bytes),
+            grouped(limit)
+        );
+        return choice(new(KernelKind::Resident), reason);
     }
-    Some(new(KernelKind::Workgroup))
-        .filter(|p| p.step_trips <= FUSED_TRIPS_GPU)
-        .unwrap_or_else(|| {
-            Program::phased(batch, wg, PHASED_TRIPS_GPU, adapter.max_tiles, record_width)
-        })
+    let no = format!(
+        "resident needs {} B of workgroup memory > {}",
+        grouped(bytes),
+        grouped(limit)
+    );
+    let fused = new(KernelKind::Workgroup);
+    if fused.step_trips <= FUSED_TRIPS_GPU {
+        let reason = format!(
+            "{no}; a fused step takes {} ≤ {FUSED_TRIPS_GPU} loop trips per thread",
+            fused.step_trips
+        );
+        return choice(fused, reason);
+    }
+    let p = Program::phased(batch, wg, PHASED_TRIPS_GPU, adapter.max_tiles, record_width);
+    let reason = format!(
+        "{no}; a fused step takes {} > {FUSED_TRIPS_GPU} loop trips per thread, {} workgroups \
+         per instance bring a phase to {} (aim {PHASED_TRIPS_GPU})",
+        fused.step_trips,
+        p.tiles,
+        p.need()
+    );
+    choice(p, reason)
 }
 
 /// Whether a run trains (nudging, plasticity, noise) or evaluates a copy of the state.
@@ -297,7 +442,7 @@ impl GpuBackend {
                 && wg <= gpu.limits.max_compute_workgroup_size_x as usize,
             "workgroup size {wg} not supported by the device"
         );
-        let cpu_driver = crate::gpu::device::is_cpu_driver(&gpu.info);
+        let cpu_driver = is_cpu_driver(&gpu.info);
         let record_columns = match opts.record.stride {
             0 => Vec::new(),
             _ => Layout::new(&batch.shape, batch.phi, wg, KernelKind::Workgroup)
@@ -334,17 +479,15 @@ impl GpuBackend {
         let program = match opts.kernel {
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
             Some(kind) => new(kind),
-            None => auto_program(
-                batch,
-                wg,
-                Adapter {
+            None => {
+                let adapter = Adapter {
                     cpu_driver,
                     int64,
                     workgroup_storage: storage,
                     max_tiles,
-                },
-                record_width,
-            ),
+                };
+                auto_program(batch, wg, adapter, record_width).0
+            }
         };
         if program.layout.kernel == KernelKind::Resident {
             resident::check_fits(&program.layout, storage)?;
@@ -416,7 +559,21 @@ impl GpuBackend {
         );
         let window = match layout.kernel {
             KernelKind::Phased => 1,
-            _ => layout.steps_per_dispatch(min_steps, step_trips, threads),
+            kind => {
+                let budget = layout.steps_per_dispatch(min_steps, step_trips, threads);
+                match opts.window_steps {
+                    Some(w) if cpu_driver => w.clamp(1, budget),
+                    Some(w) => w.max(1),
+                    None => window_steps(
+                        kind,
+                        cpu_driver,
+                        budget,
+                        max_steps,
+                        per_group.min(batch.len()),
+                        layout.w_total,
+                    ),
+                }
+            }
         };
         Ok(GpuBackend {
             gpu,
@@ -437,6 +594,7 @@ impl GpuBackend {
             per_group,
             filter_start: batch.params.iter().map(|p| p.filter_start).collect(),
             filters_checked: false,
+            timing: None,
         })
     }
 
@@ -503,6 +661,77 @@ impl GpuBackend {
     /// The kernel that runs the batch and its workgroups per instance (phased kernel; else 1).
     pub fn kernel(&self) -> (KernelKind, usize) {
         (self.layout.kernel, self.tiles)
+    }
+
+    /// Starts timing the training passes on the device with timestamp queries (from here on,
+    /// see [`GpuBackend::device_time`]); `false`, and nothing timed, where the device lacks
+    /// `Features::TIMESTAMP_QUERY`. Each pass gets a timestamp at its begin and end, so the
+    /// time between passes (host work, queue gaps) is not counted.
+    pub fn time_device(&mut self) -> bool {
+        let gpu = &self.gpu;
+        if !gpu
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+        {
+            return false;
+        }
+        if self.timing.is_none() {
+            let count = 2 * TIMED_PASSES as u32;
+            self.timing = Some(Timing {
+                queries: gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("pass timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count,
+                }),
+                resolved: zeroed(
+                    gpu,
+                    "resolved timestamps",
+                    u64::from(count) * wgpu::QUERY_SIZE as u64,
+                    wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                ),
+                period: f64::from(gpu.queue.get_timestamp_period()),
+                seconds: 0.0,
+                steps: 0,
+                incomplete: false,
+            });
+        }
+        true
+    }
+
+    /// Device seconds of the training passes timed since [`GpuBackend::time_device`] and the
+    /// instance-steps they ran; `None` where nothing was timed or some passes were not.
+    pub fn device_time(&self) -> Option<(f64, u64)> {
+        self.timing
+            .as_ref()
+            .filter(|t| t.steps > 0 && !t.incomplete)
+            .map(|t| (t.seconds, t.steps))
+    }
+
+    /// Adds the first `passes` timed passes of a training piece that ran `steps`
+    /// instance-steps to the device time.
+    fn add_device_time(&mut self, passes: usize, steps: u64) -> anyhow::Result<()> {
+        let Some(t) = &self.timing else {
+            return Ok(());
+        };
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        enc.resolve_query_set(&t.queries, 0..2 * passes as u32, &t.resolved, 0);
+        self.gpu.queue.submit([enc.finish()]);
+        let bytes = read_back(&self.gpu, &t.resolved, &[(0, 16 * passes as u64)])?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+        let total: u64 = ticks
+            .chunks_exact(2)
+            .map(|p| p[1].saturating_sub(p[0]))
+            .sum();
+        let t = self.timing.as_mut().context("timing")?;
+        t.seconds += total as f64 * t.period * 1e-9;
+        t.steps += steps;
+        Ok(())
+    }
+
+    /// Stream steps per dispatch window ([`window_steps`], or [`GpuOptions::window_steps`]).
+    pub fn window(&self) -> usize {
+        self.window
     }
 
     /// Number of sub-batches the batch was split into.
@@ -714,7 +943,13 @@ impl pieces::InPieces for GpuBackend {
             .step_by(self.window)
             .map(|b| (b, (b + self.window).min(total)))
             .collect();
-        for batch in ranges.chunks(DISPATCH_CAP) {
+        let timing = self.timing.as_ref().filter(|_| mode == Mode::Train);
+        let passes = ranges.len().div_ceil(DISPATCH_CAP);
+        let timed = match timing {
+            Some(_) => passes.min(TIMED_PASSES),
+            None => 0,
+        };
+        for (pi, batch) in ranges.chunks(DISPATCH_CAP).enumerate() {
             let mut records = vec![0u32; batch.len() * DISPATCH_STRIDE / 4];
             for (k, &(b, e)) in batch.iter().enumerate() {
                 records[k * DISPATCH_STRIDE / 4..][..8].copy_from_slice(&[
@@ -732,7 +967,18 @@ impl pieces::InPieces for GpuBackend {
                 .write_buffer(&self.dispatch, 0, bytemuck::cast_slice(&records));
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             {
-                let mut pass = enc.begin_compute_pass(&Default::default());
+                let timestamp_writes =
+                    timing
+                        .filter(|_| pi < timed)
+                        .map(|t| wgpu::ComputePassTimestampWrites {
+                            query_set: &t.queries,
+                            beginning_of_pass_write_index: Some(2 * pi as u32),
+                            end_of_pass_write_index: Some(2 * pi as u32 + 1),
+                        });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes,
+                });
                 for k in 0..batch.len() {
                     pass.set_bind_group(0, bind, &[(k * DISPATCH_STRIDE) as u32]);
                     for pipeline in pipelines {
@@ -753,6 +999,14 @@ impl pieces::InPieces for GpuBackend {
                 &[(4 * g.len as u64, words)],
             )?);
             self.append_samples(gi, pc, trace_cap, &first_step, &first_sample, &samples);
+        }
+        if timed > 0 {
+            let (first, len) = (self.groups[gi].first, self.groups[gi].len);
+            let steps: usize = self.steps[first..first + len].iter().map(|s| pc * s).sum();
+            self.add_device_time(timed, steps as u64)?;
+            if let Some(t) = &mut self.timing {
+                t.incomplete |= timed < passes;
+            }
         }
         Ok(readouts)
     }

@@ -649,11 +649,126 @@ impl Layout {
     }
 }
 
+/// Patterns of the slowest instance that one dispatch window of the resident kernel should
+/// cover on a GPU (issue 14: W and Δ go back to global memory once per window).
+pub const GPU_WINDOW_PATTERNS: usize = 16;
+
+/// Most weight-steps (instances × steps × weights per instance) one dispatch of the resident
+/// kernel may run on a GPU: 2^36 ≈ 6.9·10^10 (see [`window_steps`]).
+pub const GPU_WINDOW_WEIGHT_STEPS: u64 = 1 << 36;
+
+/// Stream steps per dispatch window of kernel `kind` (a pure function of its arguments, so that
+/// the backend and its tests agree).
+///
+/// * **CPU drivers** and every kernel other than the resident one: `budget_window`, the window
+///   [`Layout::steps_per_dispatch`] derives from llvmpipe's loop limit ([`LOOP_BUDGET`]; a
+///   longer window would be cut short silently on lavapipe); on GPUs the other kernels move W
+///   and Δ through global memory at every step anyway, so their windows stay as they were.
+/// * **The resident kernel on a GPU**: [`GPU_WINDOW_PATTERNS`] (16) patterns of the slowest
+///   instance (`max_steps` steps each), since W and Δ cross global memory once per window
+///   (2·4·(state_len + scratch_len) bytes per instance per window), capped so that one dispatch
+///   of `instances` instances with `w_total` weights each runs at most
+///   [`GPU_WINDOW_WEIGHT_STEPS`] weight-steps, and never shorter than `budget_window`.
+///   Window boundaries only move where the state is written back and read in again, so the
+///   numbers do not depend on the window (`tests/gpu.rs` checks this bit for bit). Each piece
+///   of patterns (what one upload holds, at most 64 MiB of patterns, see
+///   `GpuBackend::piece_cap`) is cut into windows afresh, so a window never runs past its
+///   piece: a piece shorter than the window is one dispatch.
+///
+/// **Watchdog.** GPUs that drive a display are reset when one dispatch runs too long (Windows'
+/// TDR after 2 s, NVIDIA's Linux driver under X after a few seconds; compute-only boards such as
+/// an H100 have no such limit), and a long dispatch also delays everything else queued on the
+/// device. A weight-step costs about 7 FLOP (the dendrite's multiply–add and the plasticity
+/// update) and one global access per window only, so the kernel is bound by issue, not memory:
+/// the design of docs/gpu.md section 3 predicts ~10^9 [4,120,3] instance-steps/s on an H100, i.e.
+/// 2·10^12 weight-steps/s; this first slice, or a small integrated GPU, may be 10× slower
+/// (≥ 2·10^11/s). 2^36 weight-steps are then at most ~0.35 s per dispatch, ~35 ms at the
+/// target: well under any watchdog. For [4,120,3] (2046 weights) and 1000-step patterns the cap
+/// allows 16 400 steps at 2048 instances per sub-batch (so the full 16 patterns), 4100 at 8192
+/// and 2050 at 16 384, where the write-back still moves less than the pattern rows
+/// (2·19 448 B / 2050 ≈ 19 B per instance-step against 28 B).
+pub fn window_steps(
+    kind: KernelKind,
+    cpu_driver: bool,
+    budget_window: usize,
+    max_steps: usize,
+    instances: usize,
+    w_total: usize,
+) -> usize {
+    let budget_window = budget_window.max(1);
+    if cpu_driver || kind != KernelKind::Resident {
+        return budget_window;
+    }
+    let want = GPU_WINDOW_PATTERNS.saturating_mul(max_steps.max(1));
+    let per_step = (instances.max(1) as u64).saturating_mul(w_total.max(1) as u64);
+    let cap = usize::try_from(GPU_WINDOW_WEIGHT_STEPS / per_step).unwrap_or(usize::MAX);
+    want.min(cap).max(budget_window)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gpu::compute::WG_GPU;
     use crate::microcircuit::init::init_weights;
+
+    /// The window of a [4,120,3]-like or [3,5,2] layout on a CPU driver and on a GPU: the loop
+    /// budget's window on CPU drivers and for non-resident kernels, 16 patterns of the slowest
+    /// instance for the resident kernel on a GPU, capped by the weight-steps of a dispatch.
+    #[test]
+    fn window_steps_by_adapter_class_shape_and_pattern_length() {
+        let yy = Layout::new(
+            &Shape::new(vec![4, 120, 3], true),
+            Transfer::Sigmoid,
+            WG_GPU,
+            KernelKind::Resident,
+        );
+        let trips = yy.workgroup_trips_per_step(WG_GPU);
+        let budget = yy.steps_per_dispatch(1000, trips, WG_GPU);
+        assert!((140..=160).contains(&budget), "{budget}");
+        let w = yy.w_total;
+        assert_eq!(w, 2046);
+        use KernelKind::*;
+        // CPU drivers keep the loop budget's window, whatever the kernel and batch
+        for kind in [Serial, Workgroup, Resident] {
+            assert_eq!(window_steps(kind, true, budget, 1000, 2048, w), budget);
+        }
+        // GPUs: other kernels keep it too
+        assert_eq!(
+            window_steps(Workgroup, false, budget, 1000, 2048, w),
+            budget
+        );
+        // resident on a GPU: 16 patterns of the slowest instance (1000 steps, t_pattern 100 ms)
+        assert_eq!(window_steps(Resident, false, budget, 1000, 2048, w), 16_000);
+        assert_eq!(window_steps(Resident, false, budget, 1000, 1, w), 16_000);
+        // shorter patterns (t_pattern 10 ms): still 16 of them
+        assert_eq!(window_steps(Resident, false, budget, 100, 2048, w), 1600);
+        // larger batches: capped at 2^36 weight-steps per dispatch
+        assert_eq!(
+            window_steps(Resident, false, budget, 1000, 8192, w),
+            (GPU_WINDOW_WEIGHT_STEPS / (8192 * 2046)) as usize
+        );
+        assert_eq!(window_steps(Resident, false, budget, 1000, 16_384, w), 2050);
+        // never shorter than the loop budget's window, never 0
+        assert_eq!(window_steps(Resident, false, budget, 1, 2048, w), budget);
+        assert_eq!(
+            window_steps(Resident, false, budget, 1000, 1 << 30, w),
+            budget
+        );
+        assert_eq!(window_steps(Resident, false, 0, 0, 0, 0), 16);
+        assert_eq!(window_steps(Resident, true, 0, 1000, 1, w), 1);
+        // a small network ([3,5,2], 5·4 + 2·6 + … weights): 16 patterns at any usual batch
+        let small = Layout::new(
+            &Shape::new(vec![3, 5, 2], true),
+            Transfer::Sigmoid,
+            WG_GPU,
+            KernelKind::Resident,
+        );
+        let b = small.steps_per_dispatch(60, small.workgroup_trips_per_step(WG_GPU), WG_GPU);
+        assert_eq!(
+            window_steps(Resident, false, b, 60, 65_535, small.w_total),
+            (16 * 60).max(b)
+        );
+    }
 
     #[test]
     fn pack_then_unpack_returns_the_state() {

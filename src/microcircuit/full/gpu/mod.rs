@@ -112,7 +112,12 @@
 //! runs one step per window; its tiles are chosen so that one phase fits). All windows of a piece are recorded
 //! in one submission, each dispatch reading its window from a dynamic-offset uniform. On other
 //! drivers the windows merely bound how long one dispatch runs (a watchdog concern); the
-//! extra dispatches cost microseconds against milliseconds of work.
+//! extra dispatches cost microseconds against milliseconds of work. The resident kernel, which
+//! writes W and Δ back to global memory once per window, gets long windows on GPUs: 16 patterns
+//! of the slowest instance, capped at 2^36 weight-steps per dispatch so that a dispatch stays
+//! well under a display watchdog's limit ([`layout::window_steps`]); CPU drivers keep the loop
+//! budget's windows. A window boundary only writes the state back and reads it in again, so the
+//! numbers do not depend on the window length (`GpuOptions::window_steps` forces one).
 //!
 //! **Per chunk** only the patterns go up and the readouts (mean output soma per pattern) come
 //! back. **Recording** (`GpuOptions::record`, what `CpuBackend` records: `u_out`, `u_tgt`, `r0`
@@ -145,6 +150,6 @@ pub(crate) mod pieces;
 mod resident;
 mod serial;
 
-pub use backend::{GpuBackend, GpuOptions};
+pub use backend::{default_kernel, GpuBackend, GpuOptions, KernelChoice};
 pub use kernel::probe;
 pub use layout::KernelKind;
