@@ -168,7 +168,7 @@ impl RunArgs {
             cpu_kernel: self.cpu_kernel,
             adapter: self.adapter.clone(),
             init_weights: self.init_weights.clone(),
-            record: self.record.then(|| RecordSpec {
+            record: self.record.then_some(RecordSpec {
                 stride: self.record_stride,
                 all_compartments: self.record_all,
             }),
