@@ -1,7 +1,7 @@
 //! `pyralnet._pyralnet`: the Python face of the pyralnet library (PyO3). Nothing is simulated
-//! here: `run` is the CLI's `pyralnet run` ([`pyralnet::cli::run::execute`]), `Simulator`
-//! holds a backend of [`pyralnet::experiment::open_backend`], the data sets are the generators
-//! of `pyralnet dataset`. The Python layer (`pyralnet/__init__.py`) reads the run's output
+//! here: `run` is the library's entry point behind `pyralnet run` ([`pyralnet::session::run`]),
+//! `Simulator` holds a backend of [`pyralnet::experiment::open_backend`], the data sets are the
+//! generators of `pyralnet dataset`. The Python layer (`pyralnet/__init__.py`) reads the run's output
 //! folder back into numpy arrays.
 
 use numpy::ndarray::{Array2, Array3, ArrayView3};
@@ -9,13 +9,13 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray3};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use pyralnet::cli::run::{execute, AllDiverged, BackendArg, Hooks, PrecisionArg, RunArgs};
 use pyralnet::config::{Config, Plan};
 use pyralnet::experiment::{self, BackendChoice, Interrupted, RunOptions};
-use pyralnet::microcircuit::backend::{Backend, Chunk, RecordSpec};
+use pyralnet::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use pyralnet::microcircuit::full::cpu::{CpuKernel, State};
 use pyralnet::microcircuit::Weights;
 use pyralnet::num::Precision;
+use pyralnet::session::{self, AllDiverged, Hooks, RunSettings};
 use pyralnet::tasks::{bars, yinyang};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,11 +97,11 @@ fn poll<T: Send + 'static>(
     }
 }
 
-fn backend_arg(name: &str) -> PyResult<BackendArg> {
+fn backend_arg(name: &str) -> PyResult<BackendChoice> {
     match name {
-        "auto" => Ok(BackendArg::Auto),
-        "cpu" => Ok(BackendArg::Cpu),
-        "gpu" => Ok(BackendArg::Gpu),
+        "auto" => Ok(BackendChoice::Auto),
+        "cpu" => Ok(BackendChoice::Cpu),
+        "gpu" => Ok(BackendChoice::Gpu),
         _ => Err(PyValueError::new_err(format!(
             "backend must be \"auto\", \"cpu\" or \"gpu\", got {name:?}"
         ))),
@@ -113,11 +113,11 @@ fn cpu_kernel_arg(name: &str) -> PyResult<CpuKernel> {
         .map_err(|e| PyValueError::new_err(format!("cpu_kernel: {e}")))
 }
 
-fn precision_arg(name: Option<&str>) -> PyResult<Option<PrecisionArg>> {
+fn precision_arg(name: Option<&str>) -> PyResult<Option<Precision>> {
     match name {
         None => Ok(None),
-        Some("f32") => Ok(Some(PrecisionArg::F32)),
-        Some("f64") => Ok(Some(PrecisionArg::F64)),
+        Some("f32") => Ok(Some(Precision::F32)),
+        Some("f64") => Ok(Some(Precision::F64)),
         Some(p) => Err(PyValueError::new_err(format!(
             "precision must be \"f32\" or \"f64\", got {p:?}"
         ))),
@@ -141,25 +141,13 @@ fn run_to_folder(
     cpu_kernel: &str,
 ) -> PyResult<()> {
     let (cfg, base_dir) = load_config(path.as_deref(), json.as_deref()).map_err(to_py)?;
-    let args = RunArgs {
-        config: path.map(PathBuf::from).unwrap_or_default(),
+    let settings = RunSettings {
         out: Some(PathBuf::from(out)),
-        threads: None,
         precision: precision_arg(precision)?,
         backend: Some(backend_arg(backend)?),
         cpu_kernel: Some(cpu_kernel_arg(cpu_kernel)?),
-        adapter: None,
-        init_weights: None,
-        record: false,
-        record_stride: 10,
-        record_all: false,
-        resume: false,
-        shard: None,
-        max_batch: None,
-        checkpoint_seconds: 300.0,
-        force: false,
         quiet,
-        progress_seconds: 30.0,
+        ..Default::default()
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -174,7 +162,7 @@ fn run_to_folder(
             },
         };
         // every instance diverged: the outputs are complete and mark it, the Result says so
-        match execute(&cfg, &base_dir, &args, hooks) {
+        match session::run(&cfg, &base_dir, &settings, hooks) {
             Err(e) if e.is::<AllDiverged>() => Ok(()),
             other => other,
         }
@@ -263,6 +251,12 @@ struct Simulator {
     /// In a mutex only because Python objects must be `Sync`; `&mut self` reaches it unlocked.
     backend: std::sync::Mutex<Box<dyn Backend + Send>>,
     plan: Plan,
+    /// What the backend was opened from, to open it again with another recording.
+    cfg: Config,
+    batch: Batch,
+    opts: RunOptions,
+    /// The samples recorded since `record` or the last `traces`, one per instance.
+    traces: Vec<Trace>,
 }
 
 impl Simulator {
@@ -336,6 +330,12 @@ impl Simulator {
                     false => backend.evaluate(&piece),
                 })
                 .map_err(to_py)?;
+            if train && self.opts.record.stride > 0 {
+                let fresh = self.backend().take_traces();
+                for (acc, t) in self.traces.iter_mut().zip(fresh) {
+                    append_trace(acc, t);
+                }
+            }
             for (o, r) in out.iter_mut().zip(r) {
                 o.extend(r);
             }
@@ -371,10 +371,7 @@ impl Simulator {
                     )))
                 }
             },
-            precision: precision_arg(precision)?.map(|p| match p {
-                PrecisionArg::F32 => Precision::F32,
-                PrecisionArg::F64 => Precision::F64,
-            }),
+            precision: precision_arg(precision)?,
             record: RecordSpec::default(),
             base_dir,
             ..Default::default()
@@ -383,10 +380,71 @@ impl Simulator {
         let backend = py
             .allow_threads(|| experiment::open_backend(&cfg, &batch, &opts))
             .map_err(to_py)?;
+        let traces = vec![Trace::default(); plan.instances.len()];
         Ok(Simulator {
             backend: std::sync::Mutex::new(backend),
             plan,
+            cfg,
+            batch,
+            opts,
+            traces,
         })
+    }
+
+    /// Records the training stream of every later `train` call: every `stride`-th Euler step
+    /// (of the global step count, as `pyralnet run --record --record-stride STRIDE` does), the
+    /// arrays `u_out`, `u_tgt`, `r0` and, with `all_compartments`, `layer<l>.u_p` and
+    /// `layer<l>.u_i`; `traces()` gives them. `None` stops recording. The backend is opened
+    /// again with the recording and given the current state (the same bits as going on without
+    /// the call); the samples not yet taken by `traces()` are dropped. Only the full model
+    /// records (ValueError for the steady model).
+    #[pyo3(signature = (stride, all_compartments=false))]
+    fn record(
+        &mut self,
+        py: Python<'_>,
+        stride: Option<usize>,
+        all_compartments: bool,
+    ) -> PyResult<()> {
+        let spec = match stride {
+            None => RecordSpec::default(),
+            Some(0) => {
+                return Err(PyValueError::new_err(
+                    "stride must be at least 1 (None stops recording)",
+                ))
+            }
+            Some(stride) => RecordSpec {
+                stride,
+                all_compartments,
+            },
+        };
+        let states = self.backend().snapshot().map_err(to_py)?;
+        let opts = RunOptions {
+            record: spec,
+            ..self.opts.clone()
+        };
+        let (cfg, batch) = (&self.cfg, &self.batch);
+        let backend = py
+            .allow_threads(|| {
+                let mut b = experiment::open_backend(cfg, batch, &opts)?;
+                b.restore(&states)?;
+                anyhow::Ok(b)
+            })
+            .map_err(to_py)?;
+        *self.backend.get_mut().unwrap_or_else(|p| p.into_inner()) = backend;
+        self.opts = opts;
+        self.traces = vec![Trace::default(); self.plan.instances.len()];
+        Ok(())
+    }
+
+    /// The samples recorded by `train` since `record()` or the last `traces()` call (which
+    /// they are taken from): one dict per instance with the arrays `pyralnet run --record`
+    /// writes to `traces/instance_<i>.npz`: `step` (uint64, the global Euler step of each
+    /// sample) and (samples, width) float64 arrays `u_out`, `u_tgt`, `r0` (and `layer<l>.u_p`,
+    /// `layer<l>.u_i` with `all_compartments`); only `step`, empty, before the first sample.
+    fn traces<'py>(&mut self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let n = self.plan.instances.len();
+        let all = std::mem::replace(&mut self.traces, vec![Trace::default(); n]);
+        all.iter().map(|t| trace_dict(py, t)).collect()
     }
 
     /// The backend's name, e.g. `cpu-f64 reference (2 threads)`.
@@ -470,6 +528,33 @@ impl Simulator {
     fn restore(&mut self, state: &SimState) -> PyResult<()> {
         self.backend().restore(&state.0).map_err(to_py)
     }
+}
+
+/// Appends the samples of `t` to `acc` (the same arrays, from the same recording).
+fn append_trace(acc: &mut Trace, t: Trace) {
+    if t.step.is_empty() {
+        return;
+    }
+    if acc.step.is_empty() {
+        *acc = t;
+        return;
+    }
+    acc.step.extend(t.step);
+    for ((_, _, dst), (_, _, src)) in acc.arrays.iter_mut().zip(t.arrays) {
+        dst.extend(src);
+    }
+}
+
+/// A trace as the arrays `write_trace` puts into `traces/instance_<i>.npz`.
+fn trace_dict<'py>(py: Python<'py>, t: &Trace) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("step", t.step.clone().into_pyarray(py))?;
+    for (name, width, values) in &t.arrays {
+        let a = Array2::from_shape_vec((values.len() / (*width).max(1), *width), values.clone())
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        d.set_item(name, a.into_pyarray(py))?;
+    }
+    Ok(d)
 }
 
 fn weights_dict<'py>(py: Python<'py>, w: &Weights<f64>) -> PyResult<Bound<'py, PyDict>> {
