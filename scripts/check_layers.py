@@ -35,6 +35,7 @@ LAYERS = [
     ["check", "bench"],  # cross-backend check, benchmarks
     ["plot"],
     ["validity"],  # runs experiments and draws their figures
+    ["session"],  # the library entry point of a run (plain options), for the CLI and Python
     ["cli"],
 ]
 

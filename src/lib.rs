@@ -25,5 +25,6 @@ pub mod plot;
 pub mod pool;
 pub mod run;
 pub mod seed;
+pub mod session;
 pub mod tasks;
 pub mod validity;

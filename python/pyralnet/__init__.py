@@ -125,6 +125,10 @@ def Simulator(config, backend="cpu", precision=None):
 
     ``.train(x, y)`` with x (instances, patterns, n_in) and y (instances, patterns, n_out)
     returns the readouts; ``.evaluate(x)``; ``.weights()`` / ``.set_weights(list_of_dicts)``;
-    ``.state()`` / ``.restore(state)``.
+    ``.state()`` / ``.restore(state)``; ``.record(stride, all_compartments=False)`` records
+    every ``stride``-th Euler step of later ``.train`` calls and ``.traces()`` takes the
+    samples: one dict per instance with the arrays ``pyralnet run --record`` writes (``step``,
+    ``u_out``, ``u_tgt``, ``r0``; ``layer<l>.u_p``, ``layer<l>.u_i`` with
+    ``all_compartments``); ``.record(None)`` stops.
     """
     return _Simulator(backend, precision, **_config_args(config))

@@ -1,7 +1,7 @@
 //! `pyralnet._pyralnet`: the Python face of the pyralnet library (PyO3). Nothing is simulated
-//! here: `run` is the CLI's `pyralnet run` ([`pyralnet::cli::run::execute`]), `Simulator`
-//! holds a backend of [`pyralnet::experiment::open_backend`], the data sets are the generators
-//! of `pyralnet dataset`. The Python layer (`pyralnet/__init__.py`) reads the run's output
+//! here: the package stands on the library's entry point [`pyralnet::session`]: `run` is
+//! [`pyralnet::session::run`], the code behind `pyralnet run`, `Simulator` a
+//! [`pyralnet::session::Simulator`]; the data sets are the generators of `pyralnet dataset`. The Python layer (`pyralnet/__init__.py`) reads the run's output
 //! folder back into numpy arrays.
 
 use numpy::ndarray::{Array2, Array3, ArrayView3};
@@ -9,13 +9,14 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray3};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use pyralnet::cli::run::{execute, AllDiverged, BackendArg, Hooks, PrecisionArg, RunArgs};
-use pyralnet::config::{Config, Plan};
-use pyralnet::experiment::{self, BackendChoice, Interrupted, RunOptions};
-use pyralnet::microcircuit::backend::{Backend, Chunk, RecordSpec};
+use pyralnet::config::Config;
+use pyralnet::microcircuit::backend::{Chunk, RecordSpec, Trace};
 use pyralnet::microcircuit::full::cpu::{CpuKernel, State};
 use pyralnet::microcircuit::Weights;
 use pyralnet::num::Precision;
+use pyralnet::session::{
+    self, AllDiverged, BackendChoice, Hooks, Interrupted, RunSettings, SimulatorSettings,
+};
 use pyralnet::tasks::{bars, yinyang};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,11 +98,11 @@ fn poll<T: Send + 'static>(
     }
 }
 
-fn backend_arg(name: &str) -> PyResult<BackendArg> {
+fn backend_arg(name: &str) -> PyResult<BackendChoice> {
     match name {
-        "auto" => Ok(BackendArg::Auto),
-        "cpu" => Ok(BackendArg::Cpu),
-        "gpu" => Ok(BackendArg::Gpu),
+        "auto" => Ok(BackendChoice::Auto),
+        "cpu" => Ok(BackendChoice::Cpu),
+        "gpu" => Ok(BackendChoice::Gpu),
         _ => Err(PyValueError::new_err(format!(
             "backend must be \"auto\", \"cpu\" or \"gpu\", got {name:?}"
         ))),
@@ -113,11 +114,11 @@ fn cpu_kernel_arg(name: &str) -> PyResult<CpuKernel> {
         .map_err(|e| PyValueError::new_err(format!("cpu_kernel: {e}")))
 }
 
-fn precision_arg(name: Option<&str>) -> PyResult<Option<PrecisionArg>> {
+fn precision_arg(name: Option<&str>) -> PyResult<Option<Precision>> {
     match name {
         None => Ok(None),
-        Some("f32") => Ok(Some(PrecisionArg::F32)),
-        Some("f64") => Ok(Some(PrecisionArg::F64)),
+        Some("f32") => Ok(Some(Precision::F32)),
+        Some("f64") => Ok(Some(Precision::F64)),
         Some(p) => Err(PyValueError::new_err(format!(
             "precision must be \"f32\" or \"f64\", got {p:?}"
         ))),
@@ -141,25 +142,13 @@ fn run_to_folder(
     cpu_kernel: &str,
 ) -> PyResult<()> {
     let (cfg, base_dir) = load_config(path.as_deref(), json.as_deref()).map_err(to_py)?;
-    let args = RunArgs {
-        config: path.map(PathBuf::from).unwrap_or_default(),
+    let settings = RunSettings {
         out: Some(PathBuf::from(out)),
-        threads: None,
         precision: precision_arg(precision)?,
         backend: Some(backend_arg(backend)?),
         cpu_kernel: Some(cpu_kernel_arg(cpu_kernel)?),
-        adapter: None,
-        init_weights: None,
-        record: false,
-        record_stride: 10,
-        record_all: false,
-        resume: false,
-        shard: None,
-        max_batch: None,
-        checkpoint_seconds: 300.0,
-        force: false,
         quiet,
-        progress_seconds: 30.0,
+        ..Default::default()
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -174,7 +163,7 @@ fn run_to_folder(
             },
         };
         // every instance diverged: the outputs are complete and mark it, the Result says so
-        match execute(&cfg, &base_dir, &args, hooks) {
+        match session::run(&cfg, &base_dir, &settings, hooks) {
             Err(e) if e.is::<AllDiverged>() => Ok(()),
             other => other,
         }
@@ -193,11 +182,7 @@ fn training_patterns<'py>(
 ) -> PyResult<Patterns<'py>> {
     let (cfg, base_dir) = load_config(path.as_deref(), json.as_deref()).map_err(to_py)?;
     let plan = cfg.plan().map_err(to_py)?;
-    let opts = RunOptions {
-        base_dir,
-        ..Default::default()
-    };
-    let chunk = experiment::training_patterns(&cfg, &plan, &opts, n).map_err(to_py)?;
+    let chunk = session::training_patterns(&cfg, &base_dir, n).map_err(to_py)?;
     let (n_in, n_out) = (plan.shape.dims[0], *plan.shape.dims.last().unwrap_or(&0));
     Ok((stack(py, &chunk.x, n_in)?, stack(py, &chunk.y, n_out)?))
 }
@@ -261,34 +246,37 @@ struct SimState(Vec<State<f64>>);
 #[pyclass(module = "pyralnet")]
 struct Simulator {
     /// In a mutex only because Python objects must be `Sync`; `&mut self` reaches it unlocked.
-    backend: std::sync::Mutex<Box<dyn Backend + Send>>,
-    plan: Plan,
+    sim: std::sync::Mutex<session::Simulator>,
 }
 
 impl Simulator {
-    fn backend(&mut self) -> &mut (dyn Backend + Send) {
+    fn sim(&mut self) -> &mut session::Simulator {
         // a panic inside a backend call poisons the mutex; its state is then still the one
         // the backend left, as with any error
-        match self.backend.get_mut() {
-            Ok(b) => b.as_mut(),
-            Err(poisoned) => poisoned.into_inner().as_mut(),
+        match self.sim.get_mut() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 
-    fn n_in(&self) -> usize {
-        self.plan.shape.dims[0]
+    fn plan(&mut self) -> &pyralnet::config::Plan {
+        self.sim().plan()
     }
-    fn n_out(&self) -> usize {
-        *self.plan.shape.dims.last().unwrap_or(&0)
+
+    fn n_in(&mut self) -> usize {
+        self.plan().shape.dims[0]
+    }
+    fn n_out(&mut self) -> usize {
+        *self.plan().shape.dims.last().unwrap_or(&0)
     }
 
     /// `a` (instances, patterns, width) as per-instance rows, after checking its shape.
-    fn rows(&self, a: ArrayView3<f64>, width: usize, what: &str) -> PyResult<Vec<Vec<f64>>> {
+    fn rows(&mut self, a: ArrayView3<f64>, width: usize, what: &str) -> PyResult<Vec<Vec<f64>>> {
         let (i, _, w) = a.dim();
-        if i != self.plan.instances.len() || w != width {
+        let instances = self.plan().instances.len();
+        if i != instances || w != width {
             return Err(PyValueError::new_err(format!(
-                "{what} must have shape (instances={}, patterns, {width}), got {:?}",
-                self.plan.instances.len(),
+                "{what} must have shape (instances={instances}, patterns, {width}), got {:?}",
                 a.shape()
             )));
         }
@@ -329,11 +317,11 @@ impl Simulator {
                     .map(|y| y[start * n_out..end * n_out].to_vec())
                     .collect(),
             };
-            let backend = self.backend();
+            let sim = self.sim();
             let r = py
                 .allow_threads(|| match train {
-                    true => backend.train(&piece),
-                    false => backend.evaluate(&piece),
+                    true => sim.train(&piece),
+                    false => sim.backend().evaluate(&piece),
                 })
                 .map_err(to_py)?;
             for (o, r) in out.iter_mut().zip(r) {
@@ -360,8 +348,7 @@ impl Simulator {
         json: Option<String>,
     ) -> PyResult<Self> {
         let (cfg, base_dir) = load_config(path.as_deref(), json.as_deref()).map_err(to_py)?;
-        let plan = cfg.plan().map_err(to_py)?;
-        let opts = RunOptions {
+        let settings = SimulatorSettings {
             backend: match backend {
                 "cpu" => BackendChoice::Cpu,
                 "gpu" => BackendChoice::Gpu,
@@ -371,34 +358,67 @@ impl Simulator {
                     )))
                 }
             },
-            precision: precision_arg(precision)?.map(|p| match p {
-                PrecisionArg::F32 => Precision::F32,
-                PrecisionArg::F64 => Precision::F64,
-            }),
-            record: RecordSpec::default(),
-            base_dir,
+            precision: precision_arg(precision)?,
             ..Default::default()
         };
-        let batch = experiment::batch_of(&plan, &opts);
-        let backend = py
-            .allow_threads(|| experiment::open_backend(&cfg, &batch, &opts))
+        let sim = py
+            .allow_threads(|| session::Simulator::open(&cfg, &base_dir, &settings))
             .map_err(to_py)?;
         Ok(Simulator {
-            backend: std::sync::Mutex::new(backend),
-            plan,
+            sim: std::sync::Mutex::new(sim),
         })
+    }
+
+    /// Records the training stream of every later `train` call: every `stride`-th Euler step
+    /// (of the global step count, as `pyralnet run --record --record-stride STRIDE` does), the
+    /// arrays `u_out`, `u_tgt`, `r0` and, with `all_compartments`, `layer<l>.u_p` and
+    /// `layer<l>.u_i`; `traces()` gives them. `None` stops recording. The backend is opened
+    /// again with the recording and given the current state (the same bits as going on without
+    /// the call); the samples not yet taken by `traces()` are dropped. Only the full model
+    /// records (ValueError for the steady model).
+    #[pyo3(signature = (stride, all_compartments=false))]
+    fn record(
+        &mut self,
+        py: Python<'_>,
+        stride: Option<usize>,
+        all_compartments: bool,
+    ) -> PyResult<()> {
+        let spec = match stride {
+            None => RecordSpec::default(),
+            Some(0) => {
+                return Err(PyValueError::new_err(
+                    "stride must be at least 1 (None stops recording)",
+                ))
+            }
+            Some(stride) => RecordSpec {
+                stride,
+                all_compartments,
+            },
+        };
+        let sim = self.sim();
+        py.allow_threads(|| sim.record(spec)).map_err(to_py)
+    }
+
+    /// The samples recorded by `train` since `record()` or the last `traces()` call (which
+    /// they are taken from): one dict per instance with the arrays `pyralnet run --record`
+    /// writes to `traces/instance_<i>.npz`: `step` (uint64, the global Euler step of each
+    /// sample) and (samples, width) float64 arrays `u_out`, `u_tgt`, `r0` (and `layer<l>.u_p`,
+    /// `layer<l>.u_i` with `all_compartments`); only `step`, empty, before the first sample.
+    fn traces<'py>(&mut self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let all = self.sim().take_traces();
+        all.iter().map(|t| trace_dict(py, t)).collect()
     }
 
     /// The backend's name, e.g. `cpu-f64 reference (2 threads)`.
     #[getter]
     fn backend_name(&mut self) -> String {
-        self.backend().name()
+        self.sim().backend().name()
     }
 
     /// Number of instances in the batch.
     #[getter]
-    fn instances(&self) -> usize {
-        self.plan.instances.len()
+    fn instances(&mut self) -> usize {
+        self.plan().instances.len()
     }
 
     /// Trains every instance on its patterns `x` (instances, patterns, n_in) with targets `y`
@@ -417,9 +437,10 @@ impl Simulator {
                 ys.dim().1
             )));
         }
+        let (n_in, n_out) = (self.n_in(), self.n_out());
         let chunk = Chunk {
-            x: self.rows(xs, self.n_in(), "x")?,
-            y: self.rows(ys, self.n_out(), "y")?,
+            x: self.rows(xs, n_in, "x")?,
+            y: self.rows(ys, n_out, "y")?,
         };
         self.feed(py, chunk, true)
     }
@@ -432,22 +453,23 @@ impl Simulator {
         x: PyReadonlyArray3<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray3<f64>>> {
         let xs = x.as_array();
-        let x = self.rows(xs, self.n_in(), "x")?;
-        let y = vec![vec![0.0; xs.dim().1 * self.n_out()]; x.len()];
+        let (n_in, n_out) = (self.n_in(), self.n_out());
+        let x = self.rows(xs, n_in, "x")?;
+        let y = vec![vec![0.0; xs.dim().1 * n_out]; x.len()];
         self.feed(py, Chunk { x, y }, false)
     }
 
     /// The weights of every instance: one dict per instance, array names as in the .npz files
     /// (`layer0.W_up`, ...).
     fn weights<'py>(&mut self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let all = self.backend().weights().map_err(to_py)?;
+        let all = self.sim().backend().weights().map_err(to_py)?;
         all.iter().map(|w| weights_dict(py, w)).collect()
     }
 
     /// Replaces the weights of every instance (one dict per instance, every array of
     /// `weights()` present with its shape); the rest of the state is kept.
     fn set_weights(&mut self, weights: Vec<Bound<'_, PyDict>>) -> PyResult<()> {
-        let mut states = self.backend().snapshot().map_err(to_py)?;
+        let mut states = self.sim().backend().snapshot().map_err(to_py)?;
         if weights.len() != states.len() {
             return Err(PyValueError::new_err(format!(
                 "give one dict per instance ({}), got {}",
@@ -458,18 +480,30 @@ impl Simulator {
         for (s, d) in states.iter_mut().zip(&weights) {
             set_from_dict(&mut s.w, d)?;
         }
-        self.backend().restore(&states).map_err(to_py)
+        self.sim().backend().restore(&states).map_err(to_py)
     }
 
     /// The full dynamic state of every instance.
     fn state(&mut self) -> PyResult<SimState> {
-        Ok(SimState(self.backend().snapshot().map_err(to_py)?))
+        Ok(SimState(self.sim().backend().snapshot().map_err(to_py)?))
     }
 
     /// Puts every instance back into a state taken by `state()`.
     fn restore(&mut self, state: &SimState) -> PyResult<()> {
-        self.backend().restore(&state.0).map_err(to_py)
+        self.sim().backend().restore(&state.0).map_err(to_py)
     }
+}
+
+/// A trace as the arrays `write_trace` puts into `traces/instance_<i>.npz`.
+fn trace_dict<'py>(py: Python<'py>, t: &Trace) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("step", t.step.clone().into_pyarray(py))?;
+    for (name, width, values) in &t.arrays {
+        let a = Array2::from_shape_vec((values.len() / (*width).max(1), *width), values.clone())
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        d.set_item(name, a.into_pyarray(py))?;
+    }
+    Ok(d)
 }
 
 fn weights_dict<'py>(py: Python<'py>, w: &Weights<f64>) -> PyResult<Bound<'py, PyDict>> {

@@ -162,3 +162,65 @@ def test_ctrl_c_stops_with_a_checkpoint(tmp_path):
         pyralnet.run(ROOT / "configs" / "mimic.json", out=tmp_path / "o", backend="cpu")
     assert (tmp_path / "o" / "checkpoint").exists()
     assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_record_equals_the_cli_traces(tmp_path):
+    cfg = smoke_dict()
+    path = tmp_path / "smoke.json"
+    path.write_text(json.dumps(cfg))
+    subprocess.run(
+        [cli(), "run", str(path), "--out", str(tmp_path / "cli"), "--backend", "cpu", "--quiet",
+         "--record", "--record-stride", "10", "--record-all"],
+        check=True,
+        capture_output=True,
+    )
+    n = cfg["protocol"]["epochs"] * cfg["task"]["train_size"]
+    x, y = pyralnet.training_patterns(cfg, n)
+    sim = pyralnet.Simulator(cfg, backend="cpu", precision="f64")
+    sim.record(10, all_compartments=True)
+    sim.train(x, y)
+    [t] = sim.traces()
+    with np.load(tmp_path / "cli" / "traces" / "instance_0.npz") as npz:
+        assert sorted(t) == sorted(npz.files)
+        for name in npz.files:
+            assert t[name].dtype == npz[name].dtype and t[name].shape == npz[name].shape, name
+            np.testing.assert_array_equal(t[name], npz[name], err_msg=name)
+    # every stride-th Euler step of the stream: steps / stride samples
+    steps = n * round(cfg["params"]["t_pattern"] / cfg["params"]["dt"])
+    assert len(t["step"]) == steps // 10 and t["u_out"].shape == (steps // 10, 2)
+    np.testing.assert_array_equal(t["step"], np.arange(0, steps, 10))
+    # traces() takes the samples; record(None) stops recording
+    assert sim.traces()[0]["step"].size == 0
+    sim.record(None)
+    sim.train(x[:, :5], y[:, :5])
+    assert list(sim.traces()[0]) == ["step"]
+    with pytest.raises(ValueError, match="stride must be at least 1"):
+        sim.record(0)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
+def test_record_from_mid_stream_keeps_the_bits(backend):
+    cfg = smoke_dict()
+    x, y = pyralnet.training_patterns(cfg, 20)
+    try:
+        whole = pyralnet.Simulator(cfg, backend=backend)
+    except ValueError as e:
+        if os.environ.get("PYRALNET_REQUIRE_GPU") == "1":
+            raise
+        pytest.skip(f"no GPU adapter: {e}")
+    whole.record(7)
+    first = whole.train(x, y)
+    [all_steps] = whole.traces()
+    # recording switched on after 8 patterns: the backend is opened again from the state
+    sim = pyralnet.Simulator(cfg, backend=backend)
+    head = sim.train(x[:, :8], y[:, :8])
+    sim.record(7)
+    tail = sim.train(x[:, 8:], y[:, 8:])
+    np.testing.assert_array_equal(np.concatenate([head, tail], axis=1), first)
+    [t] = sim.traces()
+    keep = all_steps["step"] >= 8 * round(cfg["params"]["t_pattern"] / cfg["params"]["dt"])
+    assert sorted(t) == ["r0", "step", "u_out", "u_tgt"]
+    for name in t:
+        np.testing.assert_array_equal(t[name], all_steps[name][keep], err_msg=name)
+    for name, w in whole.weights()[0].items():
+        np.testing.assert_array_equal(sim.weights()[0][name], w, err_msg=name)

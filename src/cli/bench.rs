@@ -138,7 +138,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| if all > 1 { vec![1, all] } else { vec![1] });
     for &t in &threads {
-        super::run::check_threads(t)?;
+        crate::session::check_threads(t)?;
     }
     let kernels = a
         .cpu_kernel
@@ -301,7 +301,7 @@ fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| if all > 1 { vec![1, all] } else { vec![1] });
     for &t in &threads {
-        super::run::check_threads(t)?;
+        crate::session::check_threads(t)?;
     }
     println!(
         "steady-state model, dims {:?}, fashion_mnist_steady parameters (W_up, W_ip plastic, \
