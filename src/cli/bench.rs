@@ -39,7 +39,7 @@ pub struct BenchArgs {
     pub precision: Vec<String>,
     /// CPU kernels, comma separated, a row each (default: every kernel; auto: the one `run`
     /// picks for the batch size and thread count).
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_parser = super::cpu_kernel_parser(), value_delimiter = ',')]
     pub cpu_kernel: Option<Vec<CpuKernel>>,
     /// CPU thread counts, comma separated (default: 1 and all cores).
     #[arg(long, value_delimiter = ',')]

@@ -28,7 +28,7 @@ pub struct CheckArgs {
     pub adapter: Option<String>,
     /// CPU kernel of the full model that the GPU is compared with (auto: the one `run` picks
     /// for this batch).
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_parser = super::cpu_kernel_parser(), default_value = "auto")]
     pub cpu_kernel: CpuKernel,
     /// Largest relative RMS deviation of the GPU from the CPU in f32, for every compartment
     /// and weight type.

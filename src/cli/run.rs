@@ -66,7 +66,7 @@ pub struct RunArgs {
     /// CPU kernel of the full model: auto (default) is reference for now, the scalar kernel the
     /// others are checked against (the resolved kernel goes into summary.json and run.json).
     /// With --resume, left out means the kernel the run was started with.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = super::cpu_kernel_parser())]
     pub cpu_kernel: Option<CpuKernel>,
     /// GPU adapter to use: the first whose name contains this (case-insensitive).
     #[arg(long)]
