@@ -14,6 +14,7 @@ use crate::config::{Config, ModelKind};
 use crate::experiment::{self, RunOptions};
 use crate::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::microcircuit::full::cpu::CpuKernel;
+use crate::microcircuit::full::gpu::KernelKind;
 use crate::num::Precision;
 use crate::output::{self, Shard};
 use anyhow::{bail, Context};
@@ -41,6 +42,8 @@ pub struct RunSettings {
     pub cpu_kernel: Option<CpuKernel>,
     /// GPU adapter: the first whose name contains this (`--adapter`).
     pub adapter: Option<String>,
+    /// The full model's GPU kernel, forced (`--gpu-kernel`; `None`: chosen by the adapter).
+    pub gpu_kernel: Option<KernelKind>,
     /// Initial weights of every instance from this .npz (`--init-weights`; `None`: the
     /// config's initialisation, or with `resume` the run's file).
     pub init_weights: Option<PathBuf>,
@@ -73,6 +76,7 @@ impl Default for RunSettings {
             backend: None,
             cpu_kernel: None,
             adapter: None,
+            gpu_kernel: None,
             init_weights: None,
             record: None,
             resume: false,
@@ -271,6 +275,9 @@ pub fn run(cfg: &Config, base_dir: &Path, s: &RunSettings, hooks: Hooks) -> anyh
     if s.backend == Some(BackendChoice::Gpu) && s.precision == Some(Precision::F64) {
         bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
     }
+    if cfg.model != ModelKind::Full && s.gpu_kernel.is_some() {
+        bail!("--gpu-kernel applies to \"model\": \"full\" (the steady model and the G-clusteron have one GPU kernel each)");
+    }
     if cfg.model == ModelKind::Gclusteron && (s.record.is_some() || s.init_weights.is_some()) {
         bail!("--record and --init-weights are not available for \"model\": \"gclusteron\" (it has no time course to record, and its initial states come from its params)");
     }
@@ -351,6 +358,7 @@ pub fn run(cfg: &Config, base_dir: &Path, s: &RunSettings, hooks: Hooks) -> anyh
         backend,
         cpu_kernel,
         adapter: s.adapter.clone(),
+        gpu_kernel: s.gpu_kernel,
         init_weights,
         record: s.record.clone().unwrap_or_default(),
         progress: !s.quiet,

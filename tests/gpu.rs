@@ -1079,6 +1079,84 @@ fn check_command_on_the_yinyang_smoke_config() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("beyond tolerance"));
 }
 
+/// `--gpu-kernel` on `check` and `run`: the resident kernel forced passes the check against
+/// the CPU (issue 14), a run on it names it, a shape it cannot hold and a model without a
+/// choice of kernels are refused with the reason.
+#[test]
+fn gpu_kernel_forced_on_check_and_run() {
+    if device().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "{}/configs/yinyang_sps_smoke.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bin = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = bin(&["check", &cfg, "--patterns", "3", "--gpu-kernel", "resident"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("ok: worst RMS deviation"), "{text}");
+    let out = dir.path().join("resident");
+    let o = bin(&[
+        "run",
+        &cfg,
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "gpu",
+        "--gpu-kernel",
+        "resident",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // [784, 20, 10] does not fit lavapipe's 32 KB of workgroup memory
+    let mut big: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    big["network"]["dims"] = serde_json::json!([784, 20, 10]);
+    big["task"] =
+        serde_json::json!({"name": "mimic", "train_size": 4, "val_size": 2, "test_size": 2});
+    let big_cfg = dir.path().join("big.json");
+    std::fs::write(&big_cfg, big.to_string()).unwrap();
+    let o = bin(&[
+        "check",
+        big_cfg.to_str().unwrap(),
+        "--patterns",
+        "1",
+        "--gpu-kernel",
+        "resident",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("resident") && err.contains("784-20-10"),
+        "{err}"
+    );
+    // the steady model has one GPU kernel
+    let steady = format!(
+        "{}/configs/yinyang_steady_smoke.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for cmd in ["run", "check"] {
+        let o = bin(&[cmd, &steady, "--gpu-kernel", "serial"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("--gpu-kernel applies to"), "{err}");
+    }
+    let o = bin(&["check", &cfg, "--gpu-kernel", "fused"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("possible values"));
+}
+
 /// `pyralnet bench --backend cpu,gpu` measures both and prints their ratio per batch size.
 #[test]
 fn bench_command_compares_the_backends() {

@@ -73,16 +73,7 @@ fn with_noise(
 
 /// The kernel `--gpu-kernel NAME` forces (`None` for auto).
 fn gpu_kernel(name: &str) -> anyhow::Result<Option<KernelKind>> {
-    Ok(Some(match name {
-        "auto" => return Ok(None),
-        "serial" => KernelKind::Serial,
-        "workgroup" => KernelKind::Workgroup,
-        "phased" => KernelKind::Phased,
-        "resident" => KernelKind::Resident,
-        k => {
-            bail!("--gpu-kernel: unknown `{k}`, allowed: auto, serial, workgroup, phased, resident")
-        }
-    }))
+    KernelKind::forced(name).map_err(|e| anyhow::anyhow!("--gpu-kernel: {e}"))
 }
 
 /// One measured configuration.

@@ -26,6 +26,10 @@ pub struct CheckArgs {
     /// GPU adapter: the first whose name contains this (default: the best, lavapipe included).
     #[arg(long)]
     pub adapter: Option<String>,
+    /// The full model's GPU kernel to check (auto: the one `run` picks for the adapter),
+    /// serial, workgroup, phased or resident.
+    #[arg(long, value_parser = super::gpu_kernel_parser(), default_value = "auto")]
+    pub gpu_kernel: super::GpuKernelArg,
     /// CPU kernel of the full model that the GPU is compared with (auto: the one `run` picks
     /// for this batch).
     #[arg(long, value_parser = super::cpu_kernel_parser(), default_value = "auto")]
@@ -59,8 +63,12 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
     if let Some(k) = a.instances {
         plan.instances.truncate(k);
     }
+    if cfg.model != ModelKind::Full && a.gpu_kernel.0.is_some() {
+        bail!("--gpu-kernel applies to \"model\": \"full\" (the steady model and the G-clusteron have one GPU kernel each)");
+    }
     let opts = RunOptions {
         cpu_kernel: a.cpu_kernel,
+        gpu_kernel: a.gpu_kernel.0,
         base_dir: Config::base_dir(&a.config),
         ..Default::default()
     };

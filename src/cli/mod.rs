@@ -11,6 +11,7 @@ pub mod run;
 mod validity;
 
 use crate::microcircuit::full::cpu::CpuKernel;
+use crate::microcircuit::full::gpu::KernelKind;
 pub use check::OverTolerance;
 use clap::{Parser, Subcommand};
 
@@ -80,6 +81,22 @@ fn cpu_kernel_parser() -> impl clap::builder::TypedValueParser<Value = CpuKernel
     })
 }
 
+/// `--gpu-kernel` of `run` and `check`: the full model's GPU kernel forced, or `None` for
+/// `auto` (the backend chooses by the adapter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuKernelArg(pub Option<KernelKind>);
+
+/// The parser of `--gpu-kernel` on `run` and `check`: `auto` or one of [`KernelKind::ALL`]'s
+/// names.
+fn gpu_kernel_parser() -> impl clap::builder::TypedValueParser<Value = GpuKernelArg> {
+    use clap::builder::TypedValueParser;
+    let names: Vec<&'static str> = std::iter::once("auto")
+        .chain(KernelKind::ALL.iter().map(|k| k.name()))
+        .collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| GpuKernelArg(KernelKind::forced(&name).expect("one of the listed names")))
+}
+
 #[cfg(test)]
 mod kernel_flag_tests {
     use super::*;
@@ -96,5 +113,12 @@ mod kernel_flag_tests {
         assert!(parser
             .parse_ref(&cmd, None, std::ffi::OsStr::new("fast"))
             .is_err());
+        let gpu = gpu_kernel_parser();
+        let parse = |name: &str| gpu.parse_ref(&cmd, None, std::ffi::OsStr::new(name));
+        assert_eq!(parse("auto").unwrap(), GpuKernelArg(None));
+        for k in KernelKind::ALL {
+            assert_eq!(parse(k.name()).unwrap(), GpuKernelArg(Some(k)));
+        }
+        assert!(parse("fused").is_err());
     }
 }

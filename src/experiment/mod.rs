@@ -17,7 +17,7 @@ use crate::config::{Config, InstanceSpec, ModelKind, Plan};
 use crate::gpu::{self, Gpu};
 use crate::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::microcircuit::full::cpu::{open_cpu, CpuKernel, State};
-use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions};
+use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions, KernelKind};
 use crate::microcircuit::steady::cpu::SteadyBackend;
 use crate::microcircuit::steady::gpu::SteadyGpuBackend;
 use crate::microcircuit::{init, self_prediction, Weights};
@@ -58,6 +58,9 @@ pub struct RunOptions {
     pub cpu_kernel: CpuKernel,
     /// GPU adapter: the first whose name contains this (case-insensitive).
     pub adapter: Option<String>,
+    /// The full model's GPU kernel, forced (`None`: chosen by the adapter); refused for the
+    /// steady model, which has one GPU kernel.
+    pub gpu_kernel: Option<KernelKind>,
     /// Start every instance from these weights instead of the configured initialisation.
     pub init_weights: Option<Weights<f64>>,
     pub record: RecordSpec,
@@ -334,8 +337,13 @@ pub fn open_backend(
     let gpu_options = GpuOptions {
         adapter: opts.adapter.clone(),
         record: opts.record.clone(),
+        kernel: opts.gpu_kernel,
         ..Default::default()
     };
+    ensure!(
+        full || opts.gpu_kernel.is_none(),
+        "--gpu-kernel applies to \"model\": \"full\" (the steady model has one GPU kernel)"
+    );
     let on_gpu = |gpu: Gpu| -> anyhow::Result<Box<dyn Backend + Send>> {
         Ok(match cfg.model {
             ModelKind::Full => Box::new(GpuBackend::with_gpu(gpu, batch, &gpu_options)?),

@@ -156,6 +156,40 @@ pub enum KernelKind {
 }
 
 impl KernelKind {
+    /// Every kernel, in the order `--gpu-kernel` lists them.
+    pub const ALL: [KernelKind; 4] = [
+        KernelKind::Serial,
+        KernelKind::Workgroup,
+        KernelKind::Phased,
+        KernelKind::Resident,
+    ];
+
+    /// The name `--gpu-kernel` takes: `serial`, `workgroup`, `phased`, `resident`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelKind::Serial => "serial",
+            KernelKind::Workgroup => "workgroup",
+            KernelKind::Phased => "phased",
+            KernelKind::Resident => "resident",
+        }
+    }
+
+    /// The kernel `--gpu-kernel NAME` forces: `None` for `auto` (the backend chooses by the
+    /// adapter), an error naming the allowed names for anything else.
+    pub fn forced(name: &str) -> Result<Option<KernelKind>, String> {
+        if name == "auto" {
+            return Ok(None);
+        }
+        KernelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .map(Some)
+            .ok_or_else(|| {
+                let names: Vec<&str> = KernelKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown `{name}`, allowed: auto, {}", names.join(", "))
+            })
+    }
+
     /// Alignment (words) of matrix rows and scratch vectors.
     fn align(self) -> usize {
         match self {
