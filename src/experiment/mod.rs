@@ -85,6 +85,22 @@ pub struct RunOptions {
     pub stop: Option<Arc<AtomicBool>>,
 }
 
+impl RunOptions {
+    /// Whether a stop was asked for (the flag `stop`, set by SIGINT/SIGTERM).
+    pub fn stop_asked(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    /// Seconds between checkpoints besides those at evaluation points
+    /// (`checkpoint_seconds`, 300 when not positive).
+    pub fn checkpoint_every(&self) -> f64 {
+        match self.checkpoint_seconds {
+            s if s > 0.0 => s,
+            _ => 300.0,
+        }
+    }
+}
+
 /// The run stopped on request after writing a checkpoint (or between two batches).
 #[derive(Debug)]
 pub struct Interrupted {
@@ -625,10 +641,7 @@ impl<'a> Runner<'a> {
 
     /// Whether a stop was asked for.
     fn stop_asked(&self) -> bool {
-        self.opts
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::SeqCst))
+        self.opts.stop_asked()
     }
 
     /// Stops the run: writes a checkpoint of the training state at `done` (recording whether
@@ -710,10 +723,7 @@ impl<'a> Runner<'a> {
             .iter()
             .map(|s| s.params.steps_per_pattern() as f64)
             .sum();
-        let every = match self.opts.checkpoint_seconds {
-            s if s > 0.0 => s,
-            _ => 300.0,
-        };
+        let every = self.opts.checkpoint_every();
         // the evaluation at the start, or the one a stop interrupted (redone first on resume,
         // followed by the checkpoint an evaluation point gets)
         if self.pending_eval {
@@ -872,9 +882,10 @@ impl<'a> Runner<'a> {
 /// the checkpoint.
 const CHUNK_SECONDS: f64 = 1.0;
 
-/// The number of patterns the next training call gets after `n` took `seconds`: as many as
-/// fit into [`CHUNK_SECONDS`] at that pace, at least 1, growing at most fourfold per call.
-fn next_cap(n: usize, seconds: f64) -> usize {
+/// The number of patterns (any model's units of training) the next training call gets after
+/// `n` took `seconds`: as many as fit into [`CHUNK_SECONDS`] at that pace, at least 1, growing
+/// at most fourfold per call.
+pub fn next_cap(n: usize, seconds: f64) -> usize {
     let fit = (CHUNK_SECONDS * n as f64 / seconds.max(1e-9)).floor();
     (fit.min((4 * n) as f64) as usize).max(1)
 }

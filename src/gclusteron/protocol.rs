@@ -155,6 +155,11 @@ pub struct TrainProgress {
 }
 
 impl TrainProgress {
+    /// Per instance, whether it still trains (draws minibatches): it has not converged.
+    pub fn active(&self) -> Vec<bool> {
+        self.converged_at.iter().map(Option::is_none).collect()
+    }
+
     /// The iterations instance `i` has trained (and drawn minibatches for): a converged one
     /// stopped `window` iterations after `converged_at`.
     pub fn trained(&self, i: usize, window: Option<usize>) -> usize {
@@ -260,12 +265,7 @@ impl<'a> Trainer<'a> {
                 Some(_) => 1,
                 None => (next_eval.min(iterations) - done).min(cap.max(1) - (done - first)),
             };
-            let active: Vec<bool> = self
-                .progress
-                .converged_at
-                .iter()
-                .map(Option::is_none)
-                .collect();
+            let active = self.progress.active();
             let rows = self.draws.next(steps, batch, &active);
             backend.train(steps, &rows)?;
             let done = done + steps;

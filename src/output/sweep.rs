@@ -143,16 +143,22 @@ impl SweepWriter {
         Ok(())
     }
 
+    /// The rows of `instances.csv` of batch `k` (as written) and the file's path.
+    fn batch_instance_rows(&self, k: usize) -> anyhow::Result<(String, PathBuf)> {
+        let path = self
+            .dir
+            .join(FOLDER)
+            .join(format!("batch_{k}.instances.csv"));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok((text, path))
+    }
+
     /// The rows of `instances.csv` of the finished batches, in order.
     pub fn instance_rows(&self) -> anyhow::Result<Vec<String>> {
         let mut rows = Vec::new();
         for k in 0..self.done.len() {
-            let path = self
-                .dir
-                .join(FOLDER)
-                .join(format!("batch_{k}.instances.csv"));
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let (text, _) = self.batch_instance_rows(k)?;
             rows.extend(text.lines().map(str::to_owned));
         }
         Ok(rows)
@@ -164,12 +170,7 @@ impl SweepWriter {
     pub fn outcomes(&self, plan: &Plan) -> anyhow::Result<Vec<Outcome>> {
         let mut out = Vec::new();
         for (k, range) in self.schedule.batches[..self.done.len()].iter().enumerate() {
-            let path = self
-                .dir
-                .join(FOLDER)
-                .join(format!("batch_{k}.instances.csv"));
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let (text, path) = self.batch_instance_rows(k)?;
             let specs = plan.instances.get(range.clone()).unwrap_or_default();
             if text.lines().count() != specs.len() {
                 bail!("{} does not hold the rows of batch {k}", path.display());

@@ -18,7 +18,6 @@ use crate::config::{Config, ModelKind, Plan};
 use crate::experiment::{count, Interrupted, Meter, RunOptions, Schedule, Units};
 use crate::output::{BatchRecord, BatchRows, Outcome, SweepWriter, Tables};
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
 /// A model the runner can run (see the module docs).
 pub trait Model {
@@ -119,8 +118,7 @@ pub fn sweep<M: Model>(
         record.seconds += t0.elapsed().as_secs_f64();
         writer.write_batch(k, &rows, record)?;
         crate::checkpoint::remove_checkpoints(out)?;
-        let stop = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
-        if stop && k + 1 < schedule.batches.len() {
+        if opts.stop_asked() && k + 1 < schedule.batches.len() {
             meter.abandon();
             return Err(Interrupted {
                 batch: k + 1,

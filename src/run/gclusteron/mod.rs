@@ -10,7 +10,7 @@ pub mod output;
 use super::Model;
 use crate::checkpoint;
 use crate::config::{Config, InstanceSpec, Plan};
-use crate::experiment::{BackendChoice, Interrupted, Meter, RunOptions, Schedule, Units};
+use crate::experiment::{self, BackendChoice, Interrupted, Meter, RunOptions, Schedule, Units};
 use crate::gclusteron::backend::{GcBackend, GcBatch, GcData, KernelAt};
 use crate::gclusteron::cpu::GcCpu;
 use crate::gclusteron::gpu::GcGpuBackend;
@@ -26,7 +26,6 @@ use crate::tasks::metrics::Metrics;
 use anyhow::{bail, ensure, Context};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -165,16 +164,6 @@ struct GcProgress {
     seconds: f64,
 }
 
-/// Wall seconds a training call should take at most: a stop is heard between calls.
-const CALL_SECONDS: f64 = 1.0;
-
-/// Iterations the next training call gets after `n` took `seconds`: as many as fit into
-/// [`CALL_SECONDS`] at that pace, at least 1, growing at most fourfold per call.
-fn next_cap(n: usize, seconds: f64) -> usize {
-    let fit = (CALL_SECONDS * n as f64 / seconds.max(1e-9)).floor();
-    (fit.min((4 * n.max(1)) as f64) as usize).max(1)
-}
-
 /// A G-clusteron sweep of `cfg` with the options `opts` (see the module docs).
 pub struct GClusteron<'a> {
     cfg: &'a Config,
@@ -233,13 +222,6 @@ impl<'a> GClusteron<'a> {
             eval_at_start: self.cfg.protocol.eval_at_start,
             converge_window: self.cfg.protocol.converge_window,
         }
-    }
-
-    fn stop_asked(&self) -> bool {
-        self.opts
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::SeqCst))
     }
 
     /// The checkpoint of batch `k` when the run resumes and one is there (one of an earlier
@@ -363,10 +345,7 @@ impl Model for GClusteron<'_> {
             }
             None => (Trainer::new(layout, schedule), 0.0),
         };
-        let every = match self.opts.checkpoint_seconds {
-            s if s > 0.0 => s,
-            _ => 300.0,
-        };
+        let every = self.opts.checkpoint_every();
         let started = Instant::now();
         let mut last_checkpoint = Instant::now();
         let mut cap = 1;
@@ -379,23 +358,18 @@ impl Model for GClusteron<'_> {
                 .sum()
         };
         while !trainer.finished() {
-            let active: Vec<bool> = trainer
-                .progress
-                .converged_at
-                .iter()
-                .map(Option::is_none)
-                .collect();
+            let active = trainer.progress.active();
             let t0 = Instant::now();
             let n = trainer.advance(backend.as_mut(), cap)?;
             if n > 0 {
-                cap = next_cap(n, t0.elapsed().as_secs_f64());
+                cap = experiment::next_cap(n, t0.elapsed().as_secs_f64());
             }
             meter.advance(n * count, unit_patterns(&active, n));
             if trainer.finished() {
                 break;
             }
             let seconds = seconds_before + started.elapsed().as_secs_f64();
-            if self.stop_asked() {
+            if self.opts.stop_asked() {
                 self.checkpoint(k, part, backend.as_mut(), &trainer.progress, seconds)?;
                 meter.abandon();
                 return Err(Interrupted {
