@@ -63,13 +63,15 @@ fn deviation(
 }
 
 /// Options selecting each kernel (with the device's default workgroup size; the phased one
-/// with 3 workgroups per instance, so that workgroups share the rows and entries).
+/// with 3 workgroups per instance, so that workgroups share the rows and entries). The register
+/// kernel runs networks with one hidden layer only (see [`backend_unless_too_big`]).
 fn all_kernels() -> Vec<GpuOptions> {
     [
         KernelKind::Workgroup,
         KernelKind::Serial,
         KernelKind::Phased,
         KernelKind::Resident,
+        KernelKind::Register,
     ]
     .into_iter()
     .map(|k| GpuOptions {
@@ -89,11 +91,28 @@ fn compare_with_cpu(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk) {
 }
 
 /// The backend, or `None` when `opts` forces the resident kernel and one instance of the shape
-/// does not fit the device's workgroup storage: then the error must say so, naming the shape
-/// and the limit.
+/// does not fit the device's workgroup storage, or the register kernel and the shape is not
+/// one it runs (one hidden layer, cells fitting a workgroup, a thread's words fitting
+/// registers): then the error must say so, naming the shape and the limit or rule.
 fn backend_unless_too_big(g: &Gpu, b: &Batch, opts: &GpuOptions) -> Option<GpuBackend> {
     match GpuBackend::with_gpu(g.clone(), b, opts) {
         Ok(be) => Some(be),
+        Err(e) if opts.kernel == Some(KernelKind::Register) => {
+            let msg = e.to_string();
+            println!("refused: {msg}");
+            assert!(
+                msg.contains(&format!(
+                    "the register kernel cannot run {}",
+                    b.shape.label()
+                )),
+                "{msg}"
+            );
+            assert!(
+                b.shape.n_layers() != 2 || b.shape.n_in() > 16 || b.shape.n_pyr(0) > 250,
+                "a shape the register kernel should run: {msg}"
+            );
+            None
+        }
         Err(e) if opts.kernel == Some(KernelKind::Resident) => {
             let limit = g.limits.max_compute_workgroup_storage_size;
             let msg = e.to_string();
@@ -352,9 +371,22 @@ fn noisy_training_agrees_with_the_cpu() {
 /// storage, else the backend refuses it naming the shape, the bytes and the limit.
 #[test]
 fn resident_kernel_agrees_with_the_cpu() {
+    forced_kernel_agrees_with_the_cpu(KernelKind::Resident);
+}
+
+/// The register kernel, forced, agrees with the CPU in f32 to 1e-5 relative RMS in weights and
+/// readouts on the resident test's cases ([2,3,2] softplus without bias, [4,120,3]: every
+/// pathway plastic, lag, reset_deltas, noise); [3,5,4,2] (two hidden layers) and [784,20,10]
+/// (a row of W_up0 too long for registers) are refused naming the shape and the rule.
+#[test]
+fn register_kernel_agrees_with_the_cpu() {
+    forced_kernel_agrees_with_the_cpu(KernelKind::Register);
+}
+
+fn forced_kernel_agrees_with_the_cpu(kind: KernelKind) {
     let Some(g) = device() else { return };
     let opts = GpuOptions {
-        kernel: Some(KernelKind::Resident),
+        kernel: Some(kind),
         ..Default::default()
     };
     println!(
@@ -362,6 +394,7 @@ fn resident_kernel_agrees_with_the_cpu() {
         g.label(),
         g.limits.max_compute_workgroup_storage_size
     );
+    let mut ran = 0;
     for (dims, bias, phi, t_pattern, patterns) in [
         (vec![2, 3, 2], false, Transfer::Softplus, 6.0, 3),
         (vec![3, 5, 4, 2], true, Transfer::Sigmoid, 6.0, 3),
@@ -392,10 +425,8 @@ fn resident_kernel_agrees_with_the_cpu() {
         let Some(d) = compare_with_cpu_dev(&g, &b, &train, &chunk(&shape, 3, 2, 62), &opts) else {
             continue;
         };
-        assert_eq!(
-            gpu_backend(&g, &b, &opts).kernel(),
-            (KernelKind::Resident, 1)
-        );
+        ran += 1;
+        assert_eq!(gpu_backend(&g, &b, &opts).kernel(), (kind, 1));
         assert!(
             d.weights <= 1e-5,
             "{}: weights {:e}",
@@ -409,6 +440,8 @@ fn resident_kernel_agrees_with_the_cpu() {
             d.readouts
         );
     }
+    // the register kernel runs [2,3,2] and [4,120,3]; the resident one at least those three
+    assert!(ran >= if kind == KernelKind::Register { 2 } else { 3 });
 }
 
 /// The default kernel of a CPU driver stays what it was (the resident kernel is for GPUs), and
@@ -473,6 +506,8 @@ fn window_length_does_not_change_the_numbers() {
     for (dims, kernel) in [
         (vec![4, 120, 3], Some(KernelKind::Resident)),
         (vec![3, 5, 2], Some(KernelKind::Resident)),
+        (vec![4, 120, 3], Some(KernelKind::Register)),
+        (vec![3, 5, 2], Some(KernelKind::Register)),
         (vec![3, 5, 2], None),
     ] {
         let shape = Shape::new(dims, true);
@@ -634,7 +669,8 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
         let r_all = all.train(&data).unwrap();
         let w_all = all.weights().unwrap();
         // the phased kernel runs the fused kernel's phases as dispatches, the resident kernel
-        // runs them on a copy in workgroup memory: the same numbers
+        // runs them on a copy in workgroup memory: the same numbers (the register kernel sums
+        // in another order, so only its own runs are compared bit for bit)
         match kernel {
             Some(KernelKind::Workgroup) => fused = Some((r_all.clone(), w_all.clone())),
             Some(KernelKind::Phased | KernelKind::Resident) => {
@@ -706,6 +742,7 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
 /// steps, values to f32 accuracy, over two chunks and pieces of two patterns (so samples do not
 /// start at the stream's start), with mixed clocks, noise and two hidden layers; evaluation
 /// records nothing, and taking the traces drains them.
+/// The register kernel (one hidden layer only) is checked the same way on [3,9,2].
 #[test]
 fn traces_match_the_cpu() {
     let Some(g) = device() else { return };
@@ -722,24 +759,48 @@ fn traces_match_the_cpu() {
         })
         .collect();
     let b = batch(&shape, Transfer::Sigmoid, params);
-    let chunks = [chunk(&shape, n, 3, 50), chunk(&shape, n, 2, 51)];
+    let two_layers: Vec<GpuOptions> = all_kernels()
+        .into_iter()
+        .filter(|o| o.kernel != Some(KernelKind::Register))
+        .collect();
+    traces_match_the_cpu_with(&g, &b, &two_layers);
+    let shape = Shape::new(vec![3, 9, 2], true);
+    let params = (0..n)
+        .map(|k| {
+            let mut p = varied(k);
+            p.eta_down = vec![0.1];
+            p
+        })
+        .collect();
+    let b = batch(&shape, Transfer::Sigmoid, params);
+    let register = GpuOptions {
+        kernel: Some(KernelKind::Register),
+        ..Default::default()
+    };
+    traces_match_the_cpu_with(&g, &b, &[register]);
+}
+
+fn traces_match_the_cpu_with(g: &Gpu, b: &Batch, kernels: &[GpuOptions]) {
+    let shape = &b.shape;
+    let n = b.len();
+    let chunks = [chunk(shape, n, 3, 50), chunk(shape, n, 2, 51)];
     for all in [false, true] {
         let record = RecordSpec {
             stride: 7,
             all_compartments: all,
         };
-        let mut cpu = CpuBackend::<f32>::new(&b, None, record.clone()).unwrap();
+        let mut cpu = CpuBackend::<f32>::new(b, None, record.clone()).unwrap();
         for c in &chunks {
             cpu.train(c).unwrap();
         }
         let want = cpu.take_traces();
-        for base in all_kernels() {
+        for base in kernels {
             let opts = GpuOptions {
                 record: record.clone(),
                 piece_patterns: Some(2),
-                ..base
+                ..base.clone()
             };
-            let mut gpu = gpu_backend(&g, &b, &opts);
+            let mut gpu = gpu_backend(g, b, &opts);
             for c in &chunks {
                 gpu.train(c).unwrap();
                 gpu.evaluate(c).unwrap();
@@ -754,7 +815,9 @@ fn traces_match_the_cpu() {
                     t.arrays.iter().map(|(n, w, _)| (n.clone(), *w)).collect()
                 };
                 assert_eq!(names(a), names(w), "{what}");
-                assert_eq!(a.arrays.len(), if all { 7 } else { 3 });
+                // u_out, u_tgt, r0, then u_p and u_i of each hidden layer
+                let hidden = shape.n_layers() - 1;
+                assert_eq!(a.arrays.len(), if all { 3 + 2 * hidden } else { 3 });
                 for ((name, _, va), (_, _, vw)) in a.arrays.iter().zip(&w.arrays) {
                     assert_eq!(va.len(), vw.len(), "{what} {name}");
                     let dev = rel_rms(va.iter().zip(vw));
@@ -777,11 +840,15 @@ fn evaluate_leaves_the_state_unchanged() {
         chunk(&shape, n, 3, 21),
         chunk(&shape, n, 2, 22),
     );
-    let resident = GpuOptions {
-        kernel: Some(KernelKind::Resident),
+    let forced = |kind| GpuOptions {
+        kernel: Some(kind),
         ..Default::default()
     };
-    for opts in [GpuOptions::default(), resident] {
+    for opts in [
+        GpuOptions::default(),
+        forced(KernelKind::Resident),
+        forced(KernelKind::Register),
+    ] {
         evaluate_leaves_the_state_unchanged_with(&g, &b, [&first, &eval, &second], &opts);
     }
 }
@@ -1098,14 +1165,16 @@ fn gpu_kernel_forced_on_check_and_run() {
             .output()
             .unwrap()
     };
-    let o = bin(&["check", &cfg, "--patterns", "3", "--gpu-kernel", "resident"]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(text.contains("ok: worst RMS deviation"), "{text}");
+    for kernel in ["resident", "register"] {
+        let o = bin(&["check", &cfg, "--patterns", "3", "--gpu-kernel", kernel]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{kernel}: {text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(text.contains("ok: worst RMS deviation"), "{kernel}: {text}");
+    }
     let out = dir.path().join("resident");
     let o = bin(&[
         "run",
@@ -1127,20 +1196,19 @@ fn gpu_kernel_forced_on_check_and_run() {
         serde_json::json!({"name": "mimic", "train_size": 4, "val_size": 2, "test_size": 2});
     let big_cfg = dir.path().join("big.json");
     std::fs::write(&big_cfg, big.to_string()).unwrap();
-    let o = bin(&[
-        "check",
-        big_cfg.to_str().unwrap(),
-        "--patterns",
-        "1",
-        "--gpu-kernel",
-        "resident",
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("resident") && err.contains("784-20-10"),
-        "{err}"
-    );
+    for kernel in ["resident", "register"] {
+        let o = bin(&[
+            "check",
+            big_cfg.to_str().unwrap(),
+            "--patterns",
+            "1",
+            "--gpu-kernel",
+            kernel,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(kernel) && err.contains("784-20-10"), "{err}");
+    }
     // the steady model has one GPU kernel
     let steady = format!(
         "{}/configs/yinyang_steady_smoke.json",

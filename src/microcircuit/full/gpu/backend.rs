@@ -3,6 +3,7 @@
 use super::kernel::{StepKernel, SERIAL, STEP};
 use super::layout::{window_steps, KernelKind, Layout};
 use super::pieces;
+use super::register;
 use super::resident;
 use super::serial::{step_source, Features};
 use crate::gpu::compute::{
@@ -39,7 +40,9 @@ pub struct GpuOptions {
     pub max_group: Option<usize>,
     /// At most this many patterns per instance per upload (`None`: as many as fit in 64 MiB).
     pub piece_patterns: Option<usize>,
-    /// Threads per workgroup (`None`: 8 on CPU drivers such as lavapipe, 64 on GPUs).
+    /// Threads per workgroup (`None`: 8 on CPU drivers such as lavapipe, 64 on GPUs). The
+    /// register kernel takes its threads per instance from the shape instead
+    /// (`register::threads`: hidden cells, bias column and outputs, rounded up to a power of 2).
     pub workgroup_size: Option<usize>,
     /// Integrator kernel (`None`: chosen from the device, see [`GpuBackend::with_gpu`]).
     pub kernel: Option<KernelKind>,
@@ -154,7 +157,11 @@ impl Program {
     fn new(batch: &Batch, wg: usize, kind: KernelKind, tiles: usize, record_width: usize) -> Self {
         let layout = Layout::new(&batch.shape, batch.phi, wg, kind);
         let tiles = if kind == KernelKind::Phased { tiles } else { 1 };
-        let threads = wg * tiles;
+        // the register kernel's threads per instance follow from the shape
+        let threads = match kind {
+            KernelKind::Register => register::threads(&batch.shape),
+            _ => wg * tiles,
+        };
         let record_trips = match record_width {
             0 => 0,
             w => layout.record_trips_per_step(threads, w),
@@ -187,6 +194,18 @@ impl Program {
                     layout,
                 }
             }
+            KernelKind::Register => {
+                let body = register::source(&layout);
+                Program {
+                    train: body.clone(),
+                    eval: body,
+                    entries: &["main"],
+                    tiles,
+                    threads,
+                    step_trips: register::step_trips(&layout) + record_trips,
+                    layout,
+                }
+            }
             KernelKind::Serial => {
                 let train = step_source(&layout, &Features::training(batch));
                 let eval = step_source(&layout, &Features::evaluation(batch.shape.n_layers()));
@@ -209,6 +228,7 @@ impl Program {
     fn need(&self) -> u64 {
         let io = match self.layout.kernel {
             KernelKind::Resident => resident::io_trips(&self.layout, self.threads),
+            KernelKind::Register => register::io_trips(&self.layout),
             _ => 0,
         };
         self.step_trips + 2 * self.layout.loop_trips_per_pattern(self.threads) + io
@@ -476,6 +496,13 @@ impl GpuBackend {
             gpu.label()
         );
         let storage = gpu.limits.max_compute_workgroup_storage_size;
+        if opts.kernel == Some(KernelKind::Register) {
+            let max_threads = gpu
+                .limits
+                .max_compute_invocations_per_workgroup
+                .min(gpu.limits.max_compute_workgroup_size_x);
+            register::check(&batch.shape, max_threads as usize)?;
+        }
         let program = match opts.kernel {
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
             Some(kind) => new(kind),
@@ -529,7 +556,10 @@ impl GpuBackend {
             .max(trace_words) as u64
             * 4;
         let instances_per_workgroup = match layout.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => 1,
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => 1,
             KernelKind::Serial => wg as u64,
         };
         let mut per_group = (max_binding / widest)
@@ -932,9 +962,10 @@ impl pieces::InPieces for GpuBackend {
             Mode::Eval => (&io.eval, &self.kernel.eval),
         };
         let workgroups = match self.layout.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
-                [self.tiles, g.len]
-            }
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => [self.tiles, g.len],
             KernelKind::Serial => [g.len.div_ceil(self.layout.wg), 1],
         };
         // windows of the instances' step streams; each instance stops at its own end

@@ -153,24 +153,33 @@ pub enum KernelKind {
     /// window's ends, `workgroupBarrier()` between the phases. For GPUs, where the instance's
     /// state fits `max_compute_workgroup_storage_size`.
     Resident,
+    /// `register.wgsl` (generated per shape by the `register` module): networks with one
+    /// hidden layer, one workgroup per instance whose thread i owns hidden cell i (its soma,
+    /// its rows of `W_up0`, `W_down0`, `W_pi0` and its columns of `W_ip0`, `W_up1`, with Δ) in
+    /// registers for a whole dispatch window; row sums over the hidden cells by a fixed-order
+    /// tree in workgroup memory. For GPUs (docs/gpu.md section 3.1); only when forced.
+    Register,
 }
 
 impl KernelKind {
     /// Every kernel, in the order `--gpu-kernel` lists them.
-    pub const ALL: [KernelKind; 4] = [
+    pub const ALL: [KernelKind; 5] = [
         KernelKind::Serial,
         KernelKind::Workgroup,
         KernelKind::Phased,
         KernelKind::Resident,
+        KernelKind::Register,
     ];
 
-    /// The name `--gpu-kernel` takes: `serial`, `workgroup`, `phased`, `resident`.
+    /// The name `--gpu-kernel` takes: `serial`, `workgroup`, `phased`, `resident`,
+    /// `register`.
     pub fn name(self) -> &'static str {
         match self {
             KernelKind::Serial => "serial",
             KernelKind::Workgroup => "workgroup",
             KernelKind::Phased => "phased",
             KernelKind::Resident => "resident",
+            KernelKind::Register => "register",
         }
     }
 
@@ -193,7 +202,10 @@ impl KernelKind {
     /// Alignment (words) of matrix rows and scratch vectors.
     fn align(self) -> usize {
         match self {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => 1,
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => 1,
             KernelKind::Serial => 4,
         }
     }
@@ -202,7 +214,10 @@ impl KernelKind {
     /// `vec4`s (8 words).
     fn state_align(self) -> usize {
         match self {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => 1,
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => 1,
             KernelKind::Serial => 8,
         }
     }
@@ -402,9 +417,10 @@ impl Layout {
     /// and 4 words further.
     pub fn w_word(&self, w: usize, delta: bool) -> usize {
         match self.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
-                w + usize::from(delta) * self.w_total
-            }
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => w + usize::from(delta) * self.w_total,
             KernelKind::Serial => 8 * (w / 4) + w % 4 + usize::from(delta) * 4,
         }
     }
@@ -413,7 +429,10 @@ impl Layout {
     /// `2·w_total` where W and Δ are interleaved (serial kernel).
     pub fn weight_words(&self) -> usize {
         match self.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => self.w_total,
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => self.w_total,
             KernelKind::Serial => 2 * self.w_total,
         }
     }
@@ -473,7 +492,10 @@ impl Layout {
     pub fn loop_trips_per_pattern(&self, threads: usize) -> u64 {
         let n_out = self.shape.n_out();
         match self.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => {
                 let per_thread = |k: usize| k.div_ceil(threads) as u64 + 2;
                 per_thread(2 * n_out) + per_thread(self.w_total) + 8 * self.shape.n_layers() as u64
             }
@@ -508,9 +530,10 @@ impl Layout {
         let (n_in, n_out) = (self.shape.n_in(), self.shape.n_out());
         match self.kernel {
             // somas written where they are updated, u_tgt and r_0 in loops of their own
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
-                (n_out.div_ceil(threads) + n_in.div_ceil(threads)) as u64 + 4
-            }
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => (n_out.div_ceil(threads) + n_in.div_ceil(threads)) as u64 + 4,
             // a scalar copy loop per array, a loop over the hidden layers
             KernelKind::Serial => (width + 3 * (2 + 2 * self.shape.n_layers())) as u64,
         }
@@ -526,6 +549,7 @@ impl Layout {
         // the resident kernel copies the state in and out once per window
         let io = match self.kernel {
             KernelKind::Resident => super::resident::io_trips(self, threads),
+            KernelKind::Register => super::register::io_trips(self),
             _ => 0,
         };
         let room = LOOP_BUDGET.saturating_sub(2 * pattern + io);
@@ -730,7 +754,7 @@ pub fn window_steps(
     w_total: usize,
 ) -> usize {
     let budget_window = budget_window.max(1);
-    if cpu_driver || kind != KernelKind::Resident {
+    if cpu_driver || !matches!(kind, KernelKind::Resident | KernelKind::Register) {
         return budget_window;
     }
     let want = GPU_WINDOW_PATTERNS.saturating_mul(max_steps.max(1));
