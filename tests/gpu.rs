@@ -64,9 +64,10 @@ fn deviation(
 
 /// Options selecting each kernel (with the device's default workgroup size; the phased one
 /// with 3 workgroups per instance, so that workgroups share the rows and entries). The register
-/// kernel runs networks with one hidden layer only (see [`backend_unless_too_big`]).
+/// kernel runs networks with one hidden layer only (see [`backend_unless_too_big`]); it comes
+/// twice, with subgroup sums where the device has them and with its workgroup-memory tree.
 fn all_kernels() -> Vec<GpuOptions> {
-    [
+    let mut all: Vec<GpuOptions> = [
         KernelKind::Workgroup,
         KernelKind::Serial,
         KernelKind::Phased,
@@ -79,7 +80,18 @@ fn all_kernels() -> Vec<GpuOptions> {
         tiles: (k == KernelKind::Phased).then_some(3),
         ..Default::default()
     })
-    .collect()
+    .collect();
+    all.push(register_tree());
+    all
+}
+
+/// The register kernel with its column sums through the workgroup-memory tree.
+fn register_tree() -> GpuOptions {
+    GpuOptions {
+        kernel: Some(KernelKind::Register),
+        no_subgroups: true,
+        ..Default::default()
+    }
 }
 
 /// Trains `chunks` on the GPU (every kernel) and on the CPU in f32 and f64, then checks
@@ -371,24 +383,41 @@ fn noisy_training_agrees_with_the_cpu() {
 /// storage, else the backend refuses it naming the shape, the bytes and the limit.
 #[test]
 fn resident_kernel_agrees_with_the_cpu() {
-    forced_kernel_agrees_with_the_cpu(KernelKind::Resident);
+    forced_kernel_agrees_with_the_cpu(&GpuOptions {
+        kernel: Some(KernelKind::Resident),
+        ..Default::default()
+    });
 }
 
 /// The register kernel, forced, agrees with the CPU in f32 to 1e-5 relative RMS in weights and
 /// readouts on the resident test's cases ([2,3,2] softplus without bias, [4,120,3]: every
 /// pathway plastic, lag, reset_deltas, noise); [3,5,4,2] (two hidden layers) and [784,20,10]
 /// (a row of W_up0 too long for registers) are refused naming the shape and the rule.
+/// Both ways of summing columns: subgroup operations where the device has them (lavapipe
+/// does), the workgroup-memory tree otherwise or when asked.
 #[test]
 fn register_kernel_agrees_with_the_cpu() {
-    forced_kernel_agrees_with_the_cpu(KernelKind::Register);
-}
-
-fn forced_kernel_agrees_with_the_cpu(kind: KernelKind) {
     let Some(g) = device() else { return };
-    let opts = GpuOptions {
-        kernel: Some(kind),
+    let default = GpuOptions {
+        kernel: Some(KernelKind::Register),
         ..Default::default()
     };
+    let subgroups = g.device.features().contains(wgpu::Features::SUBGROUP);
+    println!("{}: subgroups {subgroups}", g.label());
+    let small = batch(
+        &Shape::new(vec![4, 120, 3], true),
+        Transfer::Sigmoid,
+        vec![InstanceParams::reference(2)],
+    );
+    assert_eq!(gpu_backend(&g, &small, &default).subgroup_sums(), subgroups);
+    assert!(!gpu_backend(&g, &small, &register_tree()).subgroup_sums());
+    forced_kernel_agrees_with_the_cpu(&default);
+    forced_kernel_agrees_with_the_cpu(&register_tree());
+}
+
+fn forced_kernel_agrees_with_the_cpu(opts: &GpuOptions) {
+    let Some(g) = device() else { return };
+    let kind = opts.kernel.expect("a forced kernel");
     println!(
         "{}: max_compute_workgroup_storage_size {}",
         g.label(),
@@ -422,11 +451,11 @@ fn forced_kernel_agrees_with_the_cpu(kind: KernelKind) {
             .collect();
         let b = batch(&shape, phi, params);
         let train = [chunk(&shape, 3, patterns, 60), chunk(&shape, 3, 1, 61)];
-        let Some(d) = compare_with_cpu_dev(&g, &b, &train, &chunk(&shape, 3, 2, 62), &opts) else {
+        let Some(d) = compare_with_cpu_dev(&g, &b, &train, &chunk(&shape, 3, 2, 62), opts) else {
             continue;
         };
         ran += 1;
-        assert_eq!(gpu_backend(&g, &b, &opts).kernel(), (kind, 1));
+        assert_eq!(gpu_backend(&g, &b, opts).kernel(), (kind, 1));
         assert!(
             d.weights <= 1e-5,
             "{}: weights {:e}",
@@ -777,7 +806,7 @@ fn traces_match_the_cpu() {
         kernel: Some(KernelKind::Register),
         ..Default::default()
     };
-    traces_match_the_cpu_with(&g, &b, &[register]);
+    traces_match_the_cpu_with(&g, &b, &[register, register_tree()]);
 }
 
 fn traces_match_the_cpu_with(g: &Gpu, b: &Batch, kernels: &[GpuOptions]) {
@@ -848,6 +877,7 @@ fn evaluate_leaves_the_state_unchanged() {
         GpuOptions::default(),
         forced(KernelKind::Resident),
         forced(KernelKind::Register),
+        register_tree(),
     ] {
         evaluate_leaves_the_state_unchanged_with(&g, &b, [&first, &eval, &second], &opts);
     }

@@ -46,6 +46,10 @@ pub struct GpuOptions {
     pub workgroup_size: Option<usize>,
     /// Integrator kernel (`None`: chosen from the device, see [`GpuBackend::with_gpu`]).
     pub kernel: Option<KernelKind>,
+    /// Never use subgroup operations: the register kernel then sums its columns through its
+    /// workgroup-memory tree even where the device has `Features::SUBGROUP` (tests run both
+    /// ways on lavapipe, which has it).
+    pub no_subgroups: bool,
     /// Workgroups per instance of the phased kernel (`None`: from the device, see
     /// [`GpuBackend::with_gpu`]).
     pub tiles: Option<usize>,
@@ -116,6 +120,8 @@ pub struct GpuBackend {
     filters_checked: bool,
     /// GPU time of the training passes, once [`GpuBackend::time_device`] has asked for it.
     timing: Option<Timing>,
+    /// The register kernel sums its columns with subgroup operations.
+    subgroup_sums: bool,
 }
 
 /// Timestamp queries around every compute pass of a training piece
@@ -157,11 +163,7 @@ impl Program {
     fn new(batch: &Batch, wg: usize, kind: KernelKind, tiles: usize, record_width: usize) -> Self {
         let layout = Layout::new(&batch.shape, batch.phi, wg, kind);
         let tiles = if kind == KernelKind::Phased { tiles } else { 1 };
-        // the register kernel's threads per instance follow from the shape
-        let threads = match kind {
-            KernelKind::Register => register::threads(&batch.shape),
-            _ => wg * tiles,
-        };
+        let threads = wg * tiles;
         let record_trips = match record_width {
             0 => 0,
             w => layout.record_trips_per_step(threads, w),
@@ -194,18 +196,7 @@ impl Program {
                     layout,
                 }
             }
-            KernelKind::Register => {
-                let body = register::source(&layout);
-                Program {
-                    train: body.clone(),
-                    eval: body,
-                    entries: &["main"],
-                    tiles,
-                    threads,
-                    step_trips: register::step_trips(&layout) + record_trips,
-                    layout,
-                }
-            }
+            KernelKind::Register => Self::register(batch, wg, record_width, None),
             KernelKind::Serial => {
                 let train = step_source(&layout, &Features::training(batch));
                 let eval = step_source(&layout, &Features::evaluation(batch.shape.n_layers()));
@@ -219,6 +210,27 @@ impl Program {
                     layout,
                 }
             }
+        }
+    }
+
+    /// The register kernel's program: its column sums by subgroup operations where `subgroup`
+    /// gives the device's smallest subgroup size, else by the workgroup-memory tree.
+    fn register(batch: &Batch, wg: usize, record_width: usize, subgroup: Option<u32>) -> Self {
+        let layout = Layout::new(&batch.shape, batch.phi, wg, KernelKind::Register);
+        let threads = register::threads(&batch.shape);
+        let record_trips = match record_width {
+            0 => 0,
+            w => layout.record_trips_per_step(threads, w),
+        };
+        let body = register::source(&layout, subgroup.is_some());
+        Program {
+            train: body.clone(),
+            eval: body,
+            entries: &["main"],
+            tiles: 1,
+            threads,
+            step_trips: register::step_trips(&layout, subgroup) + record_trips,
+            layout,
         }
     }
 
@@ -503,7 +515,12 @@ impl GpuBackend {
                 .min(gpu.limits.max_compute_workgroup_size_x);
             register::check(&batch.shape, max_threads as usize)?;
         }
+        // the register kernel sums columns with subgroup operations where the device has them
+        let subgroup = (gpu.device.features().contains(wgpu::Features::SUBGROUP)
+            && !opts.no_subgroups)
+            .then_some(gpu.info.subgroup_min_size.max(1));
         let program = match opts.kernel {
+            Some(KernelKind::Register) => Program::register(batch, wg, record_width, subgroup),
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
             Some(kind) => new(kind),
             None => {
@@ -526,6 +543,7 @@ impl GpuBackend {
             batch.shape.label(),
             program.need()
         );
+        let subgroup_sums = program.layout.kernel == KernelKind::Register && subgroup.is_some();
         let kernel = StepKernel::new(&gpu, wg, &program.train, &program.eval, program.entries)?;
         let Program {
             layout,
@@ -625,6 +643,7 @@ impl GpuBackend {
             filter_start: batch.params.iter().map(|p| p.filter_start).collect(),
             filters_checked: false,
             timing: None,
+            subgroup_sums,
         })
     }
 
@@ -691,6 +710,12 @@ impl GpuBackend {
     /// The kernel that runs the batch and its workgroups per instance (phased kernel; else 1).
     pub fn kernel(&self) -> (KernelKind, usize) {
         (self.layout.kernel, self.tiles)
+    }
+
+    /// Whether the register kernel runs and sums its columns with subgroup operations (where
+    /// the device has `Features::SUBGROUP` and [`GpuOptions::no_subgroups`] is not set).
+    pub fn subgroup_sums(&self) -> bool {
+        self.subgroup_sums
     }
 
     /// Starts timing the training passes on the device with timestamp queries (from here on,

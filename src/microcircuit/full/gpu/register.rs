@@ -1,14 +1,16 @@
 //! The register-resident kernel ([`KernelKind::Register`]) for networks with one hidden layer:
 //! `register.wgsl` with the shape's sizes, state offsets and workgroup arrays prepended as
-//! literals (docs/gpu.md section 3.1).
+//! literals and one of two ways to sum columns over the threads appended:
+//! `register_subgroup.wgsl` (`subgroupAdd`, where the device has `Features::SUBGROUP`) or
+//! `register_tree.wgsl` (a fixed-order tree in workgroup memory). docs/gpu.md section 3.1.
 //!
 //! One workgroup of [`threads`] threads per instance; thread i owns hidden pyramidal cell i
 //! (its soma, its rows of `W_up0` (bias column included), `W_down0` and `W_pi0`, and column i
 //! of `W_ip0` and `W_up1`, each entry with its Δ), one thread the bias column, and one thread
 //! per output k interneuron k and output cell k. These values stay in the threads' private
 //! variables (registers) for a whole dispatch window; the only words that cross threads are
-//! the 2·n_out rows of partial sums `W_ip0·φ(u^P)` and `W_up1·φ(u^P)` (summed by a
-//! fixed-order tree in workgroup memory, so an instance's numbers do not depend on its batch),
+//! the partial sums of the 2·n_out rows `W_ip0·φ(u^P)` and `W_up1·φ(u^P)` (added in an
+//! order fixed for the device, so an instance's numbers do not depend on its batch),
 //! the 2·n_out rates `φ(u^I)`, `φ(u^P_out)` and the 2·n_out errors `e_ip`, `e_up` of the
 //! output layer. The arithmetic and its order per value are MODEL.md §3's: dendrites, `du`
 //! and `e` from the state at time t; `W += dt·η·Δ` with the old Δ, then
@@ -26,8 +28,12 @@ use super::layout::{
 use crate::microcircuit::Shape;
 use anyhow::ensure;
 
-/// The kernel body without its per-shape prelude.
+/// The kernel body without its per-shape prelude and its column sums.
 const REGISTER: &str = include_str!("register.wgsl");
+/// The column sums and entry point with subgroup operations.
+const SUBGROUP_SUMS: &str = include_str!("register_subgroup.wgsl");
+/// The column sums and entry point through a tree in workgroup memory.
+const TREE_SUMS: &str = include_str!("register_tree.wgsl");
 
 /// Most threads per instance (one workgroup): 256 is what WebGPU guarantees
 /// (`max_compute_invocations_per_workgroup`).
@@ -84,13 +90,12 @@ pub(crate) fn check(shape: &Shape, max_threads: usize) -> anyhow::Result<()> {
 
 /// The kernel body for `layout` (a [`KernelKind::Register`] layout of a shape [`check`]
 /// accepts): the thread count, the shape and the state offsets as literals, the workgroup
-/// arrays, then `register.wgsl`.
-pub(crate) fn source(layout: &Layout) -> String {
+/// arrays, `register.wgsl`, then the column sums by `subgroups` or by the tree.
+pub(crate) fn source(layout: &Layout, subgroups: bool) -> String {
     debug_assert_eq!(layout.kernel, KernelKind::Register);
     let shape = &layout.shape;
     let t = threads(shape);
     let (h, o, n_in) = (shape.n_pyr(0), shape.n_out(), shape.n_in());
-    let levels = t.trailing_zeros();
     let consts = [
         ("RT", t),
         ("RH", h),
@@ -98,7 +103,6 @@ pub(crate) fn source(layout: &Layout) -> String {
         ("RO", o),
         ("RI", n_in),
         ("RN0", shape.with_bias(n_in)),
-        ("RLEVELS", levels as usize),
         ("RS_W_TOTAL", layout.header_word(H_W_TOTAL)),
         ("RS_W_UP0", layout.layer_word(0, L_W_UP)),
         ("RS_W_DOWN0", layout.layer_word(0, L_W_DOWN)),
@@ -125,26 +129,27 @@ pub(crate) fn source(layout: &Layout) -> String {
     out += &format!("var<workgroup> red: array<f32, {}>;\n", 2 * o * t);
     out += &format!("var<workgroup> rates: array<f32, {}>;\n", 2 * o);
     out += &format!("var<workgroup> errs: array<f32, {}>;\n", 2 * o);
-    out + REGISTER
+    out += REGISTER;
+    out + if subgroups { SUBGROUP_SUMS } else { TREE_SUMS }
 }
 
 /// Upper bound of the loop iterations one thread runs per step (every loop of `euler_step`
 /// counted with two extra trips, as [`Layout::workgroup_trips_per_step`] counts them; the
-/// trace's loop over r_0 included).
-pub(crate) fn step_trips(layout: &Layout) -> u64 {
+/// trace's loop over r_0 included), with the column sums by subgroups of at least
+/// `subgroup` lanes, or by the tree (`None`).
+pub(crate) fn step_trips(layout: &Layout, subgroup: Option<u32>) -> u64 {
     let shape = &layout.shape;
     let (n_in, o) = (shape.n_in() as u64, shape.n_out() as u64);
-    let levels = u64::from(threads(shape).trailing_zeros());
-    // r_0 filter, partial sums, tree (levels × the 2·n_out rows), v_B, rates and v_A,
-    // plasticity of the row of W_up0, of W_pi0/W_down0, of the columns, the trace's r_0
-    (n_in + 2)
-        + (o + 2)
-        + (levels + 2) * (2 * o + 2)
-        + (n_in + 2)
-        + (o + 2)
-        + (n_in + 2)
-        + 2 * (o + 2)
-        + (n_in + 2)
+    let t = threads(shape) as u64;
+    let sums = match subgroup {
+        // products, then each of the 2·n_out rows adds at most t/subgroup partials
+        Some(m) => (o + 2) + 2 * o * (t.div_ceil(u64::from(m.max(1))) + 2),
+        // products, then per level of the tree the 2·n_out rows
+        None => (o + 2) + (u64::from(t.trailing_zeros()) + 2) * (2 * o + 2),
+    };
+    // r_0 filter, sums, v_B, rates and v_A, plasticity of the row of W_up0, of W_pi0/W_down0,
+    // of the columns, the trace's r_0
+    (n_in + 2) + sums + (n_in + 2) + (o + 2) + (n_in + 2) + 2 * (o + 2) + (n_in + 2)
 }
 
 /// Upper bound of the loop iterations one thread spends per window on reading its values in
@@ -211,9 +216,14 @@ mod tests {
 
     #[test]
     fn source_validates_for_each_supported_shape() {
-        for (dims, bias) in [(vec![2, 3, 2], false), (vec![4, 120, 3], true)] {
+        for (dims, bias, subgroups) in [
+            (vec![2, 3, 2], false, false),
+            (vec![4, 120, 3], true, false),
+            (vec![4, 120, 3], true, true),
+        ] {
             let lay = layout(&dims, bias);
-            let src = source(&lay);
+            let src = source(&lay, subgroups);
+            assert_eq!(src.contains("subgroupAdd("), subgroups);
             let t = threads(&lay.shape);
             assert!(src.contains(&format!("const RT: u32 = {t}u;")));
             assert!(src.contains(&format!(
@@ -232,7 +242,10 @@ mod tests {
         }
         // [4,120,3] on lavapipe: a window of about 400 steps fits llvmpipe's loop budget
         let yy = layout(&[4, 120, 3], true);
-        let window = yy.steps_per_dispatch(1000, step_trips(&yy), threads(&yy.shape));
+        let window = yy.steps_per_dispatch(1000, step_trips(&yy, None), threads(&yy.shape));
+        assert!(window >= 300, "{window}");
+        // with subgroups of 8 lanes (lavapipe) each row adds up to 16 partials
+        let window = yy.steps_per_dispatch(1000, step_trips(&yy, Some(8)), threads(&yy.shape));
         assert!(window >= 300, "{window}");
     }
 }

@@ -3,10 +3,15 @@
 // soma of an instance held in the private variables (registers) of the thread that owns it
 // for a whole dispatch window (docs/gpu.md section 3.1). One workgroup of RT threads per
 // instance (workgroup_id.y); the host (`register.rs`) prepends the shape as literals (RT, RH,
-// RC, RO, RI, RN0, RBIAS, RLEVELS, the state offsets RS_*) and the workgroup arrays:
-//   red:   2 RO rows of RT partial sums (W_ip0 phi(u^P) and W_up1 phi(u^P), reduced by a tree)
+// RC, RO, RI, RN0, RBIAS, the state offsets RS_*) and the workgroup arrays:
+//   red:   2 RO rows of RT words for the partial sums of W_ip0 phi(u^P) and W_up1 phi(u^P)
 //   rates: phi(u^I) then phi(u^P_out) (RO + RO words)
 //   errs:  e_ip then e_up of the output layer (RO + RO words)
+// and appends one of two ways to sum the columns, each with the entry point `main`:
+// `register_subgroup.wgsl` (subgroupAdd per subgroup, the partials summed in subgroup order;
+// where the device has Features::SUBGROUP) or `register_tree.wgsl` (a fixed-order tree over the
+// RT slots in workgroup memory, one barrier per level). Either way an instance's sums do not
+// depend on its batch.
 //
 // Ownership (thread tid):
 //   tid < RH:            hidden pyramidal cell i = tid: its soma, row i of W_up0 (RN0 = n_in +
@@ -17,18 +22,17 @@
 // Every thread filters the stimulus r_0 itself (the same arithmetic, the same bits).
 //
 // One step (all values from the state at time t, MODEL.md section 3):
-//   1. r_0 += dt/tau0 (x - r_0); column owners write W_ip0[k,i] r_i and W_up1[k,i] r_i to
-//      `red`, owners write phi(u^I_k), phi(u^P_out k) to `rates`; barrier; the rows of `red` are
-//      summed by a fixed-order tree over the RT slots (RLEVELS levels, one barrier each), so the
-//      sums do not depend on the batch;
+//   1. r_0 += dt/tau0 (x - r_0); owners write phi(u^I_k), phi(u^P_out k) to `rates`;
+//      `column_sums` sums W_ip0[k,i] r_i and W_up1[k,i] r_i over the columns i (barrier
+//      included), `column_sum(k)` returns row k's sum;
 //   2. hidden cell i: v_B = W_up0[i] pre0, v_A = W_down0[i] phi(u^P_out) + W_pi0[i] phi(u^I),
 //      du, e_up, e_pi, e_down (own row, registers); owner k: v_D, v_B of the output from the
 //      tree's sums, du^I, du^P_out, e_ip, e_up (written to `errs`); barrier;
 //   3. plasticity of every owned entry: W += dt eta Delta (old Delta), then
 //      Delta += dt/tau_w (e r - Delta), or Delta = 0 after the last step of a training pattern
 //      with reset_deltas; u += du; readout sums; trace sample.
-// Step t+1 writes `red` and `rates` only after every thread passed step t's second barrier,
-// after which nothing of step t reads them (hidden threads keep the rates of step 2 in
+// Step t+1 writes `red` and `rates` only after every thread passed step t's last barrier
+// but one, after which nothing of step t reads them (hidden threads keep the rates of step 2 in
 // registers for step 3); `errs` are written after step t+1's first barrier. So two barriers
 // plus the tree's per step, no double buffer.
 //
@@ -276,25 +280,12 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     } else if column {
         rc = b;
     }
-    for (var k = 0u; k < RO; k++) {
-        red[k * RT + tid] = w_ip[k] * rc;
-        red[(RO + k) * RT + tid] = w_out[k] * rc;
-    }
     if owner {
         u_tgt = u_tgt + k0 * (patterns[xo + RI + k_own] - u_tgt);
         rates[k_own] = phi(u);
         rates[RO + k_own] = phi(u_out);
     }
-    workgroupBarrier();
-    // the tree: slot i += slot i + h for h = RT/2, ..., 1 (fixed order)
-    for (var h = RT / 2u; h > 0u; h >>= 1u) {
-        if tid < h {
-            for (var k = 0u; k < 2u * RO; k++) {
-                red[k * RT + tid] += red[k * RT + tid + h];
-            }
-        }
-        workgroupBarrier();
-    }
+    column_sums(rc);
     // 2. dendrites, soma increments, errors
     let dt = par(P_DT);
     let gl = par(P_GL);
@@ -334,9 +325,9 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     if owner {
         let k = k_own;
         let gsom = par(P_GSOM);
-        let vd = red[k * RT];
+        let vd = column_sum(k);
         du = dt * (-gl * u + par(P_GD) * (vd - u) + gsom * (u_out - u));
-        let vbo = red[(RO + k) * RT];
+        let vbo = column_sum(RO + k);
         let g_nudge = select(0.0, gsom, train);
         du_out = dt * (-gl * u_out + gb * (vbo - u_out) + g_nudge * (u_tgt - u_out));
         if noisy {
@@ -425,14 +416,13 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     }
 }
 
-// Register: one workgroup (y) per instance runs the window of stream steps on the values its
-// threads own.
-@compute @workgroup_size(RT)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    begin(wg.y, lid);
+// One workgroup per instance (`main`, appended, calls this with workgroup_id.y and the
+// local invocation index) runs the window of stream steps on the values its threads own.
+fn run(instance: u32, thread: u32) {
+    begin(instance, thread);
     var step = vec2<u32>(counters[2u * inst], counters[2u * inst + 1u]);
     // from uniform values only (the barriers below need uniform control flow)
-    let p_steps = table[table[H_PARAMS] + wg.y * table[H_PARAMS_STRIDE] + P_STEPS];
+    let p_steps = table[table[H_PARAMS] + instance * table[H_PARAMS_STRIDE] + P_STEPS];
     let t_end = min(disp.t_end, disp.n_patterns * p_steps);
     if disp.t_begin >= t_end {
         return;
