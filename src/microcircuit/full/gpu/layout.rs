@@ -718,13 +718,15 @@ pub const GPU_WINDOW_WEIGHT_STEPS: u64 = 1 << 36;
 /// Stream steps per dispatch window of kernel `kind` (a pure function of its arguments, so that
 /// the backend and its tests agree).
 ///
-/// * **CPU drivers** and every kernel other than the resident one: `budget_window`, the window
-///   [`Layout::steps_per_dispatch`] derives from llvmpipe's loop limit ([`LOOP_BUDGET`]; a
-///   longer window would be cut short silently on lavapipe); on GPUs the other kernels move W
-///   and Δ through global memory at every step anyway, so their windows stay as they were.
-/// * **The resident kernel on a GPU**: [`GPU_WINDOW_PATTERNS`] (16) patterns of the slowest
-///   instance (`max_steps` steps each), since W and Δ cross global memory once per window
-///   (2·4·(state_len + scratch_len) bytes per instance per window), capped so that one dispatch
+/// * **CPU drivers** and every kernel other than the resident and register ones:
+///   `budget_window`, the window [`Layout::steps_per_dispatch`] derives from llvmpipe's loop
+///   limit ([`LOOP_BUDGET`]; a longer window would be cut short silently on lavapipe); on GPUs
+///   the other kernels move W and Δ through global memory at every step anyway, so their
+///   windows stay as they were.
+/// * **The resident and register kernels on a GPU**: [`GPU_WINDOW_PATTERNS`] (16) patterns of
+///   the slowest instance (`max_steps` steps each), since W and Δ cross global memory once per
+///   window (resident: 2·4·(state_len + scratch_len) bytes per instance per window; register:
+///   W, Δ, somas, filters and readout sums, a little less), capped so that one dispatch
 ///   of `instances` instances with `w_total` weights each runs at most
 ///   [`GPU_WINDOW_WEIGHT_STEPS`] weight-steps, and never shorter than `budget_window`.
 ///   Window boundaries only move where the state is written back and read in again, so the
