@@ -472,12 +472,14 @@ def register_built(s=None, sub=True):
     n0, o, h = s.n_in + 1, s.n_out, s.dims[1]
     nt = 1 << (h + 1 + o - 1).bit_length()  # hidden + bias + owners, next power of two
     entries = n0 + 2 * o + 2 * o  # own rows of W_up0, W_down0, W_pi0; columns of W_ip0, W_up1
-    step_loop = 33  # t++, bound, at_step (an integer division ≈ 15, row, sample), plastic, next_step
+    step_loop = 15  # t++, bound, sample test, s == 0, plastic, next_step, s += 1 and wrap
     sums_sub = o * (2 + 2 * SG_ADD_I + 1 + 4)  # 2 products, 2 subgroupAdd, lane test, 2 stores
     sums_tree_own = o * (2 + 4)  # 2 products, 2 stores to the thread's slots
     ph1 = 4 + 1 + 4 * s.n_in + (1 + PHI_I) + 2 + 1  # constants, row, r_0 filter, φ(u), owner test, barrier
     ph2 = 8 + 1 + 2 + n0 + 2 * o + 2 * o + 1 + 6 + 1 + (4 + PHI_I) + 1 + (PHI_I + 1) + 2 + 1
-    ph3 = 2 + 1 + 2 + 2 + 1 + 10 + 10 + 7 * entries + 2 * o + 3  # flags, constants, 7 per entry
+    # flags, kw, per matrix η (load, test, branch), 4 per entry (fma; e·r, −Δ, fma), error
+    # loads, the reset test, u += du and the trace test
+    ph3 = 2 + 1 + 2 + 2 + 1 + 4 * 5 + 4 * entries + 2 * o + 2 + 3
     hidden = step_loop + ph1 + ph2 + ph3
     owner = 24 + 75 + 20  # owner path in the last warp (divergent): filters, φ, sums, du, e, readout
     warps = nt // 32
@@ -511,7 +513,7 @@ def table_register_built():
           f"(estimate); workgroup memory {r['smem']} B.")
     print(f"Instructions per hidden thread and step: loop and step bookkeeping {loop} + phase 1 "
           f"{ph1} + column sums {sums} (subgroupAdd) + phase 2 {ph2} + phase 3 {ph3} "
-          f"(7 per owned entry) = {r['per_thread']}; owners' divergent path in the last warp "
+          f"(4 per owned entry) = {r['per_thread']}; owners' divergent path in the last warp "
           f"{r['owner']}; → {r['warp_instr']:,} warp-instructions per instance-step with subgroups "
           f"({r['barriers']} barriers), {t['warp_instr']:,} with the tree ({t['barriers']} barriers).")
     print()

@@ -147,9 +147,18 @@ pub(crate) fn step_trips(layout: &Layout, subgroup: Option<u32>) -> u64 {
         // products, then per level of the tree the 2·n_out rows
         None => (o + 2) + (u64::from(t.trailing_zeros()) + 2) * (2 * o + 2),
     };
-    // r_0 filter, sums, v_B, rates and v_A, plasticity of the row of W_up0, of W_pi0/W_down0,
-    // of the columns, the trace's r_0
-    (n_in + 2) + sums + (n_in + 2) + (o + 2) + (n_in + 2) + 2 * (o + 2) + (n_in + 2)
+    let n0 = shape.with_bias(shape.n_in()) as u64;
+    // r_0 filter, sums, v_B, rates and v_A, plasticity of the row of W_up0, of W_pi0, W_down0
+    // and the two columns, zeroing Δ (row, rows, columns), the trace's r_0
+    (n_in + 2)
+        + sums
+        + (n_in + 2)
+        + (o + 2)
+        + (n_in + 2)
+        + 4 * (o + 2)
+        + (n0 + 2)
+        + 2 * (o + 2)
+        + (n_in + 2)
 }
 
 /// Upper bound of the loop iterations one thread spends per window on reading its values in

@@ -118,18 +118,10 @@ fn eta(k: u32, l: u32) -> f32 {
     return par(P_ETA + k * 2u + l);
 }
 
-// (3) the weight of one entry: W + dt eta Delta (old Delta) when its matrix learns.
-fn new_w(w: f32, d: f32, eta_dt: f32, learn: bool) -> f32 {
-    return select(w, w + eta_dt * d, learn);
-}
-
-// (3) the Delta of one entry: Delta + dt/tau_w (e r - Delta) when its matrix learns, 0 after
-// the last step of a pattern with reset_deltas (`zero`), else unchanged.
-fn new_d(d: f32, e: f32, r: f32, kw: f32, learn: bool, zero: bool) -> f32 {
-    if zero {
-        return 0.0;
-    }
-    return select(d, d + kw * (e * r - d), learn);
+// (3) one entry of a matrix that learns at this step, (W, Delta) -> (W + dt eta Delta,
+// Delta + dt/tau_w (e r - Delta)): the weight takes the old Delta.
+fn learn(w: f32, d: f32, e: f32, r: f32, eta_dt: f32, kw: f32) -> vec2<f32> {
+    return vec2<f32>(w + eta_dt * d, d + kw * (e * r - d));
 }
 
 // Sets the invocation's instance, thread, role and stream constants.
@@ -156,13 +148,17 @@ fn begin(instance: u32, thread: u32) {
     k_own = tid - RC;
 }
 
-// Sets the current step from stream step t: index in the pattern, pattern row, and the trace
-// word of the sample when training records this step (every rec_stride-th stream step from
-// the instance's first sample, trace[inst]).
+// Sets the step index in the pattern and the pattern row from stream step t (once per window;
+// `run` advances them step by step).
 fn at_step(t: u32) {
     let p = t / steps;
     s = t - p * steps;
     row = inst * disp.n_patterns + p;
+}
+
+// Sets the trace word of stream step t's sample when training records it (every
+// rec_stride-th stream step from the instance's first sample, trace[inst]), else NO_SAMPLE.
+fn sample_at(t: u32) {
     sample = NO_SAMPLE;
     if train && disp.rec_stride != 0u {
         let first_sample = trace[inst];
@@ -338,43 +334,76 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
         errs[RO + k] = rates[RO + k] - phi(par(P_C_OUTPUT) * vbo);
     }
     workgroupBarrier();
-    // 3. plasticity of the owned entries
+    // 3. plasticity of the owned entries: each matrix that learns at this step (a branch the
+    // whole workgroup takes alike: eta and the step are the instance's) updates its entries
+    // with `learn`; after the last step of a training pattern with reset_deltas every owned
+    // Delta is zeroed (the weights took the old Delta first)
     let last = s + 1u == steps;
     let zero = reset && last;
-    if (plastic || zero) && column {
+    if plastic && column {
         let kw = par(P_KW);
         if hidden {
             let eta_up = eta(0u, 0u);
-            let l_up = plastic && eta_up != 0.0;
-            for (var j = 0u; j < RI; j++) {
-                w_up[j] = new_w(w_up[j], d_up[j], eta_up, l_up);
-                d_up[j] = new_d(d_up[j], e_up, r0[j], kw, l_up, zero);
-            }
-            if RBIAS {
-                let j = RN0 - 1u;
-                w_up[j] = new_w(w_up[j], d_up[j], eta_up, l_up);
-                d_up[j] = new_d(d_up[j], e_up, b, kw, l_up, zero);
+            if eta_up != 0.0 {
+                for (var j = 0u; j < RI; j++) {
+                    let wd = learn(w_up[j], d_up[j], e_up, r0[j], eta_up, kw);
+                    w_up[j] = wd.x;
+                    d_up[j] = wd.y;
+                }
+                if RBIAS {
+                    let j = RN0 - 1u;
+                    let wd = learn(w_up[j], d_up[j], e_up, b, eta_up, kw);
+                    w_up[j] = wd.x;
+                    d_up[j] = wd.y;
+                }
             }
             let eta_pi = eta(1u, 0u);
-            let l_pi = plastic && eta_pi != 0.0;
+            if eta_pi != 0.0 {
+                for (var k = 0u; k < RO; k++) {
+                    let wd = learn(w_pi[k], d_pi[k], e_pi, r_int[k], eta_pi, kw);
+                    w_pi[k] = wd.x;
+                    d_pi[k] = wd.y;
+                }
+            }
             let eta_down = eta(3u, 0u);
-            let l_down = plastic && eta_down != 0.0;
-            for (var k = 0u; k < RO; k++) {
-                w_pi[k] = new_w(w_pi[k], d_pi[k], eta_pi, l_pi);
-                d_pi[k] = new_d(d_pi[k], e_pi, r_int[k], kw, l_pi, zero);
-                w_down[k] = new_w(w_down[k], d_down[k], eta_down, l_down);
-                d_down[k] = new_d(d_down[k], e_down, r_top[k], kw, l_down, zero);
+            if eta_down != 0.0 {
+                for (var k = 0u; k < RO; k++) {
+                    let wd = learn(w_down[k], d_down[k], e_down, r_top[k], eta_down, kw);
+                    w_down[k] = wd.x;
+                    d_down[k] = wd.y;
+                }
             }
         }
         let eta_ip = eta(2u, 0u);
-        let l_ip = plastic && eta_ip != 0.0;
+        if eta_ip != 0.0 {
+            for (var k = 0u; k < RO; k++) {
+                let wd = learn(w_ip[k], d_ip[k], errs[k], rc, eta_ip, kw);
+                w_ip[k] = wd.x;
+                d_ip[k] = wd.y;
+            }
+        }
         let eta_out = eta(0u, 1u);
-        let l_out = plastic && eta_out != 0.0;
+        if eta_out != 0.0 {
+            for (var k = 0u; k < RO; k++) {
+                let wd = learn(w_out[k], d_out[k], errs[RO + k], rc, eta_out, kw);
+                w_out[k] = wd.x;
+                d_out[k] = wd.y;
+            }
+        }
+    }
+    if zero && column {
+        if hidden {
+            for (var j = 0u; j < RN0; j++) {
+                d_up[j] = 0.0;
+            }
+            for (var k = 0u; k < RO; k++) {
+                d_pi[k] = 0.0;
+                d_down[k] = 0.0;
+            }
+        }
         for (var k = 0u; k < RO; k++) {
-            w_ip[k] = new_w(w_ip[k], d_ip[k], eta_ip, l_ip);
-            d_ip[k] = new_d(d_ip[k], errs[k], rc, kw, l_ip, zero);
-            w_out[k] = new_w(w_out[k], d_out[k], eta_out, l_out);
-            d_out[k] = new_d(d_out[k], errs[RO + k], rc, kw, l_out, zero);
+            d_ip[k] = 0.0;
+            d_out[k] = 0.0;
         }
     }
     // 4. the somas, the readout sums (two-level: blocks of ACC_BLOCK steps folded into the
@@ -428,14 +457,20 @@ fn run(instance: u32, thread: u32) {
         return;
     }
     load_window();
+    at_step(disp.t_begin);
     for (var t = disp.t_begin; t < t_end; t++) {
-        at_step(t);
+        sample_at(t);
         if s == 0u {
             acc = 0.0;
             acc_block = 0.0;
         }
         euler_step(train && s >= lag, step);
         step = next_step(step);
+        s += 1u;
+        if s == steps {
+            s = 0u;
+            row += 1u;
+        }
     }
     store_window();
     if train && tid == 0u {
