@@ -24,8 +24,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub adapter: Option<String>,
     /// Integrator kernel of the full model's GPU rows: auto (what `run` picks for the
-    /// adapter), serial, workgroup, phased or resident; refused, with the reason, where it
-    /// cannot run the shape on the adapter.
+    /// adapter), serial, workgroup, phased, resident or register (one hidden layer); refused,
+    /// with the reason, where it cannot run the shape on the adapter.
     #[arg(long, default_value = "auto")]
     pub gpu_kernel: String,
     /// Layer sizes, comma separated.

@@ -27,7 +27,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub adapter: Option<String>,
     /// The full model's GPU kernel to check (auto: the one `run` picks for the adapter),
-    /// serial, workgroup, phased or resident.
+    /// serial, workgroup, phased, resident or register (one hidden layer).
     #[arg(long, value_parser = super::gpu_kernel_parser(), default_value = "auto")]
     pub gpu_kernel: super::GpuKernelArg,
     /// CPU kernel of the full model that the GPU is compared with (auto: the one `run` picks

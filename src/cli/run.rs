@@ -73,7 +73,8 @@ pub struct RunArgs {
     pub adapter: Option<String>,
     /// The full model's GPU kernel: auto (chosen by the adapter: serial on CPU drivers such
     /// as lavapipe, resident on GPUs where an instance fits the workgroup memory), serial,
-    /// workgroup, phased or resident; refused, with the reason, where it cannot run.
+    /// workgroup, phased, resident or register (one hidden layer, forced only); refused, with
+    /// the reason, where it cannot run.
     #[arg(long, value_parser = super::gpu_kernel_parser(), default_value = "auto")]
     pub gpu_kernel: super::GpuKernelArg,
     /// Start every instance from the weights in this .npz (arrays `layer0.W_up`, ...); with
