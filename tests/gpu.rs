@@ -1182,6 +1182,21 @@ fn bench_command_compares_the_backends() {
         assert!(text.contains(&format!("batch {n}: gpu/cpu = ")), "{text}");
     }
     assert!(text.contains("device inst-steps/s"), "{text}");
+    // GPU rows end with the traffic model's GB/s and bytes per instance-step, CPU rows with `-`
+    assert!(text.contains("model GB/s (B/step)"), "{text}");
+    let gpu_rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("gpu ") && l.contains(" serial "))
+        .collect();
+    assert_eq!(gpu_rows.len(), 2, "{text}");
+    for row in gpu_rows {
+        let b: f64 = row
+            .rsplit_once('(')
+            .and_then(|(_, b)| b.strip_suffix(')'))
+            .and_then(|b| b.parse().ok())
+            .unwrap_or_else(|| panic!("no B/step in {row}"));
+        assert!(b > 100.0, "{row}");
+    }
 }
 
 /// Where the adapter has `TIMESTAMP_QUERY`, the backend times its training passes on the

@@ -149,6 +149,7 @@ pub(crate) mod layout;
 pub(crate) mod pieces;
 mod resident;
 mod serial;
+mod traffic;
 
 pub use backend::{default_kernel, GpuBackend, GpuOptions, KernelChoice};
 pub use kernel::probe;
