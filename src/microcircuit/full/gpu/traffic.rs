@@ -123,15 +123,19 @@ pub(crate) fn bytes_per_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::plastic_batch;
+    use crate::microcircuit::Transfer;
 
-    /// The figures docs/gpu.md quotes for [4,120,3] with the bench's plasticity (W_up, W_pi,
-    /// W_ip plastic, W_down frozen), computed by hand from the formulas: W = 2046 words, 1686
+    /// The figures docs/gpu.md quotes for [4,120,3] with the bench's plasticity
+    /// (`bench::plastic_batch`: W_up, W_pi, W_ip plastic, W_down frozen), computed by hand from the formulas: W = 2046 words, 1686
     /// of them plastic, 126 somas, 7 stimulus words.
     #[test]
     fn yinyang_shape_moves_what_the_docs_say() {
-        let b = plastic_batch(&[4, 120, 3], 1, 100.0);
-        let (shape, p) = (&b.shape, &b.params[0]);
+        let shape = &Shape::new(vec![4, 120, 3], true);
+        let mut p = InstanceParams::reference(2);
+        p.eta_up = vec![6.1, 7.32e-4];
+        p.eta_pi = vec![4.22e-4];
+        p.eta_ip = vec![1.464e-3];
+        let p = &p;
         let mats = matrices(shape, p);
         let w: usize = mats.iter().map(|m| m.rows * m.cols).sum();
         let plastic: usize = mats
@@ -149,7 +153,7 @@ mod tests {
             serial_words(shape, p),
             2400 + 360 + 1440 + 1860 + 1860 + 504 + 21
         );
-        let layout = Layout::new(shape, b.phi, 64, KernelKind::Resident);
+        let layout = Layout::new(shape, Transfer::Sigmoid, 64, KernelKind::Resident);
         let words = layout.state_len + layout.scratch_len;
         assert_eq!(
             4 * words,
