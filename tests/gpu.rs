@@ -853,6 +853,20 @@ fn devices_command_names_the_default_kernel() {
     if g.info.device_type == wgpu::DeviceType::Cpu {
         assert!(line.contains("kernel serial (CPU driver"), "{line}");
     }
+    // the G-clusteron's sums as its backend picks them for the adapter
+    let gc = pyralnet::gclusteron::gpu::Reduction::auto(&g.info).name();
+    let gc_line = text
+        .lines()
+        .skip_while(|l| !l.contains(&g.info.name))
+        .find(|l| l.contains("G-clusteron:"))
+        .unwrap_or_else(|| panic!("no G-clusteron line for {}: {text}", g.info.name));
+    assert!(
+        gc_line.contains(&format!("G-clusteron: {gc} per-pattern sums")),
+        "{gc_line}"
+    );
+    if g.info.device_type == wgpu::DeviceType::Cpu {
+        assert_eq!(gc, "serial");
+    }
     // a shape whose resident state fits no device: never resident, the bytes named
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
         .args(["devices", "--dims", "784,200,10"])
