@@ -950,6 +950,20 @@ fn devices_command_names_the_default_kernel() {
     if g.info.device_type == wgpu::DeviceType::Cpu {
         assert!(line.contains("kernel serial (CPU driver"), "{line}");
     }
+    // the G-clusteron's sums as its backend picks them for the adapter
+    let gc = pyralnet::gclusteron::gpu::Reduction::auto(&g.info).name();
+    let gc_line = text
+        .lines()
+        .skip_while(|l| !l.contains(&g.info.name))
+        .find(|l| l.contains("G-clusteron:"))
+        .unwrap_or_else(|| panic!("no G-clusteron line for {}: {text}", g.info.name));
+    assert!(
+        gc_line.contains(&format!("G-clusteron: {gc} per-pattern sums")),
+        "{gc_line}"
+    );
+    if g.info.device_type == wgpu::DeviceType::Cpu {
+        assert_eq!(gc, "serial");
+    }
     // a shape whose resident state fits no device: never resident, the bytes named
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
         .args(["devices", "--dims", "784,200,10"])
@@ -1280,6 +1294,21 @@ fn bench_command_compares_the_backends() {
         assert!(text.contains(&format!("batch {n}: gpu/cpu = ")), "{text}");
     }
     assert!(text.contains("device inst-steps/s"), "{text}");
+    // GPU rows end with the traffic model's GB/s and bytes per instance-step, CPU rows with `-`
+    assert!(text.contains("model GB/s (B/step)"), "{text}");
+    let gpu_rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("gpu ") && l.contains(" serial "))
+        .collect();
+    assert_eq!(gpu_rows.len(), 2, "{text}");
+    for row in gpu_rows {
+        let b: f64 = row
+            .rsplit_once('(')
+            .and_then(|(_, b)| b.strip_suffix(')'))
+            .and_then(|b| b.parse().ok())
+            .unwrap_or_else(|| panic!("no B/step in {row}"));
+        assert!(b > 100.0, "{row}");
+    }
 }
 
 /// Where the adapter has `TIMESTAMP_QUERY`, the backend times its training passes on the

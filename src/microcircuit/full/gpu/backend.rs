@@ -718,6 +718,13 @@ impl GpuBackend {
         self.subgroup_sums
     }
 
+    /// Bytes to and from global memory per training instance-step of the running kernel by
+    /// the traffic model of docs/gpu.md ([`super::traffic::bytes_per_step`]), for an instance
+    /// with `params` and the batch's longest pattern and window.
+    pub fn modeled_bytes_per_step(&self, params: &crate::microcircuit::InstanceParams) -> f64 {
+        super::traffic::bytes_per_step(&self.layout, params, self.max_steps, self.window)
+    }
+
     /// Starts timing the training passes on the device with timestamp queries (from here on,
     /// see [`GpuBackend::device_time`]); `false`, and nothing timed, where the device lacks
     /// `Features::TIMESTAMP_QUERY`. Each pass gets a timestamp at its begin and end, so the

@@ -166,6 +166,7 @@ pub(crate) mod pieces;
 mod register;
 mod resident;
 mod serial;
+mod traffic;
 
 pub use backend::{default_kernel, GpuBackend, GpuOptions, KernelChoice};
 pub use kernel::probe;
