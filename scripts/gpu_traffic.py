@@ -461,10 +461,29 @@ def table_resident():
 # [4,120,3] (training, plastic step, no noise, no recording), one instruction per WGSL load,
 # store, arithmetic operation, compare, select or branch, constant-trip loops unrolled, the
 # per-instance constants read from the table at every step (address + load), sigmoid φ = 7
-# (the phi_kind tests, negate, scale, ex2, add, reciprocal), subgroupAdd over 32 lanes = 5
-# shuffles + 5 adds. Not measured: a device session reads the SASS and the registers.
+# (the phi_kind tests, negate, scale, ex2, add, reciprocal), the column sums' butterfly as
+# `butterfly_sums` counts it for 32-lane subgroups. Not measured: a device session reads the
+# SASS and the registers.
 PHI_I = 7
-SG_ADD_I = 10
+
+
+def butterfly_sums(rows, warp=32, nt=128):
+    """Instructions per thread of register.rs `butterfly` (the column sums with subgroups):
+    the products, per transpose level a lane-bit test (and, compare) and per pair of rows kept
+    (2 selects, a shuffle, an add; a pair with a padding row costs the same), then the plain
+    levels up to min(subgroup, workgroup) as a loop (compare, branch, shuffle, add, shift;
+    the min and the exit test), then the write (lane test and branch, bit reverse, shift, row
+    test and branch, address, store)."""
+    lanes = 1 << (rows - 1).bit_length()
+    levels = lanes.bit_length() - 1
+    pairs = 0
+    held = rows
+    for _ in range(levels):
+        half = (lanes >> 1) >> _
+        pairs += min(held, half)  # pairs whose lower row is real
+        held = min(held, half)
+    plain = max(0, (min(warp, nt).bit_length() - 1) - levels)
+    return rows + 2 * levels + 4 * pairs + (5 * plain + 3) + 8
 
 
 def register_built(s=None, sub=True):
@@ -473,7 +492,7 @@ def register_built(s=None, sub=True):
     nt = 1 << (h + 1 + o - 1).bit_length()  # hidden + bias + owners, next power of two
     entries = n0 + 2 * o + 2 * o  # own rows of W_up0, W_down0, W_pi0; columns of W_ip0, W_up1
     step_loop = 15  # t++, bound, sample test, s == 0, plastic, next_step, s += 1 and wrap
-    sums_sub = o * (2 + 2 * SG_ADD_I + 1 + 4)  # 2 products, 2 subgroupAdd, lane test, 2 stores
+    sums_sub = butterfly_sums(2 * o, nt=nt)  # all 2·n_out rows at once (register.rs butterfly)
     sums_tree_own = o * (2 + 4)  # 2 products, 2 stores to the thread's slots
     ph1 = 4 + 1 + 4 * s.n_in + (1 + PHI_I) + 2 + 1  # constants, row, r_0 filter, φ(u), owner test, barrier
     ph2 = 8 + 1 + 2 + n0 + 2 * o + 2 * o + 1 + 6 + 1 + (4 + PHI_I) + 1 + (PHI_I + 1) + 2 + 1
@@ -512,7 +531,7 @@ def table_register_built():
           f"copies {2 * s.n_out}); ≈ {r['regs']} registers per thread with the working set "
           f"(estimate); workgroup memory {r['smem']} B.")
     print(f"Instructions per hidden thread and step: loop and step bookkeeping {loop} + phase 1 "
-          f"{ph1} + column sums {sums} (subgroupAdd) + phase 2 {ph2} + phase 3 {ph3} "
+          f"{ph1} + column sums {sums} (butterfly) + phase 2 {ph2} + phase 3 {ph3} "
           f"(4 per owned entry) = {r['per_thread']}; owners' divergent path in the last warp "
           f"{r['owner']}; → {r['warp_instr']:,} warp-instructions per instance-step with subgroups "
           f"({r['barriers']} barriers), {t['warp_instr']:,} with the tree ({t['barriers']} barriers).")

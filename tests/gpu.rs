@@ -393,8 +393,9 @@ fn resident_kernel_agrees_with_the_cpu() {
 /// readouts on the resident test's cases ([2,3,2] softplus without bias, [4,120,3]: every
 /// pathway plastic, lag, reset_deltas, noise); [3,5,4,2] (two hidden layers) and [784,20,10]
 /// (a row of W_up0 too long for registers) are refused naming the shape and the rule.
-/// Both ways of summing columns: subgroup operations where the device has them (lavapipe
-/// does), the workgroup-memory tree otherwise or when asked.
+/// Both ways of summing columns: the subgroup butterfly where the device has subgroup
+/// operations (lavapipe does, with subgroups wide enough for [4,120,3]'s 6 rows padded to 8),
+/// the workgroup-memory tree otherwise or when asked.
 #[test]
 fn register_kernel_agrees_with_the_cpu() {
     let Some(g) = device() else { return };

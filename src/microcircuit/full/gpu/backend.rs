@@ -515,10 +515,12 @@ impl GpuBackend {
                 .min(gpu.limits.max_compute_workgroup_size_x);
             register::check(&batch.shape, max_threads as usize)?;
         }
-        // the register kernel sums columns with subgroup operations where the device has them
+        // the register kernel sums columns with the subgroup butterfly where the device has
+        // subgroup operations and its smallest subgroup holds the shape's padded rows
         let subgroup = (gpu.device.features().contains(wgpu::Features::SUBGROUP)
             && !opts.no_subgroups)
-            .then_some(gpu.info.subgroup_min_size.max(1));
+            .then_some(gpu.info.subgroup_min_size.max(1))
+            .filter(|&m| register::butterfly_fits(&batch.shape, m));
         let program = match opts.kernel {
             Some(KernelKind::Register) => Program::register(batch, wg, record_width, subgroup),
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
@@ -713,7 +715,8 @@ impl GpuBackend {
     }
 
     /// Whether the register kernel runs and sums its columns with subgroup operations (where
-    /// the device has `Features::SUBGROUP` and [`GpuOptions::no_subgroups`] is not set).
+    /// the device has `Features::SUBGROUP`, [`GpuOptions::no_subgroups`] is not set and the
+    /// smallest subgroup holds the 2·n_out rows padded to a power of two: `register::butterfly_fits`).
     pub fn subgroup_sums(&self) -> bool {
         self.subgroup_sums
     }

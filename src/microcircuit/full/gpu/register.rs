@@ -1,7 +1,8 @@
 //! The register-resident kernel ([`KernelKind::Register`]) for networks with one hidden layer:
 //! `register.wgsl` with the shape's sizes, state offsets and workgroup arrays prepended as
 //! literals and one of two ways to sum columns over the threads appended:
-//! `register_subgroup.wgsl` (`subgroupAdd`, where the device has `Features::SUBGROUP`) or
+//! `register_subgroup.wgsl` after a generated transpose-reduce butterfly (`subgroupShuffleXor`,
+//! where the device has `Features::SUBGROUP` and [`butterfly_fits`]) or
 //! `register_tree.wgsl` (a fixed-order tree in workgroup memory). docs/gpu.md section 3.1.
 //!
 //! One workgroup of [`threads`] threads per instance; thread i owns hidden pyramidal cell i
@@ -59,6 +60,91 @@ pub(crate) fn private_words(shape: &Shape) -> usize {
     2 * (shape.with_bias(n_in) + 4 * o) + n_in + 2 * o
 }
 
+/// Lanes the butterfly of the column sums needs: the 2·n_out rows `W_ip0·φ(u^P)` and
+/// `W_up1·φ(u^P)` padded to a power of two (a lane keeps one row after the transpose levels).
+pub(crate) fn butterfly_lanes(shape: &Shape) -> usize {
+    (2 * shape.n_out()).next_power_of_two()
+}
+
+/// Whether the column sums can run as the butterfly on a device whose subgroups have at least
+/// `min_subgroup` lanes: its rows padded to a power of two must fit one subgroup and the
+/// workgroup ([`threads`]). Else the kernel sums through the workgroup-memory tree.
+pub(crate) fn butterfly_fits(shape: &Shape, min_subgroup: u32) -> bool {
+    let lanes = butterfly_lanes(shape);
+    lanes <= min_subgroup as usize && lanes <= threads(shape)
+}
+
+/// WGSL of `column_sums(rc)` as a transpose-reduce butterfly over a subgroup, generated for
+/// `rows` = 2·n_out rows (x_r = W_ip0[r, i] r_i for r < n_out, W_up1[r − n_out, i] r_i after),
+/// padded with zeros to L = next power of two lanes. Level j (lane mask h = 2^j, j < log₂ L)
+/// halves the rows a lane holds: a lane with bit h set keeps the upper half and sends the
+/// lower one to lane ⊕ h, the other the reverse, and each adds what it receives to what it
+/// keeps (`subgroupShuffleXor`), so after log₂ L levels lane l holds one row, the one whose
+/// index is the bit reverse of l mod L. The levels h = L, 2L, … below the subgroup's (or the
+/// workgroup's, if smaller) size then add the lanes that hold the same row. Lane l < L writes
+/// its row's partial to slot `sg_id` of `red`. Every sum is added in an order fixed by the
+/// subgroup size alone (and x + y = y + x exactly), so an instance's numbers do not depend on
+/// its batch. Straight-line code with constant indices: the owned columns stay in registers.
+fn butterfly(rows: usize) -> String {
+    let lanes = rows.next_power_of_two();
+    let levels = lanes.trailing_zeros();
+    let half_rows = rows / 2;
+    let mut out = String::from("fn column_sums(rc: f32) {\n");
+    // the products; None: a padding row (zero)
+    let mut x: Vec<Option<String>> = (0..lanes)
+        .map(|r| {
+            (r < rows).then(|| {
+                let v = format!("x0_{r}");
+                let (arr, k) = if r < half_rows {
+                    ("w_ip", r)
+                } else {
+                    ("w_out", r - half_rows)
+                };
+                out += &format!("    let {v} = {arr}[{k}u] * rc;\n");
+                v
+            })
+        })
+        .collect();
+    for j in 0..levels {
+        let h = 1usize << j;
+        let half = x.len() / 2;
+        out += &format!("    let b{j} = (sg_lane & {h}u) != 0u;\n");
+        let mut next = Vec::with_capacity(half);
+        for i in 0..half {
+            let v = format!("x{}_{i}", j + 1);
+            let (keep, send) = match (&x[i], &x[i + half]) {
+                (None, _) => {
+                    next.push(None);
+                    continue;
+                }
+                (Some(lo), Some(hi)) => (
+                    format!("select({lo}, {hi}, b{j})"),
+                    format!("select({hi}, {lo}, b{j})"),
+                ),
+                (Some(lo), None) => (
+                    format!("select({lo}, 0.0, b{j})"),
+                    format!("select(0.0, {lo}, b{j})"),
+                ),
+            };
+            out += &format!("    let {v} = {keep} + subgroupShuffleXor({send}, {h}u);\n");
+            next.push(Some(v));
+        }
+        x = next;
+    }
+    let last = x[0].as_ref().expect("row 0 exists");
+    out += &format!(
+        "    var sum = {last};\n    let width = min(sg_size, RT);\n    \
+         for (var h = {lanes}u; h < width; h <<= 1u) {{\n        \
+         sum += subgroupShuffleXor(sum, h);\n    }}\n    \
+         if sg_lane < {lanes}u {{\n        \
+         let r = reverseBits(sg_lane) >> {}u;\n        \
+         if r < {rows}u {{\n            red[r * RT + sg_id] = sum;\n        }}\n    }}\n    \
+         workgroupBarrier();\n}}\n",
+        32 - levels
+    );
+    out
+}
+
 /// An error naming the shape and the rule when the register kernel cannot run `shape` on a
 /// device with at most `max_threads` invocations per workgroup.
 pub(crate) fn check(shape: &Shape, max_threads: usize) -> anyhow::Result<()> {
@@ -90,7 +176,8 @@ pub(crate) fn check(shape: &Shape, max_threads: usize) -> anyhow::Result<()> {
 
 /// The kernel body for `layout` (a [`KernelKind::Register`] layout of a shape [`check`]
 /// accepts): the thread count, the shape and the state offsets as literals, the workgroup
-/// arrays, `register.wgsl`, then the column sums by `subgroups` or by the tree.
+/// arrays, `register.wgsl`, then the column sums by the subgroup butterfly (`subgroups`: the
+/// device has subgroup operations and [`butterfly_fits`]) or by the tree.
 pub(crate) fn source(layout: &Layout, subgroups: bool) -> String {
     debug_assert_eq!(layout.kernel, KernelKind::Register);
     let shape = &layout.shape;
@@ -130,7 +217,12 @@ pub(crate) fn source(layout: &Layout, subgroups: bool) -> String {
     out += &format!("var<workgroup> rates: array<f32, {}>;\n", 2 * o);
     out += &format!("var<workgroup> errs: array<f32, {}>;\n", 2 * o);
     out += REGISTER;
-    out + if subgroups { SUBGROUP_SUMS } else { TREE_SUMS }
+    if subgroups {
+        out += &butterfly(2 * o);
+        out + SUBGROUP_SUMS
+    } else {
+        out + TREE_SUMS
+    }
 }
 
 /// Upper bound of the loop iterations one thread runs per step (every loop of `euler_step`
@@ -142,8 +234,11 @@ pub(crate) fn step_trips(layout: &Layout, subgroup: Option<u32>) -> u64 {
     let (n_in, o) = (shape.n_in() as u64, shape.n_out() as u64);
     let t = threads(shape) as u64;
     let sums = match subgroup {
-        // products, then each of the 2·n_out rows adds at most t/subgroup partials
-        Some(m) => (o + 2) + 2 * o * (t.div_ceil(u64::from(m.max(1))) + 2),
+        // the butterfly's levels past the transpose (at most log₂ t), then each of the
+        // 2·n_out rows adds at most t/subgroup partials
+        Some(m) => {
+            (u64::from(t.trailing_zeros()) + 2) + 2 * o * (t.div_ceil(u64::from(m.max(1))) + 2)
+        }
         // products, then per level of the tree the 2·n_out rows
         None => (o + 2) + (u64::from(t.trailing_zeros()) + 2) * (2 * o + 2),
     };
@@ -212,6 +307,13 @@ mod tests {
             wide.contains("4-300-3") && wide.contains("512 threads"),
             "{wide}"
         );
+        // the butterfly: 6 rows padded to 8 lanes need subgroups (and workgroups) of 8
+        assert_eq!(butterfly_lanes(&yy), 8);
+        assert!(butterfly_fits(&yy, 8) && butterfly_fits(&yy, 32) && !butterfly_fits(&yy, 4));
+        let small = Shape::new(vec![2, 3, 2], false);
+        assert!(butterfly_fits(&small, 4) && !butterfly_fits(&small, 2));
+        // [2,1,5]: 10 rows → 16 lanes, but the workgroup has only 1 + 5 → 8 threads
+        assert!(!butterfly_fits(&Shape::new(vec![2, 1, 5], false), 32));
         // a device that allows fewer threads per workgroup than WebGPU's 256
         assert!(check(&yy, 64).is_err());
         let mnist = check(&Shape::new(vec![784, 20, 10], true), 256)
@@ -227,12 +329,14 @@ mod tests {
     fn source_validates_for_each_supported_shape() {
         for (dims, bias, subgroups) in [
             (vec![2, 3, 2], false, false),
+            (vec![2, 3, 2], false, true),
             (vec![4, 120, 3], true, false),
             (vec![4, 120, 3], true, true),
         ] {
             let lay = layout(&dims, bias);
             let src = source(&lay, subgroups);
-            assert_eq!(src.contains("subgroupAdd("), subgroups);
+            assert_eq!(src.contains("subgroupShuffleXor("), subgroups);
+            assert!(!src.contains("subgroupAdd("));
             let t = threads(&lay.shape);
             assert!(src.contains(&format!("const RT: u32 = {t}u;")));
             assert!(src.contains(&format!(

@@ -8,8 +8,9 @@
 //   rates: phi(u^I) then phi(u^P_out) (RO + RO words)
 //   errs:  e_ip then e_up of the output layer (RO + RO words)
 // and appends one of two ways to sum the columns, each with the entry point `main`:
-// `register_subgroup.wgsl` (subgroupAdd per subgroup, the partials summed in subgroup order;
-// where the device has Features::SUBGROUP) or `register_tree.wgsl` (a fixed-order tree over the
+// `register_subgroup.wgsl` after the generated `column_sums` (a transpose-reduce butterfly of
+// subgroupShuffleXor over all 2 RO rows per subgroup, the partials summed in subgroup order;
+// where the device has Features::SUBGROUP and its subgroups hold the rows padded to a power of 2) or `register_tree.wgsl` (a fixed-order tree over the
 // RT slots in workgroup memory, one barrier per level). Either way an instance's sums do not
 // depend on its batch.
 //
