@@ -489,7 +489,7 @@ def butterfly_sums(rows, warp=32, nt=128):
 def register_built(s=None, sub=True):
     s = s or SHAPES[0]
     n0, o, h = s.n_in + 1, s.n_out, s.dims[1]
-    nt = 1 << (h + 1 + o - 1).bit_length()  # hidden + bias + owners, next power of two
+    nt = 1 << (h + 1 + 2 * o - 1).bit_length()  # hidden + bias + 2·n_out owners, next power of 2
     entries = n0 + 2 * o + 2 * o  # own rows of W_up0, W_down0, W_pi0; columns of W_ip0, W_up1
     step_loop = 15  # t++, bound, sample test, s == 0, plastic, next_step, s += 1 and wrap
     sums_sub = butterfly_sums(2 * o, nt=nt)  # all 2·n_out rows at once (register.rs butterfly)
@@ -500,7 +500,12 @@ def register_built(s=None, sub=True):
     # loads, the reset test, u += du and the trace test
     ph3 = 2 + 1 + 2 + 2 + 1 + 4 * 5 + 4 * entries + 2 * o + 2 + 3
     hidden = step_loop + ph1 + ph2 + ph3
-    owner = 24 + 75 + 20  # owner path in the last warp (divergent): filters, φ, sums, du, e, readout
+    # owners' path in the last warp (divergent from the hidden cells; the 2·n_out owners run one
+    # path, their roles' branches both): phase 1 22 (owner and role tests, the output cells'
+    # u_tgt filter and u_top store, φ, the rate's store), phase 2 51 (column_sum over 4 warp
+    # partials 26, the nudging target 4, du 6, noise test 2, e = r − φ(c v) and its store 11),
+    # phase 4 22 (the output cells' u += du and readout sums 17, the interneurons' 5)
+    owner = 22 + 51 + 22
     warps = nt // 32
     levels = int(math.log2(nt))
     if sub:
@@ -513,13 +518,14 @@ def register_built(s=None, sub=True):
         per_level = 2 * o * 6 + 2
         warp_instr = warps * per_thread + owner + active * per_level + warps * levels * 3
     # private words of a hidden cell's thread: W + Δ, r_0, rate copies (register.rs
-    # private_words), plus u, du, r_i, three errors, ~25 invocation constants and ~10 temporaries
+    # private_words), plus u, du, r_i, three errors, ~25 invocation constants, the owners' 4 role
+    # constants (g_dend, g_nudge, c_own, noise_own: registers in every thread) and ~10 temporaries
     private = 2 * (n0 + 4 * o) + s.n_in + 2 * o
-    regs = private + 6 + 25 + 10
+    regs = private + 6 + 25 + 4 + 10
     return dict(nt=nt, entries=entries, hidden=hidden, per_thread=per_thread, owner=owner,
                 warps=warps, warp_instr=warp_instr, private=private, regs=regs,
                 ph=(step_loop, ph1, sums_sub if sub else sums_tree_own, ph2, ph3),
-                barriers=2 if sub else 2 + levels, smem=4 * (2 * o * nt + 4 * o))
+                barriers=2 if sub else 2 + levels, smem=4 * (2 * o * nt + 5 * o))
 
 
 def table_register_built():

@@ -98,11 +98,11 @@
 //! as literals; docs/gpu.md section 3.1): one workgroup per instance whose thread i owns hidden
 //! cell i (its soma, its rows of `W_up0`, `W_down0`, `W_pi0`, its columns of `W_ip0` and
 //! `W_up1`, each entry with its Δ) in private variables for a whole dispatch window, one thread
-//! the bias column, one thread per output its interneuron and output cell. Per step only the
-//! 2·n_out column sums over the hidden cells (all 2·n_out rows at once by a transpose-reduce butterfly of
-//! `subgroupShuffleXor` per subgroup where the device has `Features::SUBGROUP` and subgroups
-//! wide enough, else a fixed-order tree in workgroup memory; either way the numbers do
-//! not depend on the batch), 2·n_out rates and 2·n_out errors cross threads. Its sums
+//! the bias column, one thread each interneuron and output cell. Per step only the 2·n_out
+//! column sums over the hidden cells (all 2·n_out rows at once by a transpose-reduce butterfly
+//! of `subgroupShuffleXor` per subgroup where the device has `Features::SUBGROUP` and subgroups
+//! wide enough, else a fixed-order tree in workgroup memory; either way the numbers do not
+//! depend on the batch), 2·n_out rates, n_out output somas and 2·n_out errors cross threads. Its sums
 //! run in another order than the fused kernel's, so it agrees with the CPU in f32 (≤ 1e-5
 //! relative RMS in the tests), not bit for bit with the other kernels. Shapes outside its rule
 //! (`register::check`: one hidden layer, cells fitting a workgroup of 256, at most 128 private

@@ -7,18 +7,20 @@
 //!
 //! One workgroup of [`threads`] threads per instance; thread i owns hidden pyramidal cell i
 //! (its soma, its rows of `W_up0` (bias column included), `W_down0` and `W_pi0`, and column i
-//! of `W_ip0` and `W_up1`, each entry with its Δ), one thread the bias column, and one thread
-//! per output k interneuron k and output cell k. These values stay in the threads' private
+//! of `W_ip0` and `W_up1`, each entry with its Δ), one thread the bias column, one thread each
+//! interneuron k and one thread each output cell k (the 2·n_out somas of the output side on
+//! 2·n_out threads, one code path with the role's constants). These values stay in the threads' private
 //! variables (registers) for a whole dispatch window; the only words that cross threads are
 //! the partial sums of the 2·n_out rows `W_ip0·φ(u^P)` and `W_up1·φ(u^P)` (added in an
 //! order fixed for the device, so an instance's numbers do not depend on its batch),
-//! the 2·n_out rates `φ(u^I)`, `φ(u^P_out)` and the 2·n_out errors `e_ip`, `e_up` of the
-//! output layer. The arithmetic and its order per value are MODEL.md §3's: dendrites, `du`
+//! the 2·n_out rates `φ(u^I)`, `φ(u^P_out)`, the n_out output somas (the interneurons'
+//! nudging) and the 2·n_out errors `e_ip`, `e_up` of the output layer. The arithmetic and its order per value are MODEL.md §3's: dendrites, `du`
 //! and `e` from the state at time t; `W += dt·η·Δ` with the old Δ, then
 //! `Δ += dt/τ_w (e r_preᵀ − Δ)`; Δ zeroed after a training pattern with `reset_deltas`;
 //! `u += du`.
 //!
-//! The rule ([`check`]): one hidden layer; hidden cells, bias column and output owners fit one
+//! The rule ([`check`]): one hidden layer; hidden cells, bias column, interneurons and output
+//! cells fit one
 //! workgroup of at most [`MAX_THREADS`] threads (and the device's limit); a thread's owned
 //! words fit [`MAX_PRIVATE_WORDS`] registers. Other shapes are refused with the rule named.
 
@@ -45,11 +47,12 @@ pub(crate) const MAX_THREADS: usize = 256;
 /// which is what this kernel exists to avoid.
 pub(crate) const MAX_PRIVATE_WORDS: usize = 128;
 
-/// Threads per instance for `shape` (one hidden layer): the hidden cells, the bias column and
-/// one owner per output, rounded up to a power of two (the reduction tree halves it).
+/// Threads per instance for `shape` (one hidden layer): the hidden cells, the bias column, the
+/// n_out interneurons and the n_out output cells, rounded up to a power of two (the reduction
+/// tree halves it).
 pub(crate) fn threads(shape: &Shape) -> usize {
     let (h, o) = (shape.n_pyr(0), shape.n_out());
-    (shape.with_bias(h) + o).next_power_of_two()
+    (shape.with_bias(h) + 2 * o).next_power_of_two()
 }
 
 /// Private words of the busiest thread (a hidden cell): W and Δ of its row of `W_up0`
@@ -159,9 +162,10 @@ pub(crate) fn check(shape: &Shape, max_threads: usize) -> anyhow::Result<()> {
     let t = threads(shape);
     ensure!(
         t <= limit,
-        "the register kernel cannot run {label}: one thread per hidden cell, bias column and \
-         output ({} rounded up to {t} threads) must fit one workgroup of at most {limit} threads",
-        shape.with_bias(shape.n_pyr(0)) + shape.n_out()
+        "the register kernel cannot run {label}: one thread per hidden cell, bias column, \
+         interneuron and output cell ({} rounded up to {t} threads) must fit one workgroup of \
+         at most {limit} threads",
+        shape.with_bias(shape.n_pyr(0)) + 2 * shape.n_out()
     );
     let words = private_words(shape);
     ensure!(
@@ -216,6 +220,7 @@ pub(crate) fn source(layout: &Layout, subgroups: bool) -> String {
     out += &format!("var<workgroup> red: array<f32, {}>;\n", 2 * o * t);
     out += &format!("var<workgroup> rates: array<f32, {}>;\n", 2 * o);
     out += &format!("var<workgroup> errs: array<f32, {}>;\n", 2 * o);
+    out += &format!("var<workgroup> u_top: array<f32, {o}>;\n");
     out += REGISTER;
     if subgroups {
         out += &butterfly(2 * o);
@@ -287,7 +292,7 @@ mod tests {
     #[test]
     fn threads_registers_and_the_rule() {
         let yy = Shape::new(vec![4, 120, 3], true);
-        // 120 hidden cells + bias column + 3 output owners = 124 → 128 threads
+        // 120 hidden cells + bias column + 3 interneurons + 3 output cells = 127 → 128 threads
         assert_eq!(threads(&yy), 128);
         // W + Δ: 2·(5 + 3 + 3 + 3 + 3) = 34, r_0 4, rates 6
         assert_eq!(private_words(&yy), 44);
@@ -312,8 +317,11 @@ mod tests {
         assert!(butterfly_fits(&yy, 8) && butterfly_fits(&yy, 32) && !butterfly_fits(&yy, 4));
         let small = Shape::new(vec![2, 3, 2], false);
         assert!(butterfly_fits(&small, 4) && !butterfly_fits(&small, 2));
-        // [2,1,5]: 10 rows → 16 lanes, but the workgroup has only 1 + 5 → 8 threads
-        assert!(!butterfly_fits(&Shape::new(vec![2, 1, 5], false), 32));
+        // [2,1,3]: 6 rows → 8 lanes, but the workgroup has only 1 + 6 → 8 threads: fits;
+        // [2,1,5]: 10 rows → 16 lanes, 1 + 10 → 16 threads: fits 16-lane subgroups, not 8
+        assert!(butterfly_fits(&Shape::new(vec![2, 1, 3], false), 8));
+        let five = Shape::new(vec![2, 1, 5], false);
+        assert!(butterfly_fits(&five, 16) && !butterfly_fits(&five, 8));
         // a device that allows fewer threads per workgroup than WebGPU's 256
         assert!(check(&yy, 64).is_err());
         let mnist = check(&Shape::new(vec![784, 20, 10], true), 256)

@@ -7,6 +7,7 @@
 //   red:   2 RO rows of RT words for the partial sums of W_ip0 phi(u^P) and W_up1 phi(u^P)
 //   rates: phi(u^I) then phi(u^P_out) (RO + RO words)
 //   errs:  e_ip then e_up of the output layer (RO + RO words)
+//   u_top: the output somas u^P_out (RO words), for the interneurons' nudging
 // and appends one of two ways to sum the columns, each with the entry point `main`:
 // `register_subgroup.wgsl` after the generated `column_sums` (a transpose-reduce butterfly of
 // subgroupShuffleXor over all 2 RO rows per subgroup, the partials summed in subgroup order;
@@ -19,20 +20,26 @@
 //                        bias columns), of W_down0 and of W_pi0 (RO each), column i of W_ip0 and
 //                        of W_up1 (RO each), each with its Delta;
 //   tid == RH (bias):    the bias column of W_ip0 and W_up1 (presynaptic rate b);
-//   RC <= tid < RC + RO: interneuron k = tid - RC and output cell k (somas, u_tgt, readout sums).
+//   RC <= tid < RC + 2 RO: owner of row r = tid - RC of the output side: interneuron k = r for
+//                        r < RO, output cell k = r - RO after (soma; the output cell also u_tgt
+//                        and the readout sums). Both run one code path: a soma nudged towards a
+//                        target by a dendrite sum (column_sum(r)), with the role's constants.
 // Every thread filters the stimulus r_0 itself (the same arithmetic, the same bits).
 //
 // One step (all values from the state at time t, MODEL.md section 3):
-//   1. r_0 += dt/tau0 (x - r_0); owners write phi(u^I_k), phi(u^P_out k) to `rates`;
+//   1. r_0 += dt/tau0 (x - r_0); owner r writes its rate (phi(u^I_k) or phi(u^P_out k)) to
+//      rates[r], output cell k also u^P_out k to `u_top` (and filters u_tgt);
 //      `column_sums` sums W_ip0[k,i] r_i and W_up1[k,i] r_i over the columns i (barrier
 //      included), `column_sum(k)` returns row k's sum;
 //   2. hidden cell i: v_B = W_up0[i] pre0, v_A = W_down0[i] phi(u^P_out) + W_pi0[i] phi(u^I),
-//      du, e_up, e_pi, e_down (own row, registers); owner k: v_D, v_B of the output from the
-//      tree's sums, du^I, du^P_out, e_ip, e_up (written to `errs`); barrier;
+//      du, e_up, e_pi, e_down (own row, registers); owner r: its dendrite v = column_sum(r)
+//      (v_D of interneuron k, v_B of output k), du = dt (-g_l u + g (v - u) + g_n (target - u))
+//      with g = g_d, g_n = g_som, target = u^P_out k (interneuron) or g = g_b, g_n = g_som when
+//      training else 0, target = u_tgt k (output), e = phi(u) - phi(c v) to errs[r]; barrier;
 //   3. plasticity of every owned entry: W += dt eta Delta (old Delta), then
 //      Delta += dt/tau_w (e r - Delta), or Delta = 0 after the last step of a training pattern
 //      with reset_deltas; u += du; readout sums; trace sample.
-// Step t+1 writes `red` and `rates` only after every thread passed step t's last barrier
+// Step t+1 writes `red`, `rates` and `u_top` only after every thread passed step t's last barrier
 // but one, after which nothing of step t reads them (hidden threads keep the rates of step 2 in
 // registers for step 3); `errs` are written after step t+1's first barrier. So two barriers
 // plus the tree's per step, no double buffer.
@@ -73,11 +80,21 @@ var<private> seed: vec2<u32>;
 var<private> s: u32;
 var<private> row: u32;
 var<private> sample: u32;
-// The thread's role.
+// The thread's role: hidden cell, column owner (hidden cell or bias), owner of row r_own of the
+// output side (out_cell: an output cell, else an interneuron; k_own: its index k), and the
+// owner's constants: dendritic conductance g_dend (g_d or g_b), nudging conductance g_nudge
+// (g_som; an output cell's only when training), the error's dendritic scale c_own (c_inter or
+// c_output) and its noise index.
 var<private> hidden: bool;
 var<private> column: bool;
 var<private> owner: bool;
+var<private> out_cell: bool;
+var<private> r_own: u32;
 var<private> k_own: u32;
+var<private> g_dend: f32;
+var<private> g_nudge: f32;
+var<private> c_own: f32;
+var<private> noise_own: u32;
 
 // Owned values (registers). Hidden cell: row of W_up0 (w_up, d_up), of W_down0 (w_down,
 // d_down) and W_pi0 (w_pi, d_pi); column owners: column of W_ip0 (w_ip, d_ip) and of W_up1
@@ -92,11 +109,10 @@ var<private> w_ip: array<f32, RO>;
 var<private> d_ip: array<f32, RO>;
 var<private> w_out: array<f32, RO>;
 var<private> d_out: array<f32, RO>;
-// The filtered stimulus (every thread), the soma of a hidden cell or of interneuron k, the
-// output soma k, its filtered target and readout sums (total and current block).
+// The filtered stimulus (every thread), the soma of a hidden cell, of interneuron k or of output
+// cell k, the output cell's filtered target and readout sums (total and current block).
 var<private> r0: array<f32, RI>;
 var<private> u: f32;
-var<private> u_out: f32;
 var<private> u_tgt: f32;
 var<private> acc: f32;
 var<private> acc_block: f32;
@@ -145,8 +161,15 @@ fn begin(instance: u32, thread: u32) {
     seed = vec2<u32>(paru(P_SEED_LO), paru(P_SEED_HI));
     hidden = tid < RH;
     column = tid < RC;
-    owner = tid >= RC && tid < RC + RO;
-    k_own = tid - RC;
+    owner = tid >= RC && tid < RC + 2u * RO;
+    out_cell = owner && tid >= RC + RO;
+    r_own = tid - RC;
+    k_own = select(r_own, r_own - RO, out_cell);
+    let gsom = par(P_GSOM);
+    g_dend = select(par(P_GD), par(P_GB), out_cell);
+    g_nudge = select(gsom, select(0.0, gsom, train), out_cell);
+    c_own = select(par(P_C_INTER), par(P_C_OUTPUT), out_cell);
+    noise_own = select(RS_NOISE_I0 + k_own, RS_NOISE_P1 + k_own, out_cell);
 }
 
 // Sets the step index in the pattern and the pattern row from stream step t (once per window;
@@ -204,12 +227,13 @@ fn load_window() {
             d_out[k] = st[out + d];
         }
     }
-    if owner {
-        u = st[sb + RS_U_I0 + k_own];
-        u_out = st[sb + RS_U_P1 + k_own];
+    if out_cell {
+        u = st[sb + RS_U_P1 + k_own];
         u_tgt = st[sb + RS_UTGT + k_own];
         acc = sc[cb + RS_ACC + k_own];
         acc_block = sc[cb + RS_ACC + RO + k_own];
+    } else if owner {
+        u = st[sb + RS_U_I0 + k_own];
     }
     for (var j = 0u; j < RI; j++) {
         r0[j] = st[sb + RS_R0 + j];
@@ -247,12 +271,13 @@ fn store_window() {
             st[out + d] = d_out[k];
         }
     }
-    if owner {
-        st[sb + RS_U_I0 + k_own] = u;
-        st[sb + RS_U_P1 + k_own] = u_out;
+    if out_cell {
+        st[sb + RS_U_P1 + k_own] = u;
         st[sb + RS_UTGT + k_own] = u_tgt;
         sc[cb + RS_ACC + k_own] = acc;
         sc[cb + RS_ACC + RO + k_own] = acc_block;
+    } else if owner {
+        st[sb + RS_U_I0 + k_own] = u;
     }
     if tid == 0u {
         for (var j = 0u; j < RI; j++) {
@@ -277,10 +302,15 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     } else if column {
         rc = b;
     }
+    // the owner's rate phi(u^I_k) or phi(u^P_out k)
+    var ru = 0.0;
     if owner {
-        u_tgt = u_tgt + k0 * (patterns[xo + RI + k_own] - u_tgt);
-        rates[k_own] = phi(u);
-        rates[RO + k_own] = phi(u_out);
+        if out_cell {
+            u_tgt = u_tgt + k0 * (patterns[xo + RI + k_own] - u_tgt);
+            u_top[k_own] = u;
+        }
+        ru = phi(u);
+        rates[r_own] = ru;
     }
     column_sums(rc);
     // 2. dendrites, soma increments, errors
@@ -289,7 +319,6 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     let gb = par(P_GB);
     let amp = par(P_NOISE);
     var du = 0.0;
-    var du_out = 0.0;
     var e_up = 0.0;
     var e_pi = 0.0;
     var e_down = 0.0;
@@ -320,19 +349,18 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
         e_down = rc - phi(vdown);
     }
     if owner {
-        let k = k_own;
-        let gsom = par(P_GSOM);
-        let vd = column_sum(k);
-        du = dt * (-gl * u + par(P_GD) * (vd - u) + gsom * (u_out - u));
-        let vbo = column_sum(RO + k);
-        let g_nudge = select(0.0, gsom, train);
-        du_out = dt * (-gl * u_out + gb * (vbo - u_out) + g_nudge * (u_tgt - u_out));
-        if noisy {
-            du += amp * normal(seed, step, RS_NOISE_I0 + k);
-            du_out += amp * normal(seed, step, RS_NOISE_P1 + k);
+        // v_D of interneuron k (row k of W_ip0 phi(u^P)) or v_B of output cell k (row k of
+        // W_up1 phi(u^P)); the target: output soma k, or the output cell's u_tgt
+        let v = column_sum(r_own);
+        var nudge_to = u_tgt;
+        if !out_cell {
+            nudge_to = u_top[k_own];
         }
-        errs[k] = rates[k] - phi(par(P_C_INTER) * vd);
-        errs[RO + k] = rates[RO + k] - phi(par(P_C_OUTPUT) * vbo);
+        du = dt * (-gl * u + g_dend * (v - u) + g_nudge * (nudge_to - u));
+        if noisy {
+            du += amp * normal(seed, step, noise_own);
+        }
+        errs[r_own] = ru - phi(c_own * v);
     }
     workgroupBarrier();
     // 3. plasticity of the owned entries: each matrix that learns at this step (a branch the
@@ -416,12 +444,11 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
             trace[sample + RS_REC_P0 + tid] = bitcast<u32>(u);
         }
     }
-    if owner {
+    if out_cell {
         let k = k_own;
         u = u + du;
-        u_out = u_out + du_out;
         if s >= out_lag {
-            var bs = acc_block + u_out;
+            var bs = acc_block + u;
             if last || (s + 1u) % ACC_BLOCK == 0u {
                 acc += bs;
                 bs = 0.0;
@@ -432,11 +459,13 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
             readouts[row * RO + k] = acc / f32(max(steps, out_lag + 1u) - out_lag);
         }
         if record {
-            trace[sample + k] = bitcast<u32>(u_out);
+            trace[sample + k] = bitcast<u32>(u);
             trace[sample + RO + k] = bitcast<u32>(u_tgt);
-            if RS_REC_I0 < disp.rec_width {
-                trace[sample + RS_REC_I0 + k] = bitcast<u32>(u);
-            }
+        }
+    } else if owner {
+        u = u + du;
+        if record && RS_REC_I0 < disp.rec_width {
+            trace[sample + RS_REC_I0 + k_own] = bitcast<u32>(u);
         }
     }
     if record && tid == 0u {
