@@ -494,11 +494,15 @@ def register_built(s=None, sub=True):
     step_loop = 15  # t++, bound, sample test, s == 0, plastic, next_step, s += 1 and wrap
     sums_sub = butterfly_sums(2 * o, nt=nt)  # all 2·n_out rows at once (register.rs butterfly)
     sums_tree_own = o * (2 + 4)  # 2 products, 2 stores to the thread's slots
-    ph1 = 4 + 1 + 4 * s.n_in + (1 + PHI_I) + 2 + 1  # constants, row, r_0 filter, φ(u), owner test, barrier
-    ph2 = 8 + 1 + 2 + n0 + 2 * o + 2 * o + 1 + 6 + 1 + (4 + PHI_I) + 1 + (PHI_I + 1) + 2 + 1
-    # flags, kw, per matrix η (load, test, branch), 4 per entry (fma; e·r, −Δ, fma), error
-    # loads, the reset test, u += du and the trace test
-    ph3 = 2 + 1 + 2 + 2 + 1 + 4 * 5 + 4 * entries + 2 * o + 2 + 3
+    # The per-instance constants (k0, b; dt, g_l, g_b, σ, g_a, c_hidden; dt/τ_w and the five
+    # dt·η) are read once per window into registers (register.wgsl `begin`): 14 table loads of 2
+    # instructions (address, load) per step less than the first count, which had them in ph1
+    # (4), ph2 (8 + 2 + 2) and ph3 (2 + 5 · 2).
+    ph1 = 1 + 4 * s.n_in + (1 + PHI_I) + 2 + 1  # row, r_0 filter, φ(u), owner test, barrier
+    ph2 = 1 + n0 + 2 * o + 2 * o + 1 + 6 + 1 + (2 + PHI_I) + 1 + (PHI_I + 1) + 2 + 1
+    # flags, per matrix η (test, branch), 4 per entry (fma; e·r, −Δ, fma), error loads, the
+    # reset test, u += du and the trace test
+    ph3 = 2 + 1 + 2 + 1 + 2 * 5 + 4 * entries + 2 * o + 2 + 3
     hidden = step_loop + ph1 + ph2 + ph3
     # owners' path in the last warp (divergent from the hidden cells; the 2·n_out owners run one
     # path, their roles' branches both): phase 1 22 (owner and role tests, the output cells'
@@ -519,9 +523,11 @@ def register_built(s=None, sub=True):
         warp_instr = warps * per_thread + owner + active * per_level + warps * levels * 3
     # private words of a hidden cell's thread: W + Δ, r_0, rate copies (register.rs
     # private_words), plus u, du, r_i, three errors, ~25 invocation constants, the owners' 4 role
-    # constants (g_dend, g_nudge, c_own, noise_own: registers in every thread) and ~10 temporaries
+    # constants (g_dend, g_nudge, c_own, noise_own: registers in every thread), the 14 per-step
+    # constants held for the window (in per-thread registers unless the compiler puts these
+    # workgroup-uniform values in uniform registers) and ~10 temporaries
     private = 2 * (n0 + 4 * o) + s.n_in + 2 * o
-    regs = private + 6 + 25 + 4 + 10
+    regs = private + 6 + 25 + 4 + 14 + 10
     return dict(nt=nt, entries=entries, hidden=hidden, per_thread=per_thread, owner=owner,
                 warps=warps, warp_instr=warp_instr, private=private, regs=regs,
                 ph=(step_loop, ph1, sums_sub if sub else sums_tree_own, ph2, ph3),

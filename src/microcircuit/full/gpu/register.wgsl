@@ -95,6 +95,23 @@ var<private> g_dend: f32;
 var<private> g_nudge: f32;
 var<private> c_own: f32;
 var<private> noise_own: u32;
+// The instance's per-step constants, read from the parameter table once per window (`begin`):
+// dt/tau_0 of the stimulus filter, the bias rate b, dt, g_l, g_b, g_a, the noise amplitude, the
+// hidden error's dendritic scale c_hidden, dt/tau_w, and dt eta of the five owned matrices.
+var<private> c_k0: f32;
+var<private> c_b: f32;
+var<private> c_dt: f32;
+var<private> c_gl: f32;
+var<private> c_gb: f32;
+var<private> c_ga: f32;
+var<private> c_amp: f32;
+var<private> c_ch: f32;
+var<private> c_kw: f32;
+var<private> eta_up: f32;
+var<private> eta_pi: f32;
+var<private> eta_down: f32;
+var<private> eta_ip: f32;
+var<private> eta_out: f32;
 
 // Owned values (registers). Hidden cell: row of W_up0 (w_up, d_up), of W_down0 (w_down,
 // d_down) and W_pi0 (w_pi, d_pi); column owners: column of W_ip0 (w_ip, d_ip) and of W_up1
@@ -170,6 +187,20 @@ fn begin(instance: u32, thread: u32) {
     g_nudge = select(gsom, select(0.0, gsom, train), out_cell);
     c_own = select(par(P_C_INTER), par(P_C_OUTPUT), out_cell);
     noise_own = select(RS_NOISE_I0 + k_own, RS_NOISE_P1 + k_own, out_cell);
+    c_k0 = par(P_K0);
+    c_b = par(P_BIAS);
+    c_dt = par(P_DT);
+    c_gl = par(P_GL);
+    c_gb = par(P_GB);
+    c_ga = par(P_GA);
+    c_amp = par(P_NOISE);
+    c_ch = par(P_C_HIDDEN);
+    c_kw = par(P_KW);
+    eta_up = eta(0u, 0u);
+    eta_pi = eta(1u, 0u);
+    eta_down = eta(3u, 0u);
+    eta_ip = eta(2u, 0u);
+    eta_out = eta(0u, 1u);
 }
 
 // Sets the step index in the pattern and the pattern row from stream step t (once per window;
@@ -289,8 +320,8 @@ fn store_window() {
 // One Euler step (1.–3. above); `plastic`: the matrices with eta != 0 learn at this step;
 // `step`: the training step counter (noise key).
 fn euler_step(plastic: bool, step: vec2<u32>) {
-    let k0 = par(P_K0);
-    let b = par(P_BIAS);
+    let k0 = c_k0;
+    let b = c_b;
     let xo = row * (RI + RO);
     // 1. the stimulus filter, the presynaptic rate of the owned column, the partial sums
     for (var j = 0u; j < RI; j++) {
@@ -314,16 +345,16 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     }
     column_sums(rc);
     // 2. dendrites, soma increments, errors
-    let dt = par(P_DT);
-    let gl = par(P_GL);
-    let gb = par(P_GB);
-    let amp = par(P_NOISE);
+    let dt = c_dt;
+    let gl = c_gl;
+    let gb = c_gb;
+    let amp = c_amp;
     var du = 0.0;
     var e_up = 0.0;
     var e_pi = 0.0;
     var e_down = 0.0;
     if hidden {
-        let ga = par(P_GA);
+        let ga = c_ga;
         var vb = 0.0;
         for (var j = 0u; j < RI; j++) {
             vb += w_up[j] * r0[j];
@@ -344,7 +375,7 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
         if noisy {
             du += amp * normal(seed, step, RS_NOISE_P0 + tid);
         }
-        e_up = rc - phi(par(P_C_HIDDEN) * vb);
+        e_up = rc - phi(c_ch * vb);
         e_pi = -va;
         e_down = rc - phi(vdown);
     }
@@ -370,9 +401,8 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     let last = s + 1u == steps;
     let zero = reset && last;
     if plastic && column {
-        let kw = par(P_KW);
+        let kw = c_kw;
         if hidden {
-            let eta_up = eta(0u, 0u);
             if eta_up != 0.0 {
                 for (var j = 0u; j < RI; j++) {
                     let wd = learn(w_up[j], d_up[j], e_up, r0[j], eta_up, kw);
@@ -386,7 +416,6 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
                     d_up[j] = wd.y;
                 }
             }
-            let eta_pi = eta(1u, 0u);
             if eta_pi != 0.0 {
                 for (var k = 0u; k < RO; k++) {
                     let wd = learn(w_pi[k], d_pi[k], e_pi, r_int[k], eta_pi, kw);
@@ -394,7 +423,6 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
                     d_pi[k] = wd.y;
                 }
             }
-            let eta_down = eta(3u, 0u);
             if eta_down != 0.0 {
                 for (var k = 0u; k < RO; k++) {
                     let wd = learn(w_down[k], d_down[k], e_down, r_top[k], eta_down, kw);
@@ -403,7 +431,6 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
                 }
             }
         }
-        let eta_ip = eta(2u, 0u);
         if eta_ip != 0.0 {
             for (var k = 0u; k < RO; k++) {
                 let wd = learn(w_ip[k], d_ip[k], errs[k], rc, eta_ip, kw);
@@ -411,7 +438,6 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
                 d_ip[k] = wd.y;
             }
         }
-        let eta_out = eta(0u, 1u);
         if eta_out != 0.0 {
             for (var k = 0u; k < RO; k++) {
                 let wd = learn(w_out[k], d_out[k], errs[RO + k], rc, eta_out, kw);
