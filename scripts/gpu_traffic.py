@@ -486,7 +486,7 @@ def butterfly_sums(rows, warp=32, nt=128):
     return rows + 2 * levels + 4 * pairs + (5 * plain + 3) + 8
 
 
-def register_built(s=None, sub=True):
+def register_built(s=None, sub=True, frozen_down=False):
     s = s or SHAPES[0]
     n0, o, h = s.n_in + 1, s.n_out, s.dims[1]
     nt = 1 << (h + 1 + 2 * o - 1).bit_length()  # hidden + bias + 2·n_out owners, next power of 2
@@ -503,6 +503,11 @@ def register_built(s=None, sub=True):
     # flags, per matrix η (test, branch), 4 per entry (fma; e·r, −Δ, fma), error loads, the
     # reset test, u += du and the trace test
     ph3 = 2 + 1 + 2 + 1 + 2 * 5 + 4 * entries + 2 * o + 2 + 3
+    if frozen_down:
+        # W_down0 frozen in the whole batch (register.rs `learns`): its η test and branch are
+        # compiled out (−2), and its n_out entries' learn (4 each) is not run (the uniform
+        # branch skipped it before as well); its n_out Δ are no registers
+        ph3 -= 2 + 4 * o
     hidden = step_loop + ph1 + ph2 + ph3
     # owners' path in the last warp (divergent from the hidden cells; the 2·n_out owners run one
     # path, their roles' branches both): phase 1 22 (owner and role tests, the output cells'
@@ -527,7 +532,7 @@ def register_built(s=None, sub=True):
     # constants held for the window (in per-thread registers unless the compiler puts these
     # workgroup-uniform values in uniform registers) and ~10 temporaries
     private = 2 * (n0 + 4 * o) + s.n_in + 2 * o
-    regs = private + 6 + 25 + 4 + 14 + 10
+    regs = private + 6 + 25 + 4 + 14 + 10 - (o if frozen_down else 0)
     return dict(nt=nt, entries=entries, hidden=hidden, per_thread=per_thread, owner=owner,
                 warps=warps, warp_instr=warp_instr, private=private, regs=regs,
                 ph=(step_loop, ph1, sums_sub if sub else sums_tree_own, ph2, ph3),
@@ -547,6 +552,20 @@ def table_register_built():
           f"(4 per owned entry) = {r['per_thread']}; owners' divergent path in the last warp "
           f"{r['owner']}; → {r['warp_instr']:,} warp-instructions per instance-step with subgroups "
           f"({r['barriers']} barriers), {t['warp_instr']:,} with the tree ({t['barriers']} barriers).")
+    f = register_built(s, True, frozen_down=True)
+    print(f"With W_down0 frozen in the batch (every published run): {f['per_thread']} per hidden "
+          f"thread, {f['warp_instr']:,} warp-instructions per instance-step, ≈ {f['regs']} "
+          f"registers.")
+    for dev in ("H100 SXM",):
+        d = DEVICES[dev]
+        for regs in (f["regs"], f["regs"] - 14):
+            occ = occupancy(dev, regs, f["nt"], f["smem"])
+            n = occ * d["sm"]
+            issue = d["warp_issue"] / f["warp_instr"]
+            eff = [b / (math.ceil(b / n) * n) for b in (2048, 16384)]
+            print(f"  {dev}, {regs} registers: {occ} WG/SM, issue bound {fmt(issue)}, predicted "
+                  f"{fmt(0.75 * eff[0] * issue)} at 2048 ({100 * eff[0]:.0f} %), "
+                  f"{fmt(0.75 * eff[1] * issue)} at 16384 ({100 * eff[1]:.0f} %)")
     print()
     print("| device | registers (est.) | WG/SM | resident instances | issue bound (subgroup / tree) | "
           "efficiency at 2048 / 16384 | predicted at 2048 (75 % issue) | predicted at 16384 |")

@@ -768,6 +768,67 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
     }
 }
 
+/// The register kernel keeps no Δ for a matrix that no instance of its batch trains (a frozen
+/// pathway: no Δ registers, no update); the state must still end as the general path (and the
+/// CPU) leave it: W and Δ unchanged without `reset_deltas`, Δ zeroed after a training pattern
+/// with it. States with every Δ nonzero (trained with W_pi0 and W_down0 plastic too) are
+/// restored into a batch where both are frozen, and trained on, once without and once with
+/// `reset_deltas`.
+#[test]
+fn register_kernel_frozen_pathways_keep_or_zero_their_deltas() {
+    let Some(g) = device() else { return };
+    let shape = Shape::new(vec![3, 9, 2], true);
+    let opts = GpuOptions {
+        kernel: Some(KernelKind::Register),
+        ..Default::default()
+    };
+    let mut plastic = varied(2);
+    plastic.reset_deltas = false;
+    plastic.eta_pi = vec![0.1];
+    plastic.eta_down = vec![0.1];
+    let learned = {
+        let b = batch(&shape, Transfer::Sigmoid, vec![plastic.clone(); 2]);
+        let mut gpu = gpu_backend(&g, &b, &opts);
+        gpu.train(&chunk(&shape, 2, 2, 50)).unwrap();
+        gpu.snapshot().unwrap()
+    };
+    let pi = |w: &Weights<f64>| w.layers[0].pi.clone();
+    let down = |w: &Weights<f64>| w.layers[0].down.clone();
+    let zeros = Weights::zeros(&shape);
+    for st in &learned {
+        assert_ne!(pi(&st.delta), pi(&zeros));
+        assert_ne!(down(&st.delta), down(&zeros));
+    }
+    for reset in [false, true] {
+        let mut frozen = plastic.clone();
+        frozen.eta_pi = vec![0.0];
+        frozen.eta_down = vec![0.0];
+        frozen.reset_deltas = reset;
+        let b = batch(&shape, Transfer::Sigmoid, vec![frozen; 2]);
+        let mut gpu = gpu_backend(&g, &b, &opts);
+        gpu.restore(&learned).unwrap();
+        gpu.train(&chunk(&shape, 2, 2, 51)).unwrap();
+        for (after, before) in gpu.snapshot().unwrap().iter().zip(&learned) {
+            assert_eq!(pi(&after.w), pi(&before.w), "W_pi0 frozen, reset {reset}");
+            assert_eq!(
+                down(&after.w),
+                down(&before.w),
+                "W_down0 frozen, reset {reset}"
+            );
+            let want = if reset { pi(&zeros) } else { pi(&before.delta) };
+            assert_eq!(pi(&after.delta), want, "Δ of W_pi0, reset {reset}");
+            let want = if reset {
+                down(&zeros)
+            } else {
+                down(&before.delta)
+            };
+            assert_eq!(down(&after.delta), want, "Δ of W_down0, reset {reset}");
+            // the plastic matrices did learn
+            assert_ne!(after.w.layers[0].up, before.w.layers[0].up);
+        }
+    }
+}
+
 /// Traces recorded on the GPU equal the CPU's in f32: the same arrays at the same global
 /// steps, values to f32 accuracy, over two chunks and pieces of two patterns (so samples do not
 /// start at the stream's start), with mixed clocks, noise and two hidden layers; evaluation

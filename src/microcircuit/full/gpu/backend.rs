@@ -222,7 +222,8 @@ impl Program {
             0 => 0,
             w => layout.record_trips_per_step(threads, w),
         };
-        let body = register::source(&layout, subgroup.is_some());
+        let learns = register::learns(&Features::training(batch));
+        let body = register::source(&layout, subgroup.is_some(), learns);
         Program {
             train: body.clone(),
             eval: body,

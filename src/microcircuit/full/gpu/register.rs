@@ -19,6 +19,11 @@
 //! `Δ += dt/τ_w (e r_preᵀ − Δ)`; Δ zeroed after a training pattern with `reset_deltas`;
 //! `u += du`.
 //!
+//! The program is generated per batch: a matrix that no instance trains ([`learns`]) holds no
+//! Δ in registers and is never updated or stored (with `reset_deltas` its Δ is written as 0 at
+//! the window's end, as the general path would have zeroed it), so the bits do not depend on
+//! what else is in the batch.
+//!
 //! The rule ([`check`]): one hidden layer; hidden cells, bias column, interneurons and output
 //! cells fit one
 //! workgroup of at most [`MAX_THREADS`] threads (and the device's limit); a thread's owned
@@ -28,6 +33,7 @@ use super::layout::{
     KernelKind, Layout, H_ACC, H_R0, H_UTGT, H_W_TOTAL, L_NOISE_I, L_NOISE_P, L_REC_I, L_REC_P,
     L_U_I, L_U_P, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP,
 };
+use super::serial::Features;
 use crate::microcircuit::Shape;
 use anyhow::ensure;
 
@@ -148,6 +154,16 @@ fn butterfly(rows: usize) -> String {
     out
 }
 
+/// Which owned matrices some instance of the batch trains (`features` of the training step,
+/// `dt·η ≠ 0` in f32), in the order W_up0, W_pi0, W_down0, W_ip0, W_up1: the kernel keeps Δ in
+/// registers, loads and stores it and updates the matrix only for these (a matrix frozen in
+/// every instance never changes W or Δ, so the numbers are the same bits either way).
+pub(crate) fn learns(features: &Features) -> [bool; 5] {
+    let p = &features.plastic;
+    let at = |k: usize, l: usize| p[k].get(l).copied().unwrap_or(false);
+    [at(0, 0), at(1, 0), at(3, 0), at(2, 0), at(0, 1)]
+}
+
 /// An error naming the shape and the rule when the register kernel cannot run `shape` on a
 /// device with at most `max_threads` invocations per workgroup.
 pub(crate) fn check(shape: &Shape, max_threads: usize) -> anyhow::Result<()> {
@@ -181,8 +197,9 @@ pub(crate) fn check(shape: &Shape, max_threads: usize) -> anyhow::Result<()> {
 /// The kernel body for `layout` (a [`KernelKind::Register`] layout of a shape [`check`]
 /// accepts): the thread count, the shape and the state offsets as literals, the workgroup
 /// arrays, `register.wgsl`, then the column sums by the subgroup butterfly (`subgroups`: the
-/// device has subgroup operations and [`butterfly_fits`]) or by the tree.
-pub(crate) fn source(layout: &Layout, subgroups: bool) -> String {
+/// device has subgroup operations and [`butterfly_fits`]) or by the tree; `learns` ([`learns`])
+/// as the constants LEARN_UP0, LEARN_PI0, LEARN_DOWN0, LEARN_IP0, LEARN_UP1.
+pub(crate) fn source(layout: &Layout, subgroups: bool, learns: [bool; 5]) -> String {
     debug_assert_eq!(layout.kernel, KernelKind::Register);
     let shape = &layout.shape;
     let t = threads(shape);
@@ -217,6 +234,9 @@ pub(crate) fn source(layout: &Layout, subgroups: bool) -> String {
         .map(|(name, v)| format!("const {name}: u32 = {v}u;\n"))
         .collect();
     out += &format!("const RBIAS: bool = {};\n", shape.bias);
+    for (name, on) in ["UP0", "PI0", "DOWN0", "IP0", "UP1"].iter().zip(learns) {
+        out += &format!("const LEARN_{name}: bool = {on};\n");
+    }
     out += &format!("var<workgroup> red: array<f32, {}>;\n", 2 * o * t);
     out += &format!("var<workgroup> rates: array<f32, {}>;\n", 2 * o);
     out += &format!("var<workgroup> errs: array<f32, {}>;\n", 2 * o);
@@ -335,14 +355,20 @@ mod tests {
 
     #[test]
     fn source_validates_for_each_supported_shape() {
-        for (dims, bias, subgroups) in [
-            (vec![2, 3, 2], false, false),
-            (vec![2, 3, 2], false, true),
-            (vec![4, 120, 3], true, false),
-            (vec![4, 120, 3], true, true),
+        for (dims, bias, subgroups, learns) in [
+            (vec![2, 3, 2], false, false, [true; 5]),
+            (vec![2, 3, 2], false, true, [true, false, true, false, true]),
+            (
+                vec![4, 120, 3],
+                true,
+                false,
+                [true, true, false, true, true],
+            ),
+            (vec![4, 120, 3], true, true, [false; 5]),
         ] {
             let lay = layout(&dims, bias);
-            let src = source(&lay, subgroups);
+            let src = source(&lay, subgroups, learns);
+            assert_eq!(src.contains("const LEARN_DOWN0: bool = true;"), learns[2]);
             assert_eq!(src.contains("subgroupShuffleXor("), subgroups);
             assert!(!src.contains("subgroupAdd("));
             let t = threads(&lay.shape);

@@ -7,6 +7,11 @@
 //   red:   2 RO rows of RT words for the partial sums of W_ip0 phi(u^P) and W_up1 phi(u^P)
 //   rates: phi(u^I) then phi(u^P_out) (RO + RO words)
 //   errs:  e_ip then e_up of the output layer (RO + RO words)
+// and LEARN_UP0, LEARN_PI0, LEARN_DOWN0, LEARN_IP0, LEARN_UP1: whether some instance of the
+// batch trains the matrix. A matrix no instance trains (dt eta = 0 in all) is frozen: its W is
+// loaded but never stored, its Delta is neither loaded nor held nor updated (its registers and
+// its eta test go), and where reset_deltas zeroes every Delta the window writes 0 for it at its
+// end: the same bits as the general path, whose Delta of a frozen matrix only a reset changes.
 //   u_top: the output somas u^P_out (RO words), for the interneurons' nudging
 // and appends one of two ways to sum the columns, each with the entry point `main`:
 // `register_subgroup.wgsl` after the generated `column_sums` (a transpose-reduce butterfly of
@@ -126,6 +131,8 @@ var<private> w_ip: array<f32, RO>;
 var<private> d_ip: array<f32, RO>;
 var<private> w_out: array<f32, RO>;
 var<private> d_out: array<f32, RO>;
+// Some step of this window zeroed the Deltas (reset_deltas after a training pattern).
+var<private> zeroed: bool;
 // The filtered stimulus (every thread), the soma of a hidden cell, of interneuron k or of output
 // cell k, the output cell's filtered target and readout sums (total and current block).
 var<private> r0: array<f32, RI>;
@@ -187,6 +194,7 @@ fn begin(instance: u32, thread: u32) {
     g_nudge = select(gsom, select(0.0, gsom, train), out_cell);
     c_own = select(par(P_C_INTER), par(P_C_OUTPUT), out_cell);
     noise_own = select(RS_NOISE_I0 + k_own, RS_NOISE_P1 + k_own, out_cell);
+    zeroed = false;
     c_k0 = par(P_K0);
     c_b = par(P_BIAS);
     c_dt = par(P_DT);
@@ -237,15 +245,21 @@ fn load_window() {
         let up = sb + RS_W_UP0 + tid * RN0;
         for (var j = 0u; j < RN0; j++) {
             w_up[j] = st[up + j];
-            d_up[j] = st[up + d + j];
+            if LEARN_UP0 {
+                d_up[j] = st[up + d + j];
+            }
         }
         let down = sb + RS_W_DOWN0 + tid * RO;
         let pi = sb + RS_W_PI0 + tid * RO;
         for (var k = 0u; k < RO; k++) {
             w_down[k] = st[down + k];
-            d_down[k] = st[down + d + k];
             w_pi[k] = st[pi + k];
-            d_pi[k] = st[pi + d + k];
+            if LEARN_DOWN0 {
+                d_down[k] = st[down + d + k];
+            }
+            if LEARN_PI0 {
+                d_pi[k] = st[pi + d + k];
+            }
         }
     }
     if column {
@@ -253,9 +267,13 @@ fn load_window() {
             let ip = sb + RS_W_IP0 + k * RC + tid;
             let out = sb + RS_W_UP1 + k * RC + tid;
             w_ip[k] = st[ip];
-            d_ip[k] = st[ip + d];
             w_out[k] = st[out];
-            d_out[k] = st[out + d];
+            if LEARN_IP0 {
+                d_ip[k] = st[ip + d];
+            }
+            if LEARN_UP1 {
+                d_out[k] = st[out + d];
+            }
         }
     }
     if out_cell {
@@ -279,16 +297,28 @@ fn store_window() {
         if train {
             let up = sb + RS_W_UP0 + tid * RN0;
             for (var j = 0u; j < RN0; j++) {
-                st[up + j] = w_up[j];
-                st[up + d + j] = d_up[j];
+                if LEARN_UP0 {
+                    st[up + j] = w_up[j];
+                    st[up + d + j] = d_up[j];
+                } else if zeroed {
+                    st[up + d + j] = 0.0;
+                }
             }
             let down = sb + RS_W_DOWN0 + tid * RO;
             let pi = sb + RS_W_PI0 + tid * RO;
             for (var k = 0u; k < RO; k++) {
-                st[down + k] = w_down[k];
-                st[down + d + k] = d_down[k];
-                st[pi + k] = w_pi[k];
-                st[pi + d + k] = d_pi[k];
+                if LEARN_DOWN0 {
+                    st[down + k] = w_down[k];
+                    st[down + d + k] = d_down[k];
+                } else if zeroed {
+                    st[down + d + k] = 0.0;
+                }
+                if LEARN_PI0 {
+                    st[pi + k] = w_pi[k];
+                    st[pi + d + k] = d_pi[k];
+                } else if zeroed {
+                    st[pi + d + k] = 0.0;
+                }
             }
         }
     }
@@ -296,10 +326,18 @@ fn store_window() {
         for (var k = 0u; k < RO; k++) {
             let ip = sb + RS_W_IP0 + k * RC + tid;
             let out = sb + RS_W_UP1 + k * RC + tid;
-            st[ip] = w_ip[k];
-            st[ip + d] = d_ip[k];
-            st[out] = w_out[k];
-            st[out + d] = d_out[k];
+            if LEARN_IP0 {
+                st[ip] = w_ip[k];
+                st[ip + d] = d_ip[k];
+            } else if zeroed {
+                st[ip + d] = 0.0;
+            }
+            if LEARN_UP1 {
+                st[out] = w_out[k];
+                st[out + d] = d_out[k];
+            } else if zeroed {
+                st[out + d] = 0.0;
+            }
         }
     }
     if out_cell {
@@ -403,7 +441,7 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     if plastic && column {
         let kw = c_kw;
         if hidden {
-            if eta_up != 0.0 {
+            if LEARN_UP0 && eta_up != 0.0 {
                 for (var j = 0u; j < RI; j++) {
                     let wd = learn(w_up[j], d_up[j], e_up, r0[j], eta_up, kw);
                     w_up[j] = wd.x;
@@ -416,14 +454,14 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
                     d_up[j] = wd.y;
                 }
             }
-            if eta_pi != 0.0 {
+            if LEARN_PI0 && eta_pi != 0.0 {
                 for (var k = 0u; k < RO; k++) {
                     let wd = learn(w_pi[k], d_pi[k], e_pi, r_int[k], eta_pi, kw);
                     w_pi[k] = wd.x;
                     d_pi[k] = wd.y;
                 }
             }
-            if eta_down != 0.0 {
+            if LEARN_DOWN0 && eta_down != 0.0 {
                 for (var k = 0u; k < RO; k++) {
                     let wd = learn(w_down[k], d_down[k], e_down, r_top[k], eta_down, kw);
                     w_down[k] = wd.x;
@@ -431,14 +469,14 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
                 }
             }
         }
-        if eta_ip != 0.0 {
+        if LEARN_IP0 && eta_ip != 0.0 {
             for (var k = 0u; k < RO; k++) {
                 let wd = learn(w_ip[k], d_ip[k], errs[k], rc, eta_ip, kw);
                 w_ip[k] = wd.x;
                 d_ip[k] = wd.y;
             }
         }
-        if eta_out != 0.0 {
+        if LEARN_UP1 && eta_out != 0.0 {
             for (var k = 0u; k < RO; k++) {
                 let wd = learn(w_out[k], d_out[k], errs[RO + k], rc, eta_out, kw);
                 w_out[k] = wd.x;
@@ -447,18 +485,29 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
         }
     }
     if zero && column {
+        zeroed = true;
         if hidden {
-            for (var j = 0u; j < RN0; j++) {
-                d_up[j] = 0.0;
+            if LEARN_UP0 {
+                for (var j = 0u; j < RN0; j++) {
+                    d_up[j] = 0.0;
+                }
             }
             for (var k = 0u; k < RO; k++) {
-                d_pi[k] = 0.0;
-                d_down[k] = 0.0;
+                if LEARN_PI0 {
+                    d_pi[k] = 0.0;
+                }
+                if LEARN_DOWN0 {
+                    d_down[k] = 0.0;
+                }
             }
         }
         for (var k = 0u; k < RO; k++) {
-            d_ip[k] = 0.0;
-            d_out[k] = 0.0;
+            if LEARN_IP0 {
+                d_ip[k] = 0.0;
+            }
+            if LEARN_UP1 {
+                d_out[k] = 0.0;
+            }
         }
     }
     // 4. the somas, the readout sums (two-level: blocks of ACC_BLOCK steps folded into the
