@@ -43,6 +43,10 @@ pub struct GpuOptions {
     pub workgroup_size: Option<usize>,
     /// Integrator kernel (`None`: chosen from the device, see [`GpuBackend::with_gpu`]).
     pub kernel: Option<KernelKind>,
+    /// The steady-state model's kernel (`None`: chosen from the device, see
+    /// [`crate::microcircuit::steady::gpu::SteadyGpuBackend::with_gpu`]); the full model
+    /// ignores it.
+    pub steady_kernel: Option<crate::microcircuit::steady::gpu::SteadyGpuKernel>,
     /// Workgroups per instance of the phased kernel (`None`: from the device, see
     /// [`GpuBackend::with_gpu`]).
     pub tiles: Option<usize>,
