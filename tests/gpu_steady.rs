@@ -372,6 +372,26 @@ fn run_and_check_commands_on_a_steady_config() {
         assert!(text.contains(q), "{q} missing:\n{text}");
     }
     assert!(text.contains("ok: worst RMS deviation"), "{text}");
+    // the blocks kernel forced on run (agreeing with the CPU) and on check
+    let blocks_out = run("blocks", &["--backend", "gpu", "--gpu-kernel", "blocks"]);
+    let summary = std::fs::read_to_string(blocks_out.join("summary.json")).unwrap();
+    assert!(summary.contains("blocks kernel"), "{summary}");
+    let dev = rel_rms(&w(&blocks_out), &w(&cpu_out));
+    assert!(dev < 1e-4, "weights gpu (blocks) vs cpu-f32: {dev:e}");
+    let o = std::process::Command::new(bin)
+        .args(["check", cfg, "--patterns", "3", "--gpu-kernel", "blocks"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("blocks kernel") && text.contains("ok: worst RMS deviation"),
+        "{text}"
+    );
 }
 
 /// `pyralnet bench --model steady --backend cpu,gpu` prints a GPU row (patterns/s) beside the CPU
@@ -414,6 +434,32 @@ fn bench_steady_measures_the_gpu_beside_the_cpu() {
         .unwrap();
     assert!(rate > 0.0, "{gpu}");
     assert!(out.lines().any(|l| l.starts_with("steady-cpu-f32")));
+    // auto is the rows kernel on a CPU driver, the blocks kernel on a GPU
+    let cpu_driver = device().unwrap().info.device_type == wgpu::DeviceType::Cpu;
+    assert_eq!(gpu.contains("blocks kernel"), !cpu_driver, "{gpu}");
+    let mut forced = args.to_vec();
+    forced[4] = "gpu";
+    forced.extend(["--gpu-kernel", "blocks"]);
+    let o = common::process::run(&forced);
+    assert!(o.status.success(), "{}", common::process::stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("steady-gpu") && l.contains("blocks kernel")),
+        "{out}"
+    );
+    let o = common::process::run(&[
+        "bench",
+        "--model",
+        "steady",
+        "--backend",
+        "gpu",
+        "--gpu-kernel",
+        "resident",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = common::process::stderr(&o);
+    assert!(err.contains("allowed: auto, rows, blocks"), "{err}");
     let bad = common::process::run(&["bench", "--model", "steady", "--backend", "tpu"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(common::process::stderr(&bad).contains("--backend: unknown `tpu`"));

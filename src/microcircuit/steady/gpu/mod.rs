@@ -28,7 +28,9 @@
 //! matrix row reading consecutive columns with a fixed-order tree reduction, a grid over (row
 //! blocks, instances), `v_B[0]` computed once per exposure, and one dispatch for the whole
 //! plasticity step. Its sums run in another order than the CPU's, so it agrees with the CPU to
-//! f32 rounding, not bit for bit; an instance alone and in a batch agree bit for bit.
+//! f32 rounding, not bit for bit; an instance alone and in a batch agree bit for bit. The backend
+//! runs it on GPUs (discrete, integrated, virtual) where it fits the device; CPU drivers keep the
+//! rows kernel ([`default_steady_kernel`]; [`GpuOptions::steady_kernel`] forces either).
 
 mod blocks;
 mod layout;
@@ -165,8 +167,9 @@ impl SteadyGpuBackend {
         Self::with_gpu(gpu, batch, opts)
     }
 
-    /// Uploads the batch to an open device: `opts.steady_kernel` picks the kernel (`None`: the
-    /// rows kernel); `opts.kernel` and `opts.tiles` do not apply to this model; recording is
+    /// Uploads the batch to an open device: `opts.steady_kernel` picks the kernel (`None`: by
+    /// adapter class, [`default_steady_kernel`]: the rows kernel on CPU drivers such as
+    /// lavapipe, the blocks kernel on GPUs where it fits the device, else the rows kernel); `opts.kernel` and `opts.tiles` do not apply to this model; recording is
     /// refused: the steady state has no time course.
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
         batch.shape.validate().map_err(anyhow::Error::msg)?;
@@ -183,76 +186,17 @@ impl SteadyGpuBackend {
         );
         let layout = Layout::new(&batch.shape, batch.phi);
         let lim = &gpu.limits;
-        let max_wg = (lim.max_compute_invocations_per_workgroup as usize)
-            .min(lim.max_compute_workgroup_size_x as usize);
         let cpu_driver = is_cpu_driver(&gpu.info);
-        let kind = opts.steady_kernel.unwrap_or(SteadyGpuKernel::Rows);
-        let (wg, blocks, body) = match kind {
-            SteadyGpuKernel::Rows => {
-                let fits = |wg: usize| !cpu_driver || layout.max_trips(wg) <= LOOP_BUDGET;
-                let wg = match opts.workgroup_size {
-                    Some(wg) => wg,
-                    None => {
-                        let mut wg = workgroup_size(&gpu);
-                        while !fits(wg) && 2 * wg <= max_wg {
-                            wg *= 2;
-                        }
-                        wg
-                    }
-                };
-                ensure!(
-                    (1..=max_wg).contains(&wg),
-                    "workgroup size {wg} not supported by the device"
-                );
-                ensure!(
-                    fits(wg),
-                    "{} is too large for a CPU Vulkan driver with {wg} threads per workgroup: one \
-                     dispatch needs {} loop iterations per invocation, llvmpipe stops a shader \
-                     after 65535",
-                    batch.shape.label(),
-                    layout.max_trips(wg)
-                );
-                let body = format!("{}\n{STEADY}", layout::wgsl_constants());
-                (wg, None, body)
-            }
-            SteadyGpuKernel::Blocks => {
-                let wg = opts.workgroup_size.unwrap_or(WG_GPU.min(max_wg));
-                ensure!(
-                    (1..=max_wg).contains(&wg),
-                    "workgroup size {wg} not supported by the device"
-                );
-                let sizes = Blocks::new(&layout, wg)?;
-                let label = batch.shape.label();
-                let (need, have) = (
-                    sizes.workgroup_bytes(),
-                    u64::from(lim.max_compute_workgroup_storage_size),
-                );
-                ensure!(
-                    need <= have,
-                    "the blocks kernel cannot run {label}: a workgroup needs {need} bytes of \
-                     workgroup memory, the device's max_compute_workgroup_storage_size is {have}"
-                );
-                let (x, max_x) = (sizes.max_blocks(), lim.max_compute_workgroups_per_dimension);
-                ensure!(
-                    x <= max_x,
-                    "the blocks kernel cannot run {label}: a dispatch needs {x} workgroups along \
-                     x, the device allows {max_x}"
-                );
-                ensure!(
-                    !cpu_driver || sizes.max_trips() <= LOOP_BUDGET,
-                    "the blocks kernel cannot run {label} on a CPU Vulkan driver with {wg} \
-                     threads per workgroup: one dispatch needs {} loop iterations per \
-                     invocation, llvmpipe stops a shader after 65535",
-                    sizes.max_trips()
-                );
-                let body = format!("{}\n{}\n{BLOCKS}", layout::wgsl_constants(), sizes.wgsl());
-                let plan = BlocksPlan {
-                    pass: sizes.pass(),
-                    learn: sizes.learn(),
-                    sizes,
-                };
-                (wg, Some(plan), body)
-            }
+        // CPU drivers (lavapipe) keep the rows kernel; GPUs get the blocks kernel wherever it
+        // can run the shape, else the rows kernel
+        let (wg, blocks, body) = match opts.steady_kernel {
+            Some(SteadyGpuKernel::Rows) => rows_kernel(&gpu, &layout, opts.workgroup_size)?,
+            Some(SteadyGpuKernel::Blocks) => blocks_kernel(&gpu, &layout, opts.workgroup_size)?,
+            None if cpu_driver => rows_kernel(&gpu, &layout, opts.workgroup_size)?,
+            None => match blocks_kernel(&gpu, &layout, opts.workgroup_size) {
+                Ok(k) => k,
+                Err(_) => rows_kernel(&gpu, &layout, opts.workgroup_size)?,
+            },
         };
         let kernel = StepKernel::new(&gpu, wg, &body, &body, &["main"])?;
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
@@ -573,4 +517,142 @@ impl Backend for SteadyGpuBackend {
         }
         Ok(())
     }
+}
+
+/// Workgroup size and source of the rows kernel for `layout` (`wg`: forced workgroup size); on
+/// CPU drivers the workgroup grows until the costliest dispatch fits llvmpipe's loop limit.
+fn rows_kernel(
+    gpu: &Gpu,
+    layout: &Layout,
+    wg: Option<usize>,
+) -> anyhow::Result<(usize, Option<BlocksPlan>, String)> {
+    let lim = &gpu.limits;
+    let max_wg = (lim.max_compute_invocations_per_workgroup as usize)
+        .min(lim.max_compute_workgroup_size_x as usize);
+    let cpu_driver = is_cpu_driver(&gpu.info);
+    let fits = |wg: usize| !cpu_driver || layout.max_trips(wg) <= LOOP_BUDGET;
+    let wg = match wg {
+        Some(wg) => wg,
+        None => {
+            let mut wg = workgroup_size(gpu);
+            while !fits(wg) && 2 * wg <= max_wg {
+                wg *= 2;
+            }
+            wg
+        }
+    };
+    ensure!(
+        (1..=max_wg).contains(&wg),
+        "workgroup size {wg} not supported by the device"
+    );
+    ensure!(
+        fits(wg),
+        "{} is too large for a CPU Vulkan driver with {wg} threads per workgroup: one \
+             dispatch needs {} loop iterations per invocation, llvmpipe stops a shader \
+             after 65535",
+        layout.shape.label(),
+        layout.max_trips(wg)
+    );
+    let body = format!("{}\n{STEADY}", layout::wgsl_constants());
+    Ok((wg, None, body))
+}
+
+/// Whether the blocks kernel with `sizes` can run `shape` on a device with
+/// `(max_compute_workgroup_storage_size, max_compute_workgroups_per_dimension)`; on CPU drivers
+/// also within llvmpipe's loop limit. The error says why not.
+fn blocks_fit(
+    sizes: &Blocks,
+    shape: &crate::microcircuit::Shape,
+    (storage, max_x): (u32, u32),
+    cpu_driver: bool,
+) -> Result<(), String> {
+    let label = shape.label();
+    let need = sizes.workgroup_bytes();
+    if need > u64::from(storage) {
+        return Err(format!(
+            "the blocks kernel cannot run {label}: a workgroup needs {need} bytes of workgroup \
+             memory, the device's max_compute_workgroup_storage_size is {storage}"
+        ));
+    }
+    let x = sizes.max_blocks();
+    if x > max_x {
+        return Err(format!(
+            "the blocks kernel cannot run {label}: a dispatch needs {x} workgroups along x, the \
+             device allows {max_x}"
+        ));
+    }
+    if cpu_driver && sizes.max_trips() > LOOP_BUDGET {
+        return Err(format!(
+            "the blocks kernel cannot run {label} on a CPU Vulkan driver with {} threads per \
+             workgroup: one dispatch needs {} loop iterations per invocation, llvmpipe stops a \
+             shader after 65535",
+            sizes.wg,
+            sizes.max_trips()
+        ));
+    }
+    Ok(())
+}
+
+/// The steady kernel [`SteadyGpuBackend::with_gpu`] runs on `adapter` for `shape` when
+/// [`GpuOptions::steady_kernel`] names none, with the reason (for `pyralnet devices --dims`):
+/// the rows kernel on CPU drivers, else the blocks kernel where it fits the device, else the
+/// rows kernel.
+pub fn default_steady_kernel(
+    shape: &crate::microcircuit::Shape,
+    adapter: &crate::gpu::AdapterSummary,
+) -> (SteadyGpuKernel, String) {
+    if is_cpu_driver(&adapter.info) {
+        return (SteadyGpuKernel::Rows, "CPU driver".into());
+    }
+    let layout = Layout::new(shape, crate::microcircuit::Transfer::Sigmoid);
+    let limits = (
+        adapter.max_compute_workgroup_storage_size,
+        adapter.max_compute_workgroups_per_dimension,
+    );
+    let wg = WG_GPU.min(adapter.max_compute_invocations_per_workgroup as usize);
+    match Blocks::new(&layout, wg).map_err(|e| e.to_string()) {
+        Ok(sizes) => match blocks_fit(&sizes, shape, limits, false) {
+            Ok(()) => (
+                SteadyGpuKernel::Blocks,
+                format!(
+                    "{} lanes per row, {} B of workgroup memory",
+                    sizes.team,
+                    sizes.workgroup_bytes()
+                ),
+            ),
+            Err(why) => (SteadyGpuKernel::Rows, why),
+        },
+        Err(why) => (SteadyGpuKernel::Rows, why),
+    }
+}
+
+/// Workgroup size, plan and source of the blocks kernel for `layout` (`wg`: forced workgroup
+/// size, default 64); refused, with the reason, where the device cannot run it.
+fn blocks_kernel(
+    gpu: &Gpu,
+    layout: &Layout,
+    wg: Option<usize>,
+) -> anyhow::Result<(usize, Option<BlocksPlan>, String)> {
+    let lim = &gpu.limits;
+    let max_wg = (lim.max_compute_invocations_per_workgroup as usize)
+        .min(lim.max_compute_workgroup_size_x as usize);
+    let cpu_driver = is_cpu_driver(&gpu.info);
+    let wg = wg.unwrap_or(WG_GPU.min(max_wg));
+    ensure!(
+        (1..=max_wg).contains(&wg),
+        "workgroup size {wg} not supported by the device"
+    );
+    let sizes = Blocks::new(layout, wg)?;
+    let limits = (
+        lim.max_compute_workgroup_storage_size,
+        lim.max_compute_workgroups_per_dimension,
+    );
+    blocks_fit(&sizes, &layout.shape, limits, cpu_driver).map_err(anyhow::Error::msg)?;
+    let body = format!("{}\n{}\n{BLOCKS}", layout::wgsl_constants(), sizes.wgsl());
+    let plan = BlocksPlan {
+        pass: sizes.pass(),
+        learn: sizes.learn(),
+        sizes,
+    };
+    Ok((wg, Some(plan), body))
 }
