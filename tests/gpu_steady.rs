@@ -182,6 +182,17 @@ fn mnist_sized_784_20_10() {
     compare_with_cpu(&g, &b, &train, &chunk(&shape, 1, 3, 10));
 }
 
+/// Nine layers with neurons: the blocks kernel's plasticity step has 17 segments, more than one
+/// dispatch record holds (14), so it runs in two dispatches.
+#[test]
+fn deep_nine_layers_plasticity_in_two_dispatches() {
+    let Some(g) = device() else { return };
+    let shape = Shape::new(vec![3, 5, 4, 5, 4, 5, 4, 5, 4, 2], true);
+    let b = batch(&shape, Transfer::Softplus, vec![all_plastic(9, 2, 2)]);
+    let train = [chunk(&shape, 1, 5, 30)];
+    compare_with_cpu(&g, &b, &train, &chunk(&shape, 1, 3, 31));
+}
+
 /// Parameters that differ per instance, so that batch composition would show if it leaked.
 fn varied(k: usize) -> InstanceParams {
     let mut p = all_plastic(2, 1 + k % 3, 1 + k % 2);

@@ -220,3 +220,57 @@ impl Blocks {
         worst + seg_scan
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::microcircuit::{Shape, Transfer};
+
+    fn sizes(dims: &[usize], wg: usize) -> Blocks {
+        let layout = Layout::new(&Shape::new(dims.to_vec(), true), Transfer::Sigmoid);
+        Blocks::new(&layout, wg).unwrap()
+    }
+
+    #[test]
+    fn plan_counts_dispatches_segments_and_blocks() {
+        // [784,500,10]: 32 lanes per row, 2 rows per workgroup of 64
+        let b = sizes(&[784, 500, 10], 64);
+        assert_eq!(b.team, 32);
+        let pass = b.pass();
+        assert_eq!(pass.len(), 3, "up 0, up 1, down 0");
+        assert_eq!(pass[0].blocks, 250);
+        assert_eq!(pass[1].blocks, 5);
+        let learn = b.learn();
+        assert_eq!(learn.len(), 1);
+        // W_up0 rows, W_ip0 rows, W_up1 rows: 250 + 5 + 5 workgroups
+        let firsts: Vec<u32> = learn[0].segs.iter().map(|s| s[2]).collect();
+        assert_eq!(firsts, [0, 250, 255]);
+        assert_eq!(learn[0].blocks, 260);
+        assert_eq!(b.workgroup_bytes(), 4 * (64 + 10 + 4));
+        // 9 layers: 17 learn segments, two records
+        let deep = sizes(&[3, 5, 4, 5, 4, 5, 4, 5, 4, 2], 64);
+        let learn = deep.learn();
+        assert_eq!(
+            learn.iter().map(|d| d.segs.len()).collect::<Vec<_>>(),
+            [14, 3]
+        );
+        assert_eq!(deep.pass().len(), 9 + 8);
+        // short rows: teams of 4
+        assert_eq!(sizes(&[2, 3, 2], 64).team, 4);
+        let layout = Layout::new(&Shape::new(vec![2, 3, 2], true), Transfer::Sigmoid);
+        assert!(
+            Blocks::new(&layout, 48).is_err(),
+            "48 threads: not a power of two"
+        );
+    }
+
+    #[test]
+    fn team_sum_is_an_unrolled_tree() {
+        let w = sizes(&[784, 500, 10], 64).wgsl();
+        for half in [16, 8, 4, 2, 1] {
+            assert!(w.contains(&format!("if lane < {half}u {{")), "{w}");
+        }
+        assert!(!w.contains("if lane < 32u"));
+        assert!(w.contains("const TEAM: u32 = 32u;"));
+    }
+}
