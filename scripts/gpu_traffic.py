@@ -530,9 +530,11 @@ SEG_CAP = 14  # blocks.rs SEG_CAP: segments per dispatch record
 
 def steady_blocks(s, passes=2, exposures=1, plastic=STEADY_PLASTIC):
     """W/Δ words and FLOPs per training pattern of blocks.wgsl; dispatches per pattern.
-    v_B[0] = W_up0·x once per exposure (pass 1); learn reuses v_B[0], v_A and v_down and
-    recomputes v_B (l ≥ 1) and v_D. Vectors (rates, x) are not counted: every row of a block reads
-    the same one, so after the first team they are L1/L2 hits."""
+    v_B[0] = W_up0·x once per exposure, computed by the previous plasticity step from the W_up0
+    words it has just updated (no extra words; every pattern but the first of an upload); learn
+    reuses v_B[0], v_A and v_down and recomputes v_B (l ≥ 1) and v_D. Vectors (rates, x) are not
+    counted: every row of a block reads the same one, so after the first team they are L1/L2
+    hits."""
     n = s.n_layers
     segs = n + sum(1 for l in range(n) if s.hidden(l))  # learn segments
     dispatches = exposures * (passes * (n + n - 1) + -(-segs // SEG_CAP))
@@ -540,20 +542,22 @@ def steady_blocks(s, passes=2, exposures=1, plastic=STEADY_PLASTIC):
     words = flops = 0
     dots = {}
 
-    def dot(name):
+    def dot(name, fused=False):
         nonlocal words, flops
         _, r, c = mats[name]
-        words += r * c
+        words += 0 if fused else r * c
         flops += 2 * r * c
-        dots[name] = dots.get(name, 0) + 1
+        dots[name] = dots.get(name, 0) + (0 if fused else 1)
 
     for _ in range(exposures):
         for p in range(passes):
             for l in range(n):  # K_UP: interneurons of l-1, then pyramidal cells of l
                 if l > 0:
                     dot(f"W_ip{l - 1}")
-                if l > 0 or p == 0:
+                if l > 0:
                     dot(f"W_up{l}")
+                elif p == 0:  # W_up0 fused into the previous update (plastic W_up0)
+                    dot("W_up0", fused="up" in plastic)
                 if s.hidden(l) and p > 0:
                     dot(f"W_down{l}"); dot(f"W_pi{l}")
             for l in reversed(range(n - 1)):  # K_DOWN
@@ -589,7 +593,7 @@ def table_steady_blocks():
         _, w_rows, _, _ = steady(s)
         wv = max([s.n_inter(l) for l in range(s.n_layers)] + [1])
         wg_bytes = 4 * (WG_GPU + wv + 4)
-        w0 = dots["W_up0"] + 4  # dot + read/write of W and Δ in the update
+        w0 = dots.get("W_up0", 0) + 4  # unfused dots + read/write of W and Δ in the update
         print(f"| {s.label()} | {blocks_team(s)} | {wg_bytes} | {d} | {w0} | {w:,} | {fmt(4 * w)} | "
               f"{fmt(f)} | {f / (4 * w):.2f} | {fmt(3.35e12 / (4 * w))} | "
               f"{w / w_rows:.2f}× |")

@@ -1,7 +1,9 @@
 //! The blocks kernel (`blocks.wgsl`), the steady-state kernel for GPUs: a team of `team` lanes
 //! per matrix row reading consecutive columns (coalesced), partial sums combined by a fixed tree
 //! in workgroup memory, a grid over (row blocks, instances), `v_B[0] = W_up[0]·r_0` computed
-//! once per exposure and read by the later passes and the plasticity step, and per exposure
+//! once per exposure and read by the later passes and the plasticity step (computed by the
+//! plasticity step before, from the W_up[0] it writes, except for the first pattern of an upload,
+//! evaluation and instances that do not learn, where pass 1 computes it), and per exposure
 //! `n_passes·(2N−1) + 1` dispatches (the rows kernel: `n_passes·(2N−1) + N`).
 //!
 //! **Dispatch plan** (N layers with neurons). Each pass: `K_UP` of layer 0; `K_UP` of layer

@@ -24,7 +24,8 @@ struct Job {
     // patterns per instance in the uploaded piece (row stride of `patterns` and `readouts`)
     n_patterns: u32,
     n_seg: u32,
-    pad0: u32,
+    // 1: the piece holds the pattern after this one (the plasticity step may compute its v_B[0])
+    has_next: u32,
     pad1: u32,
     segs: array<vec4<u32>, SEG_CAP>,
 }
@@ -124,6 +125,40 @@ fn update_share(w: u32, cols: u32, row: u32, pre: u32, e: f32, eta_dt: f32, zero
     }
 }
 
+// update_share for W_up[0] (its Δ S_W_TOTAL words further) fused with the next relaxation's
+// v_B[0]: returns this lane's share of W_new·[x_next, b] over the columns below n_dot, x_next read
+// from the pattern at `src_next` (n_dot = 0: no product). The update is update_share's, on the
+// columns below n_upd.
+fn update_share_next(w: u32, cols: u32, row: u32, e: f32, eta_dt: f32, zero: bool, n_upd: u32, n_dot: u32, src_next: u32) -> f32 {
+    let a = pf(SP_A);
+    let keep = 1.0 - a;
+    let ae = a * e;
+    let r = base + w + row * cols;
+    let d_r = r + table[S_W_TOTAL];
+    let v = base + table[S_X];
+    let n_in = table[S_N_IN];
+    var s = 0.0;
+    for (var j = lane; j < max(n_upd, n_dot); j += TEAM) {
+        var wj = state[r + j];
+        if j < n_upd {
+            let d = keep * state[d_r + j] + ae * state[v + j];
+            state[d_r + j] = select(d, 0.0, zero);
+            wj = wj + eta_dt * d;
+            state[r + j] = wj;
+        }
+        if j < n_dot {
+            var x: f32;
+            if j < n_in {
+                x = patterns[src_next + j];
+            } else {
+                x = state[v + j];
+            }
+            s += wj * x;
+        }
+    }
+    return s;
+}
+
 // `cols` when the matrix is plastic and the row is this thread's, else 0 (no update).
 fn plastic_cols(go: bool, eta_dt: f32, cols: u32) -> u32 {
     return select(0u, cols, go && eta_dt != 0.0);
@@ -194,7 +229,13 @@ fn up(i: u32) {
             v_b = state[base + table[lay + SL_V_B] + i];
         }
     } else if l == 0u {
-        v_b = team_sum(share_input(table[lay + SL_W_UP], npre, i, n));
+        // training: the plasticity step before this (of the previous exposure or pattern) has
+        // computed v_B[0] with the updated W_up[0] (learning instances only)
+        let pre = job.train == 1u && table[prm + SP_LEARN] == 1u && (job.exposure > 0u || job.pattern > 0u);
+        v_b = team_sum(share_input(table[lay + SL_W_UP], npre, i, select(0u, n, !pre)));
+        if pre && go {
+            v_b = state[base + table[lay + SL_V_B] + i];
+        }
     } else {
         v_b = team_sum(share_state(table[lay + SL_W_UP], npre, i, table[lay + SL_PRE], n));
     }
@@ -261,9 +302,10 @@ fn down(i: u32) {
 
 // K_LEARN_PYR on row i of layer l = seg.y, from the relaxed somas: W_up e = φ(u^P) − φ(c v_B),
 // W_pi e = −v_A, W_down e = φ(u^P) − φ(v_down). The dendrites are those of the relaxed somas:
-// v_B[0] as pass 1 of this exposure computed it (W_up[0] and r_0 unchanged since), v_A and
+// v_B[0] as stored for this exposure (W_up[0] and r_0 unchanged since), v_A and
 // v_down as the last down sweep left them (nothing they read has changed since: the same sums of
 // the same numbers), v_B of the layers above recomputed (the down sweep moved their input).
+// Layer 0's update also computes the next relaxation's v_B[0] from the weights it writes.
 fn learn_pyr(i: u32) {
     let l = seg.y;
     let hidden = (seg.w & F_HIDDEN) != 0u;
@@ -272,24 +314,41 @@ fn learn_pyr(i: u32) {
     let lay = S_LAYERS + l * S_LAYER_STRIDE;
     let go = on && i < table[lay + SL_NPYR];
     let npre = table[lay + SL_NPRE];
-    var v_b = 0.0;
+    let c = select(pf(SP_C_OUTPUT), pf(SP_C_HIDDEN), hidden);
+    let e_up = eta(0u, l);
+    var rate = 0.0;
+    if go {
+        rate = state[base + table[lay + SL_PRE_NEXT] + i];
+    }
     if l == 0u {
+        // v_B[0] of this exposure; the update also computes the next relaxation's v_B[0] (the
+        // next exposure's, or the next pattern's after the last) when the piece holds it
+        var v_b = 0.0;
         if go {
             v_b = state[base + table[lay + SL_V_B] + i];
         }
+        let last = job.exposure + 1u == table[prm + SP_EXPOSURES];
+        let fuse = go && (!last || job.has_next == 1u);
+        let n_in = table[S_N_IN];
+        let src_next = (inst * job.n_patterns + job.pattern + select(0u, 1u, last)) * (n_in + table[S_N_OUT]);
+        let share = update_share_next(table[lay + SL_W_UP], npre, i, rate - phi(c * v_b), e_up, zero, plastic_cols(go, e_up, npre), select(0u, npre, fuse), src_next);
+        let v_next = team_sum(share);
+        if fuse && lane == 0u {
+            state[base + table[lay + SL_V_B] + i] = v_next;
+        }
+        if !go {
+            return;
+        }
     } else {
-        v_b = team_sum(share_state(table[lay + SL_W_UP], npre, i, table[lay + SL_PRE], select(0u, npre, go)));
-        if go && lane == 0u {
+        let v_b = team_sum(share_state(table[lay + SL_W_UP], npre, i, table[lay + SL_PRE], select(0u, npre, go)));
+        if !go {
+            return;
+        }
+        if lane == 0u {
             state[base + table[lay + SL_V_B] + i] = v_b;
         }
+        update_share(table[lay + SL_W_UP], npre, i, table[lay + SL_PRE], rate - phi(c * v_b), e_up, zero, plastic_cols(go, e_up, npre));
     }
-    if !go {
-        return;
-    }
-    let c = select(pf(SP_C_OUTPUT), pf(SP_C_HIDDEN), hidden);
-    let rate = state[base + table[lay + SL_PRE_NEXT] + i];
-    let e_up = eta(0u, l);
-    update_share(table[lay + SL_W_UP], npre, i, table[lay + SL_PRE], rate - phi(c * v_b), e_up, zero, plastic_cols(go, e_up, npre));
     if hidden {
         let mi = table[lay + SL_NINT];
         let e_pi = eta(1u, l);

@@ -315,7 +315,7 @@ impl SteadyGpuBackend {
         let exposures = if learn { self.max_exposures } else { 1 };
         let record = |d: &blocks::Dispatch, pass: usize, e: usize| {
             let mut words = vec![p as u32, pass as u32, e as u32, t, pc as u32];
-            words.extend([d.segs.len() as u32, 0, 0]);
+            words.extend([d.segs.len() as u32, u32::from(p + 1 < pc), 0]);
             words.extend(d.segs.iter().flatten());
             Record {
                 words,
