@@ -94,6 +94,7 @@ impl SteadyGpuKernel {
             })
     }
 }
+
 /// Dispatch records in the uniform buffer, i.e. dispatches per submission.
 const JOB_CAP: usize = 1024;
 /// Bytes of one dispatch record as the kernel reads it (`struct Job`, 7 words), rounded up to 16.
@@ -169,8 +170,9 @@ impl SteadyGpuBackend {
 
     /// Uploads the batch to an open device: `opts.steady_kernel` picks the kernel (`None`: by
     /// adapter class, [`default_steady_kernel`]: the rows kernel on CPU drivers such as
-    /// lavapipe, the blocks kernel on GPUs where it fits the device, else the rows kernel); `opts.kernel` and `opts.tiles` do not apply to this model; recording is
-    /// refused: the steady state has no time course.
+    /// lavapipe, the blocks kernel on GPUs where it fits the device, else the rows kernel);
+    /// `opts.kernel` and `opts.tiles` do not apply to this model; recording is refused: the
+    /// steady state has no time course.
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
         batch.shape.validate().map_err(anyhow::Error::msg)?;
         ensure!(
