@@ -456,6 +456,81 @@ def table_resident():
         print(f"| {p} | {b:.2f} | {fmt(flops_per_step(s) / b)} |")
 
 
+# ---- the register kernel as built (register.wgsl + register_subgroup.wgsl / register_tree.wgsl) ----
+# Instructions per thread and step counted by hand from the WGSL that register.rs generates for
+# [4,120,3] (training, plastic step, no noise, no recording), one instruction per WGSL load,
+# store, arithmetic operation, compare, select or branch, constant-trip loops unrolled, the
+# per-instance constants read from the table at every step (address + load), sigmoid φ = 7
+# (the phi_kind tests, negate, scale, ex2, add, reciprocal), subgroupAdd over 32 lanes = 5
+# shuffles + 5 adds. Not measured: a device session reads the SASS and the registers.
+PHI_I = 7
+SG_ADD_I = 10
+
+
+def register_built(s=None, sub=True):
+    s = s or SHAPES[0]
+    n0, o, h = s.n_in + 1, s.n_out, s.dims[1]
+    nt = 1 << (h + 1 + o - 1).bit_length()  # hidden + bias + owners, next power of two
+    entries = n0 + 2 * o + 2 * o  # own rows of W_up0, W_down0, W_pi0; columns of W_ip0, W_up1
+    step_loop = 15  # t++, bound, sample test, s == 0, plastic, next_step, s += 1 and wrap
+    sums_sub = o * (2 + 2 * SG_ADD_I + 1 + 4)  # 2 products, 2 subgroupAdd, lane test, 2 stores
+    sums_tree_own = o * (2 + 4)  # 2 products, 2 stores to the thread's slots
+    ph1 = 4 + 1 + 4 * s.n_in + (1 + PHI_I) + 2 + 1  # constants, row, r_0 filter, φ(u), owner test, barrier
+    ph2 = 8 + 1 + 2 + n0 + 2 * o + 2 * o + 1 + 6 + 1 + (4 + PHI_I) + 1 + (PHI_I + 1) + 2 + 1
+    # flags, kw, per matrix η (load, test, branch), 4 per entry (fma; e·r, −Δ, fma), error
+    # loads, the reset test, u += du and the trace test
+    ph3 = 2 + 1 + 2 + 2 + 1 + 4 * 5 + 4 * entries + 2 * o + 2 + 3
+    hidden = step_loop + ph1 + ph2 + ph3
+    owner = 24 + 75 + 20  # owner path in the last warp (divergent): filters, φ, sums, du, e, readout
+    warps = nt // 32
+    levels = int(math.log2(nt))
+    if sub:
+        per_thread = hidden + sums_sub
+        warp_instr = warps * per_thread + owner
+    else:
+        per_thread = hidden + sums_tree_own + 1
+        # per level: every warp tests tid < h and waits (3), the active warps add 2·n_out rows
+        active = sum(max(1, (nt >> (l + 1)) // 32) for l in range(levels))
+        per_level = 2 * o * 6 + 2
+        warp_instr = warps * per_thread + owner + active * per_level + warps * levels * 3
+    # private words of a hidden cell's thread: W + Δ, r_0, rate copies (register.rs
+    # private_words), plus u, du, r_i, three errors, ~25 invocation constants and ~10 temporaries
+    private = 2 * (n0 + 4 * o) + s.n_in + 2 * o
+    regs = private + 6 + 25 + 10
+    return dict(nt=nt, entries=entries, hidden=hidden, per_thread=per_thread, owner=owner,
+                warps=warps, warp_instr=warp_instr, private=private, regs=regs,
+                ph=(step_loop, ph1, sums_sub if sub else sums_tree_own, ph2, ph3),
+                barriers=2 if sub else 2 + levels, smem=4 * (2 * o * nt + 4 * o))
+
+
+def table_register_built():
+    s = SHAPES[0]
+    r, t = register_built(s, True), register_built(s, False)
+    loop, ph1, sums, ph2, ph3 = r["ph"]
+    print(f"{s.label()}: {r['nt']} threads, {r['entries']} W entries (+ as many Δ) per hidden "
+          f"thread; private words {r['private']} (W+Δ {2 * r['entries']}, r_0 {s.n_in}, rate "
+          f"copies {2 * s.n_out}); ≈ {r['regs']} registers per thread with the working set "
+          f"(estimate); workgroup memory {r['smem']} B.")
+    print(f"Instructions per hidden thread and step: loop and step bookkeeping {loop} + phase 1 "
+          f"{ph1} + column sums {sums} (subgroupAdd) + phase 2 {ph2} + phase 3 {ph3} "
+          f"(4 per owned entry) = {r['per_thread']}; owners' divergent path in the last warp "
+          f"{r['owner']}; → {r['warp_instr']:,} warp-instructions per instance-step with subgroups "
+          f"({r['barriers']} barriers), {t['warp_instr']:,} with the tree ({t['barriers']} barriers).")
+    print()
+    print("| device | registers (est.) | WG/SM | resident instances | issue bound (subgroup / tree) | "
+          "efficiency at 2048 / 16384 | predicted at 2048 (75 % issue) | predicted at 16384 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for dev in DEVICES:
+        d = DEVICES[dev]
+        occ = occupancy(dev, r["regs"], r["nt"], r["smem"])
+        n = occ * d["sm"]
+        issue = [d["warp_issue"] / x["warp_instr"] for x in (r, t)]
+        eff = [b / (math.ceil(b / n) * n) for b in (2048, 16384)]
+        print(f"| {dev} | {r['regs']} | {occ} | {n:,} | {fmt(issue[0])} / {fmt(issue[1])} | "
+              f"{100 * eff[0]:.0f} % / {100 * eff[1]:.0f} % | {fmt(0.75 * eff[0] * issue[0])} | "
+              f"{fmt(0.75 * eff[1] * issue[0])} |")
+
+
 # ---- steady kernel (steady.wgsl) on [784,500,10] and the others ----
 def steady(s, passes=2, exposures=1, plastic=STEADY_PLASTIC):
     """Words and FLOPs per training pattern of steady.wgsl; dispatches per pattern."""
@@ -656,6 +731,7 @@ if __name__ == "__main__":
     print(f"\nfused [4,120,3] critical path: {it} dependent iterations → {b}–{w} cycles per step")
     print("\n## resident kernel as built (slice 1) [4,120,3]\n"); table_resident_slice1()
     print("\n## resident kernel [4,120,3]\n"); table_resident()
+    print("\n## register kernel as built [4,120,3]\n"); table_register_built()
     print("\n## steady\n"); table_steady()
     d, out = steady_latency()
     for k, lat, t in out:

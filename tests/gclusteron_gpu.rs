@@ -3,7 +3,7 @@
 //! the skip into a failure (CI sets it: lavapipe is installed there).
 
 use pyralnet::gclusteron::cpu::GcCpu;
-use pyralnet::gclusteron::gpu::{self, GcGpuBackend};
+use pyralnet::gclusteron::gpu::{self, GcGpuBackend, GcGpuOptions, Reduction};
 use pyralnet::gclusteron::{
     ErrorMode, GcBackend, GcBatch, GcData, GcHyper, GcState, KernelAt, Readout,
 };
@@ -105,7 +105,8 @@ fn compare(g: &Gpu, batch: &GcBatch, steps: usize, tol: f64) {
     compare_on(g, batch, steps, tol, |d| d);
 }
 
-/// [`compare`] on the data sets passed through `prepare`.
+/// [`compare`] on the data sets passed through `prepare`, with each reduction of the
+/// per-pattern sums.
 fn compare_on(
     g: &Gpu,
     batch: &GcBatch,
@@ -113,6 +114,25 @@ fn compare_on(
     tol: f64,
     prepare: impl Fn(Arc<GcData>) -> Arc<GcData>,
 ) {
+    for reduction in Reduction::ALL {
+        let opts = GcGpuOptions {
+            reduction: Some(reduction),
+            ..GcGpuOptions::default()
+        };
+        compare_with(g, batch, steps, tol, &prepare, opts);
+    }
+}
+
+/// [`compare_on`] with one reduction.
+fn compare_with(
+    g: &Gpu,
+    batch: &GcBatch,
+    steps: usize,
+    tol: f64,
+    prepare: impl Fn(Arc<GcData>) -> Arc<GcData>,
+    opts: GcGpuOptions,
+) {
+    let r = format!("{opts:?}");
     let (n, k) = (batch.n, batch.k);
     let sets = [data(n, k, 24, 1), data(n, k, 21, 2)].map(prepare);
     let stream: Vec<Vec<u32>> = batch
@@ -121,7 +141,7 @@ fn compare_on(
         .enumerate()
         .map(|(i, h)| rows(steps, h.batch, 24, 10 + i as u64))
         .collect();
-    let mut gpu = GcGpuBackend::with_gpu(g.clone(), batch, &sets).expect("GPU backend");
+    let mut gpu = GcGpuBackend::with_options(g.clone(), batch, &sets, opts).expect("GPU backend");
     let mut cpu = GcCpu::<f64>::new(batch, &sets, Some(1)).expect("CPU backend");
     // two calls: the step counter and rows restart per call
     let (first, second) = (steps / 2, steps - steps / 2);
@@ -141,12 +161,12 @@ fn compare_on(
         let d = rel_rms(a, b);
         assert!(
             d <= tol,
-            "{name}: GPU moved {d:.2e} (relative RMS) away from CPU f64"
+            "{name} ({r}): GPU moved {d:.2e} (relative RMS) away from CPU f64"
         );
         assert_eq!(
             moved,
             a.iter().any(|&v| v != 0.0),
-            "{name} learns on one backend only"
+            "{name} ({r}) learns on one backend only"
         );
     }
     let lk = |s: &[GcState<f64>]| {
@@ -154,7 +174,7 @@ fn compare_on(
             .flat_map(|s| s.l_kernel.clone())
             .collect::<Vec<_>>()
     };
-    assert!(rel_rms(&lk(&sg), &lk(&sc)) <= tol, "l_kernel");
+    assert!(rel_rms(&lk(&sg), &lk(&sc)) <= tol, "l_kernel ({r})");
     for kernel in [KernelAt::Current, KernelAt::LastStep] {
         for set in 0..2 {
             let (og, oc) = (
@@ -162,7 +182,7 @@ fn compare_on(
                 cpu.outputs(set, kernel).unwrap(),
             );
             let d = rel_rms(&og.concat(), &oc.concat());
-            assert!(d <= tol, "outputs on set {set} ({kernel:?}): {d:.2e}");
+            assert!(d <= tol, "outputs on set {set} ({kernel:?}, {r}): {d:.2e}");
         }
     }
 }
@@ -229,6 +249,33 @@ fn sigmoid_units_match_cpu_for_every_error_rule_and_optimiser() {
     compare(&g, &batch_of(30, 3, Readout::Sigmoid, hs, 3.0), 6, 1e-4);
 }
 
+/// The workgroup reduction's tree with the workgroup a GPU gets (64 threads) and with a size
+/// that is not a power of two (24: the tree's upper half is partly empty), on 784 and 50
+/// synapses (more and fewer synapses than threads per row pass).
+#[test]
+fn workgroup_sums_match_cpu_for_gpu_sized_and_odd_workgroups() {
+    let Some(g) = device() else { return };
+    let e = ErrorMode::Probability;
+    for wg in [64, 24] {
+        let opts = GcGpuOptions {
+            reduction: Some(Reduction::Workgroup),
+            workgroup_size: Some(wg),
+        };
+        let hs = vec![
+            hyper(0.7, 2e-3, 4, B, true, e),
+            hyper(0.5, 1e-3, 3, W, false, e),
+        ];
+        let batch = batch_of(50, 1, Readout::Sigmoid, hs, 3.0);
+        compare_with(&g, &batch, 6, 1e-4, |d| d, opts);
+        let hs = vec![
+            hyper(0.23, 5e-3, 3, L, true, e),
+            hyper(0.23, 1e-3, 5, B, false, e),
+        ];
+        let batch = batch_of(784, 10, Readout::Softmax, hs, 2.0);
+        compare_with(&g, &batch, 2, 1e-4, |d| d, opts);
+    }
+}
+
 #[test]
 fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
     let Some(g) = device() else { return };
@@ -255,25 +302,33 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
         .enumerate()
         .map(|(i, h)| rows(steps, h.batch, 30, 50 + i as u64))
         .collect();
-    let mut many = GcGpuBackend::with_gpu(g.clone(), &all, &sets).unwrap();
-    many.train(steps, &stream).unwrap();
-    let states = many.states().unwrap();
-    let outs = many.outputs(1, KernelAt::Current).unwrap();
-    for i in [0, 17, 36] {
-        let alone = GcBatch {
-            hyper: vec![all.hyper[i]],
-            init: vec![all.init[i].clone()],
-            ..all.clone()
+    for reduction in Reduction::ALL {
+        let r = reduction.name();
+        let opts = GcGpuOptions {
+            reduction: Some(reduction),
+            ..GcGpuOptions::default()
         };
-        let mut one = GcGpuBackend::with_gpu(g.clone(), &alone, &sets).unwrap();
-        one.train(steps, &stream[i..i + 1]).unwrap();
-        assert_eq!(one.states().unwrap()[0], states[i], "state of instance {i}");
-        assert_eq!(
-            one.outputs(1, KernelAt::Current).unwrap()[0],
-            outs[i],
-            "outputs of {i}"
-        );
-        assert_ne!(states[i], all.init[i], "instance {i} learnt nothing");
+        let open = |b: &GcBatch| GcGpuBackend::with_options(g.clone(), b, &sets, opts);
+        let mut many = open(&all).unwrap();
+        many.train(steps, &stream).unwrap();
+        let states = many.states().unwrap();
+        let outs = many.outputs(1, KernelAt::Current).unwrap();
+        for i in [0, 17, 36] {
+            let alone = GcBatch {
+                hyper: vec![all.hyper[i]],
+                init: vec![all.init[i].clone()],
+                ..all.clone()
+            };
+            let mut one = open(&alone).unwrap();
+            one.train(steps, &stream[i..i + 1]).unwrap();
+            assert_eq!(one.states().unwrap()[0], states[i], "state of {i} ({r})");
+            assert_eq!(
+                one.outputs(1, KernelAt::Current).unwrap()[0],
+                outs[i],
+                "outputs of {i} ({r})"
+            );
+            assert_ne!(states[i], all.init[i], "instance {i} learnt nothing");
+        }
     }
 }
 
@@ -283,12 +338,18 @@ fn an_instance_without_rows_is_left_unchanged() {
     let hs = vec![hyper(0.5, 1e-2, 2, B, true, ErrorMode::Probability); 2];
     let batch = batch_of(20, 2, Readout::Softmax, hs, 1.0);
     let sets = [data(20, 2, 8, 5)];
-    let mut gpu = GcGpuBackend::with_gpu(g, &batch, &sets).unwrap();
-    gpu.train(3, &[rows(3, 2, 8, 6), Vec::new()]).unwrap();
-    let s = gpu.states().unwrap();
-    assert_ne!(s[0], batch.init[0]);
-    let f32_init = batch.init[1].map(|v| f64::from(v as f32));
-    assert_eq!(s[1], f32_init);
+    for reduction in Reduction::ALL {
+        let opts = GcGpuOptions {
+            reduction: Some(reduction),
+            ..GcGpuOptions::default()
+        };
+        let mut gpu = GcGpuBackend::with_options(g.clone(), &batch, &sets, opts).unwrap();
+        gpu.train(3, &[rows(3, 2, 8, 6), Vec::new()]).unwrap();
+        let s = gpu.states().unwrap();
+        assert_ne!(s[0], batch.init[0]);
+        let f32_init = batch.init[1].map(|v| f64::from(v as f32));
+        assert_eq!(s[1], f32_init, "{} sums", reduction.name());
+    }
 }
 
 #[test]

@@ -63,13 +63,16 @@ fn deviation(
 }
 
 /// Options selecting each kernel (with the device's default workgroup size; the phased one
-/// with 3 workgroups per instance, so that workgroups share the rows and entries).
+/// with 3 workgroups per instance, so that workgroups share the rows and entries). The register
+/// kernel runs networks with one hidden layer only (see [`backend_unless_too_big`]); it comes
+/// twice, with subgroup sums where the device has them and with its workgroup-memory tree.
 fn all_kernels() -> Vec<GpuOptions> {
-    [
+    let mut all: Vec<GpuOptions> = [
         KernelKind::Workgroup,
         KernelKind::Serial,
         KernelKind::Phased,
         KernelKind::Resident,
+        KernelKind::Register,
     ]
     .into_iter()
     .map(|k| GpuOptions {
@@ -77,7 +80,18 @@ fn all_kernels() -> Vec<GpuOptions> {
         tiles: (k == KernelKind::Phased).then_some(3),
         ..Default::default()
     })
-    .collect()
+    .collect();
+    all.push(register_tree());
+    all
+}
+
+/// The register kernel with its column sums through the workgroup-memory tree.
+fn register_tree() -> GpuOptions {
+    GpuOptions {
+        kernel: Some(KernelKind::Register),
+        no_subgroups: true,
+        ..Default::default()
+    }
 }
 
 /// Trains `chunks` on the GPU (every kernel) and on the CPU in f32 and f64, then checks
@@ -89,11 +103,28 @@ fn compare_with_cpu(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk) {
 }
 
 /// The backend, or `None` when `opts` forces the resident kernel and one instance of the shape
-/// does not fit the device's workgroup storage: then the error must say so, naming the shape
-/// and the limit.
+/// does not fit the device's workgroup storage, or the register kernel and the shape is not
+/// one it runs (one hidden layer, cells fitting a workgroup, a thread's words fitting
+/// registers): then the error must say so, naming the shape and the limit or rule.
 fn backend_unless_too_big(g: &Gpu, b: &Batch, opts: &GpuOptions) -> Option<GpuBackend> {
     match GpuBackend::with_gpu(g.clone(), b, opts) {
         Ok(be) => Some(be),
+        Err(e) if opts.kernel == Some(KernelKind::Register) => {
+            let msg = e.to_string();
+            println!("refused: {msg}");
+            assert!(
+                msg.contains(&format!(
+                    "the register kernel cannot run {}",
+                    b.shape.label()
+                )),
+                "{msg}"
+            );
+            assert!(
+                b.shape.n_layers() != 2 || b.shape.n_in() > 16 || b.shape.n_pyr(0) > 250,
+                "a shape the register kernel should run: {msg}"
+            );
+            None
+        }
         Err(e) if opts.kernel == Some(KernelKind::Resident) => {
             let limit = g.limits.max_compute_workgroup_storage_size;
             let msg = e.to_string();
@@ -352,16 +383,47 @@ fn noisy_training_agrees_with_the_cpu() {
 /// storage, else the backend refuses it naming the shape, the bytes and the limit.
 #[test]
 fn resident_kernel_agrees_with_the_cpu() {
-    let Some(g) = device() else { return };
-    let opts = GpuOptions {
+    forced_kernel_agrees_with_the_cpu(&GpuOptions {
         kernel: Some(KernelKind::Resident),
         ..Default::default()
+    });
+}
+
+/// The register kernel, forced, agrees with the CPU in f32 to 1e-5 relative RMS in weights and
+/// readouts on the resident test's cases ([2,3,2] softplus without bias, [4,120,3]: every
+/// pathway plastic, lag, reset_deltas, noise); [3,5,4,2] (two hidden layers) and [784,20,10]
+/// (a row of W_up0 too long for registers) are refused naming the shape and the rule.
+/// Both ways of summing columns: subgroup operations where the device has them (lavapipe
+/// does), the workgroup-memory tree otherwise or when asked.
+#[test]
+fn register_kernel_agrees_with_the_cpu() {
+    let Some(g) = device() else { return };
+    let default = GpuOptions {
+        kernel: Some(KernelKind::Register),
+        ..Default::default()
     };
+    let subgroups = g.device.features().contains(wgpu::Features::SUBGROUP);
+    println!("{}: subgroups {subgroups}", g.label());
+    let small = batch(
+        &Shape::new(vec![4, 120, 3], true),
+        Transfer::Sigmoid,
+        vec![InstanceParams::reference(2)],
+    );
+    assert_eq!(gpu_backend(&g, &small, &default).subgroup_sums(), subgroups);
+    assert!(!gpu_backend(&g, &small, &register_tree()).subgroup_sums());
+    forced_kernel_agrees_with_the_cpu(&default);
+    forced_kernel_agrees_with_the_cpu(&register_tree());
+}
+
+fn forced_kernel_agrees_with_the_cpu(opts: &GpuOptions) {
+    let Some(g) = device() else { return };
+    let kind = opts.kernel.expect("a forced kernel");
     println!(
         "{}: max_compute_workgroup_storage_size {}",
         g.label(),
         g.limits.max_compute_workgroup_storage_size
     );
+    let mut ran = 0;
     for (dims, bias, phi, t_pattern, patterns) in [
         (vec![2, 3, 2], false, Transfer::Softplus, 6.0, 3),
         (vec![3, 5, 4, 2], true, Transfer::Sigmoid, 6.0, 3),
@@ -389,13 +451,11 @@ fn resident_kernel_agrees_with_the_cpu() {
             .collect();
         let b = batch(&shape, phi, params);
         let train = [chunk(&shape, 3, patterns, 60), chunk(&shape, 3, 1, 61)];
-        let Some(d) = compare_with_cpu_dev(&g, &b, &train, &chunk(&shape, 3, 2, 62), &opts) else {
+        let Some(d) = compare_with_cpu_dev(&g, &b, &train, &chunk(&shape, 3, 2, 62), opts) else {
             continue;
         };
-        assert_eq!(
-            gpu_backend(&g, &b, &opts).kernel(),
-            (KernelKind::Resident, 1)
-        );
+        ran += 1;
+        assert_eq!(gpu_backend(&g, &b, opts).kernel(), (kind, 1));
         assert!(
             d.weights <= 1e-5,
             "{}: weights {:e}",
@@ -409,6 +469,8 @@ fn resident_kernel_agrees_with_the_cpu() {
             d.readouts
         );
     }
+    // the register kernel runs [2,3,2] and [4,120,3]; the resident one at least those three
+    assert!(ran >= if kind == KernelKind::Register { 2 } else { 3 });
 }
 
 /// The default kernel of a CPU driver stays what it was (the resident kernel is for GPUs), and
@@ -473,6 +535,8 @@ fn window_length_does_not_change_the_numbers() {
     for (dims, kernel) in [
         (vec![4, 120, 3], Some(KernelKind::Resident)),
         (vec![3, 5, 2], Some(KernelKind::Resident)),
+        (vec![4, 120, 3], Some(KernelKind::Register)),
+        (vec![3, 5, 2], Some(KernelKind::Register)),
         (vec![3, 5, 2], None),
     ] {
         let shape = Shape::new(dims, true);
@@ -634,7 +698,8 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
         let r_all = all.train(&data).unwrap();
         let w_all = all.weights().unwrap();
         // the phased kernel runs the fused kernel's phases as dispatches, the resident kernel
-        // runs them on a copy in workgroup memory: the same numbers
+        // runs them on a copy in workgroup memory: the same numbers (the register kernel sums
+        // in another order, so only its own runs are compared bit for bit)
         match kernel {
             Some(KernelKind::Workgroup) => fused = Some((r_all.clone(), w_all.clone())),
             Some(KernelKind::Phased | KernelKind::Resident) => {
@@ -706,6 +771,7 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
 /// steps, values to f32 accuracy, over two chunks and pieces of two patterns (so samples do not
 /// start at the stream's start), with mixed clocks, noise and two hidden layers; evaluation
 /// records nothing, and taking the traces drains them.
+/// The register kernel (one hidden layer only) is checked the same way on [3,9,2].
 #[test]
 fn traces_match_the_cpu() {
     let Some(g) = device() else { return };
@@ -722,24 +788,48 @@ fn traces_match_the_cpu() {
         })
         .collect();
     let b = batch(&shape, Transfer::Sigmoid, params);
-    let chunks = [chunk(&shape, n, 3, 50), chunk(&shape, n, 2, 51)];
+    let two_layers: Vec<GpuOptions> = all_kernels()
+        .into_iter()
+        .filter(|o| o.kernel != Some(KernelKind::Register))
+        .collect();
+    traces_match_the_cpu_with(&g, &b, &two_layers);
+    let shape = Shape::new(vec![3, 9, 2], true);
+    let params = (0..n)
+        .map(|k| {
+            let mut p = varied(k);
+            p.eta_down = vec![0.1];
+            p
+        })
+        .collect();
+    let b = batch(&shape, Transfer::Sigmoid, params);
+    let register = GpuOptions {
+        kernel: Some(KernelKind::Register),
+        ..Default::default()
+    };
+    traces_match_the_cpu_with(&g, &b, &[register, register_tree()]);
+}
+
+fn traces_match_the_cpu_with(g: &Gpu, b: &Batch, kernels: &[GpuOptions]) {
+    let shape = &b.shape;
+    let n = b.len();
+    let chunks = [chunk(shape, n, 3, 50), chunk(shape, n, 2, 51)];
     for all in [false, true] {
         let record = RecordSpec {
             stride: 7,
             all_compartments: all,
         };
-        let mut cpu = CpuBackend::<f32>::new(&b, None, record.clone()).unwrap();
+        let mut cpu = CpuBackend::<f32>::new(b, None, record.clone()).unwrap();
         for c in &chunks {
             cpu.train(c).unwrap();
         }
         let want = cpu.take_traces();
-        for base in all_kernels() {
+        for base in kernels {
             let opts = GpuOptions {
                 record: record.clone(),
                 piece_patterns: Some(2),
-                ..base
+                ..base.clone()
             };
-            let mut gpu = gpu_backend(&g, &b, &opts);
+            let mut gpu = gpu_backend(g, b, &opts);
             for c in &chunks {
                 gpu.train(c).unwrap();
                 gpu.evaluate(c).unwrap();
@@ -754,7 +844,9 @@ fn traces_match_the_cpu() {
                     t.arrays.iter().map(|(n, w, _)| (n.clone(), *w)).collect()
                 };
                 assert_eq!(names(a), names(w), "{what}");
-                assert_eq!(a.arrays.len(), if all { 7 } else { 3 });
+                // u_out, u_tgt, r0, then u_p and u_i of each hidden layer
+                let hidden = shape.n_layers() - 1;
+                assert_eq!(a.arrays.len(), if all { 3 + 2 * hidden } else { 3 });
                 for ((name, _, va), (_, _, vw)) in a.arrays.iter().zip(&w.arrays) {
                     assert_eq!(va.len(), vw.len(), "{what} {name}");
                     let dev = rel_rms(va.iter().zip(vw));
@@ -777,11 +869,16 @@ fn evaluate_leaves_the_state_unchanged() {
         chunk(&shape, n, 3, 21),
         chunk(&shape, n, 2, 22),
     );
-    let resident = GpuOptions {
-        kernel: Some(KernelKind::Resident),
+    let forced = |kind| GpuOptions {
+        kernel: Some(kind),
         ..Default::default()
     };
-    for opts in [GpuOptions::default(), resident] {
+    for opts in [
+        GpuOptions::default(),
+        forced(KernelKind::Resident),
+        forced(KernelKind::Register),
+        register_tree(),
+    ] {
         evaluate_leaves_the_state_unchanged_with(&g, &b, [&first, &eval, &second], &opts);
     }
 }
@@ -852,6 +949,20 @@ fn devices_command_names_the_default_kernel() {
     assert!(line.contains("19 448 B of workgroup memory"), "{line}");
     if g.info.device_type == wgpu::DeviceType::Cpu {
         assert!(line.contains("kernel serial (CPU driver"), "{line}");
+    }
+    // the G-clusteron's sums as its backend picks them for the adapter
+    let gc = pyralnet::gclusteron::gpu::Reduction::auto(&g.info).name();
+    let gc_line = text
+        .lines()
+        .skip_while(|l| !l.contains(&g.info.name))
+        .find(|l| l.contains("G-clusteron:"))
+        .unwrap_or_else(|| panic!("no G-clusteron line for {}: {text}", g.info.name));
+    assert!(
+        gc_line.contains(&format!("G-clusteron: {gc} per-pattern sums")),
+        "{gc_line}"
+    );
+    if g.info.device_type == wgpu::DeviceType::Cpu {
+        assert_eq!(gc, "serial");
     }
     // a shape whose resident state fits no device: never resident, the bytes named
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
@@ -1098,14 +1209,16 @@ fn gpu_kernel_forced_on_check_and_run() {
             .output()
             .unwrap()
     };
-    let o = bin(&["check", &cfg, "--patterns", "3", "--gpu-kernel", "resident"]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(text.contains("ok: worst RMS deviation"), "{text}");
+    for kernel in ["resident", "register"] {
+        let o = bin(&["check", &cfg, "--patterns", "3", "--gpu-kernel", kernel]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{kernel}: {text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(text.contains("ok: worst RMS deviation"), "{kernel}: {text}");
+    }
     let out = dir.path().join("resident");
     let o = bin(&[
         "run",
@@ -1127,20 +1240,19 @@ fn gpu_kernel_forced_on_check_and_run() {
         serde_json::json!({"name": "mimic", "train_size": 4, "val_size": 2, "test_size": 2});
     let big_cfg = dir.path().join("big.json");
     std::fs::write(&big_cfg, big.to_string()).unwrap();
-    let o = bin(&[
-        "check",
-        big_cfg.to_str().unwrap(),
-        "--patterns",
-        "1",
-        "--gpu-kernel",
-        "resident",
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("resident") && err.contains("784-20-10"),
-        "{err}"
-    );
+    for kernel in ["resident", "register"] {
+        let o = bin(&[
+            "check",
+            big_cfg.to_str().unwrap(),
+            "--patterns",
+            "1",
+            "--gpu-kernel",
+            kernel,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(kernel) && err.contains("784-20-10"), "{err}");
+    }
     // the steady model has kernels of its own, the full model's names are refused for it
     let steady = format!(
         "{}/configs/yinyang_steady_smoke.json",
@@ -1191,6 +1303,21 @@ fn bench_command_compares_the_backends() {
         assert!(text.contains(&format!("batch {n}: gpu/cpu = ")), "{text}");
     }
     assert!(text.contains("device inst-steps/s"), "{text}");
+    // GPU rows end with the traffic model's GB/s and bytes per instance-step, CPU rows with `-`
+    assert!(text.contains("model GB/s (B/step)"), "{text}");
+    let gpu_rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("gpu ") && l.contains(" serial "))
+        .collect();
+    assert_eq!(gpu_rows.len(), 2, "{text}");
+    for row in gpu_rows {
+        let b: f64 = row
+            .rsplit_once('(')
+            .and_then(|(_, b)| b.strip_suffix(')'))
+            .and_then(|b| b.parse().ok())
+            .unwrap_or_else(|| panic!("no B/step in {row}"));
+        assert!(b > 100.0, "{row}");
+    }
 }
 
 /// Where the adapter has `TIMESTAMP_QUERY`, the backend times its training passes on the

@@ -24,7 +24,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub adapter: Option<String>,
     /// GPU kernel of the GPU rows: auto (what `run` picks for the adapter); for the full model
-    /// serial, workgroup, phased or resident, for the steady model rows or blocks; refused,
+    /// serial, workgroup, phased, resident or register (one hidden layer), for the steady model
+    /// rows or blocks; refused,
     /// with the reason, where it cannot run the shape on the adapter.
     #[arg(long, default_value = "auto")]
     pub gpu_kernel: String,
@@ -167,10 +168,12 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
     println!(
         "GPU rows: `device inst-steps/s` counts GPU time from timestamp queries around each \
-         compute pass (`-`: no TIMESTAMP_QUERY on the adapter, and for CPU rows)"
+         compute pass (`-`: no TIMESTAMP_QUERY on the adapter, and for CPU rows); `model GB/s` \
+         = device (else wall) inst-steps/s × the kernel's global bytes per instance-step by the \
+         traffic model of docs/gpu.md (B/step in brackets)"
     );
     println!(
-        "{:<52} {:>7} {:>16} {:>14} {:>12} {:>9} {:>7} {:>19}",
+        "{:<52} {:>7} {:>16} {:>14} {:>12} {:>9} {:>7} {:>19} {:>22}",
         "backend",
         "batch",
         "inst-steps/s",
@@ -178,40 +181,48 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "vs seed",
         "GFLOP/s",
         "% peak",
-        "device inst-steps/s"
+        "device inst-steps/s",
+        "model GB/s (B/step)"
     );
     for &n in &a.batch {
         let batch = with_noise(plastic_batch(&a.dims, n, a.t_pattern), a.noise);
         let patterns = (4096 / n).clamp(1, 64);
         let mut rows = Vec::new();
-        // prints a row: wall-clock instance-steps/s `rate`, and `device` from GPU time
-        let mut report = |kind: Kind, name: String, rate: f64, device: Option<f64>| {
-            let us = 1e6 / rate;
-            let gflops = rate * flops * 1e-9;
-            let of_peak = match (kind, &peak) {
-                (Kind::Cpu { cores, f64 }, Some(p)) => {
-                    format!("{:.1}", 100.0 * gflops / p.gflops(cores, f64))
-                }
-                _ => "-".into(),
+        // prints a row: wall-clock instance-steps/s `rate`, `device` from GPU time, and the
+        // traffic model's bytes per instance-step (GPU rows)
+        let mut report =
+            |kind: Kind, name: String, rate: f64, device: Option<f64>, bytes: Option<f64>| {
+                let us = 1e6 / rate;
+                let gflops = rate * flops * 1e-9;
+                let of_peak = match (kind, &peak) {
+                    (Kind::Cpu { cores, f64 }, Some(p)) => {
+                        format!("{:.1}", 100.0 * gflops / p.gflops(cores, f64))
+                    }
+                    _ => "-".into(),
+                };
+                let traffic = bytes.map_or_else(
+                    || "-".into(),
+                    |b| format!("{:.2} ({b:.1})", device.unwrap_or(rate) * b * 1e-9),
+                );
+                let device = device.map_or_else(|| "-".into(), |d| format!("{d:.4e}"));
+                println!(
+                    "{:<52} {:>7} {:>16.4e} {:>14.3} {:>11.1}× {:>9.2} {:>7} {:>19} {:>22}",
+                    name,
+                    n,
+                    rate,
+                    us,
+                    SEED_US_PER_STEP / us,
+                    gflops,
+                    of_peak,
+                    device,
+                    traffic
+                );
+                rows.push(Row {
+                    name,
+                    gpu: matches!(kind, Kind::Gpu),
+                    rate,
+                });
             };
-            let device = device.map_or_else(|| "-".into(), |d| format!("{d:.4e}"));
-            println!(
-                "{:<52} {:>7} {:>16.4e} {:>14.3} {:>11.1}× {:>9.2} {:>7} {:>19}",
-                name,
-                n,
-                rate,
-                us,
-                SEED_US_PER_STEP / us,
-                gflops,
-                of_peak,
-                device
-            );
-            rows.push(Row {
-                name,
-                gpu: matches!(kind, Kind::Gpu),
-                rate,
-            });
-        };
         if cpu {
             for prec in &a.precision {
                 let precision = match prec.as_str() {
@@ -228,7 +239,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
                         };
                         let name = backend.name();
                         let rate = throughput(backend.as_mut(), &batch, patterns, a.seconds)?;
-                        report(kind, name, rate, None);
+                        report(kind, name, rate, None, None);
                     }
                 }
             }
@@ -244,7 +255,8 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             backend.time_device();
             let rate = throughput(&mut backend, &batch, patterns, a.seconds)?;
             let device = backend.device_time().map(|(s, steps)| steps as f64 / s);
-            report(Kind::Gpu, name, rate, device);
+            let bytes = backend.modeled_bytes_per_step(&batch.params[0]);
+            report(Kind::Gpu, name, rate, device, Some(bytes));
         }
         let best_cpu = rows
             .iter()

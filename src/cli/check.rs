@@ -27,7 +27,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub adapter: Option<String>,
     /// The GPU kernel to check (auto: the one `run` picks for the adapter): for the full model
-    /// serial, workgroup, phased or resident, for the steady model rows or blocks.
+    /// serial, workgroup, phased, resident or register (one hidden layer), for the steady model
+    /// rows or blocks.
     #[arg(long, value_parser = super::gpu_kernel_parser(), default_value = "auto")]
     pub gpu_kernel: super::GpuKernelArg,
     /// CPU kernel of the full model that the GPU is compared with (auto: the one `run` picks

@@ -1,8 +1,9 @@
 //! `pyralnet devices`: the GPU adapters this machine offers, which one each `--backend`
-//! would use, and with `--dims` which full-model and steady-model kernels `--backend gpu` would
-//! run there.
+//! would use, how the G-clusteron forms its per-pattern sums there, and with `--dims` which
+//! full-model and steady-model kernels `--backend gpu` would run there.
 
 use crate::bench::plastic_batch;
+use crate::gclusteron::gpu::Reduction;
 use crate::gpu::{self, device::INSTALL_HINT};
 use crate::microcircuit::full::gpu::default_kernel;
 use crate::microcircuit::steady::gpu::default_steady_kernel;
@@ -41,6 +42,15 @@ pub fn devices(a: DevicesArgs) -> anyhow::Result<()> {
             "GPU: used by --backend auto and gpu"
         };
         println!("{i}: {a}\n   {kind}");
+        let reduction = Reduction::auto(&a.info);
+        let why = match reduction {
+            Reduction::Serial => "one thread per pattern, as a CPU driver's few threads want",
+            Reduction::Workgroup => "one workgroup per pattern, coalesced, with a reduction tree",
+        };
+        println!(
+            "   G-clusteron: {} per-pattern sums ({why})",
+            reduction.name()
+        );
         if let Some(b) = &batch {
             println!(
                 "   full model {}: kernel {}",

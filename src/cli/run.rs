@@ -72,9 +72,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub adapter: Option<String>,
     /// The GPU kernel: auto (chosen by the adapter), for the full model serial (auto on CPU
-    /// drivers such as lavapipe), workgroup, phased or resident (auto on GPUs where an instance
-    /// fits the workgroup memory), for the steady model rows (auto on CPU drivers) or blocks
-    /// (auto on GPUs); refused, with the reason, where it cannot run.
+    /// drivers such as lavapipe), workgroup, phased, resident (auto on GPUs where an instance
+    /// fits the workgroup memory) or register (one hidden layer, forced only), for the steady
+    /// model rows (auto on CPU drivers) or blocks (auto on GPUs); refused, with the reason,
+    /// where it cannot run.
     #[arg(long, value_parser = super::gpu_kernel_parser(), default_value = "auto")]
     pub gpu_kernel: super::GpuKernelArg,
     /// Start every instance from the weights in this .npz (arrays `layer0.W_up`, ...); with

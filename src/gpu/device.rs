@@ -226,7 +226,8 @@ fn choose(
 
 /// Creates the device with the adapter's own limits, not wgpu's conservative defaults, so
 /// that large storage buffers and many workgroups are available, with 64-bit integers in
-/// shaders where the adapter has them (the serial kernel moves W and Δ as 64-bit words), and
+/// shaders where the adapter has them (the serial kernel moves W and Δ as 64-bit words), with
+/// subgroup operations where it has them (the register kernel's column sums), and
 /// with timestamp queries where it has them (`pyralnet bench` reports GPU time; nothing writes
 /// timestamps unless asked).
 fn request(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {
@@ -235,7 +236,9 @@ fn request(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {
     let desc = wgpu::DeviceDescriptor {
         label: Some("pyralnet"),
         required_features: adapter.features()
-            & (wgpu::Features::SHADER_INT64 | wgpu::Features::TIMESTAMP_QUERY),
+            & (wgpu::Features::SHADER_INT64
+                | wgpu::Features::TIMESTAMP_QUERY
+                | wgpu::Features::SUBGROUP),
         required_limits: limits.clone(),
         memory_hints: wgpu::MemoryHints::Performance,
         ..Default::default()

@@ -85,6 +85,8 @@ struct Hyper {
 var<workgroup> tile_l: array<f32, WG>;
 var<workgroup> tile_s: array<vec4<f32>, 2u * WG>;
 var<workgroup> shared_u: vec4<u32>;
+// (sum, compensation) of every thread for the workgroup reductions
+var<workgroup> red: array<vec2<f32>, WG>;
 
 /// x_{row, j} of the bound set.
 fn xat(row: u32, j: u32) -> f32 {
@@ -154,6 +156,35 @@ fn drive_sum(wbase: u32, row: u32) -> f32 {
         acc = add_compensated(acc, state[wbase + j] * xat(row, j));
     }
     return acc.x + acc.y;
+}
+
+/// The compensated pairs (sum, compensation) of the WG threads summed by a fixed tree in
+/// workgroup memory (level s adds thread lid + s into lid for lid < s, s = WG_TREE/2, …, 1;
+/// WG_TREE is WG rounded up to a power of two), each addition compensated: the same bits for
+/// any batch. Every thread of the workgroup must call it (it has barriers); all get the sum.
+fn reduce_compensated(lid: u32, acc: vec2<f32>) -> f32 {
+    red[lid] = acc;
+    for (var s = WG_TREE / 2u; s > 0u; s = s / 2u) {
+        workgroupBarrier();
+        if lid < s && lid + s < WG {
+            let b = red[lid + s];
+            let t = add_compensated(red[lid], b.x);
+            red[lid] = vec2(t.x, t.y + b.y);
+        }
+    }
+    let r = workgroupUniformLoad(&red[0]);
+    return r.x + r.y;
+}
+
+/// The drive sum S = Σ_j w_j x_{row, j} of unit weights at `wbase` by the whole workgroup:
+/// thread lid sums synapses lid, lid + WG, … (consecutive threads read consecutive words),
+/// compensated, then [`reduce_compensated`].
+fn drive_sum_wg(lid: u32, wbase: u32, row: u32) -> f32 {
+    var acc = vec2(0.0, 0.0);
+    for (var j = lid; j < N; j += WG) {
+        acc = add_compensated(acc, state[wbase + j] * xat(row, j));
+    }
+    return reduce_compensated(lid, acc);
 }
 
 /// s of the 4 patterns p..p+4 at synapse j, from the minibatch of `step` (`train`) or the
@@ -362,6 +393,55 @@ fn dot_train(@builtin(global_invocation_id) gid: vec3<u32>) {
     oe[(inst * BMAX + p) * K + unit] = y - state[inst * ST + O_B + unit];
 }
 
+/// Part 1 with a workgroup per (instance, unit, p) (the `workgroup` reduction; grid
+/// (BMAX, M·K)): the drive sum S_p by [`drive_sum_wg`].
+@compute @workgroup_size(WG)
+fn sums_train_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if lid == 0u {
+        shared_u = vec4(ctrl[0], 0u, 0u, 0u);
+    }
+    let step = workgroupUniformLoad(&shared_u).x;
+    let inst = wid.y / K;
+    let unit = wid.y % K;
+    let p = wid.x;
+    let h = hyper[inst];
+    if step >= h.steps || p >= h.batch {
+        return;
+    }
+    let s = drive_sum_wg(lid, inst * ST + O_W + unit * N, train_row(h, step, p));
+    if lid == 0u {
+        oe[S_OFF + (inst * K + unit) * BMAX + p] = s;
+    }
+}
+
+/// Part 3 with a workgroup per (instance, unit, p) (grid (BMAX, M·K)): o_p = y_p − b with
+/// y_p = Σ_i s_pi U_pi, thread lid summing synapses lid, lid + WG, … compensated, then the tree.
+@compute @workgroup_size(WG)
+fn dot_train_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if lid == 0u {
+        shared_u = vec4(ctrl[0], 0u, 0u, 0u);
+    }
+    let step = workgroupUniformLoad(&shared_u).x;
+    let inst = wid.y / K;
+    let unit = wid.y % K;
+    let p = wid.x;
+    let h = hyper[inst];
+    if step >= h.steps || p >= h.batch {
+        return;
+    }
+    let row = train_row(h, step, p);
+    let wbase = inst * ST + O_W + unit * N;
+    let ub = ((inst * K + unit) * BMAX + p) * N;
+    var acc = vec2(0.0, 0.0);
+    for (var i = lid; i < N; i += WG) {
+        acc = add_compensated(acc, state[wbase + i] * xat(row, i) * ubuf[ub + i]);
+    }
+    let y = reduce_compensated(lid, acc);
+    if lid == 0u {
+        oe[(inst * BMAX + p) * K + unit] = y - state[inst * ST + O_B + unit];
+    }
+}
+
 /// σ(o) = 1 / (1 + e^{−o}).
 fn sigmoid(o: f32) -> f32 {
     return 1.0 / (1.0 + exp(-o));
@@ -497,6 +577,26 @@ fn sums_eval(@builtin(global_invocation_id) gid: vec3<u32>) {
         sum = drive_sum(inst * ST + O_W + unit * N, p);
     }
     oeval[SE_OFF + (inst * K + unit) * PBLK + pl] = sum;
+}
+
+/// Evaluation, part 1 with a workgroup per (instance, unit, pattern) (grid (PBLK, M·K)).
+@compute @workgroup_size(WG)
+fn sums_eval_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if lid == 0u {
+        shared_u = vec4(ctrl[1], ctrl[3], 0u, 0u);
+    }
+    let c = workgroupUniformLoad(&shared_u);
+    let inst = wid.y / K;
+    let unit = wid.y % K;
+    let pl = wid.x;
+    let p = c.x + pl;
+    var sum = 0.0;
+    if p < c.y {
+        sum = drive_sum_wg(lid, inst * ST + O_W + unit * N, p);
+    }
+    if lid == 0u {
+        oeval[SE_OFF + (inst * K + unit) * PBLK + pl] = sum;
+    }
 }
 
 /// Evaluation, part 2: per workgroup of synapses, the partial sums Σ_i s_pi U_pi of patterns

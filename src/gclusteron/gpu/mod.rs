@@ -43,6 +43,60 @@ const SYNAPSES_PER_THREAD: usize = 4;
 /// Words per instance in the hyper-parameter buffer (`struct Hyper`).
 const HYPER_WORDS: usize = 12;
 
+/// How the per-pattern sums over the N synapses (the drive sums S_p and the outputs
+/// y_p = Σ_i s_pi U_pi) are formed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// One invocation per (instance, unit, pattern) loops over the N synapses: few, long
+    /// threads, which suits CPU drivers (lavapipe) whose threads are few.
+    Serial,
+    /// One workgroup per (instance, unit, pattern): its threads read consecutive synapses
+    /// (coalesced) and a fixed tree in workgroup memory adds their compensated partial sums,
+    /// so M·K·B workgroups run where a GPU would otherwise see M·K·B/WG.
+    Workgroup,
+}
+
+impl Reduction {
+    /// Both, by name.
+    pub const ALL: [Reduction; 2] = [Reduction::Serial, Reduction::Workgroup];
+
+    /// Its name in reports and benchmarks.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::Serial => "serial",
+            Reduction::Workgroup => "workgroup",
+        }
+    }
+
+    /// The reduction for an adapter: serial on CPU drivers, workgroup on GPUs.
+    pub fn auto(info: &wgpu::AdapterInfo) -> Reduction {
+        if crate::gpu::device::is_cpu_driver(info) {
+            Reduction::Serial
+        } else {
+            Reduction::Workgroup
+        }
+    }
+
+    /// The entry points of the three sums (training drive sums, training outputs, evaluation
+    /// drive sums).
+    fn entries(self) -> [&'static str; 3] {
+        match self {
+            Reduction::Serial => ["sums_train", "dot_train", "sums_eval"],
+            Reduction::Workgroup => ["sums_train_wg", "dot_train_wg", "sums_eval_wg"],
+        }
+    }
+}
+
+/// Choices [`GcGpuBackend::with_options`] leaves to the adapter when `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcGpuOptions {
+    /// How the per-pattern sums are formed ([`Reduction::auto`] when `None`).
+    pub reduction: Option<Reduction>,
+    /// Threads per workgroup ([`workgroup_size`] when `None`): tests run GPU-sized
+    /// workgroups on a CPU driver with it.
+    pub workgroup_size: Option<usize>,
+}
+
 /// The device buffers of one data set and the bind group that reads it.
 struct SetBuffers {
     len: usize,
@@ -93,6 +147,7 @@ impl Dims {
             ("M", self.m),
             ("BMAX", self.bmax),
             ("WG", self.wg),
+            ("WG_TREE", self.wg.next_power_of_two()),
             ("NX", self.nx),
             ("NT", self.nt),
             ("PG", self.pg),
@@ -115,6 +170,7 @@ impl Dims {
 pub struct GcGpuBackend {
     gpu: Gpu,
     dims: Dims,
+    reduction: Reduction,
     batch: GcBatch,
     kernels: Kernels,
     bind_layout: wgpu::BindGroupLayout,
@@ -145,8 +201,19 @@ impl GcGpuBackend {
         Self::with_gpu(open(adapter)?, batch, sets)
     }
 
-    /// Uploads `batch` and `sets` to an open device.
+    /// Uploads `batch` and `sets` to an open device, with the adapter's choices.
     pub fn with_gpu(gpu: Gpu, batch: &GcBatch, sets: &[Arc<GcData>]) -> anyhow::Result<Self> {
+        Self::with_options(gpu, batch, sets, GcGpuOptions::default())
+    }
+
+    /// Uploads `batch` and `sets` to an open device with the choices of `opts`.
+    pub fn with_options(
+        gpu: Gpu,
+        batch: &GcBatch,
+        sets: &[Arc<GcData>],
+        opts: GcGpuOptions,
+    ) -> anyhow::Result<Self> {
+        let reduction = opts.reduction.unwrap_or_else(|| Reduction::auto(&gpu.info));
         ensure!(!batch.is_empty(), "empty batch");
         ensure!(
             !sets.is_empty(),
@@ -168,7 +235,11 @@ impl GcGpuBackend {
         let bmax = batch.hyper.iter().map(|h| h.batch).max().unwrap_or(1);
         ensure!(bmax > 0, "minibatch size must be at least 1");
         let lim = &gpu.limits;
-        let wg = workgroup_size(&gpu).min(lim.max_compute_workgroup_size_x as usize);
+        let wg = opts
+            .workgroup_size
+            .unwrap_or_else(|| workgroup_size(&gpu))
+            .min(lim.max_compute_workgroup_size_x as usize);
+        ensure!(wg > 0, "a workgroup needs at least one thread");
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
         // one dispatch: the tile loop (N/WG tiles of WG trips), the update's B trips
         let trips = (n.next_multiple_of(wg) + n + bmax) as u64;
@@ -179,7 +250,7 @@ impl GcGpuBackend {
         );
         let max_groups = lim.max_compute_workgroups_per_dimension as usize;
         ensure!(
-            m * k <= max_groups && m * k * bmax <= max_groups * wg,
+            m * k <= max_groups && m * k * bmax <= max_groups * wg && bmax <= max_groups,
             "{m} instances of {k} units and minibatches of {bmax} exceed the device's \
              {max_groups} workgroups per dimension; run fewer instances at once"
         );
@@ -197,7 +268,7 @@ impl GcGpuBackend {
         // (rounded down to whole groups of patterns, so that rounding cannot exceed a limit)
         let cap = ((EVAL_BYTES.min(max_binding) / per_pattern) as usize)
             .min(max_groups * wg / (m * k))
-            .min(max_groups * chunk);
+            .min(max_groups / chunk * chunk);
         let pblk = longest
             .next_multiple_of(chunk)
             .min(cap / chunk * chunk)
@@ -233,14 +304,15 @@ impl GcGpuBackend {
             .map(|&read_only| (false, Some(read_only)))
             .collect();
         let (bind_layout, layout) = layouts(&gpu, "gclusteron", &bindings);
+        let [sums_t, dot_t, sums_e] = reduction.entries();
         let entries = [
-            "sums_train",
+            sums_t,
             "forward_train",
-            "dot_train",
+            dot_t,
             "errors",
             "update",
             "advance",
-            "sums_eval",
+            sums_e,
             "forward_eval",
             "dot_eval",
         ];
@@ -308,6 +380,7 @@ impl GcGpuBackend {
                 .collect(),
             gpu,
             dims,
+            reduction,
             batch: batch.clone(),
             kernels,
             bind_layout,
@@ -386,6 +459,17 @@ impl GcGpuBackend {
     }
 
     /// Workgroups along x for `invocations` threads of `wg`.
+    /// The grid of a per-(instance, unit, pattern) sum over `patterns` patterns per unit:
+    /// invocations in workgroups along x ([`Reduction::Serial`]), or one workgroup per pattern
+    /// along x and per (instance, unit) along y ([`Reduction::Workgroup`]).
+    fn sums_grid(&self, patterns: usize) -> (u32, u32) {
+        let d = self.dims;
+        match self.reduction {
+            Reduction::Serial => (self.groups(d.m * d.k * patterns), 1),
+            Reduction::Workgroup => (patterns as u32, (d.m * d.k) as u32),
+        }
+    }
+
     fn groups(&self, invocations: usize) -> u32 {
         invocations.div_ceil(self.dims.wg) as u32
     }
@@ -529,13 +613,14 @@ impl GcBackend for GcGpuBackend {
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_bind_group(0, bind, &[]);
+                let sums = self.sums_grid(d.bmax);
                 for _ in window..(window + STEPS_PER_SUBMIT).min(steps) {
                     pass.set_pipeline(&k.sums_train);
-                    pass.dispatch_workgroups(self.groups(d.m * d.k * d.bmax), 1, 1);
+                    pass.dispatch_workgroups(sums.0, sums.1, 1);
                     pass.set_pipeline(&k.forward_train);
                     pass.dispatch_workgroups(d.nx as u32, mk, zt);
                     pass.set_pipeline(&k.dot_train);
-                    pass.dispatch_workgroups(self.groups(d.m * d.k * d.bmax), 1, 1);
+                    pass.dispatch_workgroups(sums.0, sums.1, 1);
                     pass.set_pipeline(&k.errors);
                     pass.dispatch_workgroups(self.groups(d.m * d.bmax), 1, 1);
                     pass.set_pipeline(&k.update);
@@ -566,7 +651,8 @@ impl GcBackend for GcGpuBackend {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_bind_group(0, &self.sets[set].bind, &[]);
                 pass.set_pipeline(&self.kernels.sums_eval);
-                pass.dispatch_workgroups(self.groups(d.m * d.k * d.pblk), 1, 1);
+                let sums = self.sums_grid(d.pblk);
+                pass.dispatch_workgroups(sums.0, sums.1, 1);
                 pass.set_pipeline(&self.kernels.forward_eval);
                 pass.dispatch_workgroups(d.nx as u32, mk, (d.pblk / GROUP_PATTERNS) as u32);
                 pass.set_pipeline(&self.kernels.dot_eval);

@@ -3,6 +3,7 @@
 use super::kernel::{StepKernel, SERIAL, STEP};
 use super::layout::{window_steps, KernelKind, Layout};
 use super::pieces;
+use super::register;
 use super::resident;
 use super::serial::{step_source, Features};
 use crate::gpu::compute::{
@@ -39,7 +40,9 @@ pub struct GpuOptions {
     pub max_group: Option<usize>,
     /// At most this many patterns per instance per upload (`None`: as many as fit in 64 MiB).
     pub piece_patterns: Option<usize>,
-    /// Threads per workgroup (`None`: 8 on CPU drivers such as lavapipe, 64 on GPUs).
+    /// Threads per workgroup (`None`: 8 on CPU drivers such as lavapipe, 64 on GPUs). The
+    /// register kernel takes its threads per instance from the shape instead
+    /// (`register::threads`: hidden cells, bias column and outputs, rounded up to a power of 2).
     pub workgroup_size: Option<usize>,
     /// Integrator kernel (`None`: chosen from the device, see [`GpuBackend::with_gpu`]).
     pub kernel: Option<KernelKind>,
@@ -47,6 +50,10 @@ pub struct GpuOptions {
     /// [`crate::microcircuit::steady::gpu::SteadyGpuBackend::with_gpu`]); the full model
     /// ignores it.
     pub steady_kernel: Option<crate::microcircuit::steady::gpu::SteadyGpuKernel>,
+    /// Never use subgroup operations: the register kernel then sums its columns through its
+    /// workgroup-memory tree even where the device has `Features::SUBGROUP` (tests run both
+    /// ways on lavapipe, which has it).
+    pub no_subgroups: bool,
     /// Workgroups per instance of the phased kernel (`None`: from the device, see
     /// [`GpuBackend::with_gpu`]).
     pub tiles: Option<usize>,
@@ -117,6 +124,8 @@ pub struct GpuBackend {
     filters_checked: bool,
     /// GPU time of the training passes, once [`GpuBackend::time_device`] has asked for it.
     timing: Option<Timing>,
+    /// The register kernel sums its columns with subgroup operations.
+    subgroup_sums: bool,
 }
 
 /// Timestamp queries around every compute pass of a training piece
@@ -191,6 +200,7 @@ impl Program {
                     layout,
                 }
             }
+            KernelKind::Register => Self::register(batch, wg, record_width, None),
             KernelKind::Serial => {
                 let train = step_source(&layout, &Features::training(batch));
                 let eval = step_source(&layout, &Features::evaluation(batch.shape.n_layers()));
@@ -207,12 +217,34 @@ impl Program {
         }
     }
 
+    /// The register kernel's program: its column sums by subgroup operations where `subgroup`
+    /// gives the device's smallest subgroup size, else by the workgroup-memory tree.
+    fn register(batch: &Batch, wg: usize, record_width: usize, subgroup: Option<u32>) -> Self {
+        let layout = Layout::new(&batch.shape, batch.phi, wg, KernelKind::Register);
+        let threads = register::threads(&batch.shape);
+        let record_trips = match record_width {
+            0 => 0,
+            w => layout.record_trips_per_step(threads, w),
+        };
+        let body = register::source(&layout, subgroup.is_some());
+        Program {
+            train: body.clone(),
+            eval: body,
+            entries: &["main"],
+            tiles: 1,
+            threads,
+            step_trips: register::step_trips(&layout, subgroup) + record_trips,
+            layout,
+        }
+    }
+
     /// Loop iterations one invocation may run for one step and two pattern boundaries, plus
     /// the resident kernel's copies in and out of workgroup memory (what must fit llvmpipe's
     /// limit).
     fn need(&self) -> u64 {
         let io = match self.layout.kernel {
             KernelKind::Resident => resident::io_trips(&self.layout, self.threads),
+            KernelKind::Register => register::io_trips(&self.layout),
             _ => 0,
         };
         self.step_trips + 2 * self.layout.loop_trips_per_pattern(self.threads) + io
@@ -480,7 +512,19 @@ impl GpuBackend {
             gpu.label()
         );
         let storage = gpu.limits.max_compute_workgroup_storage_size;
+        if opts.kernel == Some(KernelKind::Register) {
+            let max_threads = gpu
+                .limits
+                .max_compute_invocations_per_workgroup
+                .min(gpu.limits.max_compute_workgroup_size_x);
+            register::check(&batch.shape, max_threads as usize)?;
+        }
+        // the register kernel sums columns with subgroup operations where the device has them
+        let subgroup = (gpu.device.features().contains(wgpu::Features::SUBGROUP)
+            && !opts.no_subgroups)
+            .then_some(gpu.info.subgroup_min_size.max(1));
         let program = match opts.kernel {
+            Some(KernelKind::Register) => Program::register(batch, wg, record_width, subgroup),
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
             Some(kind) => new(kind),
             None => {
@@ -503,6 +547,7 @@ impl GpuBackend {
             batch.shape.label(),
             program.need()
         );
+        let subgroup_sums = program.layout.kernel == KernelKind::Register && subgroup.is_some();
         let kernel = StepKernel::new(&gpu, wg, &program.train, &program.eval, program.entries)?;
         let Program {
             layout,
@@ -533,7 +578,10 @@ impl GpuBackend {
             .max(trace_words) as u64
             * 4;
         let instances_per_workgroup = match layout.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => 1,
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => 1,
             KernelKind::Serial => wg as u64,
         };
         let mut per_group = (max_binding / widest)
@@ -599,6 +647,7 @@ impl GpuBackend {
             filter_start: batch.params.iter().map(|p| p.filter_start).collect(),
             filters_checked: false,
             timing: None,
+            subgroup_sums,
         })
     }
 
@@ -665,6 +714,19 @@ impl GpuBackend {
     /// The kernel that runs the batch and its workgroups per instance (phased kernel; else 1).
     pub fn kernel(&self) -> (KernelKind, usize) {
         (self.layout.kernel, self.tiles)
+    }
+
+    /// Whether the register kernel runs and sums its columns with subgroup operations (where
+    /// the device has `Features::SUBGROUP` and [`GpuOptions::no_subgroups`] is not set).
+    pub fn subgroup_sums(&self) -> bool {
+        self.subgroup_sums
+    }
+
+    /// Bytes to and from global memory per training instance-step of the running kernel by
+    /// the traffic model of docs/gpu.md ([`super::traffic::bytes_per_step`]), for an instance
+    /// with `params` and the batch's longest pattern and window.
+    pub fn modeled_bytes_per_step(&self, params: &crate::microcircuit::InstanceParams) -> f64 {
+        super::traffic::bytes_per_step(&self.layout, params, self.max_steps, self.window)
     }
 
     /// Starts timing the training passes on the device with timestamp queries (from here on,
@@ -936,9 +998,10 @@ impl pieces::InPieces for GpuBackend {
             Mode::Eval => (&io.eval, &self.kernel.eval),
         };
         let workgroups = match self.layout.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
-                [self.tiles, g.len]
-            }
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => [self.tiles, g.len],
             KernelKind::Serial => [g.len.div_ceil(self.layout.wg), 1],
         };
         // windows of the instances' step streams; each instance stops at its own end

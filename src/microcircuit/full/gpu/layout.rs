@@ -153,24 +153,33 @@ pub enum KernelKind {
     /// window's ends, `workgroupBarrier()` between the phases. For GPUs, where the instance's
     /// state fits `max_compute_workgroup_storage_size`.
     Resident,
+    /// `register.wgsl` (generated per shape by the `register` module): networks with one
+    /// hidden layer, one workgroup per instance whose thread i owns hidden cell i (its soma,
+    /// its rows of `W_up0`, `W_down0`, `W_pi0` and its columns of `W_ip0`, `W_up1`, with Δ) in
+    /// registers for a whole dispatch window; row sums over the hidden cells by a fixed-order
+    /// tree in workgroup memory. For GPUs (docs/gpu.md section 3.1); only when forced.
+    Register,
 }
 
 impl KernelKind {
     /// Every kernel, in the order `--gpu-kernel` lists them.
-    pub const ALL: [KernelKind; 4] = [
+    pub const ALL: [KernelKind; 5] = [
         KernelKind::Serial,
         KernelKind::Workgroup,
         KernelKind::Phased,
         KernelKind::Resident,
+        KernelKind::Register,
     ];
 
-    /// The name `--gpu-kernel` takes: `serial`, `workgroup`, `phased`, `resident`.
+    /// The name `--gpu-kernel` takes: `serial`, `workgroup`, `phased`, `resident`,
+    /// `register`.
     pub fn name(self) -> &'static str {
         match self {
             KernelKind::Serial => "serial",
             KernelKind::Workgroup => "workgroup",
             KernelKind::Phased => "phased",
             KernelKind::Resident => "resident",
+            KernelKind::Register => "register",
         }
     }
 
@@ -193,7 +202,10 @@ impl KernelKind {
     /// Alignment (words) of matrix rows and scratch vectors.
     fn align(self) -> usize {
         match self {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => 1,
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => 1,
             KernelKind::Serial => 4,
         }
     }
@@ -202,7 +214,10 @@ impl KernelKind {
     /// `vec4`s (8 words).
     fn state_align(self) -> usize {
         match self {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => 1,
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => 1,
             KernelKind::Serial => 8,
         }
     }
@@ -402,9 +417,10 @@ impl Layout {
     /// and 4 words further.
     pub fn w_word(&self, w: usize, delta: bool) -> usize {
         match self.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
-                w + usize::from(delta) * self.w_total
-            }
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => w + usize::from(delta) * self.w_total,
             KernelKind::Serial => 8 * (w / 4) + w % 4 + usize::from(delta) * 4,
         }
     }
@@ -413,7 +429,10 @@ impl Layout {
     /// `2·w_total` where W and Δ are interleaved (serial kernel).
     pub fn weight_words(&self) -> usize {
         match self.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => self.w_total,
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => self.w_total,
             KernelKind::Serial => 2 * self.w_total,
         }
     }
@@ -473,7 +492,10 @@ impl Layout {
     pub fn loop_trips_per_pattern(&self, threads: usize) -> u64 {
         let n_out = self.shape.n_out();
         match self.kernel {
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => {
                 let per_thread = |k: usize| k.div_ceil(threads) as u64 + 2;
                 per_thread(2 * n_out) + per_thread(self.w_total) + 8 * self.shape.n_layers() as u64
             }
@@ -508,9 +530,10 @@ impl Layout {
         let (n_in, n_out) = (self.shape.n_in(), self.shape.n_out());
         match self.kernel {
             // somas written where they are updated, u_tgt and r_0 in loops of their own
-            KernelKind::Workgroup | KernelKind::Phased | KernelKind::Resident => {
-                (n_out.div_ceil(threads) + n_in.div_ceil(threads)) as u64 + 4
-            }
+            KernelKind::Workgroup
+            | KernelKind::Phased
+            | KernelKind::Resident
+            | KernelKind::Register => (n_out.div_ceil(threads) + n_in.div_ceil(threads)) as u64 + 4,
             // a scalar copy loop per array, a loop over the hidden layers
             KernelKind::Serial => (width + 3 * (2 + 2 * self.shape.n_layers())) as u64,
         }
@@ -526,6 +549,7 @@ impl Layout {
         // the resident kernel copies the state in and out once per window
         let io = match self.kernel {
             KernelKind::Resident => super::resident::io_trips(self, threads),
+            KernelKind::Register => super::register::io_trips(self),
             _ => 0,
         };
         let room = LOOP_BUDGET.saturating_sub(2 * pattern + io);
@@ -694,13 +718,15 @@ pub const GPU_WINDOW_WEIGHT_STEPS: u64 = 1 << 36;
 /// Stream steps per dispatch window of kernel `kind` (a pure function of its arguments, so that
 /// the backend and its tests agree).
 ///
-/// * **CPU drivers** and every kernel other than the resident one: `budget_window`, the window
-///   [`Layout::steps_per_dispatch`] derives from llvmpipe's loop limit ([`LOOP_BUDGET`]; a
-///   longer window would be cut short silently on lavapipe); on GPUs the other kernels move W
-///   and Δ through global memory at every step anyway, so their windows stay as they were.
-/// * **The resident kernel on a GPU**: [`GPU_WINDOW_PATTERNS`] (16) patterns of the slowest
-///   instance (`max_steps` steps each), since W and Δ cross global memory once per window
-///   (2·4·(state_len + scratch_len) bytes per instance per window), capped so that one dispatch
+/// * **CPU drivers** and every kernel other than the resident and register ones:
+///   `budget_window`, the window [`Layout::steps_per_dispatch`] derives from llvmpipe's loop
+///   limit ([`LOOP_BUDGET`]; a longer window would be cut short silently on lavapipe); on GPUs
+///   the other kernels move W and Δ through global memory at every step anyway, so their
+///   windows stay as they were.
+/// * **The resident and register kernels on a GPU**: [`GPU_WINDOW_PATTERNS`] (16) patterns of
+///   the slowest instance (`max_steps` steps each), since W and Δ cross global memory once per
+///   window (resident: 2·4·(state_len + scratch_len) bytes per instance per window; register:
+///   W, Δ, somas, filters and readout sums, a little less), capped so that one dispatch
 ///   of `instances` instances with `w_total` weights each runs at most
 ///   [`GPU_WINDOW_WEIGHT_STEPS`] weight-steps, and never shorter than `budget_window`.
 ///   Window boundaries only move where the state is written back and read in again, so the
@@ -730,7 +756,7 @@ pub fn window_steps(
     w_total: usize,
 ) -> usize {
     let budget_window = budget_window.max(1);
-    if cpu_driver || kind != KernelKind::Resident {
+    if cpu_driver || !matches!(kind, KernelKind::Resident | KernelKind::Register) {
         return budget_window;
     }
     let want = GPU_WINDOW_PATTERNS.saturating_mul(max_steps.max(1));

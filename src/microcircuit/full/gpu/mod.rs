@@ -1,6 +1,7 @@
 //! The full model's GPU backend (wgpu, Vulkan; on machines without a GPU Mesa's lavapipe runs it
 //! on the CPU), with its shaders beside it: `step.wgsl`, `serial.wgsl`, `resident.wgsl`,
-//! `common.wgsl` (the functions the microcircuit's kernels share) and `probe.wgsl`.
+//! `register.wgsl`, `common.wgsl` (the functions the microcircuit's kernels share) and
+//! `probe.wgsl`.
 //!
 //! # Design
 //!
@@ -92,6 +93,21 @@
 //! `max_compute_workgroup_storage_size` ([`GpuOptions::kernel`] forces it anywhere, lavapipe
 //! included, within the loop limit below, which also counts its copies).
 //!
+//! **The register kernel, for GPUs (forced only).** For networks with one hidden layer
+//! (`register.wgsl`, prefixed by the `register` module with the shape's sizes and state offsets
+//! as literals; docs/gpu.md section 3.1): one workgroup per instance whose thread i owns hidden
+//! cell i (its soma, its rows of `W_up0`, `W_down0`, `W_pi0`, its columns of `W_ip0` and
+//! `W_up1`, each entry with its Δ) in private variables for a whole dispatch window, one thread
+//! the bias column, one thread per output its interneuron and output cell. Per step only the
+//! 2·n_out column sums over the hidden cells (`subgroupAdd` per subgroup where the device has
+//! `Features::SUBGROUP`, else a fixed-order tree in workgroup memory; either way the numbers do
+//! not depend on the batch), 2·n_out rates and 2·n_out errors cross threads. Its sums
+//! run in another order than the fused kernel's, so it agrees with the CPU in f32 (≤ 1e-5
+//! relative RMS in the tests), not bit for bit with the other kernels. Shapes outside its rule
+//! (`register::check`: one hidden layer, cells fitting a workgroup of 256, at most 128 private
+//! words per thread) are refused, naming the shape and the rule. `GpuOptions::workgroup_size`
+//! does not apply to it: its threads per instance follow from the shape.
+//!
 //! **State in storage buffers.** Weights, Δ, somas and the filtered stimulus of every instance
 //! live in one flat f32 `state` buffer (per-instance stride), the work vectors of a step in a
 //! `scratch` buffer; the `layout` module fixes the offsets and writes them, with each
@@ -147,8 +163,10 @@ mod backend;
 pub(crate) mod kernel;
 pub(crate) mod layout;
 pub(crate) mod pieces;
+mod register;
 mod resident;
 mod serial;
+mod traffic;
 
 pub use backend::{default_kernel, GpuBackend, GpuOptions, KernelChoice};
 pub use kernel::probe;

@@ -14,15 +14,60 @@
 //! `Δ += dt/τ_w (e r_preᵀ − Δ)`; Δ zeroed after a training pattern with `reset_deltas`;
 //! `u += du`), so both kernels give the same numbers bit for bit.
 //!
+//! The phases are not a copy: [`phases`] takes `step.wgsl`'s functions (between its two
+//! marker lines) and rewrites their addressing, `st[`/`sc[` (the storage buffers) to
+//! `ws[`/`wc[` and the instance bases `sb + `/`cb + ` away, so the two kernels cannot drift
+//! apart (`tests/gpu.rs` checks them equal bit for bit).
+//!
 //! Workgroup memory per instance is `4·(state_len + scratch_len)` bytes
 //! ([`workgroup_bytes`]): a network whose W and Δ alone exceed the device's
 //! `max_compute_workgroup_storage_size` cannot run it ([`check_fits`]).
 
+use super::kernel::STEP;
 use super::layout::{KernelKind, Layout};
 use anyhow::ensure;
 
-/// The kernel body without its per-shape prelude.
+/// The kernel body without its per-shape prelude and without the phases ([`PHASES_AT`]).
 const RESIDENT: &str = include_str!("resident.wgsl");
+/// The line of `resident.wgsl` that [`phases`] replaces.
+const PHASES_AT: &str = "// PHASES (resident.rs inserts step.wgsl's phases here)";
+/// The lines of `step.wgsl` around the functions the resident kernel shares.
+const STEP_BEGIN: &str = "// ---- phases: resident.rs copies from here to the end marker into \
+                          resident.wgsl, addressing ws/wc ----";
+const STEP_END: &str = "// ---- end of the phases resident.wgsl shares ----";
+
+/// `text` with every `from` that does not continue an identifier (the character before it is
+/// not alphanumeric or `_`) replaced by `to`.
+fn replace_word(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let continues = rest[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        out.push_str(&rest[..at]);
+        out.push_str(if continues { from } else { to });
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `step.wgsl`'s phase functions (and the per-invocation variables they use) addressing the
+/// workgroup copies: `st[` → `ws[`, `sc[` → `wc[`, and the instance bases `sb + `, `cb + `
+/// dropped (the copies start at the instance's first word).
+fn phases() -> String {
+    let begin = STEP
+        .find(STEP_BEGIN)
+        .expect("step.wgsl has the begin marker");
+    let end = STEP.find(STEP_END).expect("step.wgsl has the end marker");
+    let shared = &STEP[begin + STEP_BEGIN.len()..end];
+    let mut text = replace_word(shared, "st[", "ws[");
+    text = replace_word(&text, "sc[", "wc[");
+    text = replace_word(&text, "sb + ", "");
+    replace_word(&text, "cb + ", "")
+}
 
 /// Bytes of workgroup memory one instance of `layout`'s shape needs: its state words (W, Δ,
 /// somas, filtered stimulus) and scratch words, 4 bytes each.
@@ -48,7 +93,7 @@ pub(crate) fn check_fits(layout: &Layout, limit: u32) -> anyhow::Result<()> {
 
 /// The kernel body for `layout` (a [`KernelKind::Resident`] layout) with `threads` threads per
 /// instance: the thread count, the state and scratch sizes as literals and the workgroup
-/// arrays, then `resident.wgsl`.
+/// arrays, then `resident.wgsl` with [`phases`] in place.
 pub(crate) fn source(layout: &Layout, threads: usize) -> String {
     debug_assert_eq!(layout.kernel, KernelKind::Resident);
     format!(
@@ -57,8 +102,12 @@ pub(crate) fn source(layout: &Layout, threads: usize) -> String {
          const RS_SCRATCH: u32 = {}u;\n\
          var<workgroup> ws: array<f32, {}>;\n\
          var<workgroup> wc: array<f32, {}>;\n\
-         {RESIDENT}",
-        layout.state_len, layout.scratch_len, layout.state_len, layout.scratch_len
+         {}",
+        layout.state_len,
+        layout.scratch_len,
+        layout.state_len,
+        layout.scratch_len,
+        RESIDENT.replacen(PHASES_AT, &phases(), 1)
     )
 }
 
@@ -119,6 +168,27 @@ mod tests {
                 && err.contains(&format!("{}", workgroup_bytes(&mnist))),
             "{err}"
         );
+    }
+
+    #[test]
+    fn phases_address_the_workgroup_copies_only() {
+        let p = phases();
+        assert!(
+            p.contains("fn phase_a(") && p.contains("fn phase_c(") && p.contains("fn next_step(")
+        );
+        // no storage access and no instance base left in the phases (a bare occurrence is
+        // one replace_word would replace)
+        for gone in ["st[", "sc[", "sb + ", "cb + "] {
+            assert_eq!(replace_word(&p, gone, "\0"), p, "{gone} left in the phases");
+        }
+        assert!(p.contains("ws[") && p.contains("wc["));
+        assert_eq!(
+            replace_word("st[i] + first[j] + sb + k", "st[", "ws["),
+            "ws[i] + first[j] + sb + k"
+        );
+        assert_eq!(replace_word("sb + x, lsb + y", "sb + ", ""), "x, lsb + y");
+        let src = source(&layout(&[2, 3, 2], true), 64);
+        assert!(!src.contains(PHASES_AT) && src.contains("fn load_window()"));
     }
 
     #[test]

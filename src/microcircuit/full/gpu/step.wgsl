@@ -26,6 +26,7 @@
 // rec_cap samples of rec_width words (f32 bits) per instance
 @group(0) @binding(7) var<storage, read_write> trace: array<u32>;
 
+// ---- phases: resident.rs copies from here to the end marker into resident.wgsl, addressing ws/wc ----
 // Per invocation: thread index within the instance, state / scratch / parameter bases of
 // the instance.
 var<private> tid: u32;
@@ -444,6 +445,7 @@ fn plastic_now() -> bool {
 fn next_step(step: vec2<u32>) -> vec2<u32> {
     return vec2<u32>(step.x + 1u, step.y + u32(step.x == 0xffffffffu));
 }
+// ---- end of the phases resident.wgsl shares ----
 
 // Fused: one workgroup (y) per instance runs the window of stream steps.
 @compute @workgroup_size(WG)

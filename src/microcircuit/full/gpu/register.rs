@@ -1,0 +1,260 @@
+//! The register-resident kernel ([`KernelKind::Register`]) for networks with one hidden layer:
+//! `register.wgsl` with the shape's sizes, state offsets and workgroup arrays prepended as
+//! literals and one of two ways to sum columns over the threads appended:
+//! `register_subgroup.wgsl` (`subgroupAdd`, where the device has `Features::SUBGROUP`) or
+//! `register_tree.wgsl` (a fixed-order tree in workgroup memory). docs/gpu.md section 3.1.
+//!
+//! One workgroup of [`threads`] threads per instance; thread i owns hidden pyramidal cell i
+//! (its soma, its rows of `W_up0` (bias column included), `W_down0` and `W_pi0`, and column i
+//! of `W_ip0` and `W_up1`, each entry with its Δ), one thread the bias column, and one thread
+//! per output k interneuron k and output cell k. These values stay in the threads' private
+//! variables (registers) for a whole dispatch window; the only words that cross threads are
+//! the partial sums of the 2·n_out rows `W_ip0·φ(u^P)` and `W_up1·φ(u^P)` (added in an
+//! order fixed for the device, so an instance's numbers do not depend on its batch),
+//! the 2·n_out rates `φ(u^I)`, `φ(u^P_out)` and the 2·n_out errors `e_ip`, `e_up` of the
+//! output layer. The arithmetic and its order per value are MODEL.md §3's: dendrites, `du`
+//! and `e` from the state at time t; `W += dt·η·Δ` with the old Δ, then
+//! `Δ += dt/τ_w (e r_preᵀ − Δ)`; Δ zeroed after a training pattern with `reset_deltas`;
+//! `u += du`.
+//!
+//! The rule ([`check`]): one hidden layer; hidden cells, bias column and output owners fit one
+//! workgroup of at most [`MAX_THREADS`] threads (and the device's limit); a thread's owned
+//! words fit [`MAX_PRIVATE_WORDS`] registers. Other shapes are refused with the rule named.
+
+use super::layout::{
+    KernelKind, Layout, H_ACC, H_R0, H_UTGT, H_W_TOTAL, L_NOISE_I, L_NOISE_P, L_REC_I, L_REC_P,
+    L_U_I, L_U_P, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP,
+};
+use crate::microcircuit::Shape;
+use anyhow::ensure;
+
+/// The kernel body without its per-shape prelude and its column sums.
+const REGISTER: &str = include_str!("register.wgsl");
+/// The column sums and entry point with subgroup operations.
+const SUBGROUP_SUMS: &str = include_str!("register_subgroup.wgsl");
+/// The column sums and entry point through a tree in workgroup memory.
+const TREE_SUMS: &str = include_str!("register_tree.wgsl");
+
+/// Most threads per instance (one workgroup): 256 is what WebGPU guarantees
+/// (`max_compute_invocations_per_workgroup`).
+pub(crate) const MAX_THREADS: usize = 256;
+
+/// Most private words one thread may own (W and Δ of its rows and column, the filtered
+/// stimulus, the copies of the rates): beyond about 128 a GPU spills them to local memory,
+/// which is what this kernel exists to avoid.
+pub(crate) const MAX_PRIVATE_WORDS: usize = 128;
+
+/// Threads per instance for `shape` (one hidden layer): the hidden cells, the bias column and
+/// one owner per output, rounded up to a power of two (the reduction tree halves it).
+pub(crate) fn threads(shape: &Shape) -> usize {
+    let (h, o) = (shape.n_pyr(0), shape.n_out());
+    (shape.with_bias(h) + o).next_power_of_two()
+}
+
+/// Private words of the busiest thread (a hidden cell): W and Δ of its row of `W_up0`
+/// (n_in + bias), of `W_down0` and `W_pi0` and of its columns of `W_ip0` and `W_up1` (n_out
+/// each), the filtered stimulus (n_in) and its copies of the n_out + n_out rates.
+pub(crate) fn private_words(shape: &Shape) -> usize {
+    let (n_in, o) = (shape.n_in(), shape.n_out());
+    2 * (shape.with_bias(n_in) + 4 * o) + n_in + 2 * o
+}
+
+/// An error naming the shape and the rule when the register kernel cannot run `shape` on a
+/// device with at most `max_threads` invocations per workgroup.
+pub(crate) fn check(shape: &Shape, max_threads: usize) -> anyhow::Result<()> {
+    let label = shape.label();
+    ensure!(
+        shape.n_layers() == 2,
+        "the register kernel cannot run {label}: it runs networks with one hidden layer \
+         [n_in, n_hid, n_out] only, {label} has {} hidden layers",
+        shape.n_layers() - 1
+    );
+    let limit = MAX_THREADS.min(max_threads);
+    let t = threads(shape);
+    ensure!(
+        t <= limit,
+        "the register kernel cannot run {label}: one thread per hidden cell, bias column and \
+         output ({} rounded up to {t} threads) must fit one workgroup of at most {limit} threads",
+        shape.with_bias(shape.n_pyr(0)) + shape.n_out()
+    );
+    let words = private_words(shape);
+    ensure!(
+        words <= MAX_PRIVATE_WORDS,
+        "the register kernel cannot run {label}: a hidden cell's thread would own {words} \
+         private words (W and Δ of its row of W_up0, its rows of W_down0 and W_pi0 and columns \
+         of W_ip0 and W_up1, the filtered stimulus, the rates), more than the \
+         {MAX_PRIVATE_WORDS} that fit registers"
+    );
+    Ok(())
+}
+
+/// The kernel body for `layout` (a [`KernelKind::Register`] layout of a shape [`check`]
+/// accepts): the thread count, the shape and the state offsets as literals, the workgroup
+/// arrays, `register.wgsl`, then the column sums by `subgroups` or by the tree.
+pub(crate) fn source(layout: &Layout, subgroups: bool) -> String {
+    debug_assert_eq!(layout.kernel, KernelKind::Register);
+    let shape = &layout.shape;
+    let t = threads(shape);
+    let (h, o, n_in) = (shape.n_pyr(0), shape.n_out(), shape.n_in());
+    let consts = [
+        ("RT", t),
+        ("RH", h),
+        ("RC", shape.with_bias(h)),
+        ("RO", o),
+        ("RI", n_in),
+        ("RN0", shape.with_bias(n_in)),
+        ("RS_W_TOTAL", layout.header_word(H_W_TOTAL)),
+        ("RS_W_UP0", layout.layer_word(0, L_W_UP)),
+        ("RS_W_DOWN0", layout.layer_word(0, L_W_DOWN)),
+        ("RS_W_PI0", layout.layer_word(0, L_W_PI)),
+        ("RS_W_IP0", layout.layer_word(0, L_W_IP)),
+        ("RS_W_UP1", layout.layer_word(1, L_W_UP)),
+        ("RS_U_P0", layout.layer_word(0, L_U_P)),
+        ("RS_U_P1", layout.layer_word(1, L_U_P)),
+        ("RS_U_I0", layout.layer_word(0, L_U_I)),
+        ("RS_R0", layout.header_word(H_R0)),
+        ("RS_UTGT", layout.header_word(H_UTGT)),
+        ("RS_ACC", layout.header_word(H_ACC)),
+        ("RS_NOISE_P0", layout.layer_word(0, L_NOISE_P)),
+        ("RS_NOISE_P1", layout.layer_word(1, L_NOISE_P)),
+        ("RS_NOISE_I0", layout.layer_word(0, L_NOISE_I)),
+        ("RS_REC_P0", layout.layer_word(0, L_REC_P)),
+        ("RS_REC_I0", layout.layer_word(0, L_REC_I)),
+    ];
+    let mut out: String = consts
+        .iter()
+        .map(|(name, v)| format!("const {name}: u32 = {v}u;\n"))
+        .collect();
+    out += &format!("const RBIAS: bool = {};\n", shape.bias);
+    out += &format!("var<workgroup> red: array<f32, {}>;\n", 2 * o * t);
+    out += &format!("var<workgroup> rates: array<f32, {}>;\n", 2 * o);
+    out += &format!("var<workgroup> errs: array<f32, {}>;\n", 2 * o);
+    out += REGISTER;
+    out + if subgroups { SUBGROUP_SUMS } else { TREE_SUMS }
+}
+
+/// Upper bound of the loop iterations one thread runs per step (every loop of `euler_step`
+/// counted with two extra trips, as [`Layout::workgroup_trips_per_step`] counts them; the
+/// trace's loop over r_0 included), with the column sums by subgroups of at least
+/// `subgroup` lanes, or by the tree (`None`).
+pub(crate) fn step_trips(layout: &Layout, subgroup: Option<u32>) -> u64 {
+    let shape = &layout.shape;
+    let (n_in, o) = (shape.n_in() as u64, shape.n_out() as u64);
+    let t = threads(shape) as u64;
+    let sums = match subgroup {
+        // products, then each of the 2·n_out rows adds at most t/subgroup partials
+        Some(m) => (o + 2) + 2 * o * (t.div_ceil(u64::from(m.max(1))) + 2),
+        // products, then per level of the tree the 2·n_out rows
+        None => (o + 2) + (u64::from(t.trailing_zeros()) + 2) * (2 * o + 2),
+    };
+    let n0 = shape.with_bias(shape.n_in()) as u64;
+    // r_0 filter, sums, v_B, rates and v_A, plasticity of the row of W_up0, of W_pi0, W_down0
+    // and the two columns, zeroing Δ (row, rows, columns), the trace's r_0
+    (n_in + 2)
+        + sums
+        + (n_in + 2)
+        + (o + 2)
+        + (n_in + 2)
+        + 4 * (o + 2)
+        + (n0 + 2)
+        + 2 * (o + 2)
+        + (n_in + 2)
+}
+
+/// Upper bound of the loop iterations one thread spends per window on reading its values in
+/// and writing them back.
+pub(crate) fn io_trips(layout: &Layout) -> u64 {
+    let shape = &layout.shape;
+    let (n0, o, n_in) = (
+        shape.with_bias(shape.n_in()) as u64,
+        shape.n_out() as u64,
+        shape.n_in() as u64,
+    );
+    2 * ((n0 + 2) + 2 * (o + 2) + (n_in + 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::compute::WG_GPU;
+    use crate::microcircuit::Transfer;
+    use wgpu::naga;
+
+    fn layout(dims: &[usize], bias: bool) -> Layout {
+        Layout::new(
+            &Shape::new(dims.to_vec(), bias),
+            Transfer::Sigmoid,
+            WG_GPU,
+            KernelKind::Register,
+        )
+    }
+
+    #[test]
+    fn threads_registers_and_the_rule() {
+        let yy = Shape::new(vec![4, 120, 3], true);
+        // 120 hidden cells + bias column + 3 output owners = 124 → 128 threads
+        assert_eq!(threads(&yy), 128);
+        // W + Δ: 2·(5 + 3 + 3 + 3 + 3) = 34, r_0 4, rates 6
+        assert_eq!(private_words(&yy), 44);
+        assert!(check(&yy, 256).is_ok());
+        assert!(check(&Shape::new(vec![2, 3, 2], false), 256).is_ok());
+        let two = check(&Shape::new(vec![3, 5, 4, 2], true), 256)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            two.contains("3-5-4-2") && two.contains("one hidden layer"),
+            "{two}"
+        );
+        let wide = check(&Shape::new(vec![4, 300, 3], true), 256)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wide.contains("4-300-3") && wide.contains("512 threads"),
+            "{wide}"
+        );
+        // a device that allows fewer threads per workgroup than WebGPU's 256
+        assert!(check(&yy, 64).is_err());
+        let mnist = check(&Shape::new(vec![784, 20, 10], true), 256)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            mnist.contains("784-20-10") && mnist.contains("registers"),
+            "{mnist}"
+        );
+    }
+
+    #[test]
+    fn source_validates_for_each_supported_shape() {
+        for (dims, bias, subgroups) in [
+            (vec![2, 3, 2], false, false),
+            (vec![4, 120, 3], true, false),
+            (vec![4, 120, 3], true, true),
+        ] {
+            let lay = layout(&dims, bias);
+            let src = source(&lay, subgroups);
+            assert_eq!(src.contains("subgroupAdd("), subgroups);
+            let t = threads(&lay.shape);
+            assert!(src.contains(&format!("const RT: u32 = {t}u;")));
+            assert!(src.contains(&format!(
+                "var<workgroup> red: array<f32, {}>;",
+                2 * lay.shape.n_out() * t
+            )));
+            assert!(!src.contains("storageBarrier") && src.contains("workgroupBarrier()"));
+            let full = super::super::kernel::source(&src, WG_GPU);
+            let module = naga::front::wgsl::parse_str(&full).expect("parses");
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .expect("valid");
+        }
+        // [4,120,3] on lavapipe: a window of about 400 steps fits llvmpipe's loop budget
+        let yy = layout(&[4, 120, 3], true);
+        let window = yy.steps_per_dispatch(1000, step_trips(&yy, None), threads(&yy.shape));
+        assert!(window >= 300, "{window}");
+        // with subgroups of 8 lanes (lavapipe) each row adds up to 16 partials
+        let window = yy.steps_per_dispatch(1000, step_trips(&yy, Some(8)), threads(&yy.shape));
+        assert!(window >= 300, "{window}");
+    }
+}

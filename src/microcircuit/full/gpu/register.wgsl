@@ -1,0 +1,480 @@
+// The register-resident integrator (`KernelKind::Register`) for networks with one hidden layer
+// [n_in, n_hid, n_out]: the Euler steps of MODEL.md section 3 with every weight, Delta and
+// soma of an instance held in the private variables (registers) of the thread that owns it
+// for a whole dispatch window (docs/gpu.md section 3.1). One workgroup of RT threads per
+// instance (workgroup_id.y); the host (`register.rs`) prepends the shape as literals (RT, RH,
+// RC, RO, RI, RN0, RBIAS, the state offsets RS_*) and the workgroup arrays:
+//   red:   2 RO rows of RT words for the partial sums of W_ip0 phi(u^P) and W_up1 phi(u^P)
+//   rates: phi(u^I) then phi(u^P_out) (RO + RO words)
+//   errs:  e_ip then e_up of the output layer (RO + RO words)
+// and appends one of two ways to sum the columns, each with the entry point `main`:
+// `register_subgroup.wgsl` (subgroupAdd per subgroup, the partials summed in subgroup order;
+// where the device has Features::SUBGROUP) or `register_tree.wgsl` (a fixed-order tree over the
+// RT slots in workgroup memory, one barrier per level). Either way an instance's sums do not
+// depend on its batch.
+//
+// Ownership (thread tid):
+//   tid < RH:            hidden pyramidal cell i = tid: its soma, row i of W_up0 (RN0 = n_in +
+//                        bias columns), of W_down0 and of W_pi0 (RO each), column i of W_ip0 and
+//                        of W_up1 (RO each), each with its Delta;
+//   tid == RH (bias):    the bias column of W_ip0 and W_up1 (presynaptic rate b);
+//   RC <= tid < RC + RO: interneuron k = tid - RC and output cell k (somas, u_tgt, readout sums).
+// Every thread filters the stimulus r_0 itself (the same arithmetic, the same bits).
+//
+// One step (all values from the state at time t, MODEL.md section 3):
+//   1. r_0 += dt/tau0 (x - r_0); owners write phi(u^I_k), phi(u^P_out k) to `rates`;
+//      `column_sums` sums W_ip0[k,i] r_i and W_up1[k,i] r_i over the columns i (barrier
+//      included), `column_sum(k)` returns row k's sum;
+//   2. hidden cell i: v_B = W_up0[i] pre0, v_A = W_down0[i] phi(u^P_out) + W_pi0[i] phi(u^I),
+//      du, e_up, e_pi, e_down (own row, registers); owner k: v_D, v_B of the output from the
+//      tree's sums, du^I, du^P_out, e_ip, e_up (written to `errs`); barrier;
+//   3. plasticity of every owned entry: W += dt eta Delta (old Delta), then
+//      Delta += dt/tau_w (e r - Delta), or Delta = 0 after the last step of a training pattern
+//      with reset_deltas; u += du; readout sums; trace sample.
+// Step t+1 writes `red` and `rates` only after every thread passed step t's last barrier
+// but one, after which nothing of step t reads them (hidden threads keep the rates of step 2 in
+// registers for step 3); `errs` are written after step t+1's first barrier. So two barriers
+// plus the tree's per step, no double buffer.
+//
+// A window of stream steps [disp.t_begin, disp.t_end) reads the owned values from the state
+// (and the readout sums from the scratch) at its start and writes them back at its end: all of
+// them when training, only the somas and the filtered stimulus when evaluating (the state is
+// the evaluation copy, W and Delta do not change). Needs the prelude (word indices) and
+// common.wgsl (Dispatch, noise, phi).
+
+@group(0) @binding(0) var<storage, read> table: array<u32>;
+@group(0) @binding(1) var<storage, read> patterns: array<f32>;
+@group(0) @binding(2) var<storage, read_write> st: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sc: array<f32>;
+@group(0) @binding(4) var<storage, read_write> counters: array<u32>;
+@group(0) @binding(5) var<storage, read_write> readouts: array<f32>;
+@group(0) @binding(6) var<uniform> disp: Dispatch;
+// trace: one word per instance (the stream step of its first sample in this piece), then
+// rec_cap samples of rec_width words (f32 bits) per instance
+@group(0) @binding(7) var<storage, read_write> trace: array<u32>;
+
+// Per invocation: thread index, instance, its bases in the state, scratch and parameter table.
+var<private> tid: u32;
+var<private> inst: u32;
+var<private> sb: u32;
+var<private> cb: u32;
+var<private> pb: u32;
+// The instance's stream: steps per pattern, learning and readout lags, training flags.
+var<private> steps: u32;
+var<private> lag: u32;
+var<private> out_lag: u32;
+var<private> train: bool;
+var<private> noisy: bool;
+var<private> reset: bool;
+var<private> seed: vec2<u32>;
+// The current step: index in the pattern, row of the pattern in `patterns` / `readouts`,
+// trace word of this step's sample (NO_SAMPLE when it records none).
+var<private> s: u32;
+var<private> row: u32;
+var<private> sample: u32;
+// The thread's role.
+var<private> hidden: bool;
+var<private> column: bool;
+var<private> owner: bool;
+var<private> k_own: u32;
+
+// Owned values (registers). Hidden cell: row of W_up0 (w_up, d_up), of W_down0 (w_down,
+// d_down) and W_pi0 (w_pi, d_pi); column owners: column of W_ip0 (w_ip, d_ip) and of W_up1
+// (w_out, d_out).
+var<private> w_up: array<f32, RN0>;
+var<private> d_up: array<f32, RN0>;
+var<private> w_down: array<f32, RO>;
+var<private> d_down: array<f32, RO>;
+var<private> w_pi: array<f32, RO>;
+var<private> d_pi: array<f32, RO>;
+var<private> w_ip: array<f32, RO>;
+var<private> d_ip: array<f32, RO>;
+var<private> w_out: array<f32, RO>;
+var<private> d_out: array<f32, RO>;
+// The filtered stimulus (every thread), the soma of a hidden cell or of interneuron k, the
+// output soma k, its filtered target and readout sums (total and current block).
+var<private> r0: array<f32, RI>;
+var<private> u: f32;
+var<private> u_out: f32;
+var<private> u_tgt: f32;
+var<private> acc: f32;
+var<private> acc_block: f32;
+// A hidden cell's copies of phi(u^I) and phi(u^P_out) of the step (for its plasticity).
+var<private> r_int: array<f32, RO>;
+var<private> r_top: array<f32, RO>;
+
+const NO_SAMPLE: u32 = 0xffffffffu;
+
+fn par(field: u32) -> f32 {
+    return bitcast<f32>(table[pb + field]);
+}
+
+fn paru(field: u32) -> u32 {
+    return table[pb + field];
+}
+
+// dt * eta of matrix kind k (0 up, 1 pi, 2 ip, 3 down) of layer l (two layers).
+fn eta(k: u32, l: u32) -> f32 {
+    return par(P_ETA + k * 2u + l);
+}
+
+// (3) one entry of a matrix that learns at this step, (W, Delta) -> (W + dt eta Delta,
+// Delta + dt/tau_w (e r - Delta)): the weight takes the old Delta.
+fn learn(w: f32, d: f32, e: f32, r: f32, eta_dt: f32, kw: f32) -> vec2<f32> {
+    return vec2<f32>(w + eta_dt * d, d + kw * (e * r - d));
+}
+
+// Sets the invocation's instance, thread, role and stream constants.
+fn begin(instance: u32, thread: u32) {
+    inst = instance;
+    tid = thread;
+    sb = inst * table[H_STATE_STRIDE];
+    cb = inst * table[H_SCRATCH_STRIDE];
+    pb = table[H_PARAMS] + inst * table[H_PARAMS_STRIDE];
+    phi_kind = table[H_PHI];
+    phi_gamma = bitcast<f32>(table[H_PHI_GAMMA]);
+    phi_beta = bitcast<f32>(table[H_PHI_BETA]);
+    phi_theta = bitcast<f32>(table[H_PHI_THETA]);
+    train = disp.train != 0u;
+    steps = paru(P_STEPS);
+    lag = paru(P_LAG);
+    out_lag = paru(P_OUT_LAG);
+    noisy = train && par(P_NOISE) != 0.0;
+    reset = train && paru(P_RESET) != 0u;
+    seed = vec2<u32>(paru(P_SEED_LO), paru(P_SEED_HI));
+    hidden = tid < RH;
+    column = tid < RC;
+    owner = tid >= RC && tid < RC + RO;
+    k_own = tid - RC;
+}
+
+// Sets the step index in the pattern and the pattern row from stream step t (once per window;
+// `run` advances them step by step).
+fn at_step(t: u32) {
+    let p = t / steps;
+    s = t - p * steps;
+    row = inst * disp.n_patterns + p;
+}
+
+// Sets the trace word of stream step t's sample when training records it (every
+// rec_stride-th stream step from the instance's first sample, trace[inst]), else NO_SAMPLE.
+fn sample_at(t: u32) {
+    sample = NO_SAMPLE;
+    if train && disp.rec_stride != 0u {
+        let first_sample = trace[inst];
+        if t >= first_sample && (t - first_sample) % disp.rec_stride == 0u {
+            let k = (t - first_sample) / disp.rec_stride;
+            sample = disp.n_instances + (inst * disp.rec_cap + k) * disp.rec_width;
+        }
+    }
+}
+
+// The 64-bit training step counter (lo, hi) plus one.
+fn next_step(step: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(step.x + 1u, step.y + u32(step.x == 0xffffffffu));
+}
+
+// Reads the thread's owned values from the state (and scratch) at the start of a window.
+fn load_window() {
+    let d = RS_W_TOTAL;
+    if hidden {
+        u = st[sb + RS_U_P0 + tid];
+        let up = sb + RS_W_UP0 + tid * RN0;
+        for (var j = 0u; j < RN0; j++) {
+            w_up[j] = st[up + j];
+            d_up[j] = st[up + d + j];
+        }
+        let down = sb + RS_W_DOWN0 + tid * RO;
+        let pi = sb + RS_W_PI0 + tid * RO;
+        for (var k = 0u; k < RO; k++) {
+            w_down[k] = st[down + k];
+            d_down[k] = st[down + d + k];
+            w_pi[k] = st[pi + k];
+            d_pi[k] = st[pi + d + k];
+        }
+    }
+    if column {
+        for (var k = 0u; k < RO; k++) {
+            let ip = sb + RS_W_IP0 + k * RC + tid;
+            let out = sb + RS_W_UP1 + k * RC + tid;
+            w_ip[k] = st[ip];
+            d_ip[k] = st[ip + d];
+            w_out[k] = st[out];
+            d_out[k] = st[out + d];
+        }
+    }
+    if owner {
+        u = st[sb + RS_U_I0 + k_own];
+        u_out = st[sb + RS_U_P1 + k_own];
+        u_tgt = st[sb + RS_UTGT + k_own];
+        acc = sc[cb + RS_ACC + k_own];
+        acc_block = sc[cb + RS_ACC + RO + k_own];
+    }
+    for (var j = 0u; j < RI; j++) {
+        r0[j] = st[sb + RS_R0 + j];
+    }
+}
+
+// Writes the owned values back at the end of a window: W and Delta only when training.
+fn store_window() {
+    let d = RS_W_TOTAL;
+    if hidden {
+        st[sb + RS_U_P0 + tid] = u;
+        if train {
+            let up = sb + RS_W_UP0 + tid * RN0;
+            for (var j = 0u; j < RN0; j++) {
+                st[up + j] = w_up[j];
+                st[up + d + j] = d_up[j];
+            }
+            let down = sb + RS_W_DOWN0 + tid * RO;
+            let pi = sb + RS_W_PI0 + tid * RO;
+            for (var k = 0u; k < RO; k++) {
+                st[down + k] = w_down[k];
+                st[down + d + k] = d_down[k];
+                st[pi + k] = w_pi[k];
+                st[pi + d + k] = d_pi[k];
+            }
+        }
+    }
+    if column && train {
+        for (var k = 0u; k < RO; k++) {
+            let ip = sb + RS_W_IP0 + k * RC + tid;
+            let out = sb + RS_W_UP1 + k * RC + tid;
+            st[ip] = w_ip[k];
+            st[ip + d] = d_ip[k];
+            st[out] = w_out[k];
+            st[out + d] = d_out[k];
+        }
+    }
+    if owner {
+        st[sb + RS_U_I0 + k_own] = u;
+        st[sb + RS_U_P1 + k_own] = u_out;
+        st[sb + RS_UTGT + k_own] = u_tgt;
+        sc[cb + RS_ACC + k_own] = acc;
+        sc[cb + RS_ACC + RO + k_own] = acc_block;
+    }
+    if tid == 0u {
+        for (var j = 0u; j < RI; j++) {
+            st[sb + RS_R0 + j] = r0[j];
+        }
+    }
+}
+
+// One Euler step (1.–3. above); `plastic`: the matrices with eta != 0 learn at this step;
+// `step`: the training step counter (noise key).
+fn euler_step(plastic: bool, step: vec2<u32>) {
+    let k0 = par(P_K0);
+    let b = par(P_BIAS);
+    let xo = row * (RI + RO);
+    // 1. the stimulus filter, the presynaptic rate of the owned column, the partial sums
+    for (var j = 0u; j < RI; j++) {
+        r0[j] = r0[j] + k0 * (patterns[xo + j] - r0[j]);
+    }
+    var rc = 0.0;
+    if hidden {
+        rc = phi(u);
+    } else if column {
+        rc = b;
+    }
+    if owner {
+        u_tgt = u_tgt + k0 * (patterns[xo + RI + k_own] - u_tgt);
+        rates[k_own] = phi(u);
+        rates[RO + k_own] = phi(u_out);
+    }
+    column_sums(rc);
+    // 2. dendrites, soma increments, errors
+    let dt = par(P_DT);
+    let gl = par(P_GL);
+    let gb = par(P_GB);
+    let amp = par(P_NOISE);
+    var du = 0.0;
+    var du_out = 0.0;
+    var e_up = 0.0;
+    var e_pi = 0.0;
+    var e_down = 0.0;
+    if hidden {
+        let ga = par(P_GA);
+        var vb = 0.0;
+        for (var j = 0u; j < RI; j++) {
+            vb += w_up[j] * r0[j];
+        }
+        if RBIAS {
+            vb += w_up[RN0 - 1u] * b;
+        }
+        var vdown = 0.0;
+        var vpi = 0.0;
+        for (var k = 0u; k < RO; k++) {
+            r_int[k] = rates[k];
+            r_top[k] = rates[RO + k];
+            vdown += w_down[k] * r_top[k];
+            vpi += w_pi[k] * r_int[k];
+        }
+        let va = vpi + vdown;
+        du = dt * (-gl * u + gb * (vb - u) + ga * (va - u));
+        if noisy {
+            du += amp * normal(seed, step, RS_NOISE_P0 + tid);
+        }
+        e_up = rc - phi(par(P_C_HIDDEN) * vb);
+        e_pi = -va;
+        e_down = rc - phi(vdown);
+    }
+    if owner {
+        let k = k_own;
+        let gsom = par(P_GSOM);
+        let vd = column_sum(k);
+        du = dt * (-gl * u + par(P_GD) * (vd - u) + gsom * (u_out - u));
+        let vbo = column_sum(RO + k);
+        let g_nudge = select(0.0, gsom, train);
+        du_out = dt * (-gl * u_out + gb * (vbo - u_out) + g_nudge * (u_tgt - u_out));
+        if noisy {
+            du += amp * normal(seed, step, RS_NOISE_I0 + k);
+            du_out += amp * normal(seed, step, RS_NOISE_P1 + k);
+        }
+        errs[k] = rates[k] - phi(par(P_C_INTER) * vd);
+        errs[RO + k] = rates[RO + k] - phi(par(P_C_OUTPUT) * vbo);
+    }
+    workgroupBarrier();
+    // 3. plasticity of the owned entries: each matrix that learns at this step (a branch the
+    // whole workgroup takes alike: eta and the step are the instance's) updates its entries
+    // with `learn`; after the last step of a training pattern with reset_deltas every owned
+    // Delta is zeroed (the weights took the old Delta first)
+    let last = s + 1u == steps;
+    let zero = reset && last;
+    if plastic && column {
+        let kw = par(P_KW);
+        if hidden {
+            let eta_up = eta(0u, 0u);
+            if eta_up != 0.0 {
+                for (var j = 0u; j < RI; j++) {
+                    let wd = learn(w_up[j], d_up[j], e_up, r0[j], eta_up, kw);
+                    w_up[j] = wd.x;
+                    d_up[j] = wd.y;
+                }
+                if RBIAS {
+                    let j = RN0 - 1u;
+                    let wd = learn(w_up[j], d_up[j], e_up, b, eta_up, kw);
+                    w_up[j] = wd.x;
+                    d_up[j] = wd.y;
+                }
+            }
+            let eta_pi = eta(1u, 0u);
+            if eta_pi != 0.0 {
+                for (var k = 0u; k < RO; k++) {
+                    let wd = learn(w_pi[k], d_pi[k], e_pi, r_int[k], eta_pi, kw);
+                    w_pi[k] = wd.x;
+                    d_pi[k] = wd.y;
+                }
+            }
+            let eta_down = eta(3u, 0u);
+            if eta_down != 0.0 {
+                for (var k = 0u; k < RO; k++) {
+                    let wd = learn(w_down[k], d_down[k], e_down, r_top[k], eta_down, kw);
+                    w_down[k] = wd.x;
+                    d_down[k] = wd.y;
+                }
+            }
+        }
+        let eta_ip = eta(2u, 0u);
+        if eta_ip != 0.0 {
+            for (var k = 0u; k < RO; k++) {
+                let wd = learn(w_ip[k], d_ip[k], errs[k], rc, eta_ip, kw);
+                w_ip[k] = wd.x;
+                d_ip[k] = wd.y;
+            }
+        }
+        let eta_out = eta(0u, 1u);
+        if eta_out != 0.0 {
+            for (var k = 0u; k < RO; k++) {
+                let wd = learn(w_out[k], d_out[k], errs[RO + k], rc, eta_out, kw);
+                w_out[k] = wd.x;
+                d_out[k] = wd.y;
+            }
+        }
+    }
+    if zero && column {
+        if hidden {
+            for (var j = 0u; j < RN0; j++) {
+                d_up[j] = 0.0;
+            }
+            for (var k = 0u; k < RO; k++) {
+                d_pi[k] = 0.0;
+                d_down[k] = 0.0;
+            }
+        }
+        for (var k = 0u; k < RO; k++) {
+            d_ip[k] = 0.0;
+            d_out[k] = 0.0;
+        }
+    }
+    // 4. the somas, the readout sums (two-level: blocks of ACC_BLOCK steps folded into the
+    // total, from step index out_lag on; the mean after the last step), the trace sample
+    let record = sample != NO_SAMPLE;
+    if hidden {
+        u = u + du;
+        if record && RS_REC_P0 < disp.rec_width {
+            trace[sample + RS_REC_P0 + tid] = bitcast<u32>(u);
+        }
+    }
+    if owner {
+        let k = k_own;
+        u = u + du;
+        u_out = u_out + du_out;
+        if s >= out_lag {
+            var bs = acc_block + u_out;
+            if last || (s + 1u) % ACC_BLOCK == 0u {
+                acc += bs;
+                bs = 0.0;
+            }
+            acc_block = bs;
+        }
+        if last {
+            readouts[row * RO + k] = acc / f32(max(steps, out_lag + 1u) - out_lag);
+        }
+        if record {
+            trace[sample + k] = bitcast<u32>(u_out);
+            trace[sample + RO + k] = bitcast<u32>(u_tgt);
+            if RS_REC_I0 < disp.rec_width {
+                trace[sample + RS_REC_I0 + k] = bitcast<u32>(u);
+            }
+        }
+    }
+    if record && tid == 0u {
+        for (var j = 0u; j < RI; j++) {
+            trace[sample + 2u * RO + j] = bitcast<u32>(r0[j]);
+        }
+    }
+}
+
+// One workgroup per instance (`main`, appended, calls this with workgroup_id.y and the
+// local invocation index) runs the window of stream steps on the values its threads own.
+fn run(instance: u32, thread: u32) {
+    begin(instance, thread);
+    var step = vec2<u32>(counters[2u * inst], counters[2u * inst + 1u]);
+    // from uniform values only (the barriers below need uniform control flow)
+    let p_steps = table[table[H_PARAMS] + instance * table[H_PARAMS_STRIDE] + P_STEPS];
+    let t_end = min(disp.t_end, disp.n_patterns * p_steps);
+    if disp.t_begin >= t_end {
+        return;
+    }
+    load_window();
+    at_step(disp.t_begin);
+    for (var t = disp.t_begin; t < t_end; t++) {
+        sample_at(t);
+        if s == 0u {
+            acc = 0.0;
+            acc_block = 0.0;
+        }
+        euler_step(train && s >= lag, step);
+        step = next_step(step);
+        s += 1u;
+        if s == steps {
+            s = 0u;
+            row += 1u;
+        }
+    }
+    store_window();
+    if train && tid == 0u {
+        counters[2u * inst] = step.x;
+        counters[2u * inst + 1u] = step.y;
+    }
+}
