@@ -649,6 +649,92 @@ def steady_latency(s=Shape([784, 500, 10]), batch=64):
     return d, out
 
 
+# ---- steady blocks kernel (blocks.wgsl, steady/gpu/blocks.rs) ----
+SEG_CAP = 14  # blocks.rs SEG_CAP: segments per dispatch record
+
+
+def steady_blocks(s, passes=2, exposures=1, plastic=STEADY_PLASTIC):
+    """W/Δ words and FLOPs per training pattern of blocks.wgsl; dispatches per pattern.
+    v_B[0] = W_up0·x once per exposure, computed by the previous plasticity step from the W_up0
+    words it has just updated (no extra words; every pattern but the first of an upload); learn
+    reuses v_B[0], v_A and v_down and recomputes v_B (l ≥ 1) and v_D. Vectors (rates, x) are not
+    counted: every row of a block reads the same one, so after the first team they are L1/L2
+    hits."""
+    n = s.n_layers
+    segs = n + sum(1 for l in range(n) if s.hidden(l))  # learn segments
+    dispatches = exposures * (passes * (n + n - 1) + -(-segs // SEG_CAP))
+    mats = {name: (k, r, c) for name, k, r, c in s.matrices()}
+    words = flops = 0
+    dots = {}
+
+    def dot(name, fused=False):
+        nonlocal words, flops
+        _, r, c = mats[name]
+        words += 0 if fused else r * c
+        flops += 2 * r * c
+        dots[name] = dots.get(name, 0) + (0 if fused else 1)
+
+    for _ in range(exposures):
+        for p in range(passes):
+            for l in range(n):  # K_UP: interneurons of l-1, then pyramidal cells of l
+                if l > 0:
+                    dot(f"W_ip{l - 1}")
+                if l > 0:
+                    dot(f"W_up{l}")
+                elif p == 0:  # W_up0 fused into the previous update (plastic W_up0)
+                    dot("W_up0", fused="up" in plastic)
+                if s.hidden(l) and p > 0:
+                    dot(f"W_down{l}"); dot(f"W_pi{l}")
+            for l in reversed(range(n - 1)):  # K_DOWN
+                dot(f"W_down{l}"); dot(f"W_pi{l}")
+        for l in range(n):  # learn: v_B (l ≥ 1) and v_D recomputed, then the updates
+            if l > 0:
+                dot(f"W_up{l}")
+            if s.hidden(l):
+                dot(f"W_ip{l}")
+            for name, (k, r, c) in mats.items():
+                if name.endswith(str(l)) and k in plastic:
+                    words += 4 * r * c  # Δ read+write, W read+write (update_share)
+                    flops += PLASTIC_FLOPS_PER_ENTRY * r * c
+    return dispatches, words, flops, dots
+
+
+def blocks_team(s, wg=WG_GPU):
+    """Lanes per row (Blocks::new): a power of two near a quarter of the widest row, 4..32."""
+    widest = max(c for _, _, _, c in s.matrices())
+    t = 1
+    while t < -(-widest // 4):
+        t *= 2
+    return min(max(t, 4), 32, wg)
+
+
+def table_steady_blocks():
+    print("| shape | lanes/row | workgroup B | dispatches/pattern | W_up0 passes per pattern | "
+          "W+Δ words/pattern | B/pattern | FLOP/pattern | FLOP/B | H100 HBM bound (patterns/s, "
+          "all instances) | vs rows kernel (B) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in SHAPES:
+        d, w, f, dots = steady_blocks(s)
+        _, w_rows, _, _ = steady(s)
+        wv = max([s.n_inter(l) for l in range(s.n_layers)] + [1])
+        wg_bytes = 4 * (WG_GPU + wv + 4)
+        w0 = dots.get("W_up0", 0) + 4  # unfused dots + read/write of W and Δ in the update
+        print(f"| {s.label()} | {blocks_team(s)} | {wg_bytes} | {d} | {w0} | {w:,} | {fmt(4 * w)} | "
+              f"{fmt(f)} | {f / (4 * w):.2f} | {fmt(3.35e12 / (4 * w))} | "
+              f"{w / w_rows:.2f}× |")
+
+
+def steady_blocks_batch(s=Shape([784, 500, 10]), dev="H100 SXM"):
+    """Patterns/s of the whole batch: HBM time of the batch's words plus the dispatches."""
+    d, w, f, dots = steady_blocks(s)
+    out = []
+    for batch in (6, 64):
+        t_mem = batch * 4 * w / DEVICES[dev]["dram"]
+        lo, hi = (batch / (t_mem + d * x) for x in (DISPATCH_S[1], DISPATCH_S[0]))
+        out.append((batch, t_mem, lo, hi))
+    return d, out
+
+
 # ---- G-clusteron, Fashion-MNIST softmax, rule L, B = 3, Adam (benches/RESULTS.md) ----
 def gclusteron(M=100, N=784, K=10, B=3, WG=64, RI=4):
     nx = -(-N // (RI * WG))
@@ -703,6 +789,11 @@ if __name__ == "__main__":
                 else f"latency-bound, {k} sector misses in flight per thread × {lat} cycles")
         print(f"steady [784,500,10] {what}: {t * 1e6:,.0f} µs"
               f"/pattern + {d} dispatches → batch 64: {fmt(64 / (t + d * 7.5e-6))} patterns/s")
+    print("\n## steady blocks kernel\n"); table_steady_blocks()
+    d, out = steady_blocks_batch()
+    for batch, t_mem, lo, hi in out:
+        print(f"steady blocks [784,500,10] batch {batch}: HBM {t_mem * 1e6:,.1f} µs/pattern + {d} "
+              f"dispatches × 5–10 µs → {fmt(lo)}–{fmt(hi)} patterns/s")
     print("\n## G-clusteron\n"); table_gclusteron()
     for dev, d in DEVICES.items():
         print(f"\n{dev}: FP32 peak {fmt(d['flops'])} FLOP/s, ridge {d['flops'] / d['dram']:.0f} FLOP/B (DRAM), "

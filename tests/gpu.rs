@@ -1315,16 +1315,25 @@ fn gpu_kernel_forced_on_check_and_run() {
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains(kernel) && err.contains("784-20-10"), "{err}");
     }
-    // the steady model has one GPU kernel
+    // the steady model has kernels of its own, the full model's names are refused for it
     let steady = format!(
         "{}/configs/yinyang_steady_smoke.json",
         env!("CARGO_MANIFEST_DIR")
     );
-    for cmd in ["run", "check"] {
-        let o = bin(&[cmd, &steady, "--gpu-kernel", "serial"]);
+    for (cmd, c, kernel) in [
+        ("run", &steady, "serial"),
+        ("check", &steady, "resident"),
+        ("check", &cfg, "blocks"),
+    ] {
+        let o = bin(&[cmd, c, "--gpu-kernel", kernel]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(err.contains("--gpu-kernel applies to"), "{err}");
+        assert!(
+            err.contains(&format!("--gpu-kernel {kernel}: \"model\""))
+                && err.contains("for \"steady\": auto, rows, blocks")
+                && err.contains("for \"full\": auto, serial, workgroup, phased, resident"),
+            "{err}"
+        );
     }
     let o = bin(&["check", &cfg, "--gpu-kernel", "fused"]);
     assert_eq!(o.status.code(), Some(2));

@@ -10,7 +10,7 @@ use pyralnet::microcircuit::backend::{Backend, Batch, Chunk};
 use pyralnet::microcircuit::full::cpu::State;
 use pyralnet::microcircuit::full::gpu::GpuOptions;
 use pyralnet::microcircuit::steady::cpu::SteadyBackend;
-use pyralnet::microcircuit::steady::gpu::SteadyGpuBackend;
+use pyralnet::microcircuit::steady::gpu::{SteadyGpuBackend, SteadyGpuKernel};
 use pyralnet::microcircuit::{InitMode, InstanceParams, Shape, Transfer, Weights};
 
 fn backend(g: &Gpu, b: &Batch, opts: &GpuOptions) -> SteadyGpuBackend {
@@ -60,11 +60,27 @@ fn outcome(be: &mut dyn Backend, train: &[Chunk], eval: &Chunk) -> Outcome {
     }
 }
 
-/// Trains and evaluates on the GPU and on the CPU steady backend in f32 and f64, and checks
-/// readouts, somas, weights and weight changes: within 1e-4 of f32 and 1e-3 of f64 (relative
-/// RMS; changes within 1e-2), with the weights really moved.
+/// Options forcing the steady kernel `k`.
+fn with_kernel(k: SteadyGpuKernel) -> GpuOptions {
+    GpuOptions {
+        steady_kernel: Some(k),
+        ..Default::default()
+    }
+}
+
+/// [`compare_with_cpu_on`] for every steady GPU kernel.
 fn compare_with_cpu(g: &Gpu, b: &Batch, train: &[Chunk], eval: &Chunk) {
-    let gpu = outcome(&mut backend(g, b, &GpuOptions::default()), train, eval);
+    for k in SteadyGpuKernel::ALL {
+        println!("kernel {}", k.name());
+        compare_with_cpu_on(g, b, train, eval, &with_kernel(k));
+    }
+}
+
+/// Trains and evaluates on the GPU (with `opts`) and on the CPU steady backend in f32 and f64,
+/// and checks readouts, somas, weights and weight changes: within 1e-4 of f32 and 1e-3 of f64
+/// (relative RMS; changes within 1e-2), with the weights really moved.
+fn compare_with_cpu_on(g: &Gpu, b: &Batch, train: &[Chunk], eval: &Chunk, opts: &GpuOptions) {
+    let gpu = outcome(&mut backend(g, b, opts), train, eval);
     let c32 = outcome(
         &mut SteadyBackend::<f32>::new(b, None).unwrap(),
         train,
@@ -166,6 +182,17 @@ fn mnist_sized_784_20_10() {
     compare_with_cpu(&g, &b, &train, &chunk(&shape, 1, 3, 10));
 }
 
+/// Nine layers with neurons: the blocks kernel's plasticity step has 17 segments, more than one
+/// dispatch record holds (14), so it runs in two dispatches.
+#[test]
+fn deep_nine_layers_plasticity_in_two_dispatches() {
+    let Some(g) = device() else { return };
+    let shape = Shape::new(vec![3, 5, 4, 5, 4, 5, 4, 5, 4, 2], true);
+    let b = batch(&shape, Transfer::Softplus, vec![all_plastic(9, 2, 2)]);
+    let train = [chunk(&shape, 1, 5, 30)];
+    compare_with_cpu(&g, &b, &train, &chunk(&shape, 1, 3, 31));
+}
+
 /// Parameters that differ per instance, so that batch composition would show if it leaked.
 fn varied(k: usize) -> InstanceParams {
     let mut p = all_plastic(2, 1 + k % 3, 1 + k % 2);
@@ -180,41 +207,67 @@ fn varied(k: usize) -> InstanceParams {
 #[test]
 fn instance_alone_equals_instance_in_a_batch_of_37_bit_for_bit() {
     let Some(g) = device() else { return };
+    for k in SteadyGpuKernel::ALL {
+        alone_equals_batch(&g, k);
+    }
+}
+
+/// An instance trained in a batch of 37, in sub-batches of 10 with patterns uploaded in pieces of
+/// 2, and alone, with kernel `k`: the same readouts and weights bit for bit (for the blocks
+/// kernel also with 16 threads per workgroup, i.e. other row blocks).
+fn alone_equals_batch(g: &Gpu, k: SteadyGpuKernel) {
     let shape = Shape::new(vec![3, 9, 2], true);
     let n = 37;
     let big = batch(&shape, Transfer::Sigmoid, (0..n).map(varied).collect());
     let data = chunk(&shape, n, 3, 12);
-    let mut all = backend(&g, &big, &GpuOptions::default());
+    let mut all = backend(g, &big, &with_kernel(k));
     let r_all = all.train(&data).unwrap();
     let w_all = all.weights().unwrap();
-    // sub-batches of 10, patterns uploaded in pieces of 2
     let opts = GpuOptions {
         max_group: Some(10),
         piece_patterns: Some(2),
-        ..Default::default()
+        workgroup_size: (k == SteadyGpuKernel::Blocks).then_some(16),
+        ..with_kernel(k)
     };
-    let mut split = backend(&g, &big, &opts);
-    assert_eq!(split.train(&data).unwrap(), r_all);
-    assert_eq!(split.weights().unwrap(), w_all);
-    for k in [0, 5, 17, 36] {
+    let mut split = backend(g, &big, &opts);
+    assert_eq!(split.train(&data).unwrap(), r_all, "{}", k.name());
+    assert_eq!(split.weights().unwrap(), w_all, "{}", k.name());
+    for i in [0, 5, 17, 36] {
         let one = Batch {
-            params: vec![big.params[k].clone()],
-            init: vec![big.init[k].clone()],
+            params: vec![big.params[i].clone()],
+            init: vec![big.init[i].clone()],
             ..big.clone()
         };
-        let mut alone = backend(&g, &one, &GpuOptions::default());
+        let mut alone = backend(g, &one, &with_kernel(k));
         let c = Chunk {
-            x: vec![data.x[k].clone()],
-            y: vec![data.y[k].clone()],
+            x: vec![data.x[i].clone()],
+            y: vec![data.y[i].clone()],
         };
-        assert_eq!(alone.train(&c).unwrap()[0], r_all[k], "readouts of {k}");
-        assert_eq!(alone.weights().unwrap()[0], w_all[k], "weights of {k}");
+        let name = k.name();
+        assert_eq!(
+            alone.train(&c).unwrap()[0],
+            r_all[i],
+            "{name}: readouts of {i}"
+        );
+        assert_eq!(
+            alone.weights().unwrap()[0],
+            w_all[i],
+            "{name}: weights of {i}"
+        );
     }
 }
 
 #[test]
 fn evaluation_changes_nothing_and_snapshots_continue_bit_for_bit() {
     let Some(g) = device() else { return };
+    for k in SteadyGpuKernel::ALL {
+        snapshots_continue(&g, k);
+    }
+}
+
+/// Evaluation leaves the state as it was and repeats itself; a state snapshot restored into
+/// another backend (in sub-batches of 3) continues bit for bit, with kernel `k`.
+fn snapshots_continue(g: &Gpu, k: SteadyGpuKernel) {
     let shape = Shape::new(vec![3, 9, 2], true);
     let n = 7;
     let b = batch(&shape, Transfer::Softplus, (0..n).map(varied).collect());
@@ -223,7 +276,7 @@ fn evaluation_changes_nothing_and_snapshots_continue_bit_for_bit() {
         chunk(&shape, n, 3, 21),
         chunk(&shape, n, 2, 22),
     );
-    let mut straight = backend(&g, &b, &GpuOptions::default());
+    let mut straight = backend(g, &b, &with_kernel(k));
     straight.train(&first).unwrap();
     let states = straight.snapshot().unwrap();
     for (st, p) in states.iter().zip(&b.params) {
@@ -241,9 +294,9 @@ fn evaluation_changes_nothing_and_snapshots_continue_bit_for_bit() {
     // restored into sub-batches of 3
     let opts = GpuOptions {
         max_group: Some(3),
-        ..Default::default()
+        ..with_kernel(k)
     };
-    let mut resumed = backend(&g, &b, &opts);
+    let mut resumed = backend(g, &b, &opts);
     resumed.restore(&states).unwrap();
     assert_eq!(
         resumed.snapshot().unwrap(),
@@ -330,6 +383,26 @@ fn run_and_check_commands_on_a_steady_config() {
         assert!(text.contains(q), "{q} missing:\n{text}");
     }
     assert!(text.contains("ok: worst RMS deviation"), "{text}");
+    // the blocks kernel forced on run (agreeing with the CPU) and on check
+    let blocks_out = run("blocks", &["--backend", "gpu", "--gpu-kernel", "blocks"]);
+    let summary = std::fs::read_to_string(blocks_out.join("summary.json")).unwrap();
+    assert!(summary.contains("blocks kernel"), "{summary}");
+    let dev = rel_rms(&w(&blocks_out), &w(&cpu_out));
+    assert!(dev < 1e-4, "weights gpu (blocks) vs cpu-f32: {dev:e}");
+    let o = std::process::Command::new(bin)
+        .args(["check", cfg, "--patterns", "3", "--gpu-kernel", "blocks"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("blocks kernel") && text.contains("ok: worst RMS deviation"),
+        "{text}"
+    );
 }
 
 /// `pyralnet bench --model steady --backend cpu,gpu` prints a GPU row (patterns/s) beside the CPU
@@ -372,7 +445,57 @@ fn bench_steady_measures_the_gpu_beside_the_cpu() {
         .unwrap();
     assert!(rate > 0.0, "{gpu}");
     assert!(out.lines().any(|l| l.starts_with("steady-cpu-f32")));
+    // auto is the rows kernel on a CPU driver, the blocks kernel on a GPU
+    let cpu_driver = device().unwrap().info.device_type == wgpu::DeviceType::Cpu;
+    assert_eq!(gpu.contains("blocks kernel"), !cpu_driver, "{gpu}");
+    let mut forced = args.to_vec();
+    forced[4] = "gpu";
+    forced.extend(["--gpu-kernel", "blocks"]);
+    let o = common::process::run(&forced);
+    assert!(o.status.success(), "{}", common::process::stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("steady-gpu") && l.contains("blocks kernel")),
+        "{out}"
+    );
+    let o = common::process::run(&[
+        "bench",
+        "--model",
+        "steady",
+        "--backend",
+        "gpu",
+        "--gpu-kernel",
+        "resident",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = common::process::stderr(&o);
+    assert!(err.contains("allowed: auto, rows, blocks"), "{err}");
     let bad = common::process::run(&["bench", "--model", "steady", "--backend", "tpu"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(common::process::stderr(&bad).contains("--backend: unknown `tpu`"));
+}
+
+/// The blocks kernel refuses, with the reason, what it cannot run; the kernel names parse.
+#[test]
+fn blocks_kernel_refuses_a_workgroup_it_cannot_split_into_teams() {
+    assert_eq!(
+        SteadyGpuKernel::forced("blocks"),
+        Ok(Some(SteadyGpuKernel::Blocks))
+    );
+    assert_eq!(SteadyGpuKernel::forced("auto"), Ok(None));
+    let err = SteadyGpuKernel::forced("resident").unwrap_err();
+    assert!(err.contains("allowed: auto, rows, blocks"), "{err}");
+    let Some(g) = device() else { return };
+    let shape = Shape::new(vec![3, 9, 2], true);
+    let b = batch(&shape, Transfer::Sigmoid, vec![varied(0)]);
+    let opts = GpuOptions {
+        workgroup_size: Some(48),
+        ..with_kernel(SteadyGpuKernel::Blocks)
+    };
+    let err = SteadyGpuBackend::with_gpu(g.clone(), &b, &opts)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("power-of-two workgroup size"), "{err}");
 }

@@ -23,8 +23,9 @@ pub struct BenchArgs {
     /// GPU adapter: the first whose name contains this (default: the best, lavapipe included).
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Integrator kernel of the full model's GPU rows: auto (what `run` picks for the
-    /// adapter), serial, workgroup, phased, resident or register (one hidden layer); refused,
+    /// GPU kernel of the GPU rows: auto (what `run` picks for the adapter); for the full model
+    /// serial, workgroup, phased, resident or register (one hidden layer), for the steady model
+    /// rows or blocks; refused,
     /// with the reason, where it cannot run the shape on the adapter.
     #[arg(long, default_value = "auto")]
     pub gpu_kernel: String,
@@ -73,7 +74,11 @@ fn with_noise(
 
 /// The kernel `--gpu-kernel NAME` forces (`None` for auto).
 fn gpu_kernel(name: &str) -> anyhow::Result<Option<KernelKind>> {
-    KernelKind::forced(name).map_err(|e| anyhow::anyhow!("--gpu-kernel: {e}"))
+    KernelKind::forced(name).map_err(|e| {
+        anyhow::anyhow!(
+            "--gpu-kernel: {e} (the steady model's, with --model steady: auto, rows, blocks)"
+        )
+    })
 }
 
 /// One measured configuration.
@@ -274,9 +279,12 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
 /// original kernel, and `blocked`, the default), with the ratio to the reference row of the
 /// same precision and thread count.
 fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
-    if a.gpu_kernel != "auto" {
-        bail!("--gpu-kernel applies to the full model only (the steady model has one GPU kernel)");
-    }
+    use crate::microcircuit::steady::gpu::{SteadyGpuBackend, SteadyGpuKernel};
+    let gpu_opts = GpuOptions {
+        steady_kernel: SteadyGpuKernel::forced(&a.gpu_kernel)
+            .map_err(|e| anyhow::anyhow!("--gpu-kernel: {e}"))?,
+        ..Default::default()
+    };
     use crate::bench::{pattern_throughput, steady_batch};
     use crate::microcircuit::steady::cpu::{SteadyBackend, SteadyKernel};
     crate::microcircuit::Shape::new(a.dims.clone(), true)
@@ -347,9 +355,8 @@ fn bench_steady(a: BenchArgs) -> anyhow::Result<()> {
             }
         }
         if let Some(g) = &device {
-            use crate::microcircuit::steady::gpu::SteadyGpuBackend;
-            let mut backend =
-                SteadyGpuBackend::with_gpu(g.clone(), &batch, &GpuOptions::default())?;
+            let mut backend = SteadyGpuBackend::with_gpu(g.clone(), &batch, &gpu_opts)
+                .map_err(|e| anyhow::anyhow!("--gpu-kernel {}: {e:#}", a.gpu_kernel))?;
             let rate = pattern_throughput(&mut backend, &batch, patterns, a.seconds)?;
             let vs = first_reference.map_or("—".to_string(), |r| match rate / r {
                 x if x < 0.01 => format!("{x:.1e}×"),

@@ -26,8 +26,9 @@ pub struct CheckArgs {
     /// GPU adapter: the first whose name contains this (default: the best, lavapipe included).
     #[arg(long)]
     pub adapter: Option<String>,
-    /// The full model's GPU kernel to check (auto: the one `run` picks for the adapter),
-    /// serial, workgroup, phased, resident or register (one hidden layer).
+    /// The GPU kernel to check (auto: the one `run` picks for the adapter): for the full model
+    /// serial, workgroup, phased, resident or register (one hidden layer), for the steady model
+    /// rows or blocks.
     #[arg(long, value_parser = super::gpu_kernel_parser(), default_value = "auto")]
     pub gpu_kernel: super::GpuKernelArg,
     /// CPU kernel of the full model that the GPU is compared with (auto: the one `run` picks
@@ -63,12 +64,12 @@ pub fn check(a: CheckArgs) -> anyhow::Result<()> {
     if let Some(k) = a.instances {
         plan.instances.truncate(k);
     }
-    if cfg.model != ModelKind::Full && a.gpu_kernel.0.is_some() {
-        bail!("--gpu-kernel applies to \"model\": \"full\" (the steady model and the G-clusteron have one GPU kernel each)");
-    }
+    let (gpu_kernel, steady_gpu_kernel) =
+        experiment::forced_gpu_kernels(cfg.model, a.gpu_kernel.0.as_deref())?;
     let opts = RunOptions {
         cpu_kernel: a.cpu_kernel,
-        gpu_kernel: a.gpu_kernel.0,
+        gpu_kernel,
+        steady_gpu_kernel,
         base_dir: Config::base_dir(&a.config),
         ..Default::default()
     };

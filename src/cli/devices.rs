@@ -1,19 +1,20 @@
 //! `pyralnet devices`: the GPU adapters this machine offers, which one each `--backend`
 //! would use, how the G-clusteron forms its per-pattern sums there, and with `--dims` which
-//! full-model kernel `--backend gpu` would run there.
+//! full-model and steady-model kernels `--backend gpu` would run there.
 
 use crate::bench::plastic_batch;
 use crate::gclusteron::gpu::Reduction;
 use crate::gpu::{self, device::INSTALL_HINT};
 use crate::microcircuit::full::gpu::default_kernel;
+use crate::microcircuit::steady::gpu::default_steady_kernel;
 use crate::microcircuit::Shape;
 use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct DevicesArgs {
-    /// Layer sizes, comma separated: also say which full-model GPU kernel each adapter would
-    /// run by default for this shape (bias on, W_up, W_pi and W_ip plastic as in `pyralnet
-    /// bench`), and why.
+    /// Layer sizes, comma separated: also say which full-model and steady-model GPU kernels
+    /// each adapter would run by default for this shape (bias on, W_up, W_pi and W_ip plastic
+    /// as in `pyralnet bench`), and why.
     #[arg(long, value_delimiter = ',')]
     pub dims: Option<Vec<usize>>,
 }
@@ -55,6 +56,12 @@ pub fn devices(a: DevicesArgs) -> anyhow::Result<()> {
                 "   full model {}: kernel {}",
                 b.shape.label(),
                 default_kernel(b, a)
+            );
+            let (steady, why) = default_steady_kernel(&b.shape, a);
+            println!(
+                "   steady model {}: kernel {} ({why})",
+                b.shape.label(),
+                steady.name()
             );
         }
     }

@@ -12,6 +12,7 @@ mod validity;
 
 use crate::microcircuit::full::cpu::CpuKernel;
 use crate::microcircuit::full::gpu::KernelKind;
+use crate::microcircuit::steady::gpu::SteadyGpuKernel;
 pub use check::OverTolerance;
 use clap::{Parser, Subcommand};
 
@@ -81,20 +82,22 @@ fn cpu_kernel_parser() -> impl clap::builder::TypedValueParser<Value = CpuKernel
     })
 }
 
-/// `--gpu-kernel` of `run` and `check`: the full model's GPU kernel forced, or `None` for
-/// `auto` (the backend chooses by the adapter).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GpuKernelArg(pub Option<KernelKind>);
+/// `--gpu-kernel` of `run` and `check`: the name of the GPU kernel forced, or `None` for
+/// `auto` (the backend chooses by the adapter). Which names a config may force depends on its
+/// model (`experiment::forced_gpu_kernels`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GpuKernelArg(pub Option<String>);
 
-/// The parser of `--gpu-kernel` on `run` and `check`: `auto` or one of [`KernelKind::ALL`]'s
-/// names.
+/// The parser of `--gpu-kernel` on `run` and `check`: `auto`, one of [`KernelKind::ALL`]'s
+/// names (the full model's kernels) or of [`SteadyGpuKernel::ALL`]'s (the steady model's).
 fn gpu_kernel_parser() -> impl clap::builder::TypedValueParser<Value = GpuKernelArg> {
     use clap::builder::TypedValueParser;
     let names: Vec<&'static str> = std::iter::once("auto")
         .chain(KernelKind::ALL.iter().map(|k| k.name()))
+        .chain(SteadyGpuKernel::ALL.iter().map(|k| k.name()))
         .collect();
     clap::builder::PossibleValuesParser::new(names)
-        .map(|name| GpuKernelArg(KernelKind::forced(&name).expect("one of the listed names")))
+        .map(|name| GpuKernelArg((name != "auto").then_some(name)))
 }
 
 #[cfg(test)]
@@ -116,8 +119,9 @@ mod kernel_flag_tests {
         let gpu = gpu_kernel_parser();
         let parse = |name: &str| gpu.parse_ref(&cmd, None, std::ffi::OsStr::new(name));
         assert_eq!(parse("auto").unwrap(), GpuKernelArg(None));
-        for k in KernelKind::ALL {
-            assert_eq!(parse(k.name()).unwrap(), GpuKernelArg(Some(k)));
+        let names = KernelKind::ALL.iter().map(|k| k.name());
+        for k in names.chain(SteadyGpuKernel::ALL.iter().map(|k| k.name())) {
+            assert_eq!(parse(k).unwrap(), GpuKernelArg(Some(k.to_string())));
         }
         assert!(parse("fused").is_err());
     }

@@ -71,10 +71,11 @@ pub struct RunArgs {
     /// GPU adapter to use: the first whose name contains this (case-insensitive).
     #[arg(long)]
     pub adapter: Option<String>,
-    /// The full model's GPU kernel: auto (chosen by the adapter: serial on CPU drivers such
-    /// as lavapipe, resident on GPUs where an instance fits the workgroup memory), serial,
-    /// workgroup, phased, resident or register (one hidden layer, forced only); refused, with
-    /// the reason, where it cannot run.
+    /// The GPU kernel: auto (chosen by the adapter), for the full model serial (auto on CPU
+    /// drivers such as lavapipe), workgroup, phased, resident (auto on GPUs where an instance
+    /// fits the workgroup memory) or register (one hidden layer, forced only), for the steady
+    /// model rows (auto on CPU drivers) or blocks (auto on GPUs); refused, with the reason,
+    /// where it cannot run.
     #[arg(long, value_parser = super::gpu_kernel_parser(), default_value = "auto")]
     pub gpu_kernel: super::GpuKernelArg,
     /// Start every instance from the weights in this .npz (arrays `layer0.W_up`, ...); with
@@ -173,7 +174,7 @@ impl RunArgs {
             backend: self.backend.map(BackendChoice::from),
             cpu_kernel: self.cpu_kernel,
             adapter: self.adapter.clone(),
-            gpu_kernel: self.gpu_kernel.0,
+            gpu_kernel: self.gpu_kernel.0.clone(),
             init_weights: self.init_weights.clone(),
             record: self.record.then_some(RecordSpec {
                 stride: self.record_stride,

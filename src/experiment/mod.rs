@@ -19,7 +19,7 @@ use crate::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
 use crate::microcircuit::full::cpu::{open_cpu, CpuKernel, State};
 use crate::microcircuit::full::gpu::{GpuBackend, GpuOptions, KernelKind};
 use crate::microcircuit::steady::cpu::SteadyBackend;
-use crate::microcircuit::steady::gpu::SteadyGpuBackend;
+use crate::microcircuit::steady::gpu::{SteadyGpuBackend, SteadyGpuKernel};
 use crate::microcircuit::{init, self_prediction, Weights};
 use crate::num::Precision;
 use crate::tasks::metrics::{self, metrics, Metrics};
@@ -59,8 +59,11 @@ pub struct RunOptions {
     /// GPU adapter: the first whose name contains this (case-insensitive).
     pub adapter: Option<String>,
     /// The full model's GPU kernel, forced (`None`: chosen by the adapter); refused for the
-    /// steady model, which has one GPU kernel.
+    /// steady model, which has its own ([`RunOptions::steady_gpu_kernel`]).
     pub gpu_kernel: Option<KernelKind>,
+    /// The steady model's GPU kernel, forced (`None`: chosen by the adapter); the full model
+    /// ignores it.
+    pub steady_gpu_kernel: Option<SteadyGpuKernel>,
     /// Start every instance from these weights instead of the configured initialisation.
     pub init_weights: Option<Weights<f64>>,
     pub record: RecordSpec,
@@ -340,6 +343,49 @@ const NOT_A_MICROCIRCUIT: &str = "this command runs the microcircuit models; a \
 const NO_STEADY_TRACES: &str =
     "--record needs \"model\": \"full\": the steady-state model has no time course to record";
 
+/// `auto` and the names of the full model's GPU kernels.
+fn full_kernel_names() -> String {
+    let names: Vec<&str> = KernelKind::ALL.iter().map(|k| k.name()).collect();
+    format!("auto, {}", names.join(", "))
+}
+
+/// `auto` and the names of the steady model's GPU kernels.
+fn steady_kernel_names() -> String {
+    let names: Vec<&str> = SteadyGpuKernel::ALL.iter().map(|k| k.name()).collect();
+    format!("auto, {}", names.join(", "))
+}
+
+/// The GPU kernel `--gpu-kernel NAME` forces for a config's model, as
+/// `(full model's, steady model's)`: `None` or `auto` forces none; a name the model has no
+/// kernel of (any name but `auto` for the G-clusteron, which has one GPU kernel) is refused
+/// with the names each model allows.
+pub fn forced_gpu_kernels(
+    model: ModelKind,
+    name: Option<&str>,
+) -> anyhow::Result<(Option<KernelKind>, Option<SteadyGpuKernel>)> {
+    let Some(name) = name.filter(|&n| n != "auto") else {
+        return Ok((None, None));
+    };
+    let found = match model {
+        ModelKind::Full => KernelKind::forced(name).ok().map(|k| (k, None)),
+        ModelKind::Steady => SteadyGpuKernel::forced(name).ok().map(|k| (None, k)),
+        ModelKind::Gclusteron => None,
+    };
+    let model_name = match model {
+        ModelKind::Full => "full",
+        ModelKind::Steady => "steady",
+        ModelKind::Gclusteron => "gclusteron",
+    };
+    found.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--gpu-kernel {name}: \"model\": \"{model_name}\" has no such GPU kernel; allowed \
+             for \"full\": {}; for \"steady\": {}; the G-clusteron has one GPU kernel (auto)",
+            full_kernel_names(),
+            steady_kernel_names()
+        )
+    })
+}
+
 /// The backend for the config's model that `opts` asks for, holding `batch` (see
 /// [`BackendChoice`]). The GPU runs both models in f32; the CPU backends run in the config's
 /// precision unless `opts.precision` overrides it; traces exist only for the full model (the
@@ -354,11 +400,14 @@ pub fn open_backend(
         adapter: opts.adapter.clone(),
         record: opts.record.clone(),
         kernel: opts.gpu_kernel,
+        steady_kernel: opts.steady_gpu_kernel,
         ..Default::default()
     };
     ensure!(
         full || opts.gpu_kernel.is_none(),
-        "--gpu-kernel applies to \"model\": \"full\" (the steady model has one GPU kernel)"
+        "the full model's GPU kernels apply to \"model\": \"full\" only (the steady model's: \
+         {})",
+        steady_kernel_names()
     );
     let on_gpu = |gpu: Gpu| -> anyhow::Result<Box<dyn Backend + Send>> {
         Ok(match cfg.model {

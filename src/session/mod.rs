@@ -13,7 +13,6 @@ use crate::config::{Config, ModelKind};
 use crate::experiment::{self, RunOptions};
 use crate::microcircuit::backend::RecordSpec;
 use crate::microcircuit::full::cpu::CpuKernel;
-use crate::microcircuit::full::gpu::KernelKind;
 use crate::num::Precision;
 use crate::output::{self, Shard};
 use anyhow::{bail, Context};
@@ -44,8 +43,10 @@ pub struct RunSettings {
     pub cpu_kernel: Option<CpuKernel>,
     /// GPU adapter: the first whose name contains this (`--adapter`).
     pub adapter: Option<String>,
-    /// The full model's GPU kernel, forced (`--gpu-kernel`; `None`: chosen by the adapter).
-    pub gpu_kernel: Option<KernelKind>,
+    /// The GPU kernel forced by name (`--gpu-kernel`; `None`: chosen by the adapter): one of
+    /// the full model's ([`crate::microcircuit::full::gpu::KernelKind`]) or the steady model's
+    /// ([`crate::microcircuit::steady::gpu::SteadyGpuKernel`]) names, as the config's model has.
+    pub gpu_kernel: Option<String>,
     /// Initial weights of every instance from this .npz (`--init-weights`; `None`: the
     /// config's initialisation, or with `resume` the run's file).
     pub init_weights: Option<PathBuf>,
@@ -277,9 +278,8 @@ pub fn run(cfg: &Config, base_dir: &Path, s: &RunSettings, hooks: Hooks) -> anyh
     if s.backend == Some(BackendChoice::Gpu) && s.precision == Some(Precision::F64) {
         bail!("the GPU backend computes in f32; use --backend cpu for --precision f64");
     }
-    if cfg.model != ModelKind::Full && s.gpu_kernel.is_some() {
-        bail!("--gpu-kernel applies to \"model\": \"full\" (the steady model and the G-clusteron have one GPU kernel each)");
-    }
+    let (gpu_kernel, steady_gpu_kernel) =
+        experiment::forced_gpu_kernels(cfg.model, s.gpu_kernel.as_deref())?;
     if cfg.model == ModelKind::Gclusteron && (s.record.is_some() || s.init_weights.is_some()) {
         bail!("--record and --init-weights are not available for \"model\": \"gclusteron\" (it has no time course to record, and its initial states come from its params)");
     }
@@ -360,7 +360,8 @@ pub fn run(cfg: &Config, base_dir: &Path, s: &RunSettings, hooks: Hooks) -> anyh
         backend,
         cpu_kernel,
         adapter: s.adapter.clone(),
-        gpu_kernel: s.gpu_kernel,
+        gpu_kernel,
+        steady_gpu_kernel,
         init_weights,
         record: s.record.clone().unwrap_or_default(),
         progress: !s.quiet,

@@ -397,39 +397,51 @@ fn dot_train(@builtin(global_invocation_id) gid: vec3<u32>) {
 /// (BMAX, M·K)): the drive sum S_p by [`drive_sum_wg`].
 @compute @workgroup_size(WG)
 fn sums_train_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = train_group(wid, lid);
+    if !t.busy {
+        return;
+    }
+    let row = train_row(hyper[t.inst], t.step, t.p);
+    let s = drive_sum_wg(lid, t.inst * ST + O_W + t.unit * N, row);
+    if lid == 0u {
+        oe[S_OFF + (t.inst * K + t.unit) * BMAX + t.p] = s;
+    }
+}
+
+/// The (instance, unit, minibatch pattern) of workgroup `wid` of a (BMAX, M·K) grid, the step
+/// (ctrl[0], loaded uniformly) and whether the workgroup has work: the instance still training
+/// and p in its minibatch. The same for every thread, so `busy` may end the workgroup before
+/// its barriers.
+struct TrainGroup {
+    inst: u32,
+    unit: u32,
+    p: u32,
+    step: u32,
+    busy: bool,
+}
+
+fn train_group(wid: vec3<u32>, lid: u32) -> TrainGroup {
     if lid == 0u {
         shared_u = vec4(ctrl[0], 0u, 0u, 0u);
     }
     let step = workgroupUniformLoad(&shared_u).x;
     let inst = wid.y / K;
-    let unit = wid.y % K;
-    let p = wid.x;
     let h = hyper[inst];
-    if step >= h.steps || p >= h.batch {
-        return;
-    }
-    let s = drive_sum_wg(lid, inst * ST + O_W + unit * N, train_row(h, step, p));
-    if lid == 0u {
-        oe[S_OFF + (inst * K + unit) * BMAX + p] = s;
-    }
+    return TrainGroup(inst, wid.y % K, wid.x, step, step < h.steps && wid.x < h.batch);
 }
 
 /// Part 3 with a workgroup per (instance, unit, p) (grid (BMAX, M·K)): o_p = y_p − b with
 /// y_p = Σ_i s_pi U_pi, thread lid summing synapses lid, lid + WG, … compensated, then the tree.
 @compute @workgroup_size(WG)
 fn dot_train_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if lid == 0u {
-        shared_u = vec4(ctrl[0], 0u, 0u, 0u);
-    }
-    let step = workgroupUniformLoad(&shared_u).x;
-    let inst = wid.y / K;
-    let unit = wid.y % K;
-    let p = wid.x;
-    let h = hyper[inst];
-    if step >= h.steps || p >= h.batch {
+    let t = train_group(wid, lid);
+    if !t.busy {
         return;
     }
-    let row = train_row(h, step, p);
+    let inst = t.inst;
+    let unit = t.unit;
+    let p = t.p;
+    let row = train_row(hyper[inst], t.step, p);
     let wbase = inst * ST + O_W + unit * N;
     let ub = ((inst * K + unit) * BMAX + p) * N;
     var acc = vec2(0.0, 0.0);

@@ -46,6 +46,10 @@ pub struct GpuOptions {
     pub workgroup_size: Option<usize>,
     /// Integrator kernel (`None`: chosen from the device, see [`GpuBackend::with_gpu`]).
     pub kernel: Option<KernelKind>,
+    /// The steady-state model's kernel (`None`: chosen from the device, see
+    /// [`crate::microcircuit::steady::gpu::SteadyGpuBackend::with_gpu`]); the full model
+    /// ignores it.
+    pub steady_kernel: Option<crate::microcircuit::steady::gpu::SteadyGpuKernel>,
     /// Never use subgroup operations: the register kernel then sums its columns through its
     /// workgroup-memory tree even where the device has `Features::SUBGROUP` (tests run both
     /// ways on lavapipe, which has it).

@@ -204,6 +204,11 @@ impl Layout {
         }
     }
 
+    /// The layer records of the table (sizes and state offsets), layer by layer.
+    pub fn records(&self) -> &[[u32; S_LAYER_STRIDE]] {
+        &self.layers
+    }
+
     /// Words of one parameter record.
     fn params_len(&self) -> usize {
         SP_ETA + 4 * self.shape.n_layers()

@@ -22,12 +22,22 @@
 //! (`crate::microcircuit::full::gpu::kernel::StepKernel`, the same room), and the pieces the
 //! patterns go up in are the full model's too (`crate::microcircuit::full::gpu::pieces`); the
 //! kernel ignores the step kernel's scratch, counter and trace bindings.
+//!
+//! **The blocks kernel** (`blocks.wgsl`, [`SteadyGpuKernel::Blocks`], plan in the `blocks`
+//! module), for GPUs: the same state layout and the same layer updates, but a team of lanes per
+//! matrix row reading consecutive columns with a fixed-order tree reduction, a grid over (row
+//! blocks, instances), `v_B[0]` computed once per exposure, and one dispatch for the whole
+//! plasticity step. Its sums run in another order than the CPU's, so it agrees with the CPU to
+//! f32 rounding, not bit for bit; an instance alone and in a batch agree bit for bit. The backend
+//! runs it on GPUs (discrete, integrated, virtual) where it fits the device; CPU drivers keep the
+//! rows kernel ([`default_steady_kernel`]; [`GpuOptions::steady_kernel`] forces either).
 
+mod blocks;
 mod layout;
 
 use crate::gpu::compute::{
     read_back, read_records, storage_init, workgroup_size, zeroed, DISPATCH_STRIDE, LOOP_BUDGET,
-    STORAGE,
+    STORAGE, WG_GPU,
 };
 use crate::gpu::device::{is_cpu_driver, open, Gpu};
 use crate::microcircuit::backend::{Backend, Batch, Chunk};
@@ -36,9 +46,55 @@ use crate::microcircuit::full::gpu::kernel::StepKernel;
 use crate::microcircuit::full::gpu::{pieces, GpuOptions};
 use crate::microcircuit::Weights;
 use anyhow::{ensure, Context};
+use blocks::Blocks;
 use layout::{Layout, OP_DOWN, OP_LEARN, OP_UP};
 
 const STEADY: &str = include_str!("steady.wgsl");
+const BLOCKS: &str = include_str!("blocks.wgsl");
+
+/// Which kernel runs the steady-state model on the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SteadyGpuKernel {
+    /// `steady.wgsl`: one workgroup per instance, one matrix row per thread, sums in the CPU's
+    /// order. For CPU drivers (lavapipe), whose workgroups are SIMD vectors.
+    Rows,
+    /// `blocks.wgsl`: a team of lanes per row with coalesced loads and a tree reduction, a grid
+    /// over (row blocks, instances), `v_B[0]` reused, one plasticity dispatch. For GPUs.
+    Blocks,
+}
+
+impl SteadyGpuKernel {
+    /// Every kernel, in the order `--gpu-kernel` lists them.
+    pub const ALL: [SteadyGpuKernel; 2] = [SteadyGpuKernel::Rows, SteadyGpuKernel::Blocks];
+
+    /// The name `--gpu-kernel` takes: `rows`, `blocks`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SteadyGpuKernel::Rows => "rows",
+            SteadyGpuKernel::Blocks => "blocks",
+        }
+    }
+
+    /// The kernel `--gpu-kernel NAME` forces: `None` for `auto`, an error naming the allowed
+    /// names for anything else.
+    pub fn forced(name: &str) -> Result<Option<SteadyGpuKernel>, String> {
+        if name == "auto" {
+            return Ok(None);
+        }
+        SteadyGpuKernel::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .map(Some)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SteadyGpuKernel::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown `{name}` for the steady model, allowed: auto, {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
 /// Dispatch records in the uniform buffer, i.e. dispatches per submission.
 const JOB_CAP: usize = 1024;
 /// Bytes of one dispatch record as the kernel reads it (`struct Job`, 7 words), rounded up to 16.
@@ -73,6 +129,8 @@ pub struct SteadyGpuBackend {
     layout: Layout,
     kernel: StepKernel,
     wg: usize,
+    /// The blocks kernel's sizes and dispatch plan (`None`: the rows kernel runs).
+    blocks: Option<BlocksPlan>,
     groups: Vec<Group>,
     jobs: wgpu::Buffer,
     /// Bound to the scratch, counter and trace slots of the shared bind group layout.
@@ -87,8 +145,21 @@ pub struct SteadyGpuBackend {
     piece_patterns: Option<usize>,
 }
 
-/// One dispatch: operation, layer, pattern (in the piece), pass, exposure.
+/// One dispatch of the rows kernel: operation, layer, pattern (in the piece), pass, exposure.
 type Job = (usize, usize, usize, usize, usize);
+
+/// The blocks kernel's sizes and the dispatches of one pass and of one plasticity step.
+struct BlocksPlan {
+    sizes: Blocks,
+    pass: Vec<blocks::Dispatch>,
+    learn: Vec<blocks::Dispatch>,
+}
+
+/// One dispatch as recorded: its uniform words and its workgroups (x, y).
+struct Record {
+    words: Vec<u32>,
+    grid: (u32, u32),
+}
 
 impl SteadyGpuBackend {
     /// Opens the adapter named in `opts` and uploads the batch.
@@ -97,8 +168,11 @@ impl SteadyGpuBackend {
         Self::with_gpu(gpu, batch, opts)
     }
 
-    /// Uploads the batch to an open device (`opts.kernel` and `opts.tiles` do not apply to this
-    /// model; recording is refused: the steady state has no time course).
+    /// Uploads the batch to an open device: `opts.steady_kernel` picks the kernel (`None`: by
+    /// adapter class, [`default_steady_kernel`]: the rows kernel on CPU drivers such as
+    /// lavapipe, the blocks kernel on GPUs where it fits the device, else the rows kernel);
+    /// `opts.kernel` and `opts.tiles` do not apply to this model; recording is refused: the
+    /// steady state has no time course.
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
         batch.shape.validate().map_err(anyhow::Error::msg)?;
         ensure!(
@@ -114,32 +188,18 @@ impl SteadyGpuBackend {
         );
         let layout = Layout::new(&batch.shape, batch.phi);
         let lim = &gpu.limits;
-        let max_wg = (lim.max_compute_invocations_per_workgroup as usize)
-            .min(lim.max_compute_workgroup_size_x as usize);
         let cpu_driver = is_cpu_driver(&gpu.info);
-        let fits = |wg: usize| !cpu_driver || layout.max_trips(wg) <= LOOP_BUDGET;
-        let wg = match opts.workgroup_size {
-            Some(wg) => wg,
-            None => {
-                let mut wg = workgroup_size(&gpu);
-                while !fits(wg) && 2 * wg <= max_wg {
-                    wg *= 2;
-                }
-                wg
-            }
+        // CPU drivers (lavapipe) keep the rows kernel; GPUs get the blocks kernel wherever it
+        // can run the shape, else the rows kernel
+        let (wg, blocks, body) = match opts.steady_kernel {
+            Some(SteadyGpuKernel::Rows) => rows_kernel(&gpu, &layout, opts.workgroup_size)?,
+            Some(SteadyGpuKernel::Blocks) => blocks_kernel(&gpu, &layout, opts.workgroup_size)?,
+            None if cpu_driver => rows_kernel(&gpu, &layout, opts.workgroup_size)?,
+            None => match blocks_kernel(&gpu, &layout, opts.workgroup_size) {
+                Ok(k) => k,
+                Err(_) => rows_kernel(&gpu, &layout, opts.workgroup_size)?,
+            },
         };
-        ensure!(
-            (1..=max_wg).contains(&wg),
-            "workgroup size {wg} not supported by the device"
-        );
-        ensure!(
-            fits(wg),
-            "{} is too large for a CPU Vulkan driver with {wg} threads per workgroup: one \
-             dispatch needs {} loop iterations per invocation, llvmpipe stops a shader after 65535",
-            batch.shape.label(),
-            layout.max_trips(wg)
-        );
-        let body = format!("{}\n{STEADY}", layout::wgsl_constants());
         let kernel = StepKernel::new(&gpu, wg, &body, &body, &["main"])?;
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
         let widest = 4 * layout.stride.max(batch.shape.n_in() + batch.shape.n_out()) as u64;
@@ -203,6 +263,7 @@ impl SteadyGpuBackend {
             layout,
             kernel,
             wg,
+            blocks,
             groups,
             jobs,
             unused,
@@ -233,6 +294,48 @@ impl SteadyGpuBackend {
         jobs
     }
 
+    /// The dispatch records of pattern `p` of a piece of `pc` patterns for a group of `len`
+    /// instances, in order (the rows kernel's [`Self::pattern_jobs`], or the blocks kernel's
+    /// plan: per exposure the passes, then the plasticity step).
+    fn pattern_records(&self, p: usize, pc: usize, len: usize, train: bool) -> Vec<Record> {
+        let t = u32::from(train);
+        let Some(plan) = &self.blocks else {
+            return self
+                .pattern_jobs(p, train)
+                .into_iter()
+                .map(|(op, layer, p, pass, e)| Record {
+                    words: [op, layer, p, pass, e]
+                        .map(|v| v as u32)
+                        .into_iter()
+                        .chain([t, pc as u32])
+                        .collect(),
+                    grid: (len as u32, 1),
+                })
+                .collect();
+        };
+        let learn = train && self.learns;
+        let exposures = if learn { self.max_exposures } else { 1 };
+        let record = |d: &blocks::Dispatch, pass: usize, e: usize| {
+            let mut words = vec![p as u32, pass as u32, e as u32, t, pc as u32];
+            words.extend([d.segs.len() as u32, u32::from(p + 1 < pc), 0]);
+            words.extend(d.segs.iter().flatten());
+            Record {
+                words,
+                grid: (d.blocks, len as u32),
+            }
+        };
+        let mut out = Vec::new();
+        for e in 0..exposures {
+            for pass in 0..self.max_passes {
+                out.extend(plan.pass.iter().map(|d| record(d, pass, e)));
+            }
+            if learn {
+                out.extend(plan.learn.iter().map(|d| record(d, 0, e)));
+            }
+        }
+        out
+    }
+
     /// Patterns per instance that one upload of a group of `len` may hold.
     fn piece_cap(&self, len: usize, patterns: usize) -> usize {
         let shape = &self.layout.shape;
@@ -261,7 +364,11 @@ impl SteadyGpuBackend {
             let buffers = [
                 &g.table, &patterns, state, scratch, counters, &readouts, &self.jobs, trace, state,
             ];
-            self.kernel.bind(gpu, buffers, JOB_BYTES)
+            let job_bytes = match self.blocks {
+                Some(_) => blocks::JOB_BYTES,
+                None => JOB_BYTES,
+            };
+            self.kernel.bind(gpu, buffers, job_bytes)
         };
         let (train, eval) = (bind(&g.state), bind(&g.eval_state));
         self.groups[gi].io = Some(Io {
@@ -311,29 +418,23 @@ impl pieces::InPieces for SteadyGpuBackend {
         gpu.queue
             .write_buffer(&io.patterns, 0, bytemuck::cast_slice(data));
         let bind = if train { &io.train } else { &io.eval };
-        let jobs: Vec<Job> = (0..pc).flat_map(|p| self.pattern_jobs(p, train)).collect();
-        for batch in jobs.chunks(JOB_CAP) {
-            let mut records = vec![0u32; batch.len() * DISPATCH_STRIDE / 4];
-            for (k, &(op, layer, p, pass, e)) in batch.iter().enumerate() {
-                records[k * DISPATCH_STRIDE / 4..][..7].copy_from_slice(&[
-                    op as u32,
-                    layer as u32,
-                    p as u32,
-                    pass as u32,
-                    e as u32,
-                    u32::from(train),
-                    pc as u32,
-                ]);
+        let records: Vec<Record> = (0..pc)
+            .flat_map(|p| self.pattern_records(p, pc, g.len, train))
+            .collect();
+        for batch in records.chunks(JOB_CAP) {
+            let mut words = vec![0u32; batch.len() * DISPATCH_STRIDE / 4];
+            for (k, r) in batch.iter().enumerate() {
+                words[k * DISPATCH_STRIDE / 4..][..r.words.len()].copy_from_slice(&r.words);
             }
             gpu.queue
-                .write_buffer(&self.jobs, 0, bytemuck::cast_slice(&records));
+                .write_buffer(&self.jobs, 0, bytemuck::cast_slice(&words));
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&self.kernel.train[0]);
-                for k in 0..batch.len() {
+                for (k, r) in batch.iter().enumerate() {
                     pass.set_bind_group(0, bind, &[(k * DISPATCH_STRIDE) as u32]);
-                    pass.dispatch_workgroups(g.len as u32, 1, 1);
+                    pass.dispatch_workgroups(r.grid.0, r.grid.1, 1);
                 }
             }
             gpu.queue.submit([enc.finish()]);
@@ -349,11 +450,19 @@ impl pieces::InPieces for SteadyGpuBackend {
 
 impl Backend for SteadyGpuBackend {
     fn name(&self) -> String {
-        format!(
-            "steady-gpu {} ({} threads/workgroup)",
-            self.gpu.label(),
-            self.wg
-        )
+        match &self.blocks {
+            None => format!(
+                "steady-gpu {} ({} threads/workgroup)",
+                self.gpu.label(),
+                self.wg
+            ),
+            Some(plan) => format!(
+                "steady-gpu {} (blocks kernel, {} threads/workgroup, {} lanes/row)",
+                self.gpu.label(),
+                self.wg,
+                plan.sizes.team
+            ),
+        }
     }
 
     fn train(&mut self, chunk: &Chunk) -> anyhow::Result<Vec<Vec<f64>>> {
@@ -410,4 +519,142 @@ impl Backend for SteadyGpuBackend {
         }
         Ok(())
     }
+}
+
+/// Workgroup size and source of the rows kernel for `layout` (`wg`: forced workgroup size); on
+/// CPU drivers the workgroup grows until the costliest dispatch fits llvmpipe's loop limit.
+fn rows_kernel(
+    gpu: &Gpu,
+    layout: &Layout,
+    wg: Option<usize>,
+) -> anyhow::Result<(usize, Option<BlocksPlan>, String)> {
+    let lim = &gpu.limits;
+    let max_wg = (lim.max_compute_invocations_per_workgroup as usize)
+        .min(lim.max_compute_workgroup_size_x as usize);
+    let cpu_driver = is_cpu_driver(&gpu.info);
+    let fits = |wg: usize| !cpu_driver || layout.max_trips(wg) <= LOOP_BUDGET;
+    let wg = match wg {
+        Some(wg) => wg,
+        None => {
+            let mut wg = workgroup_size(gpu);
+            while !fits(wg) && 2 * wg <= max_wg {
+                wg *= 2;
+            }
+            wg
+        }
+    };
+    ensure!(
+        (1..=max_wg).contains(&wg),
+        "workgroup size {wg} not supported by the device"
+    );
+    ensure!(
+        fits(wg),
+        "{} is too large for a CPU Vulkan driver with {wg} threads per workgroup: one \
+             dispatch needs {} loop iterations per invocation, llvmpipe stops a shader \
+             after 65535",
+        layout.shape.label(),
+        layout.max_trips(wg)
+    );
+    let body = format!("{}\n{STEADY}", layout::wgsl_constants());
+    Ok((wg, None, body))
+}
+
+/// Whether the blocks kernel with `sizes` can run `shape` on a device with
+/// `(max_compute_workgroup_storage_size, max_compute_workgroups_per_dimension)`; on CPU drivers
+/// also within llvmpipe's loop limit. The error says why not.
+fn blocks_fit(
+    sizes: &Blocks,
+    shape: &crate::microcircuit::Shape,
+    (storage, max_x): (u32, u32),
+    cpu_driver: bool,
+) -> Result<(), String> {
+    let label = shape.label();
+    let need = sizes.workgroup_bytes();
+    if need > u64::from(storage) {
+        return Err(format!(
+            "the blocks kernel cannot run {label}: a workgroup needs {need} bytes of workgroup \
+             memory, the device's max_compute_workgroup_storage_size is {storage}"
+        ));
+    }
+    let x = sizes.max_blocks();
+    if x > max_x {
+        return Err(format!(
+            "the blocks kernel cannot run {label}: a dispatch needs {x} workgroups along x, the \
+             device allows {max_x}"
+        ));
+    }
+    if cpu_driver && sizes.max_trips() > LOOP_BUDGET {
+        return Err(format!(
+            "the blocks kernel cannot run {label} on a CPU Vulkan driver with {} threads per \
+             workgroup: one dispatch needs {} loop iterations per invocation, llvmpipe stops a \
+             shader after 65535",
+            sizes.wg,
+            sizes.max_trips()
+        ));
+    }
+    Ok(())
+}
+
+/// The steady kernel [`SteadyGpuBackend::with_gpu`] runs on `adapter` for `shape` when
+/// [`GpuOptions::steady_kernel`] names none, with the reason (for `pyralnet devices --dims`):
+/// the rows kernel on CPU drivers, else the blocks kernel where it fits the device, else the
+/// rows kernel.
+pub fn default_steady_kernel(
+    shape: &crate::microcircuit::Shape,
+    adapter: &crate::gpu::AdapterSummary,
+) -> (SteadyGpuKernel, String) {
+    if is_cpu_driver(&adapter.info) {
+        return (SteadyGpuKernel::Rows, "CPU driver".into());
+    }
+    let layout = Layout::new(shape, crate::microcircuit::Transfer::Sigmoid);
+    let limits = (
+        adapter.max_compute_workgroup_storage_size,
+        adapter.max_compute_workgroups_per_dimension,
+    );
+    let wg = WG_GPU.min(adapter.max_compute_invocations_per_workgroup as usize);
+    match Blocks::new(&layout, wg).map_err(|e| e.to_string()) {
+        Ok(sizes) => match blocks_fit(&sizes, shape, limits, false) {
+            Ok(()) => (
+                SteadyGpuKernel::Blocks,
+                format!(
+                    "{} lanes per row, {} B of workgroup memory",
+                    sizes.team,
+                    sizes.workgroup_bytes()
+                ),
+            ),
+            Err(why) => (SteadyGpuKernel::Rows, why),
+        },
+        Err(why) => (SteadyGpuKernel::Rows, why),
+    }
+}
+
+/// Workgroup size, plan and source of the blocks kernel for `layout` (`wg`: forced workgroup
+/// size, default 64); refused, with the reason, where the device cannot run it.
+fn blocks_kernel(
+    gpu: &Gpu,
+    layout: &Layout,
+    wg: Option<usize>,
+) -> anyhow::Result<(usize, Option<BlocksPlan>, String)> {
+    let lim = &gpu.limits;
+    let max_wg = (lim.max_compute_invocations_per_workgroup as usize)
+        .min(lim.max_compute_workgroup_size_x as usize);
+    let cpu_driver = is_cpu_driver(&gpu.info);
+    let wg = wg.unwrap_or(WG_GPU.min(max_wg));
+    ensure!(
+        (1..=max_wg).contains(&wg),
+        "workgroup size {wg} not supported by the device"
+    );
+    let sizes = Blocks::new(layout, wg)?;
+    let limits = (
+        lim.max_compute_workgroup_storage_size,
+        lim.max_compute_workgroups_per_dimension,
+    );
+    blocks_fit(&sizes, &layout.shape, limits, cpu_driver).map_err(anyhow::Error::msg)?;
+    let body = format!("{}\n{}\n{BLOCKS}", layout::wgsl_constants(), sizes.wgsl());
+    let plan = BlocksPlan {
+        pass: sizes.pass(),
+        learn: sizes.learn(),
+        sizes,
+    };
+    Ok((wg, Some(plan), body))
 }
