@@ -158,7 +158,7 @@ pub const PLASTIC_FLOPS_PER_ENTRY: f64 = 5.0;
 /// Readout sums and anything once per pattern are left out. For `[4,120,3]` with bias and
 /// `W_up`, `W_pi`, `W_ip` plastic (what `pyralnet bench` runs) this is 15 057.
 pub fn flops_per_step(shape: &Shape, params: &InstanceParams) -> f64 {
-    let plastic = |eta: &[f64], l: usize| eta.get(l).copied().unwrap_or(0.0) != 0.0;
+    let plastic = InstanceParams::learns;
     let entries = |rows: usize, cols: usize| (rows * cols) as f64;
     let error = 2.0 + PHI_FLOPS;
     let mut flops = 3.0 * (shape.n_in() + shape.n_out()) as f64;

@@ -141,13 +141,13 @@ fn plastic_names(p: &InstanceParams, shape: &Shape) -> Vec<String> {
     let mut names = Vec::new();
     for l in 0..shape.n_layers() {
         let kinds = [
-            ("W_up", p.eta_up.get(l)),
-            ("W_down", p.eta_down.get(l)),
-            ("W_pi", p.eta_pi.get(l)),
-            ("W_ip", p.eta_ip.get(l)),
+            ("W_up", &p.eta_up),
+            ("W_down", &p.eta_down),
+            ("W_pi", &p.eta_pi),
+            ("W_ip", &p.eta_ip),
         ];
         for (kind, eta) in kinds {
-            if eta.is_some_and(|&e| e != 0.0) {
+            if InstanceParams::learns(eta, l) {
                 names.push(format!("layer{l}.{kind}"));
             }
         }

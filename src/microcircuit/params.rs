@@ -109,6 +109,12 @@ impl InstanceParams {
         self.gd / (self.gl + self.gd)
     }
 
+    /// Whether the pathway with learning rates `eta` (`eta_up`, `eta_pi`, `eta_ip` or
+    /// `eta_down` of these parameters; a rate left out is 0) learns in layer `l`: η ≠ 0.
+    pub fn learns(eta: &[f64], l: usize) -> bool {
+        eta.get(l).is_some_and(|&e| e != 0.0)
+    }
+
     /// The parameters of the reference experiments' common block (MODEL.md section 9) for a
     /// network with `n_layers` layers of neurons, plasticity off.
     pub fn reference(n_layers: usize) -> Self {

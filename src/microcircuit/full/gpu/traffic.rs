@@ -17,7 +17,7 @@ struct Matrix {
 /// The matrices of `shape` in `Weights::named` order (per layer W_up, then for hidden layers
 /// W_down, W_pi, W_ip), with `params`' plasticity.
 fn matrices(shape: &Shape, params: &InstanceParams) -> Vec<Matrix> {
-    let on = |eta: &[f64], l: usize| eta.get(l).copied().unwrap_or(0.0) != 0.0;
+    let on = InstanceParams::learns;
     let mut out = Vec::new();
     for l in 0..shape.n_layers() {
         let m = shape.n_pyr(l);
