@@ -23,6 +23,14 @@ pub const WG_CPU: usize = 8;
 /// multiple of every offset alignment).
 pub const DISPATCH_STRIDE: usize = 256;
 
+/// The most threads a one-dimensional workgroup may have on this device: the smaller of
+/// `max_compute_invocations_per_workgroup` and `max_compute_workgroup_size_x`.
+pub fn max_workgroup_size(gpu: &Gpu) -> usize {
+    let lim = &gpu.limits;
+    lim.max_compute_invocations_per_workgroup
+        .min(lim.max_compute_workgroup_size_x) as usize
+}
+
 /// Threads per workgroup for this device: one SIMD vector on CPU drivers, two warps on GPUs.
 pub fn workgroup_size(gpu: &Gpu) -> usize {
     workgroup_size_of(&gpu.info)

@@ -7,8 +7,8 @@ use super::register;
 use super::resident;
 use super::serial::{step_source, Features};
 use crate::gpu::compute::{
-    read_back, read_records, storage_init, workgroup_size, workgroup_size_of, zeroed,
-    DISPATCH_STRIDE, LOOP_BUDGET, STORAGE,
+    max_workgroup_size, read_back, read_records, storage_init, workgroup_size, workgroup_size_of,
+    zeroed, DISPATCH_STRIDE, LOOP_BUDGET, STORAGE,
 };
 use crate::gpu::device::{is_cpu_driver, open, AdapterSummary, Gpu};
 use crate::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
@@ -475,8 +475,7 @@ impl GpuBackend {
         );
         let wg = opts.workgroup_size.unwrap_or_else(|| workgroup_size(&gpu));
         ensure!(
-            (1..=gpu.limits.max_compute_invocations_per_workgroup as usize).contains(&wg)
-                && wg <= gpu.limits.max_compute_workgroup_size_x as usize,
+            (1..=max_workgroup_size(&gpu)).contains(&wg),
             "workgroup size {wg} not supported by the device"
         );
         let cpu_driver = is_cpu_driver(&gpu.info);
@@ -514,11 +513,7 @@ impl GpuBackend {
         );
         let storage = gpu.limits.max_compute_workgroup_storage_size;
         if opts.kernel == Some(KernelKind::Register) {
-            let max_threads = gpu
-                .limits
-                .max_compute_invocations_per_workgroup
-                .min(gpu.limits.max_compute_workgroup_size_x);
-            register::check(&batch.shape, max_threads as usize)?;
+            register::check(&batch.shape, max_workgroup_size(&gpu))?;
         }
         // the register kernel sums columns with the subgroup butterfly where the device has
         // subgroup operations and its smallest subgroup holds the shape's padded rows

@@ -36,8 +36,8 @@ mod blocks;
 mod layout;
 
 use crate::gpu::compute::{
-    read_back, read_records, storage_init, workgroup_size, zeroed, DISPATCH_STRIDE, LOOP_BUDGET,
-    STORAGE, WG_GPU,
+    max_workgroup_size, read_back, read_records, storage_init, workgroup_size, zeroed,
+    DISPATCH_STRIDE, LOOP_BUDGET, STORAGE, WG_GPU,
 };
 use crate::gpu::device::{is_cpu_driver, open, Gpu};
 use crate::microcircuit::backend::{Backend, Batch, Chunk};
@@ -528,9 +528,7 @@ fn rows_kernel(
     layout: &Layout,
     wg: Option<usize>,
 ) -> anyhow::Result<(usize, Option<BlocksPlan>, String)> {
-    let lim = &gpu.limits;
-    let max_wg = (lim.max_compute_invocations_per_workgroup as usize)
-        .min(lim.max_compute_workgroup_size_x as usize);
+    let max_wg = max_workgroup_size(gpu);
     let cpu_driver = is_cpu_driver(&gpu.info);
     let fits = |wg: usize| !cpu_driver || layout.max_trips(wg) <= LOOP_BUDGET;
     let wg = match wg {
@@ -636,8 +634,7 @@ fn blocks_kernel(
     wg: Option<usize>,
 ) -> anyhow::Result<(usize, Option<BlocksPlan>, String)> {
     let lim = &gpu.limits;
-    let max_wg = (lim.max_compute_invocations_per_workgroup as usize)
-        .min(lim.max_compute_workgroup_size_x as usize);
+    let max_wg = max_workgroup_size(gpu);
     let cpu_driver = is_cpu_driver(&gpu.info);
     let wg = wg.unwrap_or(WG_GPU.min(max_wg));
     ensure!(
