@@ -1,6 +1,6 @@
 //! [`GpuBackend`]: the [`Backend`] contract on a wgpu device.
 
-use super::kernel::{StepKernel, SERIAL, STEP};
+use super::kernel::{StepKernel, BINDINGS, SERIAL, STEP};
 use super::layout::{window_steps, KernelKind, Layout};
 use super::pieces;
 use super::register;
@@ -174,7 +174,7 @@ impl Program {
         };
         match kind {
             KernelKind::Workgroup | KernelKind::Phased => {
-                let body = format!("const NT: u32 = {threads}u;\n{STEP}");
+                let body = format!("const NT: u32 = {threads}u;\n{BINDINGS}{STEP}");
                 Program {
                     train: body.clone(),
                     eval: body,

@@ -55,16 +55,7 @@
 // the evaluation copy, W and Delta do not change). Needs the prelude (word indices) and
 // common.wgsl (Dispatch, noise, phi).
 
-@group(0) @binding(0) var<storage, read> table: array<u32>;
-@group(0) @binding(1) var<storage, read> patterns: array<f32>;
-@group(0) @binding(2) var<storage, read_write> st: array<f32>;
-@group(0) @binding(3) var<storage, read_write> sc: array<f32>;
-@group(0) @binding(4) var<storage, read_write> counters: array<u32>;
-@group(0) @binding(5) var<storage, read_write> readouts: array<f32>;
-@group(0) @binding(6) var<uniform> disp: Dispatch;
-// trace: one word per instance (the stream step of its first sample in this piece), then
-// rec_cap samples of rec_width words (f32 bits) per instance
-@group(0) @binding(7) var<storage, read_write> trace: array<u32>;
+// The bindings are bindings.wgsl, which the host prepends.
 
 // Per invocation: thread index, instance, its bases in the state, scratch and parameter table.
 var<private> tid: u32;

@@ -23,7 +23,7 @@
 //! ([`workgroup_bytes`]): a network whose W and Δ alone exceed the device's
 //! `max_compute_workgroup_storage_size` cannot run it ([`check_fits`]).
 
-use super::kernel::STEP;
+use super::kernel::{BINDINGS, STEP};
 use super::layout::{KernelKind, Layout};
 use anyhow::ensure;
 
@@ -93,7 +93,7 @@ pub(crate) fn check_fits(layout: &Layout, limit: u32) -> anyhow::Result<()> {
 
 /// The kernel body for `layout` (a [`KernelKind::Resident`] layout) with `threads` threads per
 /// instance: the thread count, the state and scratch sizes as literals and the workgroup
-/// arrays, then `resident.wgsl` with [`phases`] in place.
+/// arrays, then [`BINDINGS`] and `resident.wgsl` with [`phases`] in place.
 pub(crate) fn source(layout: &Layout, threads: usize) -> String {
     debug_assert_eq!(layout.kernel, KernelKind::Resident);
     format!(
@@ -102,7 +102,7 @@ pub(crate) fn source(layout: &Layout, threads: usize) -> String {
          const RS_SCRATCH: u32 = {}u;\n\
          var<workgroup> ws: array<f32, {}>;\n\
          var<workgroup> wc: array<f32, {}>;\n\
-         {}",
+         {BINDINGS}{}",
         layout.state_len,
         layout.scratch_len,
         layout.state_len,

@@ -19,16 +19,8 @@
 // The loop trips of the copies are bounded on the host (`resident::io_trips`) beside those of
 // step.wgsl's loops. Needs the prelude (word indices) and common.wgsl (Dispatch, noise, phi).
 
-@group(0) @binding(0) var<storage, read> table: array<u32>;
-@group(0) @binding(1) var<storage, read> patterns: array<f32>;
-@group(0) @binding(2) var<storage, read_write> st: array<f32>;
-@group(0) @binding(3) var<storage, read_write> sc: array<f32>;
-@group(0) @binding(4) var<storage, read_write> counters: array<u32>;
-@group(0) @binding(5) var<storage, read_write> readouts: array<f32>;
-@group(0) @binding(6) var<uniform> disp: Dispatch;
-// trace: one word per instance (the stream step of its first sample in this piece), then
-// rec_cap samples of rec_width words (f32 bits) per instance
-@group(0) @binding(7) var<storage, read_write> trace: array<u32>;
+// The bindings (st and sc are only read and written by the copies) are bindings.wgsl, which
+// the host prepends.
 
 // Per invocation: thread index within the instance, the instance's bases in the state and
 // scratch buffers (used only by the copies in and out; the phases address ws / wc from 0) and

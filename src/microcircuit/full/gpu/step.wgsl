@@ -15,16 +15,8 @@
 // 65535 loop iterations in total (LP_MAX_TGSI_LOOP_ITERATIONS). Keep both in step when
 // changing a loop here. Needs the prelude (word indices) and common.wgsl (Dispatch, noise, phi).
 
-@group(0) @binding(0) var<storage, read> table: array<u32>;
-@group(0) @binding(1) var<storage, read> patterns: array<f32>;
-@group(0) @binding(2) var<storage, read_write> st: array<f32>;
-@group(0) @binding(3) var<storage, read_write> sc: array<f32>;
-@group(0) @binding(4) var<storage, read_write> counters: array<u32>;
-@group(0) @binding(5) var<storage, read_write> readouts: array<f32>;
-@group(0) @binding(6) var<uniform> disp: Dispatch;
-// trace: one word per instance (the stream step of its first sample in this piece), then
-// rec_cap samples of rec_width words (f32 bits) per instance
-@group(0) @binding(7) var<storage, read_write> trace: array<u32>;
+// The bindings (table, patterns, st, sc, counters, readouts, disp, trace) are bindings.wgsl,
+// which the host prepends.
 
 // ---- phases: resident.rs copies from here to the end marker into resident.wgsl, addressing ws/wc ----
 // Per invocation: thread index within the instance, state / scratch / parameter bases of
