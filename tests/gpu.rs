@@ -94,6 +94,26 @@ fn register_tree() -> GpuOptions {
     }
 }
 
+/// The resident kernel forced with its `n` largest matrices spilled to global memory: the
+/// workgroup memory it may use lowered ([`GpuOptions::workgroup_storage`]) to one byte less
+/// than the placement with `n − 1` spilled needs (so one more matrix has to go), checked.
+fn resident_spilling(g: &Gpu, b: &Batch, n: usize) -> GpuOptions {
+    let mut opts = GpuOptions {
+        kernel: Some(KernelKind::Resident),
+        ..Default::default()
+    };
+    for k in 0..=n {
+        let (bytes, spilled) = gpu_backend(g, b, &opts)
+            .resident_placement()
+            .expect("resident");
+        assert_eq!(spilled.len(), k, "{spilled:?}");
+        if k < n {
+            opts.workgroup_storage = Some(bytes as u32 - 1);
+        }
+    }
+    opts
+}
+
 /// Trains `chunks` on the GPU (every kernel) and on the CPU in f32 and f64, then checks
 /// weights, weight changes and readouts (training and one evaluation chunk) against both.
 fn compare_with_cpu(g: &Gpu, b: &Batch, chunks: &[Chunk], eval: &Chunk) {
@@ -379,8 +399,9 @@ fn noisy_training_agrees_with_the_cpu() {
 /// The resident kernel, forced, agrees with the CPU in f32 to 1e-5 relative RMS in weights and
 /// readouts with every pathway plastic (top-down included), a learning lag, reset_deltas in
 /// some instances, noise in others, on [2,3,2] (softplus, no bias), [3,5,4,2] (two hidden
-/// layers) and [4,120,3]; on [784,20,10] too where one instance fits the device's workgroup
-/// storage, else the backend refuses it naming the shape, the bytes and the limit.
+/// layers), [4,120,3] and [784,20,10] (whose whole state fits no device: W_up0 and its Δ stay
+/// in global memory, the rest in workgroup memory); the first three also with their largest
+/// matrix spilled that way (the workgroup memory lowered for the test).
 #[test]
 fn resident_kernel_agrees_with_the_cpu() {
     forced_kernel_agrees_with_the_cpu(&GpuOptions {
@@ -452,31 +473,48 @@ fn forced_kernel_agrees_with_the_cpu(opts: &GpuOptions) {
             .collect();
         let b = batch(&shape, phi, params);
         let train = [chunk(&shape, 3, patterns, 60), chunk(&shape, 3, 1, 61)];
-        let Some(d) = compare_with_cpu_dev(&g, &b, &train, &chunk(&shape, 3, 2, 62), opts) else {
-            continue;
-        };
-        ran += 1;
-        assert_eq!(gpu_backend(&g, &b, opts).kernel(), (kind, 1));
-        assert!(
-            d.weights <= 1e-5,
-            "{}: weights {:e}",
-            shape.label(),
-            d.weights
-        );
-        assert!(
-            d.readouts <= 1e-5,
-            "{}: readouts {:e}",
-            shape.label(),
-            d.readouts
-        );
+        let mut variants = vec![opts.clone()];
+        if kind == KernelKind::Resident {
+            let placement = gpu_backend(&g, &b, opts).resident_placement().unwrap();
+            println!("{}: resident placement {placement:?}", shape.label());
+            if placement.1.is_empty() {
+                // the whole state fits: also the largest matrix spilled
+                variants.push(resident_spilling(&g, &b, 1));
+            } else {
+                // [784,20,10] (139 444 B whole) on a device with 32 or 48 KB: W_up0 spilled
+                assert_eq!(placement.1, ["layer0.W_up"]);
+            }
+        }
+        for opts in &variants {
+            let eval = chunk(&shape, 3, 2, 62);
+            let Some(d) = compare_with_cpu_dev(&g, &b, &train, &eval, opts) else {
+                continue;
+            };
+            ran += 1;
+            assert_eq!(gpu_backend(&g, &b, opts).kernel(), (kind, 1));
+            assert!(
+                d.weights <= 1e-5,
+                "{}: weights {:e}",
+                shape.label(),
+                d.weights
+            );
+            assert!(
+                d.readouts <= 1e-5,
+                "{}: readouts {:e}",
+                shape.label(),
+                d.readouts
+            );
+        }
     }
-    // the register kernel runs [2,3,2] and [4,120,3]; the resident one at least those three
-    assert!(ran >= if kind == KernelKind::Register { 2 } else { 3 });
+    // the register kernel runs [2,3,2] and [4,120,3]; the resident one every shape, the
+    // three whose whole state fits also with W_up0 spilled
+    assert_eq!(ran, if kind == KernelKind::Register { 2 } else { 7 });
 }
 
-/// The default kernel of a CPU driver stays what it was (the resident kernel is for GPUs), and
-/// forcing the resident kernel on a network whose W and Δ alone exceed any device's workgroup
-/// storage is an error naming the shape, the bytes needed and the limit.
+/// The default kernel of a CPU driver stays what it was (the resident kernel is for GPUs);
+/// forced on a network whose W and Δ exceed the device's workgroup storage, the resident
+/// kernel keeps the largest matrices in global memory, and on one whose somas, stimulus and
+/// work vectors alone exceed it, it is an error naming the shape, the bytes and the limit.
 #[test]
 fn resident_kernel_selection_and_refusal() {
     let Some(g) = device() else { return };
@@ -491,34 +529,97 @@ fn resident_kernel_selection_and_refusal() {
     } else {
         assert_eq!(kind, KernelKind::Resident);
     }
-    // 784-200-10: W and Δ are 8·(200·785 + 2·200·10 + 2·10·201) = 1 320 160 bytes
-    let shape = Shape::new(vec![784, 200, 10], true);
-    let big = Batch {
-        init: vec![Weights::zeros(&shape)],
-        shape,
-        phi: Transfer::Sigmoid,
-        params: vec![InstanceParams::reference(2)],
+    let one = |dims: Vec<usize>| {
+        let shape = Shape::new(dims, true);
+        Batch {
+            init: vec![Weights::zeros(&shape)],
+            shape,
+            phi: Transfer::Sigmoid,
+            params: vec![InstanceParams::reference(2)],
+        }
     };
     let opts = GpuOptions {
         kernel: Some(KernelKind::Resident),
         ..Default::default()
     };
-    let err = GpuBackend::with_gpu(g.clone(), &big, &opts)
+    let limit = g.limits.max_compute_workgroup_storage_size;
+    // 784-200-10: W and Δ are 8·(200·785 + 2·200·10 + 2·10·201) = 1 320 160 bytes; W_up0
+    // (200×785) goes to global memory first, then as many of the 2000-word matrices as the
+    // limit needs (at 32 KB all but W_pi0, whose 16 000 B and the other 11 604 B fit); 64
+    // threads per instance, so that a step fits llvmpipe's loop limit on lavapipe
+    let big = one(vec![784, 200, 10]);
+    let wide = GpuOptions {
+        workgroup_size: Some(64),
+        ..opts.clone()
+    };
+    let (bytes, spilled) = gpu_backend(&g, &big, &wide).resident_placement().unwrap();
+    assert!(bytes <= u64::from(limit), "{bytes}");
+    assert_eq!(spilled[0], "layer0.W_up", "{spilled:?}");
+    if limit == 32768 {
+        assert_eq!(
+            spilled,
+            ["layer0.W_up", "layer0.W_down", "layer0.W_ip", "layer1.W_up"]
+        );
+        assert_eq!(bytes, 27_604);
+    }
+    // not the resident kernel by default there, whatever the adapter
+    let (kind, _) = gpu_backend(&g, &big, &GpuOptions::default()).kernel();
+    assert_ne!(kind, KernelKind::Resident);
+    // 20000-2-2: r_0 and pre_0 alone are 40 001 words, 160 KB; W and Δ 8·(2·20 001 + 4 + 4
+    // + 2·3 + 2·3) = 320 176 bytes
+    let err = GpuBackend::with_gpu(g.clone(), &one(vec![20000, 2, 2]), &opts)
         .err()
         .expect("refused")
         .to_string();
-    let limit = g.limits.max_compute_workgroup_storage_size;
     assert!(
-        err.contains("784-200-10")
-            && err.contains("W and Δ 1320160 bytes")
+        err.contains("20000-2-2")
+            && err.contains("W and Δ (320176 bytes) in global memory")
             && err.contains(&format!(
                 "max_compute_workgroup_storage_size of {limit} bytes"
             )),
         "{err}"
     );
-    // not the resident kernel by default there, whatever the adapter
-    let (kind, _) = gpu_backend(&g, &big, &GpuOptions::default()).kernel();
-    assert_ne!(kind, KernelKind::Resident);
+}
+
+/// The spilled placement computes the fused kernel's numbers bit for bit: on [2,3,2] and
+/// [4,120,3] with W_up0 spilled and with the two largest matrices spilled (W_up0, then W_ip0
+/// or W_up1), training with traces recorded, evaluation and the final state equal the fused
+/// kernel's, over instances with different pattern lengths, lags, `reset_deltas` and noise,
+/// in windows of 7 steps (so W_up0's words in global memory cross many window boundaries).
+#[test]
+fn resident_spilled_equals_fused_bit_for_bit() {
+    let Some(g) = device() else { return };
+    for dims in [vec![2, 3, 2], vec![4, 120, 3]] {
+        let shape = Shape::new(dims, true);
+        let b = batch(&shape, Transfer::Sigmoid, (0..4).map(varied).collect());
+        let chunks = [chunk(&shape, 4, 3, 80), chunk(&shape, 4, 2, 81)];
+        let run = |opts: &GpuOptions| {
+            let opts = GpuOptions {
+                window_steps: Some(7),
+                record: RecordSpec {
+                    stride: 3,
+                    all_compartments: true,
+                },
+                ..opts.clone()
+            };
+            let mut gpu = gpu_backend(&g, &b, &opts);
+            let mut out = Vec::new();
+            for c in &chunks {
+                out.push(gpu.train(c).unwrap());
+                out.push(gpu.evaluate(c).unwrap());
+            }
+            (out, gpu.snapshot().unwrap(), gpu.take_traces())
+        };
+        let fused = run(&GpuOptions {
+            kernel: Some(KernelKind::Workgroup),
+            ..Default::default()
+        });
+        assert!(fused.2.iter().all(|t| !t.step.is_empty()));
+        for n in [1, 2] {
+            let got = run(&resident_spilling(&g, &b, n));
+            assert!(got == fused, "{}: {n} spilled vs fused", shape.label());
+        }
+    }
 }
 
 /// Window boundaries only move where the resident kernel writes its state back and reads it in
@@ -693,7 +794,13 @@ fn instance_alone_equals_instance_in_a_batch_bit_for_bit() {
     let big = batch(&shape, Transfer::Sigmoid, (0..n).map(varied).collect());
     let data = chunk(&shape, n, 3, 12);
     let mut fused = None;
-    for base in all_kernels() {
+    // the resident kernel also with W_up0 (9×4) spilled, and with W_up0 and W_ip0 (2×10: a
+    // kept matrix between two spilled runs)
+    let spilled = [
+        resident_spilling(&g, &big, 1),
+        resident_spilling(&g, &big, 2),
+    ];
+    for base in all_kernels().into_iter().chain(spilled) {
         let kernel = base.kernel;
         let mut all = gpu_backend(&g, &big, &base);
         let r_all = all.train(&data).unwrap();
@@ -938,6 +1045,7 @@ fn evaluate_leaves_the_state_unchanged() {
     for opts in [
         GpuOptions::default(),
         forced(KernelKind::Resident),
+        resident_spilling(&g, &b, 2),
         forced(KernelKind::Register),
         register_tree(),
     ] {
@@ -1110,7 +1218,8 @@ fn snapshot_and_restore_continue_bit_for_bit() {
             .map(|(a, c)| [&a[..], c].concat())
             .collect(),
     };
-    for base in all_kernels() {
+    let spilled = resident_spilling(&g, &b, 2);
+    for base in all_kernels().into_iter().chain([spilled]) {
         let mut straight = gpu_backend(&g, &b, &base);
         let r_whole = straight.train(&whole).unwrap();
         let mut before = gpu_backend(&g, &b, &base);
@@ -1294,7 +1403,8 @@ fn gpu_kernel_forced_on_check_and_run() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // [784, 20, 10] does not fit lavapipe's 32 KB of workgroup memory
+    // [784, 20, 10]: its whole state does not fit lavapipe's 32 KB of workgroup memory, the
+    // resident kernel keeps W_up0 in global memory; the register kernel refuses it
     let mut big: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     big["network"]["dims"] = serde_json::json!([784, 20, 10]);
@@ -1302,19 +1412,31 @@ fn gpu_kernel_forced_on_check_and_run() {
         serde_json::json!({"name": "mimic", "train_size": 4, "val_size": 2, "test_size": 2});
     let big_cfg = dir.path().join("big.json");
     std::fs::write(&big_cfg, big.to_string()).unwrap();
-    for kernel in ["resident", "register"] {
-        let o = bin(&[
+    let check_big = |kernel: &str| {
+        bin(&[
             "check",
             big_cfg.to_str().unwrap(),
             "--patterns",
             "1",
             "--gpu-kernel",
             kernel,
-        ]);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(err.contains(kernel) && err.contains("784-20-10"), "{err}");
-    }
+        ])
+    };
+    let o = check_big("resident");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("ok: worst RMS deviation"), "{text}");
+    let o = check_big("register");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("register") && err.contains("784-20-10"),
+        "{err}"
+    );
     // the steady model has kernels of its own, the full model's names are refused for it
     let steady = format!(
         "{}/configs/yinyang_steady_smoke.json",
@@ -1443,13 +1565,13 @@ fn bench_command_forces_a_gpu_kernel() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert!(text.contains(row), "{kernel}: {text}");
     }
-    // W and Δ of 784-200-10 alone are 1.3 MB: more than any device's workgroup storage
-    let o = bench("resident", "784,200,10");
+    // r_0 and pre_0 of 20000-2-2 alone are 160 KB: more than any device's workgroup storage
+    let o = bench("resident", "20000,2,2");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(
         err.contains("--gpu-kernel resident")
-            && err.contains("784-200-10")
+            && err.contains("20000-2-2")
             && err.contains("max_compute_workgroup_storage_size"),
         "{err}"
     );

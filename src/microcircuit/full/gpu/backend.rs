@@ -6,6 +6,7 @@ use super::pieces;
 use super::register;
 use super::resident;
 use super::serial::{step_source, Features};
+use super::traffic;
 use crate::gpu::compute::{
     max_workgroup_size, read_back, read_records, storage_init, workgroup_size, workgroup_size_of,
     zeroed, DISPATCH_STRIDE, LOOP_BUDGET, STORAGE,
@@ -63,6 +64,12 @@ pub struct GpuOptions {
     /// loop budget's window, and always 1 for the phased kernel). The numbers do not depend on
     /// it; tests force different windows to check that.
     pub window_steps: Option<usize>,
+    /// At most this many bytes of workgroup memory for the resident kernel (`None`: the
+    /// device's `max_compute_workgroup_storage_size`; a larger value is capped there). The
+    /// numbers do not depend on it: below what an instance needs, the kernel keeps its largest
+    /// matrices in global memory ([`super::resident::check_fits`]); tests lower it to run that
+    /// spilled placement on small shapes.
+    pub workgroup_storage: Option<u32>,
 }
 
 /// Pattern buffers of one sub-batch, sized for `cap` patterns per instance, with the bind
@@ -188,18 +195,7 @@ impl Program {
                     layout,
                 }
             }
-            KernelKind::Resident => {
-                let body = resident::source(&layout, threads);
-                Program {
-                    train: body.clone(),
-                    eval: body,
-                    entries: &["main"],
-                    tiles,
-                    threads,
-                    step_trips: layout.workgroup_trips_per_step(threads) + record_trips,
-                    layout,
-                }
-            }
+            KernelKind::Resident => Self::resident_of(layout, threads, record_trips),
             KernelKind::Register => Self::register(batch, wg, record_width, None),
             KernelKind::Serial => {
                 let train = step_source(&layout, &Features::training(batch));
@@ -214,6 +210,39 @@ impl Program {
                     layout,
                 }
             }
+        }
+    }
+
+    /// The resident kernel's program for a device with `storage` bytes of workgroup memory
+    /// per workgroup: the whole state in workgroup memory where it fits, else the largest
+    /// matrices spilled to global memory ([`resident::check_fits`], an error naming the shape,
+    /// the bytes and the limit where even the rest does not fit).
+    fn resident(
+        batch: &Batch,
+        wg: usize,
+        record_width: usize,
+        storage: u32,
+    ) -> anyhow::Result<Self> {
+        let mut layout = Layout::new(&batch.shape, batch.phi, wg, KernelKind::Resident);
+        layout.spilled = resident::check_fits(&layout, storage)?;
+        let record_trips = match record_width {
+            0 => 0,
+            w => layout.record_trips_per_step(wg, w),
+        };
+        Ok(Self::resident_of(layout, wg, record_trips))
+    }
+
+    /// The resident kernel's program for `layout` (its [`Layout::spilled`] placement).
+    fn resident_of(layout: Layout, threads: usize, record_trips: u64) -> Self {
+        let body = resident::source(&layout, threads);
+        Program {
+            train: body.clone(),
+            eval: body,
+            entries: &["main"],
+            tiles: 1,
+            threads,
+            step_trips: layout.workgroup_trips_per_step(threads) + record_trips,
+            layout,
         }
     }
 
@@ -348,7 +377,9 @@ pub fn default_kernel(batch: &Batch, adapter: &AdapterSummary) -> KernelChoice {
 ///   instance (doubling) that fit. Never the resident kernel: llvmpipe gains nothing from
 ///   workgroup memory.
 /// * **GPUs**: the resident kernel when one instance's state and work vectors,
-///   `4·(state_len + scratch_len)` bytes, fit `max_compute_workgroup_storage_size`; else the
+///   `4·(state_len + scratch_len)` bytes, fit `max_compute_workgroup_storage_size` (not its
+///   spilled placement, which moves the spilled matrices' W and Δ through global memory as
+///   the fused kernel does; the reason names its bytes and traffic); else the
 ///   fused workgroup kernel unless a step takes one thread more than `FUSED_TRIPS_GPU` loop
 ///   trips; else the phased one with workgroups doubled until a step takes at most
 ///   `PHASED_TRIPS_GPU`.
@@ -418,11 +449,29 @@ fn auto_program(
         );
         return choice(new(KernelKind::Resident), reason);
     }
-    let no = format!(
+    let mut no = format!(
         "resident needs {} B of workgroup memory > {}",
         grouped(bytes),
         grouped(limit)
     );
+    // the spilled placement moves its spilled W and Δ through global memory as the fused
+    // kernel does (most of the fused kernel's state-buffer traffic for [784,20,10]), with
+    // fewer workgroups per SM than the fused kernel: not chosen without a device measurement
+    if let (Ok(spilled), Some(params)) = (
+        resident::check_fits(&resident, adapter.workgroup_storage),
+        batch.params.first(),
+    ) {
+        let mut lay = resident.clone();
+        lay.spilled = spilled;
+        no.push_str(&format!(
+            " (spilling {} to global memory it would need {} B, but moves {} B per step there, \
+             against the fused kernel's {} B in all: not chosen without a device measurement)",
+            resident::spilled_names(&lay).join(", "),
+            grouped(resident::workgroup_bytes(&lay)),
+            grouped(4 * traffic::spilled_words(&lay, params) as u64),
+            grouped(traffic::fused_bytes_per_step(&batch.shape, params) as u64)
+        ));
+    }
     let fused = new(KernelKind::Workgroup);
     if fused.step_trips <= FUSED_TRIPS_GPU {
         let reason = format!(
@@ -462,7 +511,9 @@ impl GpuBackend {
     /// workgroup or phased, whichever first fits llvmpipe's loop limit; on GPUs the resident
     /// kernel where the instance fits the workgroup storage limit, else fused or phased). A
     /// kernel that cannot run is an error naming the reason: the serial kernel without 64-bit
-    /// integers, the resident kernel where one instance exceeds the workgroup storage limit,
+    /// integers, the resident kernel where one instance exceeds the workgroup storage limit
+    /// even with every matrix in global memory ([`resident::check_fits`]; W and Δ beyond it
+    /// stay in global memory, the largest matrices first, capped by [`GpuOptions::workgroup_storage`]),
     /// any kernel whose step exceeds llvmpipe's loop limit on a CPU driver.
     pub fn with_gpu(gpu: Gpu, batch: &Batch, opts: &GpuOptions) -> anyhow::Result<Self> {
         batch.shape.validate().map_err(anyhow::Error::msg)?;
@@ -511,7 +562,10 @@ impl GpuBackend {
             "the serial kernel needs 64-bit integers in shaders (SHADER_INT64), which {} lacks",
             gpu.label()
         );
-        let storage = gpu.limits.max_compute_workgroup_storage_size;
+        let device_storage = gpu.limits.max_compute_workgroup_storage_size;
+        let storage = opts
+            .workgroup_storage
+            .map_or(device_storage, |s| s.min(device_storage));
         if opts.kernel == Some(KernelKind::Register) {
             register::check(&batch.shape, max_workgroup_size(&gpu))?;
         }
@@ -523,6 +577,7 @@ impl GpuBackend {
             .filter(|&m| register::butterfly_fits(&batch.shape, m));
         let program = match opts.kernel {
             Some(KernelKind::Register) => Program::register(batch, wg, record_width, subgroup),
+            Some(KernelKind::Resident) => Program::resident(batch, wg, record_width, storage)?,
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
             Some(kind) => new(kind),
             None => {
@@ -535,9 +590,6 @@ impl GpuBackend {
                 auto_program(batch, wg, adapter, record_width).0
             }
         };
-        if program.layout.kernel == KernelKind::Resident {
-            resident::check_fits(&program.layout, storage)?;
-        }
         ensure!(
             fits(&program),
             "{} is too large for a CPU Vulkan driver: one step and pattern boundary need up to \
@@ -712,6 +764,18 @@ impl GpuBackend {
     /// The kernel that runs the batch and its workgroups per instance (phased kernel; else 1).
     pub fn kernel(&self) -> (KernelKind, usize) {
         (self.layout.kernel, self.tiles)
+    }
+
+    /// The resident kernel's placement: bytes of workgroup memory per instance and the
+    /// matrices whose W and Δ stay in global memory (`layer0.W_up`, …; empty when the whole
+    /// state is resident); `None` for the other kernels.
+    pub fn resident_placement(&self) -> Option<(u64, Vec<String>)> {
+        (self.layout.kernel == KernelKind::Resident).then(|| {
+            (
+                resident::workgroup_bytes(&self.layout),
+                resident::spilled_names(&self.layout),
+            )
+        })
     }
 
     /// Whether the register kernel runs and sums its columns with subgroup operations (where

@@ -279,6 +279,11 @@ pub(crate) struct Layout {
     pub scratch_len: usize,
     /// Words of all weights (= words of all Δ).
     pub w_total: usize,
+    /// The resident kernel's spilled matrices: indices (in [`Weights::named`] order) of the
+    /// matrices whose W and Δ stay in the state buffer while everything else is in workgroup
+    /// memory (`resident::check_fits` picks them for a device; empty: the whole state is
+    /// resident, and always for the other kernels).
+    pub spilled: Vec<usize>,
     /// Header and layer records of the meta table (the parameter records follow).
     table: Vec<u32>,
     slots: Vec<Slot>,
@@ -406,9 +411,26 @@ impl Layout {
             state_len: st,
             scratch_len: sc,
             w_total,
+            spilled: Vec::new(),
             table,
             slots,
         }
+    }
+
+    /// Each weight matrix's name, first state word and words (padding included), in
+    /// [`Weights::named`] order; its Δ is the same words `w_total` further on (kernels other
+    /// than the serial one).
+    pub fn matrices(&self) -> Vec<(&str, usize, usize)> {
+        self.slots
+            .iter()
+            .map(|s| (s.name.as_str(), s.offset, s.len()))
+            .collect()
+    }
+
+    /// Words of W of the resident kernel's spilled matrices ([`Layout::spilled`]): the
+    /// workgroup copy of the state is `state_len − 2·spilled_words()` words.
+    pub fn spilled_words(&self) -> usize {
+        self.spilled.iter().map(|&i| self.slots[i].len()).sum()
     }
 
     /// The state word of weight word `w` (an offset among the `w_total` weight words, as the

@@ -87,11 +87,22 @@
 //! global memory, and only `workgroupBarrier()` separates the phases. Workgroup memory per
 //! instance is `4·(state_len + scratch_len)` bytes: 432 for [2,3,2], 19 448 for [4,120,3]
 //! (16 368 of them W and Δ), 139 444 for [784,20,10] (132 160 W and Δ), which fits no usual
-//! device (Vulkan on NVIDIA reports 48 KB), so there the backend refuses the forced kernel,
-//! naming the shape, the bytes and the limit. The backend picks it on GPUs (not on CPU
-//! drivers, where llvmpipe gains nothing from workgroup memory) whenever it fits
-//! `max_compute_workgroup_storage_size` ([`GpuOptions::kernel`] forces it anywhere, lavapipe
-//! included, within the loop limit below, which also counts its copies).
+//! device (Vulkan on NVIDIA reports 48 KB, lavapipe 32 KB). There the kernel runs a **spilled
+//! placement**: the largest matrices (largest first, until the rest fits; for [784,20,10]
+//! `W_up0`, 20×785) keep W and Δ in the `state` buffer, read and written in place by the same
+//! phase functions as in the fused kernel, with `storageBarrier()` beside the phases'
+//! `workgroupBarrier()`; everything else is in workgroup memory as before (13 844 B for
+//! [784,20,10]), and the numbers stay the fused kernel's bit for bit (`resident` module). Only
+//! a shape whose somas, stimulus and work vectors alone exceed the limit is refused, naming the
+//! shape, the bytes and the limit. The backend picks it on GPUs (not on CPU drivers, where
+//! llvmpipe gains nothing from workgroup memory) whenever the whole state fits
+//! `max_compute_workgroup_storage_size`; a spilled placement is only forced
+//! ([`GpuOptions::kernel`]): its spilled matrices move as many global bytes per step as in the
+//! fused kernel (for [784,20,10] `W_up0`'s 314 000 B against the fused kernel's 538 224 B in
+//! all, 337 408 of them in the state buffer; docs/gpu.md section 3.0), with fewer workgroups
+//! per SM, so without a device measurement the fused kernel stays the default there. Forced,
+//! it runs anywhere, lavapipe included, within the loop limit below, which also counts its
+//! copies.
 //!
 //! **The register kernel, for GPUs (forced only).** For networks with one hidden layer
 //! (`register.wgsl`, prefixed by the `register` module with the shape's sizes and state offsets

@@ -18,6 +18,9 @@
 //      is the evaluation copy, W and Delta never change) the words from 2 W_TOTAL on.
 // The loop trips of the copies are bounded on the host (`resident::io_trips`) beside those of
 // step.wgsl's loops. Needs the prelude (word indices) and common.wgsl (Dispatch, noise, phi).
+// Where the whole state does not fit, `resident::spilled_source` rewrites this text for the
+// spilled placement (the largest matrices' W and Delta stay in st; the copies skip them, the
+// phases also get storage barriers); as it is here, it is the whole placement.
 
 // The bindings (st and sc are only read and written by the copies) are bindings.wgsl, which
 // the host prepends.

@@ -78,6 +78,28 @@ fn fused_words(shape: &Shape, params: &InstanceParams) -> usize {
     state + scratch
 }
 
+/// Words per instance-step that the resident kernel's spilled matrices ([`Layout::spilled`])
+/// move through global memory: W read by phase B's dendrites (the presynaptic rates are in
+/// workgroup memory), and for a plastic matrix W and Δ read and written by phase C, as the
+/// fused kernel moves them (`fused_words`' `w + 4p` of those matrices).
+pub(crate) fn spilled_words(layout: &Layout, params: &InstanceParams) -> usize {
+    let mats = matrices(&layout.shape, params);
+    layout
+        .spilled
+        .iter()
+        .map(|&i| {
+            let m = &mats[i];
+            m.rows * m.cols * if m.plastic { 5 } else { 1 }
+        })
+        .sum()
+}
+
+/// Bytes per instance-step of the fused kernel (4·`fused_words`), for comparing the spilled
+/// resident placement with it.
+pub(crate) fn fused_bytes_per_step(shape: &Shape, params: &InstanceParams) -> f64 {
+    4.0 * fused_words(shape, params) as f64
+}
+
 /// Words per instance-step of the serial kernel (`serial.rs`): matrices of ≤ 16 columns in
 /// blocks of 4 rows (a plastic entry moves W and Δ as one 64-bit chunk, read and written: 4
 /// words; a frozen one 1), wider ones row-major with columns padded to 4 (plastic 1 + 4, frozen
@@ -101,6 +123,8 @@ fn serial_words(shape: &Shape, params: &InstanceParams) -> usize {
 /// resident kernel reads the pattern row every step, writes the readout once per pattern and
 /// copies its state and scratch in and out once per window:
 /// `4 (n_in + n_out) + 4 n_out / steps_per_pattern + 2 · 4 (state_len + scratch_len) / window`;
+/// with spilled matrices the copies leave out their W and Δ (`state_len − 2S`), which move
+/// every step instead ([`spilled_words`]);
 /// the register kernel likewise, with only the words its threads own (W, Δ, somas, r_0,
 /// u_tgt, readout sums) in place of the state and scratch.
 pub(crate) fn bytes_per_step(
@@ -121,9 +145,13 @@ pub(crate) fn bytes_per_step(
                 KernelKind::Register => {
                     2 * layout.w_total + shape.n_somas() + shape.n_in() + 3 * shape.n_out()
                 }
-                _ => layout.state_len + layout.scratch_len,
+                _ => layout.state_len - 2 * layout.spilled_words() + layout.scratch_len,
             } as f64;
-            row + readout + 8.0 * words / window.max(1) as f64
+            let spilled = match layout.kernel {
+                KernelKind::Resident => 4.0 * spilled_words(layout, params) as f64,
+                _ => 0.0,
+            };
+            row + readout + spilled + 8.0 * words / window.max(1) as f64
         }
     }
 }
@@ -176,5 +204,34 @@ mod tests {
         let layout = Layout::new(shape, Transfer::Sigmoid, 64, KernelKind::Register);
         let bytes = bytes_per_step(&layout, p, 1000, 16_000);
         assert!((bytes - 30.1275).abs() < 1e-3, "{bytes}");
+    }
+
+    /// docs/gpu.md 3.0's [784,20,10] figures with the bench's plasticity: the fused kernel
+    /// and the resident kernel with W_up0 (20×785, plastic) spilled to global memory.
+    #[test]
+    fn mnist_shape_spilled_moves_what_the_docs_say() {
+        let shape = &Shape::new(vec![784, 20, 10], true);
+        let mut p = InstanceParams::reference(2);
+        p.eta_up = vec![6.1, 7.32e-4];
+        p.eta_pi = vec![4.22e-4];
+        p.eta_ip = vec![1.464e-3];
+        // W 16 520 words, 16 320 plastic (W_down0 20×10 frozen), 40 somas, 794 stimulus words;
+        // state 3·794 + 40 + 16 520 + 40 + 10 + 4·16 320 + 2·40 = 84 352, scratch 40 + 784 +
+        // 16 520 + 40 + 2·60 + 2·16 320 + 40 + 20 = 50 204
+        assert_eq!(fused_words(shape, &p), 84_352 + 50_204);
+        assert_eq!(fused_bytes_per_step(shape, &p), 538_224.0);
+        let mut layout = Layout::new(shape, Transfer::Sigmoid, 64, KernelKind::Resident);
+        layout.spilled = vec![0];
+        // W_up0 read by the dendrites, W and Δ read and written by the update: 5 words/entry
+        assert_eq!(spilled_words(&layout, &p), 5 * 15_700);
+        // in workgroup memory 13 844 B: 2·13 844 / 16 000 per step for the copies, the
+        // pattern row 4·794, the readout 40/1000 and W_up0's 314 000
+        assert_eq!(
+            4 * (layout.state_len - 2 * layout.spilled_words() + layout.scratch_len),
+            13_844
+        );
+        let bytes = bytes_per_step(&layout, &p, 1000, 16_000);
+        let want = 3176.0 + 0.04 + 314_000.0 + 2.0 * 13_844.0 / 16_000.0;
+        assert!((bytes - want).abs() < 1e-6, "{bytes} {want}");
     }
 }
