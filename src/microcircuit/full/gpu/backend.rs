@@ -1221,3 +1221,55 @@ impl Backend for GpuBackend {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::microcircuit::{InstanceParams, Shape, Transfer};
+
+    /// One instance of `dims` (bias) with the bench's plasticity (`bench::plastic_batch`):
+    /// W_up, W_pi, W_ip plastic, W_down frozen.
+    fn plastic_batch(dims: &[usize]) -> Batch {
+        let shape = Shape::new(dims.to_vec(), true);
+        let n = shape.n_layers();
+        let mut p = InstanceParams::reference(n);
+        p.eta_up = (0..n)
+            .map(|l| if l + 1 == n { 7.32e-4 } else { 6.1 })
+            .collect();
+        p.eta_pi = vec![4.22e-4; n - 1];
+        p.eta_ip = vec![1.464e-3; n - 1];
+        Batch::from_params(shape, Transfer::Sigmoid, vec![p])
+    }
+
+    /// A discrete GPU as Vulkan on NVIDIA describes it: 48 KB of workgroup memory.
+    fn nvidia() -> Adapter {
+        Adapter {
+            cpu_driver: false,
+            int64: true,
+            workgroup_storage: 49152,
+            max_tiles: 65535,
+        }
+    }
+
+    /// On a GPU the whole-state resident kernel is the default where it fits; [784,20,10]
+    /// keeps the fused kernel, the reason naming the spilled placement's bytes and traffic
+    /// (what `pyralnet devices --dims 784,20,10` prints there).
+    #[test]
+    fn gpu_selection_names_the_spilled_placement() {
+        let (p, c) = auto_program(&plastic_batch(&[4, 120, 3]), 64, nvidia(), 0);
+        assert_eq!((c.kind, p.layout.spilled.len()), (KernelKind::Resident, 0));
+        assert_eq!(c.reason, "19 448 B of workgroup memory ≤ 49 152");
+        let (p, c) = auto_program(&plastic_batch(&[784, 20, 10]), 64, nvidia(), 0);
+        assert_eq!(c.kind, KernelKind::Workgroup);
+        assert!(p.layout.spilled.is_empty());
+        assert!(
+            c.reason.starts_with(
+                "resident needs 139 444 B of workgroup memory > 49 152 (spilling layer0.W_up to \
+                 global memory it would need 13 844 B, but moves 314 000 B per step there, \
+                 against the fused kernel's 538 224 B in all"
+            ),
+            "{}",
+            c.reason
+        );
+    }
+}
