@@ -415,8 +415,9 @@ fn resident_kernel_agrees_with_the_cpu() {
 /// pathway plastic, lag, reset_deltas, noise); [3,5,4,2] (two hidden layers) and [784,20,10]
 /// (a row of W_up0 too long for registers) are refused naming the shape and the rule.
 /// Both ways of summing columns: the subgroup butterfly where the device has subgroup
-/// operations (lavapipe does, with subgroups wide enough for [4,120,3]'s 6 rows padded to 8),
-/// the workgroup-memory tree otherwise or when asked.
+/// operations wide enough for [4,120,3]'s 6 rows padded to 8 (lavapipe has 8 lanes, 4 or 16
+/// with `LP_NATIVE_VECTOR_WIDTH=128` or `512`, which scripts/test.sh also runs), the
+/// workgroup-memory tree otherwise or when asked.
 #[test]
 fn register_kernel_agrees_with_the_cpu() {
     let Some(g) = device() else { return };
@@ -425,13 +426,22 @@ fn register_kernel_agrees_with_the_cpu() {
         ..Default::default()
     };
     let subgroups = g.device.features().contains(wgpu::Features::SUBGROUP);
-    println!("{}: subgroups {subgroups}", g.label());
+    let lanes = g.info.subgroup_min_size;
+    println!(
+        "{}: subgroups {subgroups}, at least {lanes} lanes",
+        g.label()
+    );
     let small = batch(
         &Shape::new(vec![4, 120, 3], true),
         Transfer::Sigmoid,
         vec![InstanceParams::reference(2)],
     );
-    assert_eq!(gpu_backend(&g, &small, &default).subgroup_sums(), subgroups);
+    // the butterfly needs [4,120,3]'s 6 rows padded to 8 in one subgroup, else the tree runs
+    // (lavapipe at LP_NATIVE_VECTOR_WIDTH=128 has 4 lanes)
+    assert_eq!(
+        gpu_backend(&g, &small, &default).subgroup_sums(),
+        subgroups && lanes >= 8
+    );
     assert!(!gpu_backend(&g, &small, &register_tree()).subgroup_sums());
     forced_kernel_agrees_with_the_cpu(&default);
     forced_kernel_agrees_with_the_cpu(&register_tree());
@@ -1626,4 +1636,91 @@ fn short_yinyang_training_matches_the_cpu_accuracy() {
         (gpu - cpu).abs() <= 0.02,
         "test accuracy gpu {gpu} vs cpu {cpu}"
     );
+}
+
+/// The subgroup operations behave as the register kernel's butterfly assumes, on this device
+/// (lavapipe's subgroups are as wide as its vectors: 4 lanes at `LP_NATIVE_VECTOR_WIDTH=128`,
+/// 8 at the default 256, 16 at 512; at 1024 it reports 32 but runs 16): in one workgroup of
+/// 128, the subgroups partition the workgroup (ids below `num_subgroups`, lanes below
+/// `subgroup_size`, each (id, lane) once), and every invocation's `subgroupShuffleXor(x, h)`
+/// for h = 1, 2, … below the lanes a subgroup holds (the smaller of `subgroup_size` and
+/// 128 / `num_subgroups`) returns x of lane `lane ⊕ h` of its own subgroup.
+#[test]
+fn subgroup_shuffles_reach_the_lane_xor_h() {
+    use pyralnet::gpu::compute::{bind_whole, compile, dispatch_and_read, layouts, zeroed};
+    let Some(g) = device() else { return };
+    if !g.device.features().contains(wgpu::Features::SUBGROUP) {
+        println!("{}: no subgroups", g.label());
+        return;
+    }
+    const N: usize = 128;
+    const H: usize = 6; // h = 1 … 32
+    let src = format!(
+        "@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n\
+         @compute @workgroup_size({N})\n\
+         fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sid: u32,\n\
+                 @builtin(num_subgroups) ns: u32, @builtin(subgroup_invocation_id) lane: u32,\n\
+                 @builtin(subgroup_size) size: u32) {{\n\
+             let o = lid * {W}u;\n\
+             out[o] = sid; out[o + 1u] = ns; out[o + 2u] = lane; out[o + 3u] = size;\n\
+             var h = 1u;\n\
+             for (var k = 0u; k < {H}u; k++) {{\n\
+                 // a value that names the invocation, shuffled in uniform control flow\n\
+                 let x = 1000u * sid + lane;\n\
+                 out[o + 4u + k] = select(0xffffffffu, subgroupShuffleXor(x, h), h < size);\n\
+                 h <<= 1u;\n\
+             }}\n\
+         }}\n",
+        W = 4 + H
+    );
+    let (bl, pl) = layouts(&g, "subgroup probe", &[(false, Some(false))]);
+    let out = zeroed(
+        &g,
+        "subgroup probe",
+        (N * (4 + H) * 4) as u64,
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+    );
+    let pipe = compile(&g, "subgroup probe", &src, &["main"], Some(&pl)).unwrap();
+    let bind = bind_whole(&g, "subgroup probe", &bl, &[&out]);
+    let bytes = dispatch_and_read(&g, &pipe[0], &bind, 1, &out).unwrap();
+    let w: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let row = |i: usize| &w[i * (4 + H)..(i + 1) * (4 + H)];
+    let (ns, size) = (row(0)[1], row(0)[3]);
+    println!("{}: subgroup size {size}, {ns} subgroups of 128", g.label());
+    assert!(size.is_power_of_two() && (ns as usize) * (size as usize) >= N);
+    let mut seen = std::collections::HashMap::new();
+    for i in 0..N {
+        let r = row(i);
+        assert_eq!((r[1], r[3]), (ns, size), "invocation {i}");
+        assert!(r[0] < ns && r[2] < size, "invocation {i}: {r:?}");
+        assert!(
+            seen.insert((r[0], r[2]), i).is_none(),
+            "invocation {i}: {r:?}"
+        );
+    }
+    // the lanes the butterfly's levels reach: below the subgroup size and the workgroup's
+    // threads per subgroup (which agree on a conforming device)
+    let width = size.min((N as u32) / ns);
+    if width < size {
+        println!("the device reports {size} lanes but runs {width} per subgroup");
+    }
+    for i in 0..N {
+        let r = row(i);
+        for k in 0..H {
+            let h = 1u32 << k;
+            if h < width {
+                let want = 1000 * r[0] + (r[2] ^ h);
+                assert_eq!(
+                    r[4 + k],
+                    want,
+                    "invocation {i} (subgroup {}, lane {}), h {h}",
+                    r[0],
+                    r[2]
+                );
+            }
+        }
+    }
 }

@@ -53,6 +53,9 @@ pub struct AdapterSummary {
     /// GPU timestamps (`Features::TIMESTAMP_QUERY`), which `pyralnet bench` reports beside
     /// wall time.
     pub timestamp_query: bool,
+    /// Subgroup operations (`Features::SUBGROUP`; the register kernel's column sums use them)
+    /// and the adapter's range of subgroup sizes (lanes), as it reports them.
+    pub subgroups: Option<(u32, u32)>,
 }
 
 impl AdapterSummary {
@@ -68,6 +71,13 @@ impl AdapterSummary {
             max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
             shader_int64: adapter.features().contains(wgpu::Features::SHADER_INT64),
             timestamp_query: adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY),
+            subgroups: adapter
+                .features()
+                .contains(wgpu::Features::SUBGROUP)
+                .then(|| {
+                    let i = adapter.get_info();
+                    (i.subgroup_min_size, i.subgroup_max_size)
+                }),
         }
     }
 }
@@ -79,7 +89,7 @@ impl fmt::Display for AdapterSummary {
             f,
             "{} ({:?}, {:?}, driver {} {}; max storage binding {} MiB, max buffer {} MiB, \
              max workgroups/dim {}, max threads/workgroup {}, storage buffers/stage {}, \
-             workgroup storage {} B; 64-bit integers {}, timestamps {})",
+             workgroup storage {} B; 64-bit integers {}, timestamps {}, subgroups {})",
             i.name,
             i.device_type,
             i.backend,
@@ -93,6 +103,11 @@ impl fmt::Display for AdapterSummary {
             self.max_compute_workgroup_storage_size,
             yes_no(self.shader_int64),
             yes_no(self.timestamp_query),
+            match self.subgroups {
+                None => "no".to_string(),
+                Some((lo, hi)) if lo == hi => format!("{lo} lanes"),
+                Some((lo, hi)) => format!("{lo}–{hi} lanes"),
+            },
         )
     }
 }

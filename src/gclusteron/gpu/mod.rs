@@ -17,8 +17,8 @@ use crate::gclusteron::{
     ErrorMode, GcBackend, GcBatch, GcData, GcState, KernelAt, Moments, Readout,
 };
 use crate::gpu::compute::{
-    bind_whole, compile, dispatch_and_read, layouts, read_back, storage_init, workgroup_size,
-    zeroed, LOOP_BUDGET, STORAGE,
+    bind_whole, compile, dispatch_and_read, layouts, max_workgroup_size, read_back, storage_init,
+    workgroup_size, zeroed, LOOP_BUDGET, STORAGE,
 };
 use crate::gpu::device::{open, Gpu};
 use anyhow::{ensure, Context};
@@ -238,7 +238,7 @@ impl GcGpuBackend {
         let wg = opts
             .workgroup_size
             .unwrap_or_else(|| workgroup_size(&gpu))
-            .min(lim.max_compute_workgroup_size_x as usize);
+            .min(max_workgroup_size(&gpu));
         ensure!(wg > 0, "a workgroup needs at least one thread");
         let max_binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
         // one dispatch: the tile loop (N/WG tiles of WG trips), the update's B trips

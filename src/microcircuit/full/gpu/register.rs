@@ -90,8 +90,12 @@ pub(crate) fn butterfly_fits(shape: &Shape, min_subgroup: u32) -> bool {
 /// halves the rows a lane holds: a lane with bit h set keeps the upper half and sends the
 /// lower one to lane ⊕ h, the other the reverse, and each adds what it receives to what it
 /// keeps (`subgroupShuffleXor`), so after log₂ L levels lane l holds one row, the one whose
-/// index is the bit reverse of l mod L. The levels h = L, 2L, … below the subgroup's (or the
-/// workgroup's, if smaller) size then add the lanes that hold the same row. Lane l < L writes
+/// index is the bit reverse of l mod L. The levels h = L, 2L, … below the lanes a subgroup
+/// holds then add the lanes that hold the same row: below the smaller of the `subgroup_size`
+/// builtin and the workgroup's threads per subgroup (RT / `num_subgroups`), which agree on a
+/// conforming device; lavapipe at `LP_NATIVE_VECTOR_WIDTH=1024` reports 32 lanes but runs
+/// subgroups of 16 (8 of them in a workgroup of 128), where a shuffle with lane ⊕ 16 would
+/// read a lane that does not exist (`tests/gpu.rs` `subgroup_shuffles_reach_the_lane_xor_h`). Lane l < L writes
 /// its row's partial to slot `sg_id` of `red`. Every sum is added in an order fixed by the
 /// subgroup size alone (and x + y = y + x exactly), so an instance's numbers do not depend on
 /// its batch. Straight-line code with constant indices: the owned columns stay in registers.
@@ -143,7 +147,7 @@ fn butterfly(rows: usize) -> String {
     }
     let last = x[0].as_ref().expect("row 0 exists");
     out += &format!(
-        "    var sum = {last};\n    let width = min(sg_size, RT);\n    \
+        "    var sum = {last};\n    let width = min(sg_size, RT / n_sg);\n    \
          for (var h = {lanes}u; h < width; h <<= 1u) {{\n        \
          sum += subgroupShuffleXor(sum, h);\n    }}\n    \
          if sg_lane < {lanes}u {{\n        \
