@@ -402,11 +402,23 @@ fn auto_program(
         (p, c)
     };
     if adapter.cpu_driver {
-        let never = format!(
+        let mut never = format!(
             "never resident there, which would need {} B of workgroup memory of {}",
             grouped(bytes),
             grouped(limit)
         );
+        if let (true, Ok(spilled)) = (
+            bytes > limit,
+            resident::check_fits(&resident, adapter.workgroup_storage),
+        ) {
+            let mut lay = resident.clone();
+            lay.spilled = spilled;
+            never.push_str(&format!(
+                " ({} B with {} in global memory, when forced)",
+                grouped(resident::workgroup_bytes(&lay)),
+                resident::spilled_names(&lay).join(", ")
+            ));
+        }
         let mut why = Vec::new();
         for kind in [KernelKind::Serial, KernelKind::Workgroup] {
             if kind == KernelKind::Serial && !adapter.int64 {
@@ -1253,7 +1265,8 @@ mod tests {
 
     /// On a GPU the whole-state resident kernel is the default where it fits; [784,20,10]
     /// keeps the fused kernel, the reason naming the spilled placement's bytes and traffic
-    /// (what `pyralnet devices --dims 784,20,10` prints there).
+    /// (what `pyralnet devices --dims 784,20,10` prints there); on lavapipe the serial kernel,
+    /// the reason naming the spilled placement's bytes.
     #[test]
     fn gpu_selection_names_the_spilled_placement() {
         let (p, c) = auto_program(&plastic_batch(&[4, 120, 3]), 64, nvidia(), 0);
@@ -1267,6 +1280,22 @@ mod tests {
                 "resident needs 139 444 B of workgroup memory > 49 152 (spilling layer0.W_up to \
                  global memory it would need 13 844 B, but moves 314 000 B per step there, \
                  against the fused kernel's 538 224 B in all"
+            ),
+            "{}",
+            c.reason
+        );
+        // lavapipe: the serial kernel, the reason naming the spilled placement too
+        let lavapipe = Adapter {
+            cpu_driver: true,
+            workgroup_storage: 32768,
+            ..nvidia()
+        };
+        let (_, c) = auto_program(&plastic_batch(&[784, 20, 10]), 8, lavapipe, 0);
+        assert_eq!(c.kind, KernelKind::Serial);
+        assert!(
+            c.reason.ends_with(
+                "never resident there, which would need 139 444 B of workgroup memory of \
+                 32 768 (13 844 B with layer0.W_up in global memory, when forced)"
             ),
             "{}",
             c.reason
