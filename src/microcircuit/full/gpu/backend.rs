@@ -175,10 +175,7 @@ impl Program {
         let layout = Layout::new(&batch.shape, batch.phi, wg, kind);
         let tiles = if kind == KernelKind::Phased { tiles } else { 1 };
         let threads = wg * tiles;
-        let record_trips = match record_width {
-            0 => 0,
-            w => layout.record_trips_per_step(threads, w),
-        };
+        let record_trips = layout.record_trips_per_step(threads, record_width);
         match kind {
             KernelKind::Workgroup | KernelKind::Phased => {
                 let body = format!("const NT: u32 = {threads}u;\n{BINDINGS}{STEP}");
@@ -225,10 +222,7 @@ impl Program {
     ) -> anyhow::Result<Self> {
         let mut layout = Layout::new(&batch.shape, batch.phi, wg, KernelKind::Resident);
         layout.spilled = resident::check_fits(&layout, storage)?;
-        let record_trips = match record_width {
-            0 => 0,
-            w => layout.record_trips_per_step(wg, w),
-        };
+        let record_trips = layout.record_trips_per_step(wg, record_width);
         Ok(Self::resident_of(layout, wg, record_trips))
     }
 
@@ -251,10 +245,7 @@ impl Program {
     fn register(batch: &Batch, wg: usize, record_width: usize, subgroup: Option<u32>) -> Self {
         let layout = Layout::new(&batch.shape, batch.phi, wg, KernelKind::Register);
         let threads = register::threads(&batch.shape);
-        let record_trips = match record_width {
-            0 => 0,
-            w => layout.record_trips_per_step(threads, w),
-        };
+        let record_trips = layout.record_trips_per_step(threads, record_width);
         let learns = register::learns(&Features::training(batch));
         let body = register::source(&layout, subgroup.is_some(), learns);
         Program {

@@ -23,6 +23,21 @@ pub(crate) fn source(body: &str, wg: usize) -> String {
     format!("{}\n{COMMON}\n{body}", wgsl_prelude(wg))
 }
 
+/// Panics unless `body`, assembled by [`source`] for `wg` threads per workgroup, parses and
+/// validates with naga (every capability allowed): the generated kernels' unit tests check
+/// their text without a device.
+#[cfg(test)]
+pub(crate) fn assert_valid(body: &str, wg: usize) {
+    use wgpu::naga;
+    let module = naga::front::wgsl::parse_str(&source(body, wg)).expect("parses");
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .expect("valid");
+}
+
 /// Compiles `body` for `wg` threads per workgroup and builds a compute pipeline for each of
 /// its entry points `entries`; `layout = None` lets wgpu derive the bind group layout from the
 /// shader.

@@ -547,9 +547,12 @@ impl Layout {
     }
 
     /// Upper bound of the extra loop iterations of recording a sample of `width` words at a
-    /// step, with `threads` threads per instance.
+    /// step, with `threads` threads per instance (0 when `width` is 0: nothing recorded).
     pub fn record_trips_per_step(&self, threads: usize, width: usize) -> u64 {
         let (n_in, n_out) = (self.shape.n_in(), self.shape.n_out());
+        if width == 0 {
+            return 0;
+        }
         match self.kernel {
             // somas written where they are updated, u_tgt and r_0 in loops of their own
             KernelKind::Workgroup

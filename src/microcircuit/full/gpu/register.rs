@@ -304,7 +304,6 @@ mod tests {
     use super::*;
     use crate::gpu::compute::WG_GPU;
     use crate::microcircuit::Transfer;
-    use wgpu::naga;
 
     fn layout(dims: &[usize], bias: bool) -> Layout {
         Layout::new(
@@ -384,14 +383,7 @@ mod tests {
                 2 * lay.shape.n_out() * t
             )));
             assert!(!src.contains("storageBarrier") && src.contains("workgroupBarrier()"));
-            let full = super::super::kernel::source(&src, WG_GPU);
-            let module = naga::front::wgsl::parse_str(&full).expect("parses");
-            naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::all(),
-            )
-            .validate(&module)
-            .expect("valid");
+            super::super::kernel::assert_valid(&src, WG_GPU);
         }
         // [4,120,3] on lavapipe: a window of about 400 steps fits llvmpipe's loop budget
         let yy = layout(&[4, 120, 3], true);

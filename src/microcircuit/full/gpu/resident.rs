@@ -309,7 +309,6 @@ mod tests {
     use super::*;
     use crate::gpu::compute::WG_GPU;
     use crate::microcircuit::{Shape, Transfer};
-    use wgpu::naga;
 
     fn layout(dims: &[usize], bias: bool) -> Layout {
         Layout::new(
@@ -415,14 +414,7 @@ mod tests {
     }
 
     fn validate(src: &str) {
-        let full = super::super::kernel::source(src, 64);
-        let module = naga::front::wgsl::parse_str(&full).expect("parses");
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::all(),
-        )
-        .validate(&module)
-        .expect("valid");
+        super::super::kernel::assert_valid(src, 64);
     }
 
     /// The spilled placement of [2,3,2] with bias (W_up0 spilled, then W_up0, W_down0 and
