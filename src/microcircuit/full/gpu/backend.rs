@@ -1,6 +1,6 @@
 //! [`GpuBackend`]: the [`Backend`] contract on a wgpu device.
 
-use super::kernel::{StepKernel, BINDINGS, SERIAL, STEP};
+use super::kernel::{StepKernel, SERIAL, SHARED, STEP};
 use super::layout::{window_steps, KernelKind, Layout};
 use super::pieces;
 use super::register;
@@ -178,7 +178,7 @@ impl Program {
         let record_trips = layout.record_trips_per_step(threads, record_width);
         match kind {
             KernelKind::Workgroup | KernelKind::Phased => {
-                let body = format!("const NT: u32 = {threads}u;\n{BINDINGS}{STEP}");
+                let body = format!("const NT: u32 = {threads}u;\n{SHARED}{STEP}");
                 Program {
                     train: body.clone(),
                     eval: body,

@@ -11,8 +11,12 @@ use wgpu::util::DeviceExt;
 const COMMON: &str = include_str!("common.wgsl");
 /// The workgroup kernel.
 pub(crate) const STEP: &str = include_str!("step.wgsl");
-/// The bindings of `step.wgsl`, `resident.wgsl` and `register.wgsl`, prepended to each.
-pub(crate) const BINDINGS: &str = include_str!("bindings.wgsl");
+/// What `step.wgsl`, `resident.wgsl` and `register.wgsl` share, prepended to each: their
+/// bindings (`bindings.wgsl`) and their per-invocation stream state (`invocation.wgsl`).
+pub(crate) const SHARED: &str = concat!(
+    include_str!("bindings.wgsl"),
+    include_str!("invocation.wgsl")
+);
 /// The serial kernel without its generated `euler_step` (see [`super::serial`]).
 pub(crate) const SERIAL: &str = include_str!("serial.wgsl");
 const PROBE: &str = include_str!("probe.wgsl");

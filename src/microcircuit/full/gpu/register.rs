@@ -29,7 +29,7 @@
 //! workgroup of at most [`MAX_THREADS`] threads (and the device's limit); a thread's owned
 //! words fit [`MAX_PRIVATE_WORDS`] registers. Other shapes are refused with the rule named.
 
-use super::kernel::BINDINGS;
+use super::kernel::SHARED;
 use super::layout::{
     KernelKind, Layout, H_ACC, H_R0, H_UTGT, H_W_TOTAL, L_NOISE_I, L_NOISE_P, L_REC_I, L_REC_P,
     L_U_I, L_U_P, L_W_DOWN, L_W_IP, L_W_PI, L_W_UP,
@@ -246,7 +246,7 @@ pub(crate) fn source(layout: &Layout, subgroups: bool, learns: [bool; 5]) -> Str
     out += &format!("var<workgroup> rates: array<f32, {}>;\n", 2 * o);
     out += &format!("var<workgroup> errs: array<f32, {}>;\n", 2 * o);
     out += &format!("var<workgroup> u_top: array<f32, {o}>;\n");
-    out += BINDINGS;
+    out += SHARED;
     out += REGISTER;
     if subgroups {
         out += &butterfly(2 * o);

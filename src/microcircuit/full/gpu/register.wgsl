@@ -57,25 +57,9 @@
 
 // The bindings are bindings.wgsl, which the host prepends.
 
-// Per invocation: thread index, instance, its bases in the state, scratch and parameter table.
-var<private> tid: u32;
-var<private> inst: u32;
-var<private> sb: u32;
-var<private> cb: u32;
-var<private> pb: u32;
-// The instance's stream: steps per pattern, learning and readout lags, training flags.
-var<private> steps: u32;
-var<private> lag: u32;
-var<private> out_lag: u32;
-var<private> train: bool;
-var<private> noisy: bool;
-var<private> reset: bool;
-var<private> seed: vec2<u32>;
-// The current step: index in the pattern, row of the pattern in `patterns` / `readouts`,
-// trace word of this step's sample (NO_SAMPLE when it records none).
-var<private> s: u32;
-var<private> row: u32;
-var<private> sample: u32;
+// The stream state per invocation (tid, inst, bases, stream settings, s, row, sample), `par`,
+// `paru`, `begin_stream`, `sample_at` and `next_step` are invocation.wgsl, which the host
+// prepends.
 // The thread's role: hidden cell, column owner (hidden cell or bias), owner of row r_own of the
 // output side (out_cell: an output cell, else an interneuron; k_own: its index k), and the
 // owner's constants: dendritic conductance g_dend (g_d or g_b), nudging conductance g_nudge
@@ -135,16 +119,6 @@ var<private> acc_block: f32;
 var<private> r_int: array<f32, RO>;
 var<private> r_top: array<f32, RO>;
 
-const NO_SAMPLE: u32 = 0xffffffffu;
-
-fn par(field: u32) -> f32 {
-    return bitcast<f32>(table[pb + field]);
-}
-
-fn paru(field: u32) -> u32 {
-    return table[pb + field];
-}
-
 // dt * eta of matrix kind k (0 up, 1 pi, 2 ip, 3 down) of layer l (two layers).
 fn eta(k: u32, l: u32) -> f32 {
     return par(P_ETA + k * 2u + l);
@@ -158,22 +132,7 @@ fn learn(w: f32, d: f32, e: f32, r: f32, eta_dt: f32, kw: f32) -> vec2<f32> {
 
 // Sets the invocation's instance, thread, role and stream constants.
 fn begin(instance: u32, thread: u32) {
-    inst = instance;
-    tid = thread;
-    sb = inst * table[H_STATE_STRIDE];
-    cb = inst * table[H_SCRATCH_STRIDE];
-    pb = table[H_PARAMS] + inst * table[H_PARAMS_STRIDE];
-    phi_kind = table[H_PHI];
-    phi_gamma = bitcast<f32>(table[H_PHI_GAMMA]);
-    phi_beta = bitcast<f32>(table[H_PHI_BETA]);
-    phi_theta = bitcast<f32>(table[H_PHI_THETA]);
-    train = disp.train != 0u;
-    steps = paru(P_STEPS);
-    lag = paru(P_LAG);
-    out_lag = paru(P_OUT_LAG);
-    noisy = train && par(P_NOISE) != 0.0;
-    reset = train && paru(P_RESET) != 0u;
-    seed = vec2<u32>(paru(P_SEED_LO), paru(P_SEED_HI));
+    begin_stream(instance, thread);
     hidden = tid < RH;
     column = tid < RC;
     owner = tid >= RC && tid < RC + 2u * RO;
@@ -208,24 +167,6 @@ fn at_step(t: u32) {
     let p = t / steps;
     s = t - p * steps;
     row = inst * disp.n_patterns + p;
-}
-
-// Sets the trace word of stream step t's sample when training records it (every
-// rec_stride-th stream step from the instance's first sample, trace[inst]), else NO_SAMPLE.
-fn sample_at(t: u32) {
-    sample = NO_SAMPLE;
-    if train && disp.rec_stride != 0u {
-        let first_sample = trace[inst];
-        if t >= first_sample && (t - first_sample) % disp.rec_stride == 0u {
-            let k = (t - first_sample) / disp.rec_stride;
-            sample = disp.n_instances + (inst * disp.rec_cap + k) * disp.rec_width;
-        }
-    }
-}
-
-// The 64-bit training step counter (lo, hi) plus one.
-fn next_step(step: vec2<u32>) -> vec2<u32> {
-    return vec2<u32>(step.x + 1u, step.y + u32(step.x == 0xffffffffu));
 }
 
 // Reads the thread's owned values from the state (and scratch) at the start of a window.

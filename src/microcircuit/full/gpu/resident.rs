@@ -27,7 +27,7 @@
 //! numbers are still the fused kernel's bit for bit. Only a shape whose somas, stimulus and
 //! work vectors alone exceed the limit cannot run it.
 
-use super::kernel::{BINDINGS, STEP};
+use super::kernel::{SHARED, STEP};
 use super::layout::{KernelKind, Layout};
 use anyhow::ensure;
 
@@ -124,7 +124,7 @@ pub(crate) fn spilled_names(layout: &Layout) -> Vec<String> {
 
 /// The kernel body for `layout` (a [`KernelKind::Resident`] layout) with `threads` threads per
 /// instance: the thread count, the state and scratch sizes as literals and the workgroup
-/// arrays, then [`BINDINGS`] and `resident.wgsl` with [`phases`] in place; with spilled
+/// arrays, then [`SHARED`] and `resident.wgsl` with [`phases`] in place; with spilled
 /// matrices ([`Layout::spilled`]) the spilled placement, [`spilled_source`].
 pub(crate) fn source(layout: &Layout, threads: usize) -> String {
     debug_assert_eq!(layout.kernel, KernelKind::Resident);
@@ -137,7 +137,7 @@ pub(crate) fn source(layout: &Layout, threads: usize) -> String {
          const RS_SCRATCH: u32 = {}u;\n\
          var<workgroup> ws: array<f32, {}>;\n\
          var<workgroup> wc: array<f32, {}>;\n\
-         {BINDINGS}{}",
+         {SHARED}{}",
         layout.state_len,
         layout.scratch_len,
         layout.state_len,
@@ -287,7 +287,7 @@ fn spilled_source(layout: &Layout, threads: usize) -> String {
          const RS_REST: u32 = {}u;\n\
          var<workgroup> ws: array<f32, {ws_len}>;\n\
          var<workgroup> wc: array<f32, {}>;\n\
-         {BINDINGS}{body}",
+         {SHARED}{body}",
         layout.scratch_len,
         (1u64 << 32) - 2 * s as u64,
         layout.scratch_len,
@@ -396,7 +396,7 @@ mod tests {
     fn phases_address_the_workgroup_copies_only() {
         let p = phases();
         assert!(
-            p.contains("fn phase_a(") && p.contains("fn phase_c(") && p.contains("fn next_step(")
+            p.contains("fn phase_a(") && p.contains("fn phase_c(") && p.contains("fn plastic_now(")
         );
         // no storage access and no instance base left in the phases (a bare occurrence is
         // one replace_word would replace)
@@ -411,6 +411,9 @@ mod tests {
         assert_eq!(replace_word("sb + x, lsb + y", "sb + ", ""), "x, lsb + y");
         let src = source(&layout(&[2, 3, 2], true), 64);
         assert!(!src.contains(PHASES_AT) && src.contains("fn load_window()"));
+        // the stream state comes with the shared prefix, once
+        assert_eq!(src.matches("fn next_step(").count(), 1);
+        assert_eq!(src.matches("fn begin_stream(").count(), 1);
     }
 
     fn validate(src: &str) {

@@ -16,43 +16,16 @@
 // changing a loop here. Needs the prelude (word indices) and common.wgsl (Dispatch, noise, phi).
 
 // The bindings (table, patterns, st, sc, counters, readouts, disp, trace) are bindings.wgsl,
-// which the host prepends.
+// the per-invocation stream state invocation.wgsl, which the host prepends.
 
 // ---- phases: resident.rs copies from here to the end marker into resident.wgsl, addressing ws/wc ----
-// Per invocation: thread index within the instance, state / scratch / parameter bases of
-// the instance.
-var<private> tid: u32;
-var<private> inst: u32;
-var<private> sb: u32;
-var<private> cb: u32;
-var<private> pb: u32;
+// The stream state per invocation (tid, inst, bases, stream settings, s, row, sample), `par`,
+// `paru`, `begin_stream`, `sample_at` and `next_step` are invocation.wgsl, which the host
+// prepends; the layers of this kernel's instance:
 var<private> n_layers: u32;
-// The instance's stream: steps per pattern, learning and readout lags, training flags.
-var<private> steps: u32;
-var<private> lag: u32;
-var<private> out_lag: u32;
-var<private> train: bool;
-var<private> noisy: bool;
-var<private> reset: bool;
-var<private> seed: vec2<u32>;
-// The current step: index in the pattern, row of the pattern in `patterns` / `readouts`,
-// trace word of this step's sample (NO_SAMPLE when it records none).
-var<private> s: u32;
-var<private> row: u32;
-var<private> sample: u32;
-
-const NO_SAMPLE: u32 = 0xffffffffu;
 
 fn lay(l: u32, field: u32) -> u32 {
     return table[H_LAYERS + l * L_STRIDE + field];
-}
-
-fn par(field: u32) -> f32 {
-    return bitcast<f32>(table[pb + field]);
-}
-
-fn paru(field: u32) -> u32 {
-    return table[pb + field];
 }
 
 // dt * eta of matrix kind k (0 up, 1 pi, 2 ip, 3 down) of layer l.
@@ -375,23 +348,8 @@ fn phase_c(plastic: bool) {
 
 // Sets the invocation's instance, thread and stream constants.
 fn begin(instance: u32, thread: u32) {
-    inst = instance;
-    tid = thread;
-    sb = inst * table[H_STATE_STRIDE];
-    cb = inst * table[H_SCRATCH_STRIDE];
-    pb = table[H_PARAMS] + inst * table[H_PARAMS_STRIDE];
+    begin_stream(instance, thread);
     n_layers = table[H_N];
-    phi_kind = table[H_PHI];
-    phi_gamma = bitcast<f32>(table[H_PHI_GAMMA]);
-    phi_beta = bitcast<f32>(table[H_PHI_BETA]);
-    phi_theta = bitcast<f32>(table[H_PHI_THETA]);
-    train = disp.train != 0u;
-    steps = paru(P_STEPS);
-    lag = paru(P_LAG);
-    out_lag = paru(P_OUT_LAG);
-    noisy = train && par(P_NOISE) != 0.0;
-    reset = train && paru(P_RESET) != 0u;
-    seed = vec2<u32>(paru(P_SEED_LO), paru(P_SEED_HI));
 }
 
 // End of the instance's stream in this piece.
@@ -406,14 +364,7 @@ fn at_step(t: u32) {
     let p = t / steps;
     s = t - p * steps;
     row = inst * disp.n_patterns + p;
-    sample = NO_SAMPLE;
-    if train && disp.rec_stride != 0u {
-        let first_sample = trace[inst];
-        if t >= first_sample && (t - first_sample) % disp.rec_stride == 0u {
-            let k = (t - first_sample) / disp.rec_stride;
-            sample = disp.n_instances + (inst * disp.rec_cap + k) * disp.rec_width;
-        }
-    }
+    sample_at(t);
 }
 
 // At the start of a pattern: clear the readout sums (total and block).
@@ -431,11 +382,6 @@ fn pattern_offset() -> u32 {
 
 fn plastic_now() -> bool {
     return train && s >= lag;
-}
-
-// The 64-bit training step counter (lo, hi) plus one.
-fn next_step(step: vec2<u32>) -> vec2<u32> {
-    return vec2<u32>(step.x + 1u, step.y + u32(step.x == 0xffffffffu));
 }
 // ---- end of the phases resident.wgsl shares ----
 
