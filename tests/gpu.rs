@@ -3,6 +3,7 @@
 //! failure (CI sets it: lavapipe is installed there).
 
 mod common;
+use common::process::stdout_of_success;
 use common::{batch, chunk, device};
 use pyralnet::gpu::{self, Gpu, GpuError};
 use pyralnet::microcircuit::backend::{Backend, Batch, Chunk, RecordSpec, Trace};
@@ -1391,13 +1392,7 @@ fn gpu_kernel_forced_on_check_and_run() {
             .unwrap()
     };
     for kernel in ["resident", "register"] {
-        let o = bin(&["check", &cfg, "--patterns", "3", "--gpu-kernel", kernel]);
-        let text = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success(),
-            "{kernel}: {text}{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let text = stdout_of_success(&["check", &cfg, "--patterns", "3", "--gpu-kernel", kernel]);
         assert!(text.contains("ok: worst RMS deviation"), "{kernel}: {text}");
     }
     let out = dir.path().join("resident");
@@ -1422,25 +1417,13 @@ fn gpu_kernel_forced_on_check_and_run() {
         serde_json::json!({"name": "mimic", "train_size": 4, "val_size": 2, "test_size": 2});
     let big_cfg = dir.path().join("big.json");
     std::fs::write(&big_cfg, big.to_string()).unwrap();
-    let check_big = |kernel: &str| {
-        bin(&[
-            "check",
-            big_cfg.to_str().unwrap(),
-            "--patterns",
-            "1",
-            "--gpu-kernel",
-            kernel,
-        ])
+    let check_big = |kernel| {
+        let cfg = big_cfg.to_str().unwrap();
+        ["check", cfg, "--patterns", "1", "--gpu-kernel", kernel]
     };
-    let o = check_big("resident");
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = stdout_of_success(&check_big("resident"));
     assert!(text.contains("ok: worst RMS deviation"), "{text}");
-    let o = check_big("register");
+    let o = bin(&check_big("register"));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(

@@ -4,6 +4,7 @@
 //! failure.
 
 mod common;
+use common::process::stdout_of_success;
 use common::{batch, chunk, device};
 use pyralnet::gpu::Gpu;
 use pyralnet::microcircuit::backend::{Backend, Batch, Chunk};
@@ -359,16 +360,7 @@ fn run_and_check_commands_on_a_steady_config() {
     for f in ["curves.csv", "instances.csv", "summary.csv"] {
         assert!(gpu_out.join(f).exists(), "{f}");
     }
-    let o = std::process::Command::new(bin)
-        .args(["check", cfg, "--patterns", "3"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = stdout_of_success(&["check", cfg, "--patterns", "3"]);
     assert!(
         text.contains("steady-gpu") && text.contains("steady-cpu-f32"),
         "{text}"
@@ -389,16 +381,7 @@ fn run_and_check_commands_on_a_steady_config() {
     assert!(summary.contains("blocks kernel"), "{summary}");
     let dev = rel_rms(&w(&blocks_out), &w(&cpu_out));
     assert!(dev < 1e-4, "weights gpu (blocks) vs cpu-f32: {dev:e}");
-    let o = std::process::Command::new(bin)
-        .args(["check", cfg, "--patterns", "3", "--gpu-kernel", "blocks"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = stdout_of_success(&["check", cfg, "--patterns", "3", "--gpu-kernel", "blocks"]);
     assert!(
         text.contains("blocks kernel") && text.contains("ok: worst RMS deviation"),
         "{text}"

@@ -15,6 +15,15 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
+/// Runs `pyralnet ARGS…` to its end and returns its stdout; panics with stdout and stderr
+/// unless it succeeded.
+pub fn stdout_of_success(args: &[&str]) -> String {
+    let o = run(args);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{args:?}: {text}{}", stderr(&o));
+    text
+}
+
 /// What a finished process wrote to stderr.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
