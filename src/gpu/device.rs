@@ -61,8 +61,13 @@ pub struct AdapterSummary {
 impl AdapterSummary {
     fn of(adapter: &wgpu::Adapter) -> Self {
         let l = adapter.limits();
+        let info = adapter.get_info();
+        let subgroups = adapter
+            .features()
+            .contains(wgpu::Features::SUBGROUP)
+            .then_some((info.subgroup_min_size, info.subgroup_max_size));
         AdapterSummary {
-            info: adapter.get_info(),
+            info,
             max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
             max_buffer_size: l.max_buffer_size,
             max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
@@ -71,13 +76,7 @@ impl AdapterSummary {
             max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
             shader_int64: adapter.features().contains(wgpu::Features::SHADER_INT64),
             timestamp_query: adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY),
-            subgroups: adapter
-                .features()
-                .contains(wgpu::Features::SUBGROUP)
-                .then(|| {
-                    let i = adapter.get_info();
-                    (i.subgroup_min_size, i.subgroup_max_size)
-                }),
+            subgroups,
         }
     }
 }
