@@ -384,6 +384,15 @@ fn auto_program(
     let resident = Layout::new(&batch.shape, batch.phi, wg, KernelKind::Resident);
     let bytes = resident::workgroup_bytes(&resident);
     let limit = u64::from(adapter.workgroup_storage);
+    // where the whole state does not fit: the resident kernel's spilled placement, if any
+    let spilled = (bytes > limit)
+        .then(|| resident::check_fits(&resident, adapter.workgroup_storage).ok())
+        .flatten()
+        .map(|matrices| {
+            let mut lay = resident.clone();
+            lay.spilled = matrices;
+            lay
+        });
     let choice = |p: Program, reason: String| {
         let c = KernelChoice {
             kind: p.layout.kernel,
@@ -398,16 +407,11 @@ fn auto_program(
             grouped(bytes),
             grouped(limit)
         );
-        if let (true, Ok(spilled)) = (
-            bytes > limit,
-            resident::check_fits(&resident, adapter.workgroup_storage),
-        ) {
-            let mut lay = resident.clone();
-            lay.spilled = spilled;
+        if let Some(lay) = &spilled {
             never.push_str(&format!(
                 " ({} B with {} in global memory, when forced)",
-                grouped(resident::workgroup_bytes(&lay)),
-                resident::spilled_names(&lay).join(", ")
+                grouped(resident::workgroup_bytes(lay)),
+                resident::spilled_names(lay).join(", ")
             ));
         }
         let mut why = Vec::new();
@@ -460,18 +464,13 @@ fn auto_program(
     // the spilled placement moves its spilled W and Δ through global memory as the fused
     // kernel does (most of the fused kernel's state-buffer traffic for [784,20,10]), with
     // fewer workgroups per SM than the fused kernel: not chosen without a device measurement
-    if let (Ok(spilled), Some(params)) = (
-        resident::check_fits(&resident, adapter.workgroup_storage),
-        batch.params.first(),
-    ) {
-        let mut lay = resident.clone();
-        lay.spilled = spilled;
+    if let (Some(lay), Some(params)) = (&spilled, batch.params.first()) {
         no.push_str(&format!(
             " (spilling {} to global memory it would need {} B, but moves {} B per step there, \
              against the fused kernel's {} B in all: not chosen without a device measurement)",
-            resident::spilled_names(&lay).join(", "),
-            grouped(resident::workgroup_bytes(&lay)),
-            grouped(4 * traffic::spilled_words(&lay, params) as u64),
+            resident::spilled_names(lay).join(", "),
+            grouped(resident::workgroup_bytes(lay)),
+            grouped(4 * traffic::spilled_words(lay, params) as u64),
             grouped(traffic::fused_bytes_per_step(&batch.shape, params) as u64)
         ));
     }
