@@ -486,36 +486,50 @@ def butterfly_sums(rows, warp=32, nt=128):
     return rows + 2 * levels + 4 * pairs + (5 * plain + 3) + 8
 
 
-def register_built(s=None, sub=True, frozen_down=False):
+def register_built(s=None, sub=True, frozen_down=False, cells=4):
+    """The register kernel as built (register.wgsl, register.rs), counted per thread and step by
+    hand from the WGSL: one instruction per load, store, operation, compare, select or branch,
+    constant loops unrolled, fma() one instruction. `cells`: hidden cells per thread (P)."""
     s = s or SHAPES[0]
+    p = cells
     n0, o, h = s.n_in + 1, s.n_out, s.dims[1]
-    nt = 1 << (h + 1 + 2 * o - 1).bit_length()  # hidden + bias + 2·n_out owners, next power of 2
-    entries = n0 + 2 * o + 2 * o  # own rows of W_up0, W_down0, W_pi0; columns of W_ip0, W_up1
+    columns = math.ceil((h + 1) / p)  # hidden cells and bias column, P to a thread
+    # at least the 2·n_out owners (threads 0 … 2·n_out − 1 run them beside their columns), next
+    # power of two (register.rs threads)
+    nt = 1 << (max(columns, 2 * o) - 1).bit_length()
+    entries = n0 + 2 * o + 2 * o  # per cell: rows of W_up0, W_down0, W_pi0; columns of W_ip0, W_up1
     step_loop = 15  # t++, bound, sample test, s == 0, plastic, next_step, s += 1 and wrap
-    sums_sub = butterfly_sums(2 * o, nt=nt)  # all 2·n_out rows at once (register.rs butterfly)
-    sums_tree_own = o * (2 + 4)  # 2 products, 2 stores to the thread's slots
+    # the butterfly (register.rs), its products P per row (column_product: a product, then an
+    # fma per further slot)
+    sums_sub = butterfly_sums(2 * o, nt=nt) - 2 * o + 2 * o * p
+    sums_tree_own = o * (2 * p + 4)  # the products, 2 stores to the thread's slots per row pair
     # The per-instance constants (k0, b; dt, g_l, g_b, σ, g_a, c_hidden; dt/τ_w and the five
-    # dt·η) are read once per window into registers (register.wgsl `begin`): 14 table loads of 2
-    # instructions (address, load) per step less than the first count, which had them in ph1
-    # (4), ph2 (8 + 2 + 2) and ph3 (2 + 5 · 2).
-    ph1 = 1 + 4 * s.n_in + (1 + PHI_I) + 2 + 1  # row, r_0 filter, φ(u), owner test, barrier
-    ph2 = 1 + n0 + 2 * o + 2 * o + 1 + 6 + 1 + (2 + PHI_I) + 1 + (PHI_I + 1) + 2 + 1
-    # flags, per matrix η (test, branch), 4 per entry (fma; e·r, −Δ, fma), error loads, the
-    # reset test, u += du and the trace test
-    ph3 = 2 + 1 + 2 + 1 + 2 * 5 + 4 * entries + 2 * o + 2 + 3
+    # dt·η) are read once per window into registers (register.wgsl `begin`).
+    # phase 1: row, r_0 filter, column branch, per slot φ(u) and the select of its rate
+    # (slot_rate: b or 0 where the slot is no hidden cell), owner test, barrier
+    ph1 = 1 + 4 * s.n_in + 1 + p * (PHI_I + 1) + 2 + 1
+    # phase 2: column branch, the 2·n_out rate loads, per slot v_B, v_A, du (6), noise test,
+    # e_up (2 + φ), e_pi, e_down (φ + 1; only where W_down0 learns: LEARN_DOWN0) and the rest
+    per_slot2 = n0 + 2 * o + 1 + 6 + 1 + (2 + PHI_I) + 1 + 2 + 1
+    if not frozen_down:
+        per_slot2 += PHI_I + 1
+    ph2 = 1 + 2 * o + p * per_slot2
+    # phase 3: flags, per matrix η (test, branch), 3 per entry (learn: fma(ηdt, Δ, W),
+    # fma(kw, fma(e, r, −Δ), Δ)), error loads, the reset test, per slot u += du and the trace test
+    ph3 = 2 + 1 + 2 + 1 + 2 * 5 + 3 * p * entries + 2 * o + 2 + 3 * p
     if frozen_down:
         # W_down0 frozen in the whole batch (register.rs `learns`): its η test and branch are
-        # compiled out (−2), and its n_out entries' learn (4 each) is not run (the uniform
-        # branch skipped it before as well); its n_out Δ are no registers
-        ph3 -= 2 + 4 * o
+        # compiled out (−2), and its n_out entries per cell are not updated (the uniform branch
+        # skipped them before as well); its n_out Δ per cell are no registers
+        ph3 -= 2 + 3 * o * p
     hidden = step_loop + ph1 + ph2 + ph3
-    # owners' path in the last warp (divergent from the hidden cells; the 2·n_out owners run one
-    # path, their roles' branches both): phase 1 22 (owner and role tests, the output cells'
-    # u_tgt filter and u_top store, φ, the rate's store), phase 2 51 (column_sum over 4 warp
-    # partials 26, the nudging target 4, du 6, noise test 2, e = r − φ(c v) and its store 11),
-    # phase 4 22 (the output cells' u += du and readout sums 17, the interneurons' 5)
-    owner = 22 + 51 + 22
-    warps = nt // 32
+    warps = max(1, nt // 32)
+    # owners' path on threads 0 … 2·n_out − 1 (warp 0; divergent from the columns' work; the
+    # 2·n_out owners run one path, their roles' branches both): phase 1 22 (owner and role
+    # tests, the output cells' u_tgt filter and u_top store, φ, the rate's store), phase 2
+    # 25 + column_sum over the warps' partials (2 + 6 per warp), phase 4 22 (the output cells'
+    # u += du and readout sums 17, the interneurons' 5)
+    owner = 22 + 25 + 2 + 6 * warps + 22
     levels = int(math.log2(nt))
     if sub:
         per_thread = hidden + sums_sub
@@ -526,59 +540,68 @@ def register_built(s=None, sub=True, frozen_down=False):
         active = sum(max(1, (nt >> (l + 1)) // 32) for l in range(levels))
         per_level = 2 * o * 6 + 2
         warp_instr = warps * per_thread + owner + active * per_level + warps * levels * 3
-    # private words of a hidden cell's thread: W + Δ, r_0, rate copies (register.rs
-    # private_words), plus u, du, r_i, three errors, ~25 invocation constants, the owners' 4 role
-    # constants (g_dend, g_nudge, c_own, noise_own: registers in every thread), the 14 per-step
-    # constants held for the window (in per-thread registers unless the compiler puts these
+    # private words of a column thread (register.rs private_words): W + Δ, r_0, rate copies;
+    # registers beside them: per slot u, its rate, du, e_up, e_pi (and e_down where W_down0
+    # learns) and slot_rate; ~25 invocation constants, the owners' 4 role constants and 5 values
+    # (u_o, du_o, u_tgt, the readout sums; registers in every thread), the 14 per-step constants
+    # held for the window (in per-thread registers unless the compiler puts these
     # workgroup-uniform values in uniform registers) and ~10 temporaries
-    private = 2 * (n0 + 4 * o) + s.n_in + 2 * o
-    regs = private + 6 + 25 + 4 + 14 + 10 - (o if frozen_down else 0)
+    private = 2 * p * (n0 + 4 * o) + s.n_in + 2 * o - (p * o if frozen_down else 0)
+    regs = private + p * (6 if frozen_down else 7) + 25 + 4 + 5 + 14 + 10
     return dict(nt=nt, entries=entries, hidden=hidden, per_thread=per_thread, owner=owner,
-                warps=warps, warp_instr=warp_instr, private=private, regs=regs,
+                warps=warps, warp_instr=warp_instr, private=private, regs=regs, cells=p,
                 ph=(step_loop, ph1, sums_sub if sub else sums_tree_own, ph2, ph3),
                 barriers=2 if sub else 2 + levels, smem=4 * (2 * o * nt + 5 * o))
 
 
+def register_prediction(dev, r, regs=None):
+    """Occupancy, issue bound and the predictions at batch 2048 and 16384 (75 % of the issue
+    bound, times the last wave's fill) of a register_built count."""
+    d = DEVICES[dev]
+    regs = regs or r["regs"]
+    occ = occupancy(dev, regs, max(r["nt"], 32), r["smem"])
+    n = occ * d["sm"]
+    issue = d["warp_issue"] / r["warp_instr"]
+    eff = [b / (math.ceil(b / n) * n) for b in (2048, 16384)]
+    return occ, n, issue, eff, [0.75 * e * issue for e in eff]
+
+
 def table_register_built():
     s = SHAPES[0]
-    r, t = register_built(s, True), register_built(s, False)
-    loop, ph1, sums, ph2, ph3 = r["ph"]
-    print(f"{s.label()}: {r['nt']} threads, {r['entries']} W entries (+ as many Δ) per hidden "
-          f"thread; private words {r['private']} (W+Δ {2 * r['entries']}, r_0 {s.n_in}, rate "
-          f"copies {2 * s.n_out}); ≈ {r['regs']} registers per thread with the working set "
-          f"(estimate); workgroup memory {r['smem']} B.")
-    print(f"Instructions per hidden thread and step: loop and step bookkeeping {loop} + phase 1 "
-          f"{ph1} + column sums {sums} (butterfly) + phase 2 {ph2} + phase 3 {ph3} "
-          f"(4 per owned entry) = {r['per_thread']}; owners' divergent path in the last warp "
-          f"{r['owner']}; → {r['warp_instr']:,} warp-instructions per instance-step with subgroups "
-          f"({r['barriers']} barriers), {t['warp_instr']:,} with the tree ({t['barriers']} barriers).")
-    f = register_built(s, True, frozen_down=True)
-    print(f"With W_down0 frozen in the batch (every published run): {f['per_thread']} per hidden "
-          f"thread, {f['warp_instr']:,} warp-instructions per instance-step, ≈ {f['regs']} "
-          f"registers.")
-    for dev in ("H100 SXM",):
-        d = DEVICES[dev]
-        for regs in (f["regs"], f["regs"] - 14):
-            occ = occupancy(dev, regs, f["nt"], f["smem"])
-            n = occ * d["sm"]
-            issue = d["warp_issue"] / f["warp_instr"]
-            eff = [b / (math.ceil(b / n) * n) for b in (2048, 16384)]
-            print(f"  {dev}, {regs} registers: {occ} WG/SM, issue bound {fmt(issue)}, predicted "
-                  f"{fmt(0.75 * eff[0] * issue)} at 2048 ({100 * eff[0]:.0f} %), "
-                  f"{fmt(0.75 * eff[1] * issue)} at 16384 ({100 * eff[1]:.0f} %)")
+    print("| cells per thread | threads | private words | instructions per column thread "
+          "(loop + phase 1 + sums + phase 2 + phase 3) | owners | warp-instructions per "
+          "instance-step (subgroups / tree) | W_down0 frozen: per thread, per instance-step |")
+    print("|---|---|---|---|---|---|---|")
+    for p in (1, 2, 4):
+        r, t = register_built(s, True, cells=p), register_built(s, False, cells=p)
+        f = register_built(s, True, frozen_down=True, cells=p)
+        loop, ph1, sums, ph2, ph3 = r["ph"]
+        print(f"| {p} | {r['nt']} | {r['private']} | {loop} + {ph1} + {sums} + {ph2} + {ph3} = "
+              f"{r['per_thread']} | {r['owner']} | {r['warp_instr']:,} / {t['warp_instr']:,} | "
+              f"{f['per_thread']}, {f['warp_instr']:,} |")
     print()
-    print("| device | registers (est.) | WG/SM | resident instances | issue bound (subgroup / tree) | "
-          "efficiency at 2048 / 16384 | predicted at 2048 (75 % issue) | predicted at 16384 |")
+    print("| cells | W_down0 | registers (est.) | H100: WG/SM | resident | issue bound | "
+          "efficiency 2048 / 16384 | predicted at 2048 | predicted at 16384 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for p in (1, 2, 4):
+        for frozen in (True, False):
+            r = register_built(s, True, frozen_down=frozen, cells=p)
+            for regs in (r["regs"], r["regs"] - 14):
+                occ, n, issue, eff, pred = register_prediction("H100 SXM", r, regs)
+                print(f"| {p} | {'frozen' if frozen else 'plastic'} | {regs} | {occ} | {n:,} | "
+                      f"{fmt(issue)} | {100 * eff[0]:.0f} % / {100 * eff[1]:.0f} % | "
+                      f"{fmt(pred[0])} | {fmt(pred[1])} |")
+    print()
+    print("| device (4 cells per thread, every pathway plastic) | registers (est.) | WG/SM | "
+          "resident instances | issue bound (subgroup / tree) | efficiency at 2048 / 16384 | "
+          "predicted at 2048 (75 % issue) | predicted at 16384 |")
     print("|---|---|---|---|---|---|---|---|")
+    r, t = register_built(s, True), register_built(s, False)
     for dev in DEVICES:
-        d = DEVICES[dev]
-        occ = occupancy(dev, r["regs"], r["nt"], r["smem"])
-        n = occ * d["sm"]
-        issue = [d["warp_issue"] / x["warp_instr"] for x in (r, t)]
-        eff = [b / (math.ceil(b / n) * n) for b in (2048, 16384)]
-        print(f"| {dev} | {r['regs']} | {occ} | {n:,} | {fmt(issue[0])} / {fmt(issue[1])} | "
-              f"{100 * eff[0]:.0f} % / {100 * eff[1]:.0f} % | {fmt(0.75 * eff[0] * issue[0])} | "
-              f"{fmt(0.75 * eff[1] * issue[0])} |")
+        occ, n, issue, eff, pred = register_prediction(dev, r)
+        tree = DEVICES[dev]["warp_issue"] / t["warp_instr"]
+        print(f"| {dev} | {r['regs']} | {occ} | {n:,} | {fmt(issue)} / {fmt(tree)} | "
+              f"{100 * eff[0]:.0f} % / {100 * eff[1]:.0f} % | {fmt(pred[0])} | {fmt(pred[1])} |")
 
 
 # ---- steady kernel (steady.wgsl) on [784,500,10] and the others ----

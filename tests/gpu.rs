@@ -66,7 +66,9 @@ fn deviation(
 /// Options selecting each kernel (with the device's default workgroup size; the phased one
 /// with 3 workgroups per instance, so that workgroups share the rows and entries). The register
 /// kernel runs networks with one hidden layer only (see [`backend_unless_too_big`]); it comes
-/// twice, with subgroup sums where the device has them and with its workgroup-memory tree.
+/// three times: with subgroup sums where the device has them, with its workgroup-memory tree
+/// (both with the cells per thread it picks, four on the test shapes) and with one hidden cell
+/// per thread.
 fn all_kernels() -> Vec<GpuOptions> {
     let mut all: Vec<GpuOptions> = [
         KernelKind::Workgroup,
@@ -83,7 +85,17 @@ fn all_kernels() -> Vec<GpuOptions> {
     })
     .collect();
     all.push(register_tree());
+    all.push(register_one_cell());
     all
+}
+
+/// The register kernel with one hidden cell per thread (it picks four where they fit).
+fn register_one_cell() -> GpuOptions {
+    GpuOptions {
+        kernel: Some(KernelKind::Register),
+        register_cells: Some(1),
+        ..Default::default()
+    }
 }
 
 /// The register kernel with its column sums through the workgroup-memory tree.
@@ -446,6 +458,15 @@ fn register_kernel_agrees_with_the_cpu() {
     assert!(!gpu_backend(&g, &small, &register_tree()).subgroup_sums());
     forced_kernel_agrees_with_the_cpu(&default);
     forced_kernel_agrees_with_the_cpu(&register_tree());
+    forced_kernel_agrees_with_the_cpu(&register_one_cell());
+    forced_kernel_agrees_with_the_cpu(&GpuOptions {
+        register_cells: Some(2),
+        ..default.clone()
+    });
+    forced_kernel_agrees_with_the_cpu(&GpuOptions {
+        register_cells: Some(1),
+        ..register_tree()
+    });
 }
 
 fn forced_kernel_agrees_with_the_cpu(opts: &GpuOptions) {
@@ -986,7 +1007,7 @@ fn traces_match_the_cpu() {
         kernel: Some(KernelKind::Register),
         ..Default::default()
     };
-    traces_match_the_cpu_with(&g, &b, &[register, register_tree()]);
+    traces_match_the_cpu_with(&g, &b, &[register, register_tree(), register_one_cell()]);
 }
 
 fn traces_match_the_cpu_with(g: &Gpu, b: &Batch, kernels: &[GpuOptions]) {
@@ -1059,6 +1080,7 @@ fn evaluate_leaves_the_state_unchanged() {
         resident_spilling(&g, &b, 2),
         forced(KernelKind::Register),
         register_tree(),
+        register_one_cell(),
     ] {
         evaluate_leaves_the_state_unchanged_with(&g, &b, [&first, &eval, &second], &opts);
     }
@@ -1576,6 +1598,53 @@ fn bench_command_forces_a_gpu_kernel() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // the register kernel's row names its cells per thread: as many as fit (4 on [3,5,2]) or
+    // --register-cells; which applies to it alone and is refused out of 1–4
+    let register = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pyralnet"))
+            .args([
+                "bench",
+                "--backend",
+                "gpu",
+                "--dims",
+                "3,5,2",
+                "--batch",
+                "2",
+            ])
+            .args(["--seconds", "0.05"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (extra, row) in [
+        (
+            &["--gpu-kernel", "register"][..],
+            " register, 4 cells/thread ",
+        ),
+        (
+            &["--gpu-kernel", "register", "--register-cells", "2"][..],
+            " register, 2 cells/thread ",
+        ),
+    ] {
+        let o = register(extra);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(text.contains(row), "{extra:?}: {text}");
+    }
+    for (extra, msg) in [
+        (
+            &["--register-cells", "2"][..],
+            "--register-cells applies to the register kernel only",
+        ),
+        (
+            &["--gpu-kernel", "register", "--register-cells", "5"][..],
+            "1 to 4 hidden cells per thread, not 5",
+        ),
+    ] {
+        let o = register(extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(msg), "{extra:?}: {err}");
+    }
 }
 
 /// A short Yin-Yang training on the GPU ends within 2 percentage points of the CPU run's test

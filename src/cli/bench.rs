@@ -29,6 +29,10 @@ pub struct BenchArgs {
     /// with the reason, where it cannot run the shape on the adapter.
     #[arg(long, default_value = "auto")]
     pub gpu_kernel: String,
+    /// Hidden cells per thread of the register kernel, 1 to 4 (default: as many as fit
+    /// registers, 4 on [4,120,3]; docs/gpu.md section 3.1 predicts each).
+    #[arg(long)]
+    pub register_cells: Option<usize>,
     /// Layer sizes, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "4,120,3")]
     pub dims: Vec<usize>,
@@ -141,8 +145,14 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| CpuKernel::AVAILABLE.to_vec());
     let cpu = a.backend.iter().any(|b| b == "cpu");
+    let kernel = gpu_kernel(&a.gpu_kernel)?;
+    anyhow::ensure!(
+        a.register_cells.is_none() || kernel == Some(KernelKind::Register),
+        "--register-cells applies to the register kernel only (--gpu-kernel register)"
+    );
     let gpu_opts = GpuOptions {
-        kernel: gpu_kernel(&a.gpu_kernel)?,
+        kernel,
+        register_cells: a.register_cells,
         ..Default::default()
     };
     let device = match a.backend.iter().any(|b| b == "gpu") {
@@ -250,6 +260,11 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             // the row names the kernel that ran (and the phased kernel's workgroups per instance)
             let name = match backend.kernel() {
                 (KernelKind::Phased, tiles) => format!("{} phased×{tiles}", backend.name()),
+                (KernelKind::Register, _) => format!(
+                    "{} register, {} cells/thread",
+                    backend.name(),
+                    backend.register_cells().unwrap_or(1)
+                ),
                 (k, _) => format!("{} {}", backend.name(), format!("{k:?}").to_lowercase()),
             };
             backend.time_device();

@@ -43,7 +43,8 @@ pub struct GpuOptions {
     pub piece_patterns: Option<usize>,
     /// Threads per workgroup (`None`: 8 on CPU drivers such as lavapipe, 64 on GPUs). The
     /// register kernel takes its threads per instance from the shape instead
-    /// (`register::threads`: hidden cells, bias column and outputs, rounded up to a power of 2).
+    /// (`register::threads`: hidden cells and bias column, `register_cells` to a thread, at
+    /// least the 2·n_out output-side somas, rounded up to a power of 2).
     pub workgroup_size: Option<usize>,
     /// Integrator kernel (`None`: chosen from the device, see [`GpuBackend::with_gpu`]).
     pub kernel: Option<KernelKind>,
@@ -55,6 +56,11 @@ pub struct GpuOptions {
     /// workgroup-memory tree even where the device has `Features::SUBGROUP` (tests run both
     /// ways on lavapipe, which has it).
     pub no_subgroups: bool,
+    /// Hidden cells per thread of the register kernel (`None`:
+    /// `register::cells_per_thread`: four, two or one, as many as fit registers; at most
+    /// `register::MAX_CELLS`). The numbers do not depend on it (each cell's arithmetic and the
+    /// order of the column sums per thread are the same); tests run one and two.
+    pub register_cells: Option<usize>,
     /// Workgroups per instance of the phased kernel (`None`: from the device, see
     /// [`GpuBackend::with_gpu`]).
     pub tiles: Option<usize>,
@@ -131,6 +137,8 @@ pub struct GpuBackend {
     filters_checked: bool,
     /// GPU time of the training passes, once [`GpuBackend::time_device`] has asked for it.
     timing: Option<Timing>,
+    /// The register kernel's hidden cells per thread (`None` for the other kernels).
+    register_cells: Option<usize>,
     /// The register kernel sums its columns with subgroup operations.
     subgroup_sums: bool,
 }
@@ -193,7 +201,13 @@ impl Program {
                 }
             }
             KernelKind::Resident => Self::resident_of(layout, threads, record_trips),
-            KernelKind::Register => Self::register(batch, wg, record_width, None),
+            KernelKind::Register => Self::register(
+                batch,
+                wg,
+                record_width,
+                register::cells_per_thread(&batch.shape),
+                None,
+            ),
             KernelKind::Serial => {
                 let train = step_source(&layout, &Features::training(batch));
                 let eval = step_source(&layout, &Features::evaluation(batch.shape.n_layers()));
@@ -242,19 +256,25 @@ impl Program {
 
     /// The register kernel's program: its column sums by subgroup operations where `subgroup`
     /// gives the device's smallest subgroup size, else by the workgroup-memory tree.
-    fn register(batch: &Batch, wg: usize, record_width: usize, subgroup: Option<u32>) -> Self {
+    fn register(
+        batch: &Batch,
+        wg: usize,
+        record_width: usize,
+        cells: usize,
+        subgroup: Option<u32>,
+    ) -> Self {
         let layout = Layout::new(&batch.shape, batch.phi, wg, KernelKind::Register);
-        let threads = register::threads(&batch.shape);
+        let threads = register::threads(&batch.shape, cells);
         let record_trips = layout.record_trips_per_step(threads, record_width);
         let learns = register::learns(&Features::training(batch));
-        let body = register::source(&layout, subgroup.is_some(), learns);
+        let body = register::source(&layout, cells, subgroup.is_some(), learns);
         Program {
             train: body.clone(),
             eval: body,
             entries: &["main"],
             tiles: 1,
             threads,
-            step_trips: register::step_trips(&layout, subgroup) + record_trips,
+            step_trips: register::step_trips(&layout, cells, subgroup) + record_trips,
             layout,
         }
     }
@@ -265,7 +285,7 @@ impl Program {
     fn need(&self) -> u64 {
         let io = match self.layout.kernel {
             KernelKind::Resident => resident::io_trips(&self.layout, self.threads),
-            KernelKind::Register => register::io_trips(&self.layout),
+            KernelKind::Register => register::io_trips(&self.layout, register::MAX_CELLS),
             _ => 0,
         };
         self.step_trips + 2 * self.layout.loop_trips_per_pattern(self.threads) + io
@@ -568,17 +588,22 @@ impl GpuBackend {
         let storage = opts
             .workgroup_storage
             .map_or(device_storage, |s| s.min(device_storage));
+        let cells = opts
+            .register_cells
+            .unwrap_or_else(|| register::cells_per_thread(&batch.shape));
         if opts.kernel == Some(KernelKind::Register) {
-            register::check(&batch.shape, max_workgroup_size(&gpu))?;
+            register::check(&batch.shape, max_workgroup_size(&gpu), cells)?;
         }
         // the register kernel sums columns with the subgroup butterfly where the device has
         // subgroup operations and its smallest subgroup holds the shape's padded rows
         let subgroup = (gpu.device.features().contains(wgpu::Features::SUBGROUP)
             && !opts.no_subgroups)
             .then_some(gpu.info.subgroup_min_size.max(1))
-            .filter(|&m| register::butterfly_fits(&batch.shape, m));
+            .filter(|&m| register::butterfly_fits(&batch.shape, cells, m));
         let program = match opts.kernel {
-            Some(KernelKind::Register) => Program::register(batch, wg, record_width, subgroup),
+            Some(KernelKind::Register) => {
+                Program::register(batch, wg, record_width, cells, subgroup)
+            }
             Some(KernelKind::Resident) => Program::resident(batch, wg, record_width, storage)?,
             Some(KernelKind::Phased) if opts.tiles.is_none() => phased(),
             Some(kind) => new(kind),
@@ -600,6 +625,7 @@ impl GpuBackend {
             program.need()
         );
         let subgroup_sums = program.layout.kernel == KernelKind::Register && subgroup.is_some();
+        let register_cells = (program.layout.kernel == KernelKind::Register).then_some(cells);
         let kernel = StepKernel::new(&gpu, wg, &program.train, &program.eval, program.entries)?;
         let Program {
             layout,
@@ -699,6 +725,7 @@ impl GpuBackend {
             filter_start: batch.params.iter().map(|p| p.filter_start).collect(),
             filters_checked: false,
             timing: None,
+            register_cells,
             subgroup_sums,
         })
     }
@@ -778,6 +805,12 @@ impl GpuBackend {
                 resident::spilled_names(&self.layout),
             )
         })
+    }
+
+    /// The register kernel's hidden cells per thread ([`GpuOptions::register_cells`], else
+    /// as many as fit registers); `None` for the other kernels.
+    pub fn register_cells(&self) -> Option<usize> {
+        self.register_cells
     }
 
     /// Whether the register kernel runs and sums its columns with subgroup operations (where

@@ -574,7 +574,8 @@ impl Layout {
         // the resident kernel copies the state in and out once per window
         let io = match self.kernel {
             KernelKind::Resident => super::resident::io_trips(self, threads),
-            KernelKind::Register => super::register::io_trips(self),
+            // the most hidden cells a thread may own: a bound for every placement
+            KernelKind::Register => super::register::io_trips(self, super::register::MAX_CELLS),
             _ => 0,
         };
         let room = LOOP_BUDGET.saturating_sub(2 * pattern + io);

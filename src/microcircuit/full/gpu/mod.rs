@@ -106,17 +106,19 @@
 //!
 //! **The register kernel, for GPUs (forced only).** For networks with one hidden layer
 //! (`register.wgsl`, prefixed by the `register` module with the shape's sizes and state offsets
-//! as literals; docs/gpu.md section 3.1): one workgroup per instance whose thread i owns hidden
-//! cell i (its soma, its rows of `W_up0`, `W_down0`, `W_pi0`, its columns of `W_ip0` and
-//! `W_up1`, each entry with its Δ) in private variables for a whole dispatch window, one thread
-//! the bias column, one thread each interneuron and output cell. Per step only the 2·n_out
+//! as literals; docs/gpu.md section 3.1): one workgroup per instance whose threads own P hidden
+//! cells each (`register::cells_per_thread`: 4, 2 or 1, as many as fit registers; 4 on
+//! [4,120,3], one warp of 32 threads per instance), i.e. their somas, rows of `W_up0`,
+//! `W_down0`, `W_pi0` and columns of `W_ip0` and `W_up1`, each entry with its Δ, in private
+//! variables for a whole dispatch window (the bias column as one more column); threads
+//! 0 … 2·n_out − 1 also run one interneuron or output cell each. Per step only the 2·n_out
 //! column sums over the hidden cells (all 2·n_out rows at once by a transpose-reduce butterfly
 //! of `subgroupShuffleXor` per subgroup where the device has `Features::SUBGROUP` and subgroups
 //! wide enough, else a fixed-order tree in workgroup memory; either way the numbers do not
 //! depend on the batch), 2·n_out rates, n_out output somas and 2·n_out errors cross threads. Its sums
 //! run in another order than the fused kernel's, so it agrees with the CPU in f32 (≤ 1e-5
 //! relative RMS in the tests), not bit for bit with the other kernels. Shapes outside its rule
-//! (`register::check`: one hidden layer, cells fitting a workgroup of 256, at most 128 private
+//! (`register::check`: one hidden layer, cells fitting a workgroup of 256, at most 160 private
 //! words per thread) are refused, naming the shape and the rule. `GpuOptions::workgroup_size`
 //! does not apply to it: its threads per instance follow from the shape.
 //!

@@ -20,16 +20,20 @@
 // RT slots in workgroup memory, one barrier per level). Either way an instance's sums do not
 // depend on its batch.
 //
-// Ownership (thread tid):
-//   tid < RH:            hidden pyramidal cell i = tid: its soma, row i of W_up0 (RN0 = n_in +
-//                        bias columns), of W_down0 and of W_pi0 (RO each), column i of W_ip0 and
-//                        of W_up1 (RO each), each with its Delta;
-//   tid == RH (bias):    the bias column of W_ip0 and W_up1 (presynaptic rate b);
-//   RC <= tid < RC + 2 RO: owner of row r = tid - RC of the output side: interneuron k = r for
-//                        r < RO, output cell k = r - RO after (soma; the output cell also u_tgt
-//                        and the readout sums). Both run one code path: a soma nudged towards a
-//                        target by a dendrite sum (column_sum(r)), with the role's constants.
-// Every thread filters the stimulus r_0 itself (the same arithmetic, the same bits).
+// Ownership (thread tid; RP hidden cells per thread, `register.rs` `cells_per_thread`):
+//   column slot m < RP of thread tid is column c = tid RP + m of the hidden layer's output
+//   side: c < RH: hidden pyramidal cell i = c: its soma, row i of W_up0 (RN0 = n_in + bias
+//   columns), of W_down0 and of W_pi0 (RO each), column i of W_ip0 and of W_up1 (RO each),
+//   each with its Delta; c == RH < RC: the bias column of W_ip0 and W_up1 (presynaptic rate
+//   b); c >= RC: nothing (a padding slot: its values stay 0 or are never stored). Threads with
+//   tid RP < RC are the column threads (`column`).
+//   tid < 2 RO, besides its columns: owner of row r = tid of the output side: interneuron
+//   k = r for r < RO, output cell k = r - RO after (soma u_o; the output cell also u_tgt and
+//   the readout sums). Both run one code path: a soma nudged towards a target by a dendrite
+//   sum (column_sum(r)), with the role's constants.
+// Every thread filters the stimulus r_0 itself (the same arithmetic, the same bits). A padding
+// or bias slot runs the hidden cell's arithmetic on zero rows like the others (the same
+// instructions for the whole warp, no branch); what it computes is never stored nor read.
 //
 // One step (all values from the state at time t, MODEL.md section 3):
 //   1. r_0 += dt/tau0 (x - r_0); owner r writes its rate (phi(u^I_k) or phi(u^P_out k)) to
@@ -60,12 +64,11 @@
 // The stream state per invocation (tid, inst, bases, stream settings, s, row, sample), `par`,
 // `paru`, `begin_stream`, `sample_at` and `next_step` are invocation.wgsl, which the host
 // prepends.
-// The thread's role: hidden cell, column owner (hidden cell or bias), owner of row r_own of the
-// output side (out_cell: an output cell, else an interneuron; k_own: its index k), and the
-// owner's constants: dendritic conductance g_dend (g_d or g_b), nudging conductance g_nudge
-// (g_som; an output cell's only when training), the error's dendritic scale c_own (c_inter or
-// c_output) and its noise index.
-var<private> hidden: bool;
+// The thread's role: column thread (owns RP column slots), owner of row r_own of the output
+// side (out_cell: an output cell, else an interneuron; k_own: its index k), and the owner's
+// constants: dendritic conductance g_dend (g_d or g_b), nudging conductance g_nudge (g_som; an
+// output cell's only when training), the error's dendritic scale c_own (c_inter or c_output)
+// and its noise index.
 var<private> column: bool;
 var<private> owner: bool;
 var<private> out_cell: bool;
@@ -93,25 +96,32 @@ var<private> eta_down: f32;
 var<private> eta_ip: f32;
 var<private> eta_out: f32;
 
-// Owned values (registers). Hidden cell: row of W_up0 (w_up, d_up), of W_down0 (w_down,
-// d_down) and W_pi0 (w_pi, d_pi); column owners: column of W_ip0 (w_ip, d_ip) and of W_up1
-// (w_out, d_out).
-var<private> w_up: array<f32, RN0>;
-var<private> d_up: array<f32, RN0>;
-var<private> w_down: array<f32, RO>;
-var<private> d_down: array<f32, RO>;
-var<private> w_pi: array<f32, RO>;
-var<private> d_pi: array<f32, RO>;
-var<private> w_ip: array<f32, RO>;
-var<private> d_ip: array<f32, RO>;
-var<private> w_out: array<f32, RO>;
-var<private> d_out: array<f32, RO>;
+// Owned values (registers), slot m at m RN0 + j or m RO + k. Hidden cell: row of W_up0 (w_up,
+// d_up), of W_down0 (w_down, d_down) and W_pi0 (w_pi, d_pi); column: column of W_ip0 (w_ip,
+// d_ip) and of W_up1 (w_out, d_out).
+var<private> w_up: array<f32, RP * RN0>;
+var<private> d_up: array<f32, RP * RN0>;
+var<private> w_down: array<f32, RP * RO>;
+var<private> d_down: array<f32, RP * RO>;
+var<private> w_pi: array<f32, RP * RO>;
+var<private> d_pi: array<f32, RP * RO>;
+var<private> w_ip: array<f32, RP * RO>;
+var<private> d_ip: array<f32, RP * RO>;
+var<private> w_out: array<f32, RP * RO>;
+var<private> d_out: array<f32, RP * RO>;
 // Some step of this window zeroed the Deltas (reset_deltas after a training pattern).
 var<private> zeroed: bool;
-// The filtered stimulus (every thread), the soma of a hidden cell, of interneuron k or of output
-// cell k, the output cell's filtered target and readout sums (total and current block).
+// The filtered stimulus (every thread), the somas of the hidden cells, the presynaptic rates of
+// the column slots (phi(u_p), b or 0) of the step; the owner's soma (interneuron k or output
+// cell k), the output cell's filtered target and readout sums (total and current block).
 var<private> r0: array<f32, RI>;
-var<private> u: f32;
+var<private> u_p: array<f32, RP>;
+// Per column slot, set once per window: a hidden cell (its rate is phi(u_p)), else the rate it
+// always has (b for the bias column, 0 for padding).
+var<private> slot_hidden: array<bool, RP>;
+var<private> slot_rate: array<f32, RP>;
+var<private> rc: array<f32, RP>;
+var<private> u_o: f32;
 var<private> u_tgt: f32;
 var<private> acc: f32;
 var<private> acc_block: f32;
@@ -125,19 +135,38 @@ fn eta(k: u32, l: u32) -> f32 {
 }
 
 // (3) one entry of a matrix that learns at this step, (W, Delta) -> (W + dt eta Delta,
-// Delta + dt/tau_w (e r - Delta)): the weight takes the old Delta.
+// Delta + dt/tau_w (e r - Delta)): the weight takes the old Delta; three fused multiply-adds.
 fn learn(w: f32, d: f32, e: f32, r: f32, eta_dt: f32, kw: f32) -> vec2<f32> {
-    return vec2<f32>(w + eta_dt * d, d + kw * (e * r - d));
+    return vec2<f32>(fma(eta_dt, d, w), fma(kw, fma(e, r, -d), d));
+}
+
+// Column c of slot m of this thread (a hidden cell where c < RH, the bias column where
+// c == RH < RC, padding after).
+fn slot(m: u32) -> u32 {
+    return tid * RP + m;
+}
+
+// Row k of the W_ip0 phi(u^P) and W_up1 phi(u^P) products of this thread's columns: the sum
+// of its slots' W_ip0[k, c] r_c (k < RO), W_up1[k - RO, c] r_c (after), in slot order.
+fn column_product(k: u32) -> f32 {
+    var x = 0.0;
+    for (var m = 0u; m < RP; m++) {
+        if k < RO {
+            x += w_ip[m * RO + k] * rc[m];
+        } else {
+            x += w_out[m * RO + k - RO] * rc[m];
+        }
+    }
+    return x;
 }
 
 // Sets the invocation's instance, thread, role and stream constants.
 fn begin(instance: u32, thread: u32) {
     begin_stream(instance, thread);
-    hidden = tid < RH;
-    column = tid < RC;
-    owner = tid >= RC && tid < RC + 2u * RO;
-    out_cell = owner && tid >= RC + RO;
-    r_own = tid - RC;
+    column = tid * RP < RC;
+    owner = tid < 2u * RO;
+    out_cell = owner && tid >= RO;
+    r_own = tid;
     k_own = select(r_own, r_own - RO, out_cell);
     let gsom = par(P_GSOM);
     g_dend = select(par(P_GD), par(P_GB), out_cell);
@@ -159,6 +188,11 @@ fn begin(instance: u32, thread: u32) {
     eta_down = eta(3u, 0u);
     eta_ip = eta(2u, 0u);
     eta_out = eta(0u, 1u);
+    for (var m = 0u; m < RP; m++) {
+        let c = slot(m);
+        slot_hidden[m] = c < RH;
+        slot_rate[m] = select(0.0, c_b, c < RC);
+    }
 }
 
 // Sets the step index in the pattern and the pattern row from stream step t (once per window;
@@ -169,52 +203,56 @@ fn at_step(t: u32) {
     row = inst * disp.n_patterns + p;
 }
 
-// Reads the thread's owned values from the state (and scratch) at the start of a window.
+// Reads the thread's owned values from the state (and scratch) at the start of a window
+// (padding slots keep their zeros).
 fn load_window() {
     let d = RS_W_TOTAL;
-    if hidden {
-        u = st[sb + RS_U_P0 + tid];
-        let up = sb + RS_W_UP0 + tid * RN0;
-        for (var j = 0u; j < RN0; j++) {
-            w_up[j] = st[up + j];
-            if LEARN_UP0 {
-                d_up[j] = st[up + d + j];
+    for (var m = 0u; m < RP; m++) {
+        let c = slot(m);
+        if c < RH {
+            u_p[m] = st[sb + RS_U_P0 + c];
+            let up = sb + RS_W_UP0 + c * RN0;
+            for (var j = 0u; j < RN0; j++) {
+                w_up[m * RN0 + j] = st[up + j];
+                if LEARN_UP0 {
+                    d_up[m * RN0 + j] = st[up + d + j];
+                }
+            }
+            let down = sb + RS_W_DOWN0 + c * RO;
+            let pi = sb + RS_W_PI0 + c * RO;
+            for (var k = 0u; k < RO; k++) {
+                w_down[m * RO + k] = st[down + k];
+                w_pi[m * RO + k] = st[pi + k];
+                if LEARN_DOWN0 {
+                    d_down[m * RO + k] = st[down + d + k];
+                }
+                if LEARN_PI0 {
+                    d_pi[m * RO + k] = st[pi + d + k];
+                }
             }
         }
-        let down = sb + RS_W_DOWN0 + tid * RO;
-        let pi = sb + RS_W_PI0 + tid * RO;
-        for (var k = 0u; k < RO; k++) {
-            w_down[k] = st[down + k];
-            w_pi[k] = st[pi + k];
-            if LEARN_DOWN0 {
-                d_down[k] = st[down + d + k];
-            }
-            if LEARN_PI0 {
-                d_pi[k] = st[pi + d + k];
-            }
-        }
-    }
-    if column {
-        for (var k = 0u; k < RO; k++) {
-            let ip = sb + RS_W_IP0 + k * RC + tid;
-            let out = sb + RS_W_UP1 + k * RC + tid;
-            w_ip[k] = st[ip];
-            w_out[k] = st[out];
-            if LEARN_IP0 {
-                d_ip[k] = st[ip + d];
-            }
-            if LEARN_UP1 {
-                d_out[k] = st[out + d];
+        if c < RC {
+            for (var k = 0u; k < RO; k++) {
+                let ip = sb + RS_W_IP0 + k * RC + c;
+                let out = sb + RS_W_UP1 + k * RC + c;
+                w_ip[m * RO + k] = st[ip];
+                w_out[m * RO + k] = st[out];
+                if LEARN_IP0 {
+                    d_ip[m * RO + k] = st[ip + d];
+                }
+                if LEARN_UP1 {
+                    d_out[m * RO + k] = st[out + d];
+                }
             }
         }
     }
     if out_cell {
-        u = st[sb + RS_U_P1 + k_own];
+        u_o = st[sb + RS_U_P1 + k_own];
         u_tgt = st[sb + RS_UTGT + k_own];
         acc = sc[cb + RS_ACC + k_own];
         acc_block = sc[cb + RS_ACC + RO + k_own];
     } else if owner {
-        u = st[sb + RS_U_I0 + k_own];
+        u_o = st[sb + RS_U_I0 + k_own];
     }
     for (var j = 0u; j < RI; j++) {
         r0[j] = st[sb + RS_R0 + j];
@@ -224,61 +262,67 @@ fn load_window() {
 // Writes the owned values back at the end of a window: W and Delta only when training.
 fn store_window() {
     let d = RS_W_TOTAL;
-    if hidden {
-        st[sb + RS_U_P0 + tid] = u;
-        if train {
-            let up = sb + RS_W_UP0 + tid * RN0;
+    for (var m = 0u; m < RP; m++) {
+        let c = slot(m);
+        if c < RH {
+            st[sb + RS_U_P0 + c] = u_p[m];
+        }
+        if !train {
+            continue;
+        }
+        if c < RH {
+            let up = sb + RS_W_UP0 + c * RN0;
             for (var j = 0u; j < RN0; j++) {
                 if LEARN_UP0 {
-                    st[up + j] = w_up[j];
-                    st[up + d + j] = d_up[j];
+                    st[up + j] = w_up[m * RN0 + j];
+                    st[up + d + j] = d_up[m * RN0 + j];
                 } else if zeroed {
                     st[up + d + j] = 0.0;
                 }
             }
-            let down = sb + RS_W_DOWN0 + tid * RO;
-            let pi = sb + RS_W_PI0 + tid * RO;
+            let down = sb + RS_W_DOWN0 + c * RO;
+            let pi = sb + RS_W_PI0 + c * RO;
             for (var k = 0u; k < RO; k++) {
                 if LEARN_DOWN0 {
-                    st[down + k] = w_down[k];
-                    st[down + d + k] = d_down[k];
+                    st[down + k] = w_down[m * RO + k];
+                    st[down + d + k] = d_down[m * RO + k];
                 } else if zeroed {
                     st[down + d + k] = 0.0;
                 }
                 if LEARN_PI0 {
-                    st[pi + k] = w_pi[k];
-                    st[pi + d + k] = d_pi[k];
+                    st[pi + k] = w_pi[m * RO + k];
+                    st[pi + d + k] = d_pi[m * RO + k];
                 } else if zeroed {
                     st[pi + d + k] = 0.0;
                 }
             }
         }
-    }
-    if column && train {
-        for (var k = 0u; k < RO; k++) {
-            let ip = sb + RS_W_IP0 + k * RC + tid;
-            let out = sb + RS_W_UP1 + k * RC + tid;
-            if LEARN_IP0 {
-                st[ip] = w_ip[k];
-                st[ip + d] = d_ip[k];
-            } else if zeroed {
-                st[ip + d] = 0.0;
-            }
-            if LEARN_UP1 {
-                st[out] = w_out[k];
-                st[out + d] = d_out[k];
-            } else if zeroed {
-                st[out + d] = 0.0;
+        if c < RC {
+            for (var k = 0u; k < RO; k++) {
+                let ip = sb + RS_W_IP0 + k * RC + c;
+                let out = sb + RS_W_UP1 + k * RC + c;
+                if LEARN_IP0 {
+                    st[ip] = w_ip[m * RO + k];
+                    st[ip + d] = d_ip[m * RO + k];
+                } else if zeroed {
+                    st[ip + d] = 0.0;
+                }
+                if LEARN_UP1 {
+                    st[out] = w_out[m * RO + k];
+                    st[out + d] = d_out[m * RO + k];
+                } else if zeroed {
+                    st[out + d] = 0.0;
+                }
             }
         }
     }
     if out_cell {
-        st[sb + RS_U_P1 + k_own] = u;
+        st[sb + RS_U_P1 + k_own] = u_o;
         st[sb + RS_UTGT + k_own] = u_tgt;
         sc[cb + RS_ACC + k_own] = acc;
         sc[cb + RS_ACC + RO + k_own] = acc_block;
     } else if owner {
-        st[sb + RS_U_I0 + k_own] = u;
+        st[sb + RS_U_I0 + k_own] = u_o;
     }
     if tid == 0u {
         for (var j = 0u; j < RI; j++) {
@@ -293,61 +337,69 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     let k0 = c_k0;
     let b = c_b;
     let xo = row * (RI + RO);
-    // 1. the stimulus filter, the presynaptic rate of the owned column, the partial sums
+    // 1. the stimulus filter, the presynaptic rates of the owned columns, the partial sums
     for (var j = 0u; j < RI; j++) {
         r0[j] = r0[j] + k0 * (patterns[xo + j] - r0[j]);
     }
-    var rc = 0.0;
-    if hidden {
-        rc = phi(u);
-    } else if column {
-        rc = b;
+    if column {
+        for (var m = 0u; m < RP; m++) {
+            rc[m] = select(slot_rate[m], phi(u_p[m]), slot_hidden[m]);
+        }
     }
     // the owner's rate phi(u^I_k) or phi(u^P_out k)
     var ru = 0.0;
     if owner {
         if out_cell {
             u_tgt = u_tgt + k0 * (patterns[xo + RI + k_own] - u_tgt);
-            u_top[k_own] = u;
+            u_top[k_own] = u_o;
         }
-        ru = phi(u);
+        ru = phi(u_o);
         rates[r_own] = ru;
     }
-    column_sums(rc);
+    column_sums();
     // 2. dendrites, soma increments, errors
     let dt = c_dt;
     let gl = c_gl;
     let gb = c_gb;
     let amp = c_amp;
-    var du = 0.0;
-    var e_up = 0.0;
-    var e_pi = 0.0;
-    var e_down = 0.0;
-    if hidden {
+    var du: array<f32, RP>;
+    var e_up: array<f32, RP>;
+    var e_pi: array<f32, RP>;
+    var e_down: array<f32, RP>;
+    var du_o = 0.0;
+    if column {
         let ga = c_ga;
-        var vb = 0.0;
-        for (var j = 0u; j < RI; j++) {
-            vb += w_up[j] * r0[j];
-        }
-        if RBIAS {
-            vb += w_up[RN0 - 1u] * b;
-        }
-        var vdown = 0.0;
-        var vpi = 0.0;
         for (var k = 0u; k < RO; k++) {
             r_int[k] = rates[k];
             r_top[k] = rates[RO + k];
-            vdown += w_down[k] * r_top[k];
-            vpi += w_pi[k] * r_int[k];
         }
-        let va = vpi + vdown;
-        du = dt * (-gl * u + gb * (vb - u) + ga * (va - u));
-        if noisy {
-            du += amp * normal(seed, step, RS_NOISE_P0 + tid);
+        for (var m = 0u; m < RP; m++) {
+            var vb = 0.0;
+            for (var j = 0u; j < RI; j++) {
+                vb += w_up[m * RN0 + j] * r0[j];
+            }
+            if RBIAS {
+                vb += w_up[m * RN0 + RN0 - 1u] * b;
+            }
+            var vdown = 0.0;
+            var vpi = 0.0;
+            for (var k = 0u; k < RO; k++) {
+                vdown += w_down[m * RO + k] * r_top[k];
+                vpi += w_pi[m * RO + k] * r_int[k];
+            }
+            let va = vpi + vdown;
+            let u = u_p[m];
+            var du_m = dt * (-gl * u + gb * (vb - u) + ga * (va - u));
+            if noisy {
+                du_m += amp * normal(seed, step, RS_NOISE_P0 + slot(m));
+            }
+            du[m] = du_m;
+            e_up[m] = rc[m] - phi(c_ch * vb);
+            e_pi[m] = -va;
+            if LEARN_DOWN0 {
+                e_down[m] = rc[m] - phi(vdown);
+            }
         }
-        e_up = rc - phi(c_ch * vb);
-        e_pi = -va;
-        e_down = rc - phi(vdown);
     }
     if owner {
         // v_D of interneuron k (row k of W_ip0 phi(u^P)) or v_B of output cell k (row k of
@@ -357,9 +409,9 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
         if !out_cell {
             nudge_to = u_top[k_own];
         }
-        du = dt * (-gl * u + g_dend * (v - u) + g_nudge * (nudge_to - u));
+        du_o = dt * (-gl * u_o + g_dend * (v - u_o) + g_nudge * (nudge_to - u_o));
         if noisy {
-            du += amp * normal(seed, step, noise_own);
+            du_o += amp * normal(seed, step, noise_own);
         }
         errs[r_own] = ru - phi(c_own * v);
     }
@@ -372,90 +424,104 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
     let zero = reset && last;
     if plastic && column {
         let kw = c_kw;
-        if hidden {
-            if LEARN_UP0 && eta_up != 0.0 {
+        if LEARN_UP0 && eta_up != 0.0 {
+            for (var m = 0u; m < RP; m++) {
                 for (var j = 0u; j < RI; j++) {
-                    let wd = learn(w_up[j], d_up[j], e_up, r0[j], eta_up, kw);
-                    w_up[j] = wd.x;
-                    d_up[j] = wd.y;
+                    let i = m * RN0 + j;
+                    let wd = learn(w_up[i], d_up[i], e_up[m], r0[j], eta_up, kw);
+                    w_up[i] = wd.x;
+                    d_up[i] = wd.y;
                 }
                 if RBIAS {
-                    let j = RN0 - 1u;
-                    let wd = learn(w_up[j], d_up[j], e_up, b, eta_up, kw);
-                    w_up[j] = wd.x;
-                    d_up[j] = wd.y;
+                    let i = m * RN0 + RN0 - 1u;
+                    let wd = learn(w_up[i], d_up[i], e_up[m], b, eta_up, kw);
+                    w_up[i] = wd.x;
+                    d_up[i] = wd.y;
                 }
             }
-            if LEARN_PI0 && eta_pi != 0.0 {
+        }
+        if LEARN_PI0 && eta_pi != 0.0 {
+            for (var m = 0u; m < RP; m++) {
                 for (var k = 0u; k < RO; k++) {
-                    let wd = learn(w_pi[k], d_pi[k], e_pi, r_int[k], eta_pi, kw);
-                    w_pi[k] = wd.x;
-                    d_pi[k] = wd.y;
+                    let i = m * RO + k;
+                    let wd = learn(w_pi[i], d_pi[i], e_pi[m], r_int[k], eta_pi, kw);
+                    w_pi[i] = wd.x;
+                    d_pi[i] = wd.y;
                 }
             }
-            if LEARN_DOWN0 && eta_down != 0.0 {
+        }
+        if LEARN_DOWN0 && eta_down != 0.0 {
+            for (var m = 0u; m < RP; m++) {
                 for (var k = 0u; k < RO; k++) {
-                    let wd = learn(w_down[k], d_down[k], e_down, r_top[k], eta_down, kw);
-                    w_down[k] = wd.x;
-                    d_down[k] = wd.y;
+                    let i = m * RO + k;
+                    let wd = learn(w_down[i], d_down[i], e_down[m], r_top[k], eta_down, kw);
+                    w_down[i] = wd.x;
+                    d_down[i] = wd.y;
                 }
             }
         }
         if LEARN_IP0 && eta_ip != 0.0 {
             for (var k = 0u; k < RO; k++) {
-                let wd = learn(w_ip[k], d_ip[k], errs[k], rc, eta_ip, kw);
-                w_ip[k] = wd.x;
-                d_ip[k] = wd.y;
+                let e = errs[k];
+                for (var m = 0u; m < RP; m++) {
+                    let i = m * RO + k;
+                    let wd = learn(w_ip[i], d_ip[i], e, rc[m], eta_ip, kw);
+                    w_ip[i] = wd.x;
+                    d_ip[i] = wd.y;
+                }
             }
         }
         if LEARN_UP1 && eta_out != 0.0 {
             for (var k = 0u; k < RO; k++) {
-                let wd = learn(w_out[k], d_out[k], errs[RO + k], rc, eta_out, kw);
-                w_out[k] = wd.x;
-                d_out[k] = wd.y;
+                let e = errs[RO + k];
+                for (var m = 0u; m < RP; m++) {
+                    let i = m * RO + k;
+                    let wd = learn(w_out[i], d_out[i], e, rc[m], eta_out, kw);
+                    w_out[i] = wd.x;
+                    d_out[i] = wd.y;
+                }
             }
         }
     }
     if zero && column {
         zeroed = true;
-        if hidden {
+        for (var i = 0u; i < RP * RN0; i++) {
             if LEARN_UP0 {
-                for (var j = 0u; j < RN0; j++) {
-                    d_up[j] = 0.0;
-                }
-            }
-            for (var k = 0u; k < RO; k++) {
-                if LEARN_PI0 {
-                    d_pi[k] = 0.0;
-                }
-                if LEARN_DOWN0 {
-                    d_down[k] = 0.0;
-                }
+                d_up[i] = 0.0;
             }
         }
-        for (var k = 0u; k < RO; k++) {
+        for (var i = 0u; i < RP * RO; i++) {
+            if LEARN_PI0 {
+                d_pi[i] = 0.0;
+            }
+            if LEARN_DOWN0 {
+                d_down[i] = 0.0;
+            }
             if LEARN_IP0 {
-                d_ip[k] = 0.0;
+                d_ip[i] = 0.0;
             }
             if LEARN_UP1 {
-                d_out[k] = 0.0;
+                d_out[i] = 0.0;
             }
         }
     }
     // 4. the somas, the readout sums (two-level: blocks of ACC_BLOCK steps folded into the
     // total, from step index out_lag on; the mean after the last step), the trace sample
     let record = sample != NO_SAMPLE;
-    if hidden {
-        u = u + du;
-        if record && RS_REC_P0 < disp.rec_width {
-            trace[sample + RS_REC_P0 + tid] = bitcast<u32>(u);
+    if column {
+        for (var m = 0u; m < RP; m++) {
+            u_p[m] = u_p[m] + du[m];
+            let c = slot(m);
+            if record && c < RH && RS_REC_P0 < disp.rec_width {
+                trace[sample + RS_REC_P0 + c] = bitcast<u32>(u_p[m]);
+            }
         }
     }
     if out_cell {
         let k = k_own;
-        u = u + du;
+        u_o = u_o + du_o;
         if s >= out_lag {
-            var bs = acc_block + u;
+            var bs = acc_block + u_o;
             if last || (s + 1u) % ACC_BLOCK == 0u {
                 acc += bs;
                 bs = 0.0;
@@ -466,13 +532,13 @@ fn euler_step(plastic: bool, step: vec2<u32>) {
             readouts[row * RO + k] = acc / f32(max(steps, out_lag + 1u) - out_lag);
         }
         if record {
-            trace[sample + k] = bitcast<u32>(u);
+            trace[sample + k] = bitcast<u32>(u_o);
             trace[sample + RO + k] = bitcast<u32>(u_tgt);
         }
     } else if owner {
-        u = u + du;
+        u_o = u_o + du_o;
         if record && RS_REC_I0 < disp.rec_width {
-            trace[sample + RS_REC_I0 + k_own] = bitcast<u32>(u);
+            trace[sample + RS_REC_I0 + k_own] = bitcast<u32>(u_o);
         }
     }
     if record && tid == 0u {
