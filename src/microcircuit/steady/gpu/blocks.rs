@@ -1,5 +1,6 @@
 //! The blocks kernel (`blocks.wgsl`), the steady-state kernel for GPUs: a team of `team` lanes
-//! per matrix row reading consecutive columns (coalesced), partial sums combined by a fixed tree
+//! per matrix row reading consecutive aligned `vec4` chunks of it (coalesced 16-byte loads, the
+//! neighbouring rows' words of its first and last chunk masked), partial sums combined by a fixed tree
 //! in workgroup memory, a grid over (row blocks, instances), `v_B[0] = W_up[0]·r_0` computed
 //! once per exposure and read by the later passes and the plasticity step (computed by the
 //! plasticity step before, from the W_up[0] it writes, except for the first pattern of an upload,
@@ -16,8 +17,10 @@
 //! dispatch), the first block storing them. The plasticity step is one dispatch over the rows of
 //! every matrix of every layer (a row's update reads only rates, which the step does not change,
 //! and its own weights), in [`SEG_CAP`]-segment pieces for deep networks. A row's sums have a
-//! fixed order (lane `k` sums columns `k, k+team, …`, then the tree), so an instance gives the
-//! same bits alone and in any batch.
+//! fixed order (lane `k` sums the 4 words of chunks `c0+k, c0+k+team, …` in order, then the
+//! tree; `c0` is the chunk of the row's first word, and the layout starts every instance and
+//! every Δ on a multiple of 4 words, so the chunks are the same in every instance), so an
+//! instance gives the same bits alone and in any batch.
 
 use super::layout::{Layout, SL_HIDDEN, SL_NINT, SL_NPRE, SL_NPYR};
 
@@ -202,7 +205,8 @@ impl Blocks {
     /// Loop iterations one invocation runs in the costliest dispatch (every matrix counted as
     /// plastic), mirroring the loops of the kernel.
     pub fn max_trips(&self) -> u64 {
-        let lanes = |cols: usize| cols.div_ceil(self.team) as u64;
+        // a row of n words spans at most ⌈(n+3)/4⌉ chunks (the kernel's `chunk_end`)
+        let lanes = |cols: usize| (cols + 3).div_ceil(4).div_ceil(self.team) as u64;
         let spread = |k: usize| k.div_ceil(self.wg) as u64;
         let seg_scan = SEG_CAP as u64;
         let mut worst = 0;
@@ -264,6 +268,30 @@ mod tests {
             Blocks::new(&layout, 48).is_err(),
             "48 threads: not a power of two"
         );
+    }
+
+    #[test]
+    fn kernel_validates_on_every_team_size() {
+        // teams of 32 ([784,20,10]) and of 4 ([2,3,2]), the state read as vec4 chunks
+        for (dims, wg) in [(&[784, 20, 10][..], 64), (&[2, 3, 2][..], 16)] {
+            let layout = Layout::new(&Shape::new(dims.to_vec(), true), Transfer::Sigmoid);
+            let sizes = Blocks::new(&layout, wg).unwrap();
+            let body = format!(
+                "{}\n{}\n{}",
+                super::super::layout::wgsl_constants(),
+                sizes.wgsl(),
+                super::super::BLOCKS
+            );
+            crate::microcircuit::full::gpu::kernel::assert_valid(&body, wg);
+        }
+    }
+
+    #[test]
+    fn trips_count_vec4_chunks() {
+        // [784,500,10]: the up dispatch of layer 0 copies the 794 pattern words (13 per
+        // thread), reads ⌈⌈788/4⌉/32⌉ = 7 chunks of W_up[0] per lane (scalar columns: 25), then
+        // 1 + 2 for the apical rows of 10 words; plus the segment scan
+        assert_eq!(sizes(&[784, 500, 10], 64).max_trips(), 23 + SEG_CAP as u64);
     }
 
     #[test]

@@ -2,10 +2,14 @@
 // src/microcircuit/steady/mod.rs, dispatch plan in steady/gpu/blocks.rs). A dispatch is a grid of
 // workgroups: y the instance, x the row blocks of the dispatch's segments (a segment is a set of
 // matrix rows of one layer: `job.segs[k]` = kind, layer, first block, flags). A workgroup of WG
-// threads is WG/TEAM teams of TEAM lanes; a team owns one row: its lanes read consecutive
-// columns (lane, lane+TEAM, …, so the loads of a team coalesce) and their partial sums are
-// combined by a fixed tree in workgroup memory (`team_sum`), so every row's sum has one order,
-// whatever the batch. Needs the generated S_*/SL_*/SP_* and K_*/F_* constants, TEAM, WV, SEG_CAP
+// threads is WG/TEAM teams of TEAM lanes; a team owns one row. The state is read as aligned
+// `vec4` chunks: lane k of a team takes the chunks c0+k, c0+k+TEAM, … that hold the row's words
+// (c0 the chunk of its first word; the first and last chunk may hold words of the neighbouring
+// rows, masked out: `in_row`), so a team's loads of a W row are consecutive 16-byte loads, and
+// its partial sums (4 words of a chunk in order, then the next chunk) are combined by a fixed tree
+// in workgroup memory (`team_sum`). Every instance starts on a multiple of 4 words and a matrix
+// and its Δ lie a multiple of 4 words apart (the layout pads them), so a row's chunks, and thus
+// the order of its sums, are the same in every instance, whatever the batch. Needs the generated S_*/SL_*/SP_* and K_*/F_* constants, TEAM, WV, SEG_CAP
 // and `team_sum`, and common.wgsl (phi).
 //   K_UP         up sweep of layer l: row i is interneuron i of layer l−1 (for l > 0; it reads
 //                the old u^P[l][i], which the same team then overwrites) and pyramidal cell i of l
@@ -32,7 +36,8 @@ struct Job {
 
 @group(0) @binding(0) var<storage, read> table: array<u32>;
 @group(0) @binding(1) var<storage, read> patterns: array<f32>;
-@group(0) @binding(2) var<storage, read_write> state: array<f32>;
+// the state as aligned chunks of 4 words; word i is `sget(i)`
+@group(0) @binding(2) var<storage, read_write> state: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> readouts: array<f32>;
 @group(0) @binding(6) var<uniform> job: Job;
 
@@ -52,6 +57,87 @@ var<private> tid: u32;
 var<private> lane: u32;
 var<private> blk: u32;
 
+// State word i.
+fn sget(i: u32) -> f32 {
+    return state[i >> 2u][i & 3u];
+}
+
+// Stores state word i (a 4-byte store: the other words of its chunk are not touched).
+fn sset(i: u32, v: f32) {
+    state[i >> 2u][i & 3u] = v;
+}
+
+// One past the last chunk holding words [r, r + n) (the first is r >> 2); no chunk when n = 0.
+fn chunk_end(r: u32, n: u32) -> u32 {
+    return select((r + n + 3u) >> 2u, r >> 2u, n == 0u);
+}
+
+// Which words of chunk c lie in [r, r + n).
+fn in_row(c: u32, r: u32, n: u32) -> vec4<bool> {
+    let g = vec4<u32>(4u * c) + vec4<u32>(0u, 1u, 2u, 3u);
+    return (g >= vec4<u32>(r)) & (g < vec4<u32>(r + n));
+}
+
+// The state words vr + 4c + q (q = 0..3) under mask m, 0 elsewhere: the vector words of the
+// columns that chunk c holds, vr being the vector's start minus the row's (wrapping).
+fn gather(vr: u32, c: u32, m: vec4<bool>) -> vec4<f32> {
+    let g = vr + 4u * c;
+    var x = vec4<f32>(0.0);
+    if m.x {
+        x.x = sget(g);
+    }
+    if m.y {
+        x.y = sget(g + 1u);
+    }
+    if m.z {
+        x.z = sget(g + 2u);
+    }
+    if m.w {
+        x.w = sget(g + 3u);
+    }
+    return x;
+}
+
+// s plus the products w·x of the words under mask m, in word order. Every row sum of the kernel
+// goes through here, so the fused and the unfused v_B[0] add the same products alike.
+fn acc4(s: f32, w: vec4<f32>, x: vec4<f32>, m: vec4<bool>) -> f32 {
+    var t = s;
+    if m.x {
+        t += w.x * x.x;
+    }
+    if m.y {
+        t += w.y * x.y;
+    }
+    if m.z {
+        t += w.z * x.z;
+    }
+    if m.w {
+        t += w.w * x.w;
+    }
+    return t;
+}
+
+// Stores v to chunk c where m holds: one 16-byte store when the whole chunk is the row's, else
+// word by word (a partial chunk's other words belong to rows that other teams write).
+fn put4(c: u32, v: vec4<f32>, m: vec4<bool>) {
+    if all(m) {
+        state[c] = v;
+        return;
+    }
+    if m.x {
+        state[c].x = v.x;
+    }
+    if m.y {
+        state[c].y = v.y;
+    }
+    if m.z {
+        state[c].z = v.z;
+    }
+    if m.w {
+        state[c].w = v.w;
+    }
+}
+
 fn pf(k: u32) -> f32 {
     return bitcast<f32>(table[prm + k]);
 }
@@ -67,25 +153,76 @@ fn pattern_at() -> u32 {
 }
 
 // This lane's share of row `row` (of `cols` columns) of the matrix at state offset w times the
-// state vector at offset x: columns lane, lane+TEAM, … below n (cols, or 0 for no work).
+// state vector at offset x, over the columns below n (cols, or 0 for no work): the row's chunks
+// lane, lane+TEAM, … (see the top), each one vec4 load of W.
 fn share_state(w: u32, cols: u32, row: u32, x: u32, n: u32) -> f32 {
     let r = base + w + row * cols;
-    let v = base + x;
+    let vr = base + x - r;
     var s = 0.0;
-    for (var j = lane; j < n; j += TEAM) {
-        s += state[r + j] * state[v + j];
+    for (var c = (r >> 2u) + lane; c < chunk_end(r, n); c += TEAM) {
+        let m = in_row(c, r, n);
+        s = acc4(s, state[c], gather(vr, c, m), m);
     }
     return s;
+}
+
+// The `wv` words of the columns (4c + q − r, q = 0..3) that chunk c holds under mask m.
+fn gather_wv(r: u32, c: u32, m: vec4<bool>) -> vec4<f32> {
+    let j = 4u * c - r;
+    var x = vec4<f32>(0.0);
+    if m.x {
+        x.x = wv[j];
+    }
+    if m.y {
+        x.y = wv[j + 1u];
+    }
+    if m.z {
+        x.z = wv[j + 2u];
+    }
+    if m.w {
+        x.w = wv[j + 3u];
+    }
+    return x;
 }
 
 // The same with the vector in `wv`.
 fn share_wv(w: u32, cols: u32, row: u32, n: u32) -> f32 {
     let r = base + w + row * cols;
     var s = 0.0;
-    for (var j = lane; j < n; j += TEAM) {
-        s += state[r + j] * wv[j];
+    for (var c = (r >> 2u) + lane; c < chunk_end(r, n); c += TEAM) {
+        let m = in_row(c, r, n);
+        s = acc4(s, state[c], gather_wv(r, c, m), m);
     }
     return s;
+}
+
+// Word j of pre[0] = [x, b] with x read from the pattern at `src` (the bias slot from the state
+// at b = the offset of r_0).
+fn input_word(src: u32, b: u32, j: u32) -> f32 {
+    if j < table[S_N_IN] {
+        return patterns[src + j];
+    }
+    return sget(b + j);
+}
+
+// The words of pre[0] (pattern at `src`, see `input_word`) of the columns that chunk c of the
+// row starting at r holds under mask m.
+fn gather_input(src: u32, b: u32, r: u32, c: u32, m: vec4<bool>) -> vec4<f32> {
+    let j = 4u * c - r;
+    var x = vec4<f32>(0.0);
+    if m.x {
+        x.x = input_word(src, b, j);
+    }
+    if m.y {
+        x.y = input_word(src, b, j + 1u);
+    }
+    if m.z {
+        x.z = input_word(src, b, j + 2u);
+    }
+    if m.w {
+        x.w = input_word(src, b, j + 3u);
+    }
+    return x;
 }
 
 // The same for W_up[0] times pre[0] = [x, b] with x read from the pattern (the state's r_0 is
@@ -93,35 +230,32 @@ fn share_wv(w: u32, cols: u32, row: u32, n: u32) -> f32 {
 fn share_input(w: u32, cols: u32, row: u32, n: u32) -> f32 {
     let r = base + w + row * cols;
     let src = pattern_at();
-    let n_in = table[S_N_IN];
     let b = base + table[S_X];
     var s = 0.0;
-    for (var j = lane; j < n; j += TEAM) {
-        var x: f32;
-        if j < n_in {
-            x = patterns[src + j];
-        } else {
-            x = state[b + j];
-        }
-        s += state[r + j] * x;
+    for (var c = (r >> 2u) + lane; c < chunk_end(r, n); c += TEAM) {
+        let m = in_row(c, r, n);
+        s = acc4(s, state[c], gather_input(src, b, r, c, m), m);
     }
     return s;
 }
 
-// The low-pass plasticity step on this lane's columns (below n) of row `row` of the matrix at
-// state offset w (its Δ lies S_W_TOTAL words further): Δ = (1−a)·Δ + a·e·r_pre, W += eta_dt·Δ
-// with the new Δ; `zero` stores Δ = 0 afterwards (reset_deltas after the last update).
+// The low-pass plasticity step on this lane's chunks of row `row` (columns below n) of the
+// matrix at state offset w (its Δ lies S_W_TOTAL words further, a multiple of 4, so chunk c of
+// the row has its Δ in chunk c + S_W_TOTAL/4): Δ = (1−a)·Δ + a·e·r_pre, W += eta_dt·Δ with the
+// new Δ; `zero` stores Δ = 0 afterwards (reset_deltas after the last update). W and Δ are read
+// as vec4s and written by `put4`.
 fn update_share(w: u32, cols: u32, row: u32, pre: u32, e: f32, eta_dt: f32, zero: bool, n: u32) {
     let a = pf(SP_A);
     let keep = 1.0 - a;
     let ae = a * e;
     let r = base + w + row * cols;
-    let d_r = r + table[S_W_TOTAL];
-    let v = base + pre;
-    for (var j = lane; j < n; j += TEAM) {
-        let d = keep * state[d_r + j] + ae * state[v + j];
-        state[d_r + j] = select(d, 0.0, zero);
-        state[r + j] = state[r + j] + eta_dt * d;
+    let dc = table[S_W_TOTAL] >> 2u;
+    let vr = base + pre - r;
+    for (var c = (r >> 2u) + lane; c < chunk_end(r, n); c += TEAM) {
+        let m = in_row(c, r, n);
+        let d = keep * state[c + dc] + ae * gather(vr, c, m);
+        put4(c + dc, select(d, vec4<f32>(0.0), zero), m);
+        put4(c, state[c] + eta_dt * d, m);
     }
 }
 
@@ -134,27 +268,20 @@ fn update_share_next(w: u32, cols: u32, row: u32, e: f32, eta_dt: f32, zero: boo
     let keep = 1.0 - a;
     let ae = a * e;
     let r = base + w + row * cols;
-    let d_r = r + table[S_W_TOTAL];
+    let dc = table[S_W_TOTAL] >> 2u;
     let v = base + table[S_X];
-    let n_in = table[S_N_IN];
     var s = 0.0;
-    for (var j = lane; j < max(n_upd, n_dot); j += TEAM) {
-        var wj = state[r + j];
-        if j < n_upd {
-            let d = keep * state[d_r + j] + ae * state[v + j];
-            state[d_r + j] = select(d, 0.0, zero);
-            wj = wj + eta_dt * d;
-            state[r + j] = wj;
+    for (var c = (r >> 2u) + lane; c < chunk_end(r, max(n_upd, n_dot)); c += TEAM) {
+        var wc = state[c];
+        let mu = in_row(c, r, n_upd);
+        if n_upd > 0u {
+            let d = keep * state[c + dc] + ae * gather(v - r, c, mu);
+            put4(c + dc, select(d, vec4<f32>(0.0), zero), mu);
+            wc = wc + eta_dt * d;
+            put4(c, wc, mu);
         }
-        if j < n_dot {
-            var x: f32;
-            if j < n_in {
-                x = patterns[src_next + j];
-            } else {
-                x = state[v + j];
-            }
-            s += wj * x;
-        }
+        let md = in_row(c, r, n_dot);
+        s = acc4(s, wc, gather_input(src_next, v, r, c, md), md);
     }
     return s;
 }
@@ -167,7 +294,7 @@ fn plastic_cols(go: bool, eta_dt: f32, cols: u32) -> u32 {
 // Copies the state vector at offset `at` (n words, none when !on) into `wv`.
 fn load_wv(at: u32, n: u32, on: bool) {
     for (var k = tid; k < select(0u, n, on); k += WG) {
-        wv[k] = state[base + at + k];
+        wv[k] = sget(base + at + k);
     }
     workgroupBarrier();
 }
@@ -176,8 +303,8 @@ fn load_wv(at: u32, n: u32, on: bool) {
 // record `lay`; stores u and φ(u).
 fn set_pyramidal(lay: u32, i: u32, v_b: f32, v_a: f32) {
     let u = (pf(SP_GB) * v_b + pf(SP_GA) * v_a) / (pf(SP_GL) + pf(SP_GB) + pf(SP_GA));
-    state[base + table[lay + SL_U_P] + i] = u;
-    state[base + table[lay + SL_PRE_NEXT] + i] = phi(u);
+    sset(base + table[lay + SL_U_P] + i, u);
+    sset(base + table[lay + SL_PRE_NEXT] + i, phi(u));
 }
 
 // Interneuron i of hidden layer lm in the up sweep: v_D = W_ip·pre[lm+1], then
@@ -188,14 +315,14 @@ fn inter_up(lm: u32, i: u32, go: bool, first: bool) {
     let n = select(0u, cols, go);
     let v_d = team_sum(share_state(table[lay + SL_W_IP], cols, i, table[lay + SL_PRE_NEXT], n));
     if go && lane == 0u {
-        state[base + table[lay + SL_V_D] + i] = v_d;
+        sset(base + table[lay + SL_V_D] + i, v_d);
         var u = pf(SP_C_INTER) * v_d;
         if !first {
             let above = base + table[lay + S_LAYER_STRIDE + SL_U_P];
-            u = (pf(SP_GD) * v_d + pf(SP_GSOM) * state[above + i]) / (pf(SP_GL) + pf(SP_GD) + pf(SP_GSOM));
+            u = (pf(SP_GD) * v_d + pf(SP_GSOM) * sget(above + i)) / (pf(SP_GL) + pf(SP_GD) + pf(SP_GSOM));
         }
-        state[base + table[lay + SL_U_I] + i] = u;
-        state[base + table[lay + SL_R_I] + i] = phi(u);
+        sset(base + table[lay + SL_U_I] + i, u);
+        sset(base + table[lay + SL_R_I] + i, phi(u));
     }
 }
 
@@ -217,7 +344,7 @@ fn up(i: u32) {
         // r_0 and u_tgt for the snapshot and the plasticity step; this dispatch reads the pattern
         for (var k = tid; k < n_in + n_out; k += WG) {
             let dst = select(table[S_TGT] + k - n_in, table[S_X] + k, k < n_in);
-            state[base + dst] = patterns[src + k];
+            sset(base + dst, patterns[src + k]);
         }
     }
     let npre = table[lay + SL_NPRE];
@@ -226,7 +353,7 @@ fn up(i: u32) {
     if l == 0u && !first {
         // W_up[0] and r_0 have not changed since pass 1 of this exposure
         if go {
-            v_b = state[base + table[lay + SL_V_B] + i];
+            v_b = sget(base + table[lay + SL_V_B] + i);
         }
     } else if l == 0u {
         // training: the plasticity step before this (of the previous exposure or pattern) has
@@ -234,7 +361,7 @@ fn up(i: u32) {
         let pre = job.train == 1u && table[prm + SP_LEARN] == 1u && (job.exposure > 0u || job.pattern > 0u);
         v_b = team_sum(share_input(table[lay + SL_W_UP], npre, i, select(0u, n, !pre)));
         if pre && go {
-            v_b = state[base + table[lay + SL_V_B] + i];
+            v_b = sget(base + table[lay + SL_V_B] + i);
         }
     } else {
         v_b = team_sum(share_state(table[lay + SL_W_UP], npre, i, table[lay + SL_PRE], n));
@@ -250,22 +377,22 @@ fn up(i: u32) {
             v_a = team_sum(share_wv(table[lay + SL_W_PI], mi, i, nm)) + v_down;
         }
         if go && lane == 0u {
-            state[base + table[lay + SL_V_B] + i] = v_b;
-            state[base + table[lay + SL_V_A] + i] = v_a;
+            sset(base + table[lay + SL_V_B] + i, v_b);
+            sset(base + table[lay + SL_V_A] + i, v_a);
             if !first {
-                state[base + table[lay + SL_V_DOWN] + i] = v_down;
+                sset(base + table[lay + SL_V_DOWN] + i, v_down);
             }
             set_pyramidal(lay, i, v_b, v_a);
         }
     } else if go && lane == 0u {
-        state[base + table[lay + SL_V_B] + i] = v_b;
+        sset(base + table[lay + SL_V_B] + i, v_b);
         var u = pf(SP_C_OUTPUT) * v_b;
         if job.train == 1u {
             let t = patterns[src + n_in + i];
             u = (pf(SP_GB) * v_b + pf(SP_GSOM) * t) / (pf(SP_GL) + pf(SP_GB) + pf(SP_GSOM));
         }
-        state[base + table[lay + SL_U_P] + i] = u;
-        state[base + table[lay + SL_PRE_NEXT] + i] = phi(u);
+        sset(base + table[lay + SL_U_P] + i, u);
+        sset(base + table[lay + SL_PRE_NEXT] + i, phi(u));
         readouts[(inst * job.n_patterns + job.pattern) * n_out + i] = u;
     }
 }
@@ -280,13 +407,13 @@ fn down(i: u32) {
     let mi = table[lay + SL_NINT];
     let above = base + table[lay + S_LAYER_STRIDE + SL_U_P];
     for (var j = tid; j < select(0u, mi, on); j += WG) {
-        let v_d = state[base + table[lay + SL_V_D] + j];
-        let u = (pf(SP_GD) * v_d + pf(SP_GSOM) * state[above + j]) / (pf(SP_GL) + pf(SP_GD) + pf(SP_GSOM));
+        let v_d = sget(base + table[lay + SL_V_D] + j);
+        let u = (pf(SP_GD) * v_d + pf(SP_GSOM) * sget(above + j)) / (pf(SP_GL) + pf(SP_GD) + pf(SP_GSOM));
         let r = phi(u);
         wv[j] = r;
         if blk == 0u {
-            state[base + table[lay + SL_U_I] + j] = u;
-            state[base + table[lay + SL_R_I] + j] = r;
+            sset(base + table[lay + SL_U_I] + j, u);
+            sset(base + table[lay + SL_R_I] + j, r);
         }
     }
     workgroupBarrier();
@@ -294,9 +421,9 @@ fn down(i: u32) {
     let v_down = team_sum(share_state(table[lay + SL_W_DOWN], mi, i, table[lay + SL_PRE_ABOVE], nm));
     let v_a = team_sum(share_wv(table[lay + SL_W_PI], mi, i, nm)) + v_down;
     if go && lane == 0u {
-        state[base + table[lay + SL_V_DOWN] + i] = v_down;
-        state[base + table[lay + SL_V_A] + i] = v_a;
-        set_pyramidal(lay, i, state[base + table[lay + SL_V_B] + i], v_a);
+        sset(base + table[lay + SL_V_DOWN] + i, v_down);
+        sset(base + table[lay + SL_V_A] + i, v_a);
+        set_pyramidal(lay, i, sget(base + table[lay + SL_V_B] + i), v_a);
     }
 }
 
@@ -318,14 +445,14 @@ fn learn_pyr(i: u32) {
     let e_up = eta(0u, l);
     var rate = 0.0;
     if go {
-        rate = state[base + table[lay + SL_PRE_NEXT] + i];
+        rate = sget(base + table[lay + SL_PRE_NEXT] + i);
     }
     if l == 0u {
         // v_B[0] of this exposure; the update also computes the next relaxation's v_B[0] (the
         // next exposure's, or the next pattern's after the last) when the piece holds it
         var v_b = 0.0;
         if go {
-            v_b = state[base + table[lay + SL_V_B] + i];
+            v_b = sget(base + table[lay + SL_V_B] + i);
         }
         let last = job.exposure + 1u == table[prm + SP_EXPOSURES];
         let fuse = go && (!last || job.has_next == 1u);
@@ -334,7 +461,7 @@ fn learn_pyr(i: u32) {
         let share = update_share_next(table[lay + SL_W_UP], npre, i, rate - phi(c * v_b), e_up, zero, plastic_cols(go, e_up, npre), select(0u, npre, fuse), src_next);
         let v_next = team_sum(share);
         if fuse && lane == 0u {
-            state[base + table[lay + SL_V_B] + i] = v_next;
+            sset(base + table[lay + SL_V_B] + i, v_next);
         }
         if !go {
             return;
@@ -345,17 +472,17 @@ fn learn_pyr(i: u32) {
             return;
         }
         if lane == 0u {
-            state[base + table[lay + SL_V_B] + i] = v_b;
+            sset(base + table[lay + SL_V_B] + i, v_b);
         }
         update_share(table[lay + SL_W_UP], npre, i, table[lay + SL_PRE], rate - phi(c * v_b), e_up, zero, plastic_cols(go, e_up, npre));
     }
     if hidden {
         let mi = table[lay + SL_NINT];
         let e_pi = eta(1u, l);
-        let v_a = state[base + table[lay + SL_V_A] + i];
+        let v_a = sget(base + table[lay + SL_V_A] + i);
         update_share(table[lay + SL_W_PI], mi, i, table[lay + SL_R_I], -v_a, e_pi, zero, plastic_cols(go, e_pi, mi));
         let e_down = eta(3u, l);
-        let v_down = state[base + table[lay + SL_V_DOWN] + i];
+        let v_down = sget(base + table[lay + SL_V_DOWN] + i);
         update_share(table[lay + SL_W_DOWN], mi, i, table[lay + SL_PRE_ABOVE], rate - phi(v_down), e_down, zero, plastic_cols(go, e_down, mi));
     }
 }
@@ -371,10 +498,10 @@ fn learn_int(j: u32) {
     let cols = table[lay + SL_NPYR] + table[S_BIAS];
     let v_d = team_sum(share_state(table[lay + SL_W_IP], cols, j, table[lay + SL_PRE_NEXT], select(0u, cols, go)));
     if go && lane == 0u {
-        state[base + table[lay + SL_V_D] + j] = v_d;
+        sset(base + table[lay + SL_V_D] + j, v_d);
     }
     if go {
-        let e = state[base + table[lay + SL_R_I] + j] - phi(pf(SP_C_INTER) * v_d);
+        let e = sget(base + table[lay + SL_R_I] + j) - phi(pf(SP_C_INTER) * v_d);
         let e_ip = eta(2u, l);
         update_share(table[lay + SL_W_IP], cols, j, table[lay + SL_PRE_NEXT], e, e_ip, zero, plastic_cols(go, e_ip, cols));
     }

@@ -28,7 +28,8 @@ words! {
     S_BIAS = 3,
     /// f32 words of state per instance.
     S_STRIDE = 4,
-    /// Words of all weights; the Δ of a matrix lies this far after the matrix.
+    /// Words from a matrix to its Δ: the words of all weights rounded up to a multiple of 4
+    /// ([`Layout::delta_at`]), so that a row and its Δ share their alignment to 4 words.
     S_W_TOTAL = 5,
     /// State offsets of `r_0` (= `pre[0]`) and `u_tgt`.
     S_X = 6,
@@ -105,10 +106,12 @@ pub(super) fn wgsl_constants() -> String {
 pub(super) struct Layout {
     pub shape: Shape,
     pub phi: Transfer,
-    /// Words per instance.
+    /// Words per instance, a multiple of 4 (every instance starts on a 16-byte boundary).
     pub stride: usize,
-    /// Words of all weights (Δ follows them).
+    /// Words of all weights.
     pub w_total: usize,
+    /// Where Δ starts: `w_total` rounded up to a multiple of 4.
+    pub delta_at: usize,
     /// The layer records of the table.
     layers: Vec<[u32; S_LAYER_STRIDE]>,
     u_p: Vec<usize>,
@@ -121,7 +124,9 @@ pub(super) struct Layout {
 
 impl Layout {
     /// Weights and Δ first (matrices in the order of [`Weights::named`]), then per layer the
-    /// somas, dendrites and rates, then `u_tgt`.
+    /// somas, dendrites and rates, then `u_tgt`. Δ starts and the record ends on a multiple of
+    /// 4 words (up to 3 unused words each), so the blocks kernel's `vec4` chunks of a W row and
+    /// of its Δ line up, and lie alike in every instance of a batch.
     pub fn new(shape: &Shape, phi: Transfer) -> Self {
         let n = shape.n_layers();
         let mut at = 0;
@@ -147,6 +152,8 @@ impl Layout {
             }
         }
         let w_total = take(0);
+        let delta_at = w_total.next_multiple_of(4);
+        take(delta_at - w_total);
         take(w_total);
         let pyr = |l: usize| shape.n_pyr(l);
         let inter = |l: usize| shape.n_inter(l);
@@ -193,8 +200,9 @@ impl Layout {
         Layout {
             shape: shape.clone(),
             phi,
-            stride: take(0),
+            stride: take(0).next_multiple_of(4),
             w_total,
+            delta_at,
             layers,
             u_p,
             u_i,
@@ -228,7 +236,7 @@ impl Layout {
             (S_N_OUT, self.shape.n_out() as u32),
             (S_BIAS, u32::from(self.shape.bias)),
             (S_STRIDE, self.stride as u32),
-            (S_W_TOTAL, self.w_total as u32),
+            (S_W_TOTAL, self.delta_at as u32),
             (S_X, self.pre[0] as u32),
             (S_TGT, self.tgt as u32),
             (S_PARAMS, params_at as u32),
@@ -294,10 +302,12 @@ impl Layout {
             "the state does not fit {}",
             shape.label()
         );
-        let mut at = 0;
-        for m in named.iter().chain(st.delta.named().iter()).map(|(_, m)| m) {
-            put(&mut words[at..], &m.data);
-            at += m.data.len();
+        for (start, mats) in [(0, named), (self.delta_at, st.delta.named())] {
+            let mut at = start;
+            for (_, m) in mats {
+                put(&mut words[at..], &m.data);
+                at += m.data.len();
+            }
         }
         let f = |v: &[f64]| -> Vec<f32> { v.iter().map(|&a| a as f32).collect() };
         let rates =
@@ -351,7 +361,7 @@ impl Layout {
         let n = shape.n_layers();
         State {
             w: self.unpack_weights(words),
-            delta: self.unpack_weights(&words[self.w_total..]),
+            delta: self.unpack_weights(&words[self.delta_at..]),
             u_p: (0..n).map(|l| vec(self.u_p[l], shape.n_pyr(l))).collect(),
             u_i: (0..n - 1)
                 .map(|l| vec(self.u_i[l], shape.n_inter(l)))
@@ -410,5 +420,51 @@ fn put(dst: &mut [f32], src: &[f64]) {
 fn take_into(m: &mut Mat<f64>, words: &[f32]) {
     for (d, &s) in m.data.iter_mut().zip(words) {
         *d = f64::from(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_and_stride_are_aligned_to_4_words_and_pack_round_trips() {
+        // [4,120,3]: 2 046 weight words, Δ after 2 words of padding
+        let shape = Shape::new(vec![4, 120, 3], true);
+        let l = Layout::new(&shape, Transfer::Sigmoid);
+        assert_eq!(l.w_total, 2046);
+        assert_eq!(l.delta_at, 2048);
+        assert_eq!(l.stride % 4, 0);
+        assert_eq!(l.table(&[])[S_W_TOTAL], 2048);
+        // distinct f32-exact values in every weight and Δ, so a shifted Δ cannot round-trip
+        let mut st = State::new(&shape, Weights::<f64>::zeros(&shape));
+        let mut k = 0.0;
+        for w in [&mut st.w, &mut st.delta] {
+            for lw in &mut w.layers {
+                for m in [
+                    Some(&mut lw.up),
+                    lw.down.as_mut(),
+                    lw.pi.as_mut(),
+                    lw.ip.as_mut(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    for v in &mut m.data {
+                        k += 1.0;
+                        *v = k;
+                    }
+                }
+            }
+        }
+        let words = l.pack(&st, 1.0).unwrap();
+        assert_eq!(words.len(), l.stride);
+        assert_eq!(
+            &words[2044..2050],
+            &[2045.0, 2046.0, 0.0, 0.0, 2047.0, 2048.0]
+        );
+        let back = l.unpack(&words);
+        assert_eq!(back.w.named(), st.w.named());
+        assert_eq!(back.delta.named(), st.delta.named());
     }
 }

@@ -25,7 +25,8 @@
 //!
 //! **The blocks kernel** (`blocks.wgsl`, [`SteadyGpuKernel::Blocks`], plan in the `blocks`
 //! module), for GPUs: the same state layout and the same layer updates, but a team of lanes per
-//! matrix row reading consecutive columns with a fixed-order tree reduction, a grid over (row
+//! matrix row reading consecutive aligned `vec4` chunks of it (the layout starts every instance
+//! and the Δ block on a multiple of 4 words) with a fixed-order tree reduction, a grid over (row
 //! blocks, instances), `v_B[0]` computed once per exposure, and one dispatch for the whole
 //! plasticity step. Its sums run in another order than the CPU's, so it agrees with the CPU to
 //! f32 rounding, not bit for bit; an instance alone and in a batch agree bit for bit. The backend
