@@ -747,6 +747,49 @@ def table_steady_blocks():
               f"{w / w_rows:.2f}× |")
 
 
+def blocks_row_chunks(o, c):
+    """(chunks, whole chunks) of a row of c words at word o of an instance (blocks.wgsl `in_row`:
+    aligned vec4 chunks; only the first and the last can be partial). Instances and Δ start on a
+    multiple of 4 words (Layout::new), so o mod 4 is the same in every instance and for Δ."""
+    chunks = (o + c + 3) // 4 - o // 4
+    whole = max((o + c) // 4 - (o + 3) // 4, 0)  # chunks k with o ≤ 4k and 4k + 4 ≤ o + c
+    return chunks, whole
+
+
+def steady_blocks_mem_ops(s, passes=2, exposures=1, plastic=STEADY_PLASTIC):
+    """Lane-level W/Δ memory instructions per training pattern of blocks.wgsl, scalar (one load
+    or store per word, before vec4) and vec4 (one load per chunk; an update stores a whole chunk
+    once, a partial chunk word by word), for the dots and updates counted by steady_blocks.
+    Presynaptic vector loads are not counted (one per column either way)."""
+    _, _, _, dots = steady_blocks(s, passes, exposures, plastic)
+    scalar = vec = 0
+    at = 0
+    for name, kind, r, c in s.matrices():
+        ch = whole = 0
+        for i in range(r):
+            n, w = blocks_row_chunks(at + i * c, c)
+            ch, whole = ch + n, whole + w
+        at += r * c
+        scalar += dots.get(name, 0) * r * c
+        vec += dots.get(name, 0) * ch
+        if kind in plastic:
+            scalar += exposures * 4 * r * c  # W, Δ loaded and stored per word
+            vec += exposures * 2 * (ch + whole + (r * c - 4 * whole))
+    return scalar, vec
+
+
+def table_steady_blocks_ops():
+    print("| shape | widest row (words) | loads per lane per row, scalar → vec4 | "
+          "W+Δ load/store instructions per pattern, scalar → vec4 | ratio |")
+    print("|---|---|---|---|---|")
+    for s in SHAPES:
+        t = blocks_team(s)
+        widest = max(c for _, _, _, c in s.matrices())
+        sc, v = steady_blocks_mem_ops(s)
+        print(f"| {s.label()} | {widest} | {-(-widest // t)} → {-(-((widest + 3) // 4) // t)} | "
+              f"{sc:,} → {v:,} | {sc / v:.2f}× |")
+
+
 def steady_blocks_batch(s=Shape([784, 500, 10]), dev="H100 SXM"):
     """Patterns/s of the whole batch: HBM time of the batch's words plus the dispatches."""
     d, w, f, dots = steady_blocks(s)
@@ -813,6 +856,7 @@ if __name__ == "__main__":
         print(f"steady [784,500,10] {what}: {t * 1e6:,.0f} µs"
               f"/pattern + {d} dispatches → batch 64: {fmt(64 / (t + d * 7.5e-6))} patterns/s")
     print("\n## steady blocks kernel\n"); table_steady_blocks()
+    print("\n## steady blocks kernel: vec4 chunks\n"); table_steady_blocks_ops()
     d, out = steady_blocks_batch()
     for batch, t_mem, lo, hi in out:
         print(f"steady blocks [784,500,10] batch {batch}: HBM {t_mem * 1e6:,.1f} µs/pattern + {d} "
