@@ -260,11 +260,11 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             // the row names the kernel that ran (and the phased kernel's workgroups per instance)
             let name = match backend.kernel() {
                 (KernelKind::Phased, tiles) => format!("{} phased×{tiles}", backend.name()),
-                (KernelKind::Register, _) => format!(
-                    "{} register, {} cells/thread",
-                    backend.name(),
-                    backend.register_cells().unwrap_or(1)
-                ),
+                (KernelKind::Register, _) => {
+                    let p = backend.register_cells().unwrap_or(1);
+                    let cells = if p == 1 { "cell" } else { "cells" };
+                    format!("{} register, {p} {cells}/thread", backend.name())
+                }
                 (k, _) => format!("{} {}", backend.name(), format!("{k:?}").to_lowercase()),
             };
             backend.time_device();
