@@ -459,10 +459,14 @@ fn register_kernel_agrees_with_the_cpu() {
     forced_kernel_agrees_with_the_cpu(&default);
     forced_kernel_agrees_with_the_cpu(&register_tree());
     forced_kernel_agrees_with_the_cpu(&register_one_cell());
-    forced_kernel_agrees_with_the_cpu(&GpuOptions {
-        register_cells: Some(2),
-        ..default.clone()
-    });
+    // 2 and 3 (41 column threads on [4,120,3], the last with the bias column and two padding
+    // slots)
+    for p in [2, 3] {
+        forced_kernel_agrees_with_the_cpu(&GpuOptions {
+            register_cells: Some(p),
+            ..default.clone()
+        });
+    }
     forced_kernel_agrees_with_the_cpu(&GpuOptions {
         register_cells: Some(1),
         ..register_tree()
