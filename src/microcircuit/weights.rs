@@ -88,6 +88,21 @@ pub struct LayerWeights<F> {
     pub ip: Option<Mat<F>>,
 }
 
+impl<F> LayerWeights<F> {
+    /// The layer's matrices in output order ([`KINDS`]: `W_up`, `W_down`, `W_pi`, `W_ip`; the
+    /// absent ones skipped), mutable.
+    pub fn matrices_mut(&mut self) -> impl Iterator<Item = &mut Mat<F>> {
+        [
+            Some(&mut self.up),
+            self.down.as_mut(),
+            self.pi.as_mut(),
+            self.ip.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 /// All weights of one instance, one entry per layer with neurons. The same type holds the
 /// low-pass filtered plasticity terms Δ, which have the shapes of the weights.
 #[derive(Clone, Debug, PartialEq)]

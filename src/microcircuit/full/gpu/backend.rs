@@ -59,7 +59,7 @@ pub struct GpuOptions {
     /// Hidden cells per thread of the register kernel (`None`:
     /// `register::cells_per_thread`: four, two or one, as many as fit registers; at most
     /// `register::MAX_CELLS`). The numbers do not depend on it (each cell's arithmetic and the
-    /// order of the column sums per thread are the same); tests run one and two.
+    /// order of the column sums per thread are the same); tests run 1, 2, 3 and 4.
     pub register_cells: Option<usize>,
     /// Workgroups per instance of the phased kernel (`None`: from the device, see
     /// [`GpuBackend::with_gpu`]).
@@ -243,13 +243,21 @@ impl Program {
     /// The resident kernel's program for `layout` (its [`Layout::spilled`] placement).
     fn resident_of(layout: Layout, threads: usize, record_trips: u64) -> Self {
         let body = resident::source(&layout, threads);
+        let step_trips = layout.workgroup_trips_per_step(threads) + record_trips;
+        Self::one_workgroup(layout, body, threads, step_trips)
+    }
+
+    /// A program of one workgroup of `threads` per instance whose training and evaluation
+    /// run the same `body` (entry `main`; the resident and register kernels, which branch on
+    /// the dispatch's `train` flag).
+    fn one_workgroup(layout: Layout, body: String, threads: usize, step_trips: u64) -> Self {
         Program {
             train: body.clone(),
             eval: body,
             entries: &["main"],
             tiles: 1,
             threads,
-            step_trips: layout.workgroup_trips_per_step(threads) + record_trips,
+            step_trips,
             layout,
         }
     }
@@ -268,15 +276,8 @@ impl Program {
         let record_trips = layout.record_trips_per_step(threads, record_width);
         let learns = register::learns(&Features::training(batch));
         let body = register::source(&layout, cells, subgroup.is_some(), learns);
-        Program {
-            train: body.clone(),
-            eval: body,
-            entries: &["main"],
-            tiles: 1,
-            threads,
-            step_trips: register::step_trips(&layout, cells, subgroup) + record_trips,
-            layout,
-        }
+        let step_trips = register::step_trips(&layout, cells, subgroup) + record_trips;
+        Self::one_workgroup(layout, body, threads, step_trips)
     }
 
     /// Loop iterations one invocation may run for one step and two pattern boundaries, plus

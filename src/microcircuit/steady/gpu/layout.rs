@@ -6,7 +6,7 @@
 use crate::microcircuit::full::cpu::State;
 use crate::microcircuit::full::gpu::layout::{PHI_SCALED_SOFTPLUS, PHI_SIGMOID, PHI_SOFTPLUS};
 use crate::microcircuit::steady::cpu::Coef;
-use crate::microcircuit::{InstanceParams, Mat, Shape, Transfer, Weights};
+use crate::microcircuit::{InstanceParams, LayerWeights, Mat, Shape, Transfer, Weights};
 
 /// Declares word indices once for Rust and WGSL.
 macro_rules! words {
@@ -335,19 +335,9 @@ impl Layout {
     pub fn unpack_weights(&self, words: &[f32]) -> Weights<f64> {
         let mut w = Weights::<f64>::zeros(&self.shape);
         let mut at = 0;
-        for lw in &mut w.layers {
-            for m in [
-                Some(&mut lw.up),
-                lw.down.as_mut(),
-                lw.pi.as_mut(),
-                lw.ip.as_mut(),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                take_into(m, &words[at..]);
-                at += m.data.len();
-            }
+        for m in w.layers.iter_mut().flat_map(LayerWeights::matrices_mut) {
+            take_into(m, &words[at..]);
+            at += m.data.len();
         }
         w
     }
@@ -440,20 +430,10 @@ mod tests {
         let mut st = State::new(&shape, Weights::<f64>::zeros(&shape));
         let mut k = 0.0;
         for w in [&mut st.w, &mut st.delta] {
-            for lw in &mut w.layers {
-                for m in [
-                    Some(&mut lw.up),
-                    lw.down.as_mut(),
-                    lw.pi.as_mut(),
-                    lw.ip.as_mut(),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    for v in &mut m.data {
-                        k += 1.0;
-                        *v = k;
-                    }
+            for m in w.layers.iter_mut().flat_map(LayerWeights::matrices_mut) {
+                for v in &mut m.data {
+                    k += 1.0;
+                    *v = k;
                 }
             }
         }
